@@ -1,0 +1,1 @@
+//! Pure, synchronous key encoding for taskctx (work in progress).

@@ -1,0 +1,7 @@
+//! Shared support for taskctx's cross-crate tests.
+//!
+//! - [`conformance`]: the vectors recorded from the Python reference (fastmcp-tasks 4.1.4), kept in
+//!   `tests/conformance/` (a copy of the project's shared conformance folder; a tidy test keeps the
+//!   two identical when both are present).
+
+pub mod conformance;

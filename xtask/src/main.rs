@@ -1,0 +1,251 @@
+//! Project automation for taskctx, run as `cargo xtask <command>`.
+//!
+//! - `ci`: everything CI checks, in order, failing fast: formatting, clippy, tests (with a
+//!   `redis-server` provisioned for the Redis-backed ones), docs, and dependency layering.
+//! - `bench`: every benchmark in the workspace (`cargo bench --workspace`), arguments passed on.
+//!
+//! Only the standard library is used, so the automation builds in seconds on a fresh machine.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool: its output is the point"
+)]
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The result of one step: `Err` carries the sentence printed before exiting non-zero.
+type StepResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "ci" => ci(),
+        "bench" => bench(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci       fmt, clippy, tests (provisions redis-server), docs, dependency layering
+  bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)";
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or(manifest_dir.clone(), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs `command`, echoing it first; a non-zero exit is an error naming the step.
+fn run(step: &str, command: &mut Command) -> StepResult {
+    eprintln!("\n==> {step}: {}", render(command));
+    let status = command
+        .status()
+        .map_err(|error| format!("{step}: could not start `{}`: {error}", render(command)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn render(command: &Command) -> String {
+    let mut words = vec![command.get_program().to_string_lossy().into_owned()];
+    words.extend(
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    words.join(" ")
+}
+
+fn ci() -> StepResult {
+    run("format", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    ensure_redis_server()?;
+    if has_nextest() {
+        run(
+            "tests",
+            cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ]),
+        )?;
+    } else {
+        run(
+            "tests",
+            cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
+        )?;
+    }
+    run(
+        "doctests",
+        cargo().args(["test", "--workspace", "--locked", "--doc"]),
+    )?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    check_layering()?;
+    eprintln!("\nxtask: ci passed");
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> StepResult {
+    run("bench", cargo().args(["bench", "--workspace"]).args(extra))
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Crates that must never appear in the normal dependency tree of `taskctx-scope`.
+const SCOPE_FORBIDDEN: &[&str] = &["tokio", "redis", "deadpool", "serde_json", "futures"];
+
+/// `taskctx-scope` is the sync, I/O-free base layer: it must not pull async, Redis or JSON crates.
+fn check_layering() -> StepResult {
+    eprintln!("\n==> layering: cargo tree -p taskctx-scope -e normal");
+    let output = cargo()
+        .args([
+            "tree",
+            "--locked",
+            "-p",
+            "taskctx-scope",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|error| format!("layering: could not run cargo tree: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "layering: cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let offenders: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| {
+            SCOPE_FORBIDDEN
+                .iter()
+                .any(|forbidden| name == forbidden || name.starts_with(&format!("{forbidden}-")))
+        })
+        .collect();
+    if offenders.is_empty() {
+        eprintln!(
+            "taskctx-scope depends on: {}",
+            tree.lines().count().saturating_sub(1)
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "layering: taskctx-scope must stay sync and I/O-free, but its tree has: {}",
+            offenders.join(", ")
+        ))
+    }
+}
+
+/// Makes sure `redis-server` and `redis-cli` are on the PATH for the Redis-backed tests, which
+/// start their own servers on free loopback ports. Installs Debian's packages when running as root.
+fn ensure_redis_server() -> StepResult {
+    if on_path("redis-server") && on_path("redis-cli") {
+        return Ok(());
+    }
+    if !is_root() || !on_path("apt-get") {
+        return Err(
+            "the Redis-backed tests need `redis-server` and `redis-cli` on the PATH; \
+             install them (Debian/Ubuntu: `sudo apt-get install redis-server`) and run again"
+                .to_owned(),
+        );
+    }
+    eprintln!("\n==> redis-server is missing; installing it with apt-get");
+    let noninteractive = [("DEBIAN_FRONTEND", "noninteractive")];
+    run(
+        "apt-get update",
+        Command::new("apt-get")
+            .args(["update", "-q"])
+            .envs(noninteractive),
+    )?;
+    run(
+        "apt-get install",
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-q",
+                "-y",
+                "--no-install-recommends",
+                "redis-server",
+                "redis-tools",
+            ])
+            .envs(noninteractive),
+    )?;
+    // The package starts a system service on the default port; the tests do not use it.
+    if on_path("redis-server") && on_path("redis-cli") {
+        Ok(())
+    } else {
+        Err("apt-get finished, but redis-server is still not on the PATH".to_owned())
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    env::var_os("PATH")
+        .is_some_and(|paths| env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
