@@ -1,0 +1,221 @@
+//! The in-process store behind `memory://`: a map guarded by a mutex, with TTLs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+
+use super::{SnapshotStore, StoreError, StoredValue, Ttl};
+
+/// Every this many writes, expired entries are purged (reads drop expired entries they meet).
+const PURGE_EVERY_WRITES: u32 = 1024;
+
+/// An in-process [`SnapshotStore`]: the default for `memory://` URLs, for a server and its workers
+/// running in one process, and for tests.
+///
+/// TTLs are honoured: an expired key reads as missing (it is dropped on read) and expired keys are
+/// purged every 1024 writes. Clones share one map.
+///
+/// [`MemoryStore::shared`] returns the process-wide store of a name, which is what
+/// `open("memory://name")` does, so every worker of the process that opens the same URL sees the
+/// same keys. Named stores live until the process exits. [`MemoryStore::new`] makes a private one.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Option<String>,
+    entries: Mutex<HashMap<String, Entry>>,
+    writes_since_purge: AtomicU32,
+}
+
+struct Entry {
+    value: Vec<u8>,
+    /// `None`: never expires (a TTL too far ahead for the clock).
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+fn expiry(now: Instant, ttl: Ttl) -> Option<Instant> {
+    now.checked_add(ttl.as_duration())
+}
+
+impl MemoryStore {
+    /// A new, empty store that only its clones share.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_name(None)
+    }
+
+    /// The process-wide store called `name`, created empty on first use. `memory://name` opens
+    /// this store; `memory://` opens `shared("")`.
+    #[must_use]
+    pub fn shared(name: &str) -> Self {
+        static SHARED: OnceLock<Mutex<HashMap<String, MemoryStore>>> = OnceLock::new();
+        let mut stores = SHARED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        stores
+            .entry(name.to_owned())
+            .or_insert_with(|| Self::with_name(Some(name.to_owned())))
+            .clone()
+    }
+
+    fn with_name(name: Option<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name,
+                entries: Mutex::default(),
+                writes_since_purge: AtomicU32::new(0),
+            }),
+        }
+    }
+
+    /// The name given to [`MemoryStore::shared`], or `None` for a private store.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// How many keys are stored and not yet expired.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.entries()
+            .values()
+            .filter(|entry| entry.is_live(now))
+            .count()
+    }
+
+    /// Whether no key is stored (or all have expired).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `self` and `other` are the same store (clones, or the same shared name).
+    #[must_use]
+    pub fn same_store(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The map; a panic elsewhere while it was held cannot leave it half-written (every update is
+    /// a single insert or remove), so a poisoned lock is still used.
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a write and purges expired entries every [`PURGE_EVERY_WRITES`] writes.
+    fn note_write(&self, entries: &mut HashMap<String, Entry>, now: Instant) {
+        let writes = self
+            .inner
+            .writes_since_purge
+            .fetch_add(1, Ordering::Relaxed);
+        if writes.saturating_add(1) >= PURGE_EVERY_WRITES {
+            self.inner.writes_since_purge.store(0, Ordering::Relaxed);
+            entries.retain(|_, entry| entry.is_live(now));
+        }
+    }
+
+    /// The live entry under `key`, dropping it when expired.
+    fn live<'map>(
+        entries: &'map mut HashMap<String, Entry>,
+        key: &str,
+        now: Instant,
+    ) -> Option<&'map mut Entry> {
+        if entries.get(key).is_some_and(|entry| !entry.is_live(now)) {
+            entries.remove(key);
+        }
+        entries.get_mut(key)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotStore for MemoryStore {
+    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut map = self.entries();
+        for (key, value) in entries {
+            map.insert(
+                (*key).to_owned(),
+                Entry {
+                    value: value.to_vec(),
+                    expires_at,
+                },
+            );
+        }
+        self.note_write(&mut map, now);
+        Ok(())
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut map = self.entries();
+        Ok(Self::live(&mut map, key, Instant::now()).map(|entry| entry.value.clone()))
+    }
+
+    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
+        let now = Instant::now();
+        let mut map = self.entries();
+        Ok(Self::live(&mut map, key, now).map(|entry| {
+            StoredValue::new(
+                entry.value.clone(),
+                entry.expires_at.map(|at| at.saturating_duration_since(now)),
+            )
+        }))
+    }
+
+    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut map = self.entries();
+        let mut refreshed = 0_usize;
+        for key in keys {
+            if let Some(entry) = Self::live(&mut map, key, now) {
+                entry.expires_at = expires_at;
+                refreshed = refreshed.saturating_add(1);
+            }
+        }
+        Ok(refreshed)
+    }
+
+    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let mut map = self.entries();
+        let mut deleted = 0_usize;
+        for key in keys {
+            if map.remove(*key).is_some_and(|entry| entry.is_live(now)) {
+                deleted = deleted.saturating_add(1);
+            }
+        }
+        self.note_write(&mut map, now);
+        Ok(deleted)
+    }
+}

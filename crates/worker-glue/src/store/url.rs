@@ -1,0 +1,828 @@
+//! Store URLs: parsing into a connection target, and redaction for errors and logs.
+//!
+//! The single-server forms follow the redis-rs conventions (`redis://[user][:password@]host[:port][/db]`,
+//! `unix:///path?db=&user=&pass=`); cluster and sentinel URLs list several `host:port` pairs
+//! separated by commas.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Every URL form [`open`](super::open) accepts, as quoted in [`StoreError::InvalidUrl`](super::StoreError::InvalidUrl).
+pub const ACCEPTED_URL_FORMS: &str = "memory://[name] | \
+redis://[[user]:password@]host[:port][/db] | \
+rediss://[[user]:password@]host[:port][/db][#insecure] (feature `tls`) | \
+unix:///path/to/redis.sock[?db=N&user=U&pass=P] (or redis+unix://) | \
+redis+cluster://[[user]:password@]host:port[,host:port...] | \
+rediss+cluster://... (feature `tls`) | \
+redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master_name[/db]";
+
+/// The longest redacted URL shown, in characters.
+const REDACTED_URL_CHARS: usize = 200;
+/// The longest scheme or query-parameter name quoted in a [`UrlProblem`].
+const NAME_CHARS: usize = 32;
+
+const REDIS_PORT: u16 = 6379;
+const SENTINEL_PORT: u16 = 26379;
+
+/// What is wrong with a store URL. Never quotes credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    /// No `scheme://` at the start.
+    #[error("missing `scheme://`")]
+    MissingScheme,
+    /// The scheme is not one taskctx knows.
+    #[error("unknown scheme `{scheme}`")]
+    UnknownScheme {
+        /// The scheme (at most 32 characters).
+        scheme: String,
+    },
+    /// A `memory://` name with characters other than `A-Z a-z 0-9 - . _`.
+    #[error("a memory store name may use only `A-Z a-z 0-9 - . _`")]
+    InvalidMemoryName,
+    /// No host where one is needed.
+    #[error("missing host")]
+    MissingHost,
+    /// A host that is not a name, an IPv4 address or a bracketed IPv6 address.
+    #[error("invalid host (use a name, an IPv4 address or a bracketed IPv6 address)")]
+    InvalidHost,
+    /// A port that is not a number from 1 to 65535.
+    #[error("invalid port (expected 1-65535)")]
+    InvalidPort,
+    /// Several hosts in a single-server URL.
+    #[error("several hosts are accepted only by redis+cluster:// and redis+sentinel://")]
+    SeveralHosts,
+    /// A database that is not a non-negative integer.
+    #[error("invalid database number (expected a non-negative integer)")]
+    InvalidDatabase,
+    /// A database other than 0 in cluster mode.
+    #[error("Redis Cluster has only database 0")]
+    ClusterDatabase,
+    /// A path where the form has none.
+    #[error("unexpected path")]
+    UnexpectedPath,
+    /// A sentinel URL without `/master_name`.
+    #[error("missing `/master_name` after the sentinel hosts")]
+    MissingMasterName,
+    /// A unix URL without an absolute socket path.
+    #[error("missing the socket path (write unix:///absolute/path/to/redis.sock)")]
+    MissingSocketPath,
+    /// Credentials written in the authority of a unix URL.
+    #[error("a unix socket URL takes credentials as `?user=…&pass=…`, not before `@`")]
+    UnixCredentials,
+    /// A query parameter the form does not take.
+    #[error("unsupported query parameter `{name}`")]
+    UnsupportedQuery {
+        /// The parameter's name (at most 32 characters; never its value).
+        name: String,
+    },
+    /// A fragment other than `#insecure` on a TLS URL.
+    #[error("unsupported fragment (only rediss URLs take one, `#insecure`)")]
+    UnsupportedFragment,
+    /// A `%` not followed by two hex digits, or an escape that is not UTF-8.
+    #[error("invalid percent-encoding")]
+    InvalidPercentEncoding,
+}
+
+/// A store URL with its password and any credential-bearing query values replaced by `***`, cut
+/// to at most 200 characters. Safe to print.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    /// The redacted text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// `url` made safe to show: the password before `@` and every query value except a numeric `db`
+/// become `***` (a user-info without `:` is hidden whole, as some clients read it as a password),
+/// an unknown fragment becomes `#***`, and the result is cut to 200 characters. Works on malformed
+/// URLs too, erring towards hiding more.
+///
+/// ```
+/// use taskctx_worker_glue::redact_url;
+///
+/// assert_eq!(redact_url("redis://app:s3cret@cache:6379/2").as_str(), "redis://app:***@cache:6379/2");
+/// assert_eq!(redact_url("unix:///run/redis.sock?db=1&pass=s3cret").as_str(), "unix:///run/redis.sock?db=1&pass=***");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> RedactedUrl {
+    let (prefix, rest) = match url.find("://") {
+        Some(end) => url.split_at(end.saturating_add(3)),
+        None => ("", url),
+    };
+    let mut out = String::with_capacity(url.len().min(REDACTED_URL_CHARS));
+    out.push_str(prefix);
+    let is_unix = prefix.to_ascii_lowercase().contains("unix");
+    // The user-info runs to the last `@`, so an unescaped `@`, `/`, `?` or `#` in a password still
+    // lands inside it. Unix URLs have no user-info; an `@` there belongs to the path or query.
+    let rest = match rest.rfind('@') {
+        Some(at) if !is_unix => {
+            let (userinfo, after) = rest.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str("***"),
+            }
+            after
+        }
+        _ => rest,
+    };
+    let (before_fragment, fragment) = match rest.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (rest, None),
+    };
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            for (index, pair) in query.split('&').enumerate() {
+                if index > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
+                    Some(("db", value)) if value.bytes().all(|byte| byte.is_ascii_digit()) => {
+                        out.push_str(pair);
+                    }
+                    Some((name, _)) if matches!(name, "db" | "user" | "pass" | "password") => {
+                        out.push_str(name);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str("***"),
+                }
+            }
+        }
+        None => out.push_str(before_fragment),
+    }
+    match fragment {
+        Some("insecure") => out.push_str("#insecure"),
+        Some(_) => out.push_str("#***"),
+        None => {}
+    }
+    if let Some((cut, _)) = out.char_indices().nth(REDACTED_URL_CHARS) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    RedactedUrl(out)
+}
+
+/// What a URL names.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// `memory://name`.
+    Memory { name: String },
+    /// Any Redis form.
+    Redis(RedisTarget),
+}
+
+/// A Redis deployment and how to authenticate to it.
+#[derive(Debug)]
+pub(crate) struct RedisTarget {
+    pub(crate) topology: Topology,
+    pub(crate) credentials: Credentials,
+    pub(crate) db: i64,
+    pub(crate) tls: Option<Tls>,
+}
+
+/// Which kind of Redis deployment, and where.
+#[derive(Debug)]
+pub(crate) enum Topology {
+    Tcp(HostPort),
+    Unix(PathBuf),
+    Cluster(Vec<HostPort>),
+    Sentinel {
+        sentinels: Vec<HostPort>,
+        master: String,
+    },
+}
+
+/// One `host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HostPort {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+/// TLS certificate checking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tls {
+    /// Verify the server certificate and host name.
+    Verified,
+    /// `#insecure`: accept any certificate.
+    Insecure,
+}
+
+/// User name and password, decoded. `Debug` hides the password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Parses a store URL.
+pub(crate) fn parse(url: &str) -> Result<Target, UrlProblem> {
+    let (scheme, rest) = url.split_once("://").ok_or(UrlProblem::MissingScheme)?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'-' | b'.'))
+    {
+        return Err(UrlProblem::MissingScheme);
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "memory" => parse_memory(rest),
+        "redis" => parse_tcp(rest, None),
+        "rediss" => parse_tcp_tls(rest, |rest, tls| parse_tcp(rest, Some(tls))),
+        "unix" | "redis+unix" => parse_unix(rest),
+        "redis+cluster" => parse_cluster(rest, None),
+        "rediss+cluster" => parse_tcp_tls(rest, |rest, tls| parse_cluster(rest, Some(tls))),
+        "redis+sentinel" => parse_sentinel(rest),
+        _ => Err(UrlProblem::UnknownScheme {
+            scheme: scheme.chars().take(NAME_CHARS).collect(),
+        }),
+    }
+}
+
+fn parse_memory(rest: &str) -> Result<Target, UrlProblem> {
+    if rest
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'))
+    {
+        Ok(Target::Memory {
+            name: rest.to_owned(),
+        })
+    } else {
+        Err(UrlProblem::InvalidMemoryName)
+    }
+}
+
+/// Splits off `#insecure` (or no fragment) for the TLS forms, then parses the rest.
+fn parse_tcp_tls(
+    rest: &str,
+    parse_rest: impl FnOnce(&str, Tls) -> Result<Target, UrlProblem>,
+) -> Result<Target, UrlProblem> {
+    match rest.split_once('#') {
+        None => parse_rest(rest, Tls::Verified),
+        Some((before, "insecure")) => parse_rest(before, Tls::Insecure),
+        Some(_) => Err(UrlProblem::UnsupportedFragment),
+    }
+}
+
+/// The parts of `[userinfo@]hosts[/path][?query]`; a fragment is refused.
+struct Parts<'a> {
+    credentials: Credentials,
+    hosts: &'a str,
+    path: &'a str,
+}
+
+fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
+    if rest.contains('#') {
+        return Err(UrlProblem::UnsupportedFragment);
+    }
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    if let Some(query) = query.filter(|query| !query.is_empty()) {
+        let name = query.split('&').next().unwrap_or_default();
+        let name = name.split('=').next().unwrap_or_default();
+        return Err(UrlProblem::UnsupportedQuery {
+            name: name.chars().take(NAME_CHARS).collect(),
+        });
+    }
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
+    };
+    let (hosts, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    let credentials = match userinfo {
+        None => Credentials::default(),
+        Some(userinfo) => {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            Credentials {
+                username: Some(percent_decode(user, false)?).filter(|user| !user.is_empty()),
+                password: password.map(|pw| percent_decode(pw, false)).transpose()?,
+            }
+        }
+    };
+    Ok(Parts {
+        credentials,
+        hosts,
+        path,
+    })
+}
+
+fn parse_tcp(rest: &str, tls: Option<Tls>) -> Result<Target, UrlProblem> {
+    let parts = split_authority(rest)?;
+    let mut hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
+    let host = hosts.pop().ok_or(UrlProblem::MissingHost)?;
+    if !hosts.is_empty() {
+        return Err(UrlProblem::SeveralHosts);
+    }
+    let db = match parts.path.trim_start_matches('/') {
+        "" => 0,
+        db => parse_db(db)?,
+    };
+    Ok(Target::Redis(RedisTarget {
+        topology: Topology::Tcp(host),
+        credentials: parts.credentials,
+        db,
+        tls,
+    }))
+}
+
+fn parse_cluster(rest: &str, tls: Option<Tls>) -> Result<Target, UrlProblem> {
+    let parts = split_authority(rest)?;
+    let hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
+    if hosts.is_empty() {
+        return Err(UrlProblem::MissingHost);
+    }
+    match parts.path.trim_start_matches('/') {
+        "" | "0" => {}
+        db => {
+            parse_db(db)?;
+            return Err(UrlProblem::ClusterDatabase);
+        }
+    }
+    Ok(Target::Redis(RedisTarget {
+        topology: Topology::Cluster(hosts),
+        credentials: parts.credentials,
+        db: 0,
+        tls,
+    }))
+}
+
+fn parse_sentinel(rest: &str) -> Result<Target, UrlProblem> {
+    let parts = split_authority(rest)?;
+    let sentinels = parse_hosts(parts.hosts, SENTINEL_PORT)?;
+    if sentinels.is_empty() {
+        return Err(UrlProblem::MissingHost);
+    }
+    let path = parts.path.strip_prefix('/').unwrap_or(parts.path);
+    let mut segments = path.split('/');
+    let master = percent_decode(segments.next().unwrap_or_default(), false)?;
+    if master.is_empty() {
+        return Err(UrlProblem::MissingMasterName);
+    }
+    let db = match segments.next() {
+        None | Some("") => 0,
+        Some(db) => parse_db(db)?,
+    };
+    if segments.next().is_some() {
+        return Err(UrlProblem::UnexpectedPath);
+    }
+    Ok(Target::Redis(RedisTarget {
+        topology: Topology::Sentinel { sentinels, master },
+        credentials: parts.credentials,
+        db,
+        tls: None,
+    }))
+}
+
+fn parse_unix(rest: &str) -> Result<Target, UrlProblem> {
+    if rest.contains('#') {
+        return Err(UrlProblem::UnsupportedFragment);
+    }
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (rest, ""),
+    };
+    let path = path.strip_prefix("localhost").unwrap_or(path);
+    if !path.starts_with('/') {
+        return Err(if path.contains('@') {
+            UrlProblem::UnixCredentials
+        } else {
+            UrlProblem::MissingSocketPath
+        });
+    }
+    let path = percent_decode(path, false)?;
+    if path.len() < 2 {
+        return Err(UrlProblem::MissingSocketPath);
+    }
+    let mut credentials = Credentials::default();
+    let mut db = 0;
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "db" => db = parse_db(value)?,
+            "user" => {
+                credentials.username =
+                    Some(percent_decode(value, true)?).filter(|user| !user.is_empty());
+            }
+            "pass" | "password" => credentials.password = Some(percent_decode(value, true)?),
+            other => {
+                return Err(UrlProblem::UnsupportedQuery {
+                    name: other.chars().take(NAME_CHARS).collect(),
+                });
+            }
+        }
+    }
+    Ok(Target::Redis(RedisTarget {
+        topology: Topology::Unix(PathBuf::from(path)),
+        credentials,
+        db,
+        tls: None,
+    }))
+}
+
+fn parse_db(text: &str) -> Result<i64, UrlProblem> {
+    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(UrlProblem::InvalidDatabase);
+    }
+    text.parse().map_err(|_| UrlProblem::InvalidDatabase)
+}
+
+/// `host[:port]` items separated by commas; empty text gives no host.
+fn parse_hosts(text: &str, default_port: u16) -> Result<Vec<HostPort>, UrlProblem> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|item| parse_host_port(item, default_port))
+        .collect()
+}
+
+fn parse_host_port(item: &str, default_port: u16) -> Result<HostPort, UrlProblem> {
+    let (host, port) = if let Some(bracketed) = item.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or(UrlProblem::InvalidHost)?;
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|byte| byte.is_ascii_hexdigit() || matches!(byte, b':' | b'.'))
+        {
+            return Err(UrlProblem::InvalidHost);
+        }
+        let port = match after {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or(UrlProblem::InvalidHost)?),
+        };
+        (host, port)
+    } else {
+        let (host, port) = match item.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (item, None),
+        };
+        if !host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'))
+        {
+            return Err(UrlProblem::InvalidHost);
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(UrlProblem::MissingHost);
+    }
+    let port = match port {
+        None => default_port,
+        Some(port) if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
+            match port.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(UrlProblem::InvalidPort),
+                Ok(port) => port,
+            }
+        }
+        Some(_) => return Err(UrlProblem::InvalidPort),
+    };
+    Ok(HostPort {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`, for query values); a malformed
+/// escape or a result that is not UTF-8 is an error.
+fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, UrlProblem> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut input = text.bytes();
+    while let Some(byte) = input.next() {
+        match byte {
+            b'%' => {
+                let high = input.next().and_then(hex_value);
+                let low = input.next().and_then(hex_value);
+                match (high, low) {
+                    (Some(high), Some(low)) => bytes.push(high << 4 | low),
+                    _ => return Err(UrlProblem::InvalidPercentEncoding),
+                }
+            }
+            b'+' if plus_is_space => bytes.push(b' '),
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| UrlProblem::InvalidPercentEncoding)
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis(url: &str) -> RedisTarget {
+        match parse(url) {
+            Ok(Target::Redis(target)) => target,
+            other => panic!("{url}: expected a Redis target, got {other:?}"),
+        }
+    }
+
+    fn host(host: &str, port: u16) -> HostPort {
+        HostPort {
+            host: host.to_owned(),
+            port,
+        }
+    }
+
+    #[test]
+    fn memory_urls_name_a_shared_store() {
+        assert!(matches!(parse("memory://"), Ok(Target::Memory { name }) if name.is_empty()));
+        assert!(
+            matches!(parse("memory://w-1.a_b"), Ok(Target::Memory { name }) if name == "w-1.a_b")
+        );
+        assert_eq!(
+            parse("memory://a/b").err(),
+            Some(UrlProblem::InvalidMemoryName)
+        );
+    }
+
+    #[test]
+    fn redis_urls_follow_redis_rs_conventions() {
+        let target = redis("redis://cache.internal");
+        assert!(
+            matches!(&target.topology, Topology::Tcp(hp) if *hp == host("cache.internal", 6379))
+        );
+        assert_eq!(target.db, 0);
+        assert_eq!(target.credentials, Credentials::default());
+        assert_eq!(target.tls, None);
+
+        let target = redis("REDIS://app:p%40ss%3Aw0rd@10.0.0.5:7000/3");
+        assert!(matches!(&target.topology, Topology::Tcp(hp) if *hp == host("10.0.0.5", 7000)));
+        assert_eq!(target.db, 3);
+        assert_eq!(target.credentials.username.as_deref(), Some("app"));
+        assert_eq!(target.credentials.password.as_deref(), Some("p@ss:w0rd"));
+
+        let target = redis("redis://:only-password@[::1]:6380/");
+        assert!(matches!(&target.topology, Topology::Tcp(hp) if *hp == host("::1", 6380)));
+        assert_eq!(target.credentials.username, None);
+        assert_eq!(
+            target.credentials.password.as_deref(),
+            Some("only-password")
+        );
+
+        let target = redis("redis://default@h");
+        assert_eq!(target.credentials.username.as_deref(), Some("default"));
+        assert_eq!(target.credentials.password, None);
+    }
+
+    #[test]
+    fn rediss_urls_ask_for_tls() {
+        assert_eq!(redis("rediss://h").tls, Some(Tls::Verified));
+        assert_eq!(redis("rediss://h:6380/1#insecure").tls, Some(Tls::Insecure));
+        assert_eq!(
+            parse("rediss://h#other").err(),
+            Some(UrlProblem::UnsupportedFragment)
+        );
+        assert_eq!(
+            parse("redis://h#insecure").err(),
+            Some(UrlProblem::UnsupportedFragment)
+        );
+    }
+
+    #[test]
+    fn unix_urls_take_credentials_in_the_query() {
+        for scheme in ["unix", "redis+unix"] {
+            let target = redis(&format!(
+                "{scheme}:///run/redis/redis.sock?db=2&user=u&pass=p%26q"
+            ));
+            assert!(
+                matches!(&target.topology, Topology::Unix(path) if path == &PathBuf::from("/run/redis/redis.sock"))
+            );
+            assert_eq!(target.db, 2);
+            assert_eq!(target.credentials.username.as_deref(), Some("u"));
+            assert_eq!(target.credentials.password.as_deref(), Some("p&q"));
+        }
+        assert!(matches!(
+            redis("unix://localhost/tmp/r.sock").topology,
+            Topology::Unix(_)
+        ));
+        assert_eq!(parse("unix://").err(), Some(UrlProblem::MissingSocketPath));
+        assert_eq!(
+            parse("unix://relative.sock").err(),
+            Some(UrlProblem::MissingSocketPath)
+        );
+        assert_eq!(
+            parse("unix://u:p@/tmp/r.sock").err(),
+            Some(UrlProblem::UnixCredentials)
+        );
+        assert_eq!(
+            parse("unix:///tmp/r.sock?timeout=3").err(),
+            Some(UrlProblem::UnsupportedQuery {
+                name: "timeout".into()
+            })
+        );
+    }
+
+    #[test]
+    fn cluster_urls_list_seed_nodes() {
+        let target = redis("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001,node-c");
+        match &target.topology {
+            Topology::Cluster(nodes) => assert_eq!(
+                nodes,
+                &[
+                    host("127.0.0.1", 7000),
+                    host("127.0.0.1", 7001),
+                    host("node-c", 6379)
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(target.credentials.password.as_deref(), Some("pw"));
+        assert_eq!(
+            redis("rediss+cluster://a:1,b:2#insecure").tls,
+            Some(Tls::Insecure)
+        );
+        assert_eq!(
+            parse("redis+cluster://a:1/2").err(),
+            Some(UrlProblem::ClusterDatabase)
+        );
+        assert_eq!(
+            parse("redis+cluster://").err(),
+            Some(UrlProblem::MissingHost)
+        );
+        assert_eq!(
+            parse("redis+cluster://a:1,,b:2").err(),
+            Some(UrlProblem::MissingHost)
+        );
+    }
+
+    #[test]
+    fn sentinel_urls_name_the_master() {
+        let target = redis("redis+sentinel://s1,s2:26380/mymaster/4");
+        match &target.topology {
+            Topology::Sentinel { sentinels, master } => {
+                assert_eq!(sentinels, &[host("s1", 26379), host("s2", 26380)]);
+                assert_eq!(master, "mymaster");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(target.db, 4);
+        assert_eq!(
+            parse("redis+sentinel://s1").err(),
+            Some(UrlProblem::MissingMasterName)
+        );
+        assert_eq!(
+            parse("redis+sentinel://s1/").err(),
+            Some(UrlProblem::MissingMasterName)
+        );
+        assert_eq!(
+            parse("redis+sentinel://s1/m/1/x").err(),
+            Some(UrlProblem::UnexpectedPath)
+        );
+        assert_eq!(
+            parse("redis+sentinel://s1/m/x").err(),
+            Some(UrlProblem::InvalidDatabase)
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_typed_errors() {
+        let cases = [
+            ("", UrlProblem::MissingScheme),
+            ("localhost:6379", UrlProblem::MissingScheme),
+            ("://h", UrlProblem::MissingScheme),
+            (
+                "http://h",
+                UrlProblem::UnknownScheme {
+                    scheme: "http".into(),
+                },
+            ),
+            ("redis://", UrlProblem::MissingHost),
+            ("redis://:6379", UrlProblem::MissingHost),
+            ("redis://h:0", UrlProblem::InvalidPort),
+            ("redis://h:65536", UrlProblem::InvalidPort),
+            ("redis://h:x", UrlProblem::InvalidPort),
+            ("redis://h:", UrlProblem::InvalidPort),
+            ("redis://[::1", UrlProblem::InvalidHost),
+            ("redis://[zz]", UrlProblem::InvalidHost),
+            ("redis://h st", UrlProblem::InvalidHost),
+            ("redis://a,b", UrlProblem::SeveralHosts),
+            ("redis://h/x", UrlProblem::InvalidDatabase),
+            ("redis://h/-1", UrlProblem::InvalidDatabase),
+            ("redis://h/1/2", UrlProblem::InvalidDatabase),
+            (
+                "redis://h?protocol=resp3",
+                UrlProblem::UnsupportedQuery {
+                    name: "protocol".into(),
+                },
+            ),
+            ("redis://u:%zz@h", UrlProblem::InvalidPercentEncoding),
+            ("redis://u:%ff@h", UrlProblem::InvalidPercentEncoding),
+        ];
+        for (url, problem) in cases {
+            assert_eq!(parse(url).err(), Some(problem), "{url}");
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_are_quoted_briefly() {
+        let long = format!("{}://h", "x".repeat(100));
+        match parse(&long) {
+            Err(UrlProblem::UnknownScheme { scheme }) => assert_eq!(scheme.len(), NAME_CHARS),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn redaction_hides_passwords_in_every_form() {
+        let cases = [
+            ("redis://h:1/0", "redis://h:1/0"),
+            ("redis://user:secret@h:1/0", "redis://user:***@h:1/0"),
+            ("redis://:secret@h", "redis://:***@h"),
+            ("redis://secret@h", "redis://***@h"),
+            ("redis://u:se@cr/et#x@h", "redis://u:***@h"),
+            ("rediss://u:secret@h#insecure", "rediss://u:***@h#insecure"),
+            ("rediss://u:secret@h#secret", "rediss://u:***@h#***"),
+            (
+                "redis+cluster://:secret@a:1,b:2",
+                "redis+cluster://:***@a:1,b:2",
+            ),
+            (
+                "redis+sentinel://:secret@s:1/m/2",
+                "redis+sentinel://:***@s:1/m/2",
+            ),
+            (
+                "unix:///s.sock?db=3&pass=se@cret&user=u",
+                "unix:///s.sock?db=3&pass=***&user=***",
+            ),
+            (
+                "unix:///s.sock?pass=a&b&db=x",
+                "unix:///s.sock?pass=***&***&db=***",
+            ),
+            ("no-scheme:secret@h", "no-scheme:***@h"),
+        ];
+        for (url, expected) in cases {
+            let redacted = redact_url(url);
+            assert_eq!(redacted.as_str(), expected, "{url}");
+            assert!(!redacted.as_str().contains("secret"), "{url}");
+            assert!(!format!("{redacted:?}").contains("secret"), "{url}");
+        }
+    }
+
+    #[test]
+    fn redaction_bounds_the_length() {
+        let url = format!("redis://{}", "h".repeat(1000));
+        let redacted = redact_url(&url);
+        assert_eq!(redacted.as_str().chars().count(), REDACTED_URL_CHARS + 1);
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let credentials = Credentials {
+            username: Some("app".into()),
+            password: Some("secret".into()),
+        };
+        let shown = format!("{credentials:?}");
+        assert!(
+            shown.contains("app") && !shown.contains("secret"),
+            "{shown}"
+        );
+    }
+}
