@@ -3,5 +3,8 @@
 //! - [`conformance`]: the vectors recorded from the Python reference (fastmcp-tasks 4.1.4), kept in
 //!   `tests/conformance/` (a copy of the project's shared conformance folder; a tidy test keeps the
 //!   two identical when both are present).
+//! - [`redis`]: real `redis-server` processes (standalone, unix socket, cluster, sentinel) on free
+//!   loopback ports, for the store tests.
 
 pub mod conformance;
+pub mod redis;
