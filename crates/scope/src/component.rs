@@ -1,0 +1,19 @@
+//! The component a task runs: the name of a tool or prompt, or a resource URI or template.
+
+use crate::error::Part;
+use crate::text::text_newtype;
+
+text_newtype!(
+    /// The component identifier of a task (tool or prompt name, resource URI or template): any text.
+    ///
+    /// Components compare by their decoded text, whether built from text or parsed from a key.
+    ///
+    /// ```
+    /// use taskctx_scope::Component;
+    /// assert_eq!(Component::new("weird:name#1").encoded(), "weird%3Aname%231");
+    /// assert_eq!(Component::from_encoded("50%25%20off")?, "50% off");
+    /// # Ok::<(), taskctx_scope::Error>(())
+    /// ```
+    Component,
+    Part::Component
+);

@@ -1,0 +1,334 @@
+//! Percent-encoding of scope and component segments (SPEC section 1).
+//!
+//! `Q(s)` keeps `A-Z a-z 0-9 - . _ ~` and writes every other UTF-8 byte as `%XX` with uppercase hex.
+//! Decoding accepts hex of either case and rejects everything else: a lone or malformed `%`, any raw
+//! byte that `Q` would have escaped, and escapes that decode to invalid UTF-8.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Part};
+
+/// Bit `b` is set when ASCII byte `b` is unreserved (kept as is by `Q`).
+const UNRESERVED_MASK: u128 = {
+    let mut mask = 0u128;
+    let mut b = 0u8;
+    while b < 128 {
+        let keep = b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' || b == b'~';
+        if keep {
+            mask |= 1u128 << b;
+        }
+        b += 1;
+    }
+    mask
+};
+
+/// Whether `Q` keeps byte `b` as it is.
+#[inline]
+#[must_use]
+pub(crate) const fn is_unreserved(b: u8) -> bool {
+    b < 128 && (UNRESERVED_MASK >> b) & 1 == 1
+}
+
+/// The uppercase hex digit for the low four bits of `n`.
+#[inline]
+fn hex_digit(n: u8) -> char {
+    let n = n & 0x0F;
+    char::from(if n < 10 { b'0' + n } else { b'A' + (n - 10) })
+}
+
+/// The value of one hex digit of either case.
+#[inline]
+const fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Appends `%XX` for byte `b`.
+#[inline]
+pub(crate) fn push_escaped(b: u8, out: &mut String) {
+    out.push('%');
+    out.push(hex_digit(b >> 4));
+    out.push(hex_digit(b));
+}
+
+/// The length of `Q(s)` in bytes.
+#[must_use]
+pub fn encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| if is_unreserved(b) { 1 } else { 3 })
+        .sum()
+}
+
+/// Appends `Q(s)` to `out`.
+pub fn quote_into(s: &str, out: &mut String) {
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !is_unreserved(b) {
+            // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
+            if let Some(run) = s.get(run_start..i) {
+                out.push_str(run);
+            }
+            push_escaped(b, out);
+            run_start = i + 1;
+        }
+    }
+    if let Some(run) = s.get(run_start..) {
+        out.push_str(run);
+    }
+}
+
+/// `Q(s)`: borrowed when `s` has nothing to escape.
+///
+/// ```
+/// assert_eq!(taskctx_scope::quote("client-a|user-1"), "client-a%7Cuser-1");
+/// assert_eq!(taskctx_scope::quote("plain"), "plain");
+/// ```
+#[must_use]
+pub fn quote(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(is_unreserved) {
+        Cow::Borrowed(s)
+    } else {
+        let mut out = String::with_capacity(encoded_len(s));
+        quote_into(s, &mut out);
+        Cow::Owned(out)
+    }
+}
+
+/// Decodes a percent-encoded segment strictly: borrowed when it holds no escape.
+///
+/// # Errors
+/// [`Error::InvalidEscape`], [`Error::Unescaped`] or [`Error::InvalidUtf8`], naming `part`.
+///
+/// ```
+/// use taskctx_scope::{unquote, Part};
+/// assert_eq!(unquote("client-a%7cuser-1", Part::Scope).unwrap(), "client-a|user-1");
+/// assert!(unquote("%ZZ", Part::Scope).is_err());
+/// ```
+pub fn unquote(s: &str, part: Part) -> Result<Cow<'_, str>, Error> {
+    if validate_encoded(s, part)? {
+        Ok(Cow::Owned(decode_validated(s)))
+    } else {
+        Ok(Cow::Borrowed(s))
+    }
+}
+
+/// Checks that `s` is a well-formed encoded segment; returns whether it holds any escape.
+pub(crate) fn validate_encoded(s: &str, part: Part) -> Result<bool, Error> {
+    let bytes = s.as_bytes();
+    let mut utf8 = Utf8Validator::default();
+    let mut escaped = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let high = bytes.get(i + 1).copied().and_then(hex_value);
+            let low = bytes.get(i + 2).copied().and_then(hex_value);
+            let (Some(high), Some(low)) = (high, low) else {
+                return Err(Error::InvalidEscape { part, offset: i });
+            };
+            if !utf8.feed((high << 4) | low) {
+                return Err(Error::InvalidUtf8 { part, offset: i });
+            }
+            escaped = true;
+            i += 3;
+        } else if is_unreserved(b) {
+            if !utf8.feed(b) {
+                return Err(Error::InvalidUtf8 { part, offset: i });
+            }
+            i += 1;
+        } else {
+            let found = s
+                .get(i..)
+                .and_then(|rest| rest.chars().next())
+                .unwrap_or('\u{FFFD}');
+            return Err(Error::Unescaped {
+                part,
+                offset: i,
+                found,
+            });
+        }
+    }
+    if utf8.is_complete() {
+        Ok(escaped)
+    } else {
+        Err(Error::InvalidUtf8 {
+            part,
+            offset: s.len(),
+        })
+    }
+}
+
+/// Decoded bytes of a segment that [`validate_encoded`] accepted (malformed escapes, which cannot
+/// occur there, pass through literally rather than panic).
+pub(crate) fn decoded_bytes(s: &str) -> DecodedBytes<'_> {
+    DecodedBytes {
+        bytes: s.as_bytes(),
+        index: 0,
+    }
+}
+
+/// Decodes a validated segment into a new string.
+pub(crate) fn decode_validated(s: &str) -> String {
+    let bytes: Vec<u8> = decoded_bytes(s).collect();
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        // Unreachable for validated input; stay total anyway.
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    }
+}
+
+/// Iterator over the decoded bytes of an encoded segment.
+#[derive(Debug, Clone)]
+pub(crate) struct DecodedBytes<'a> {
+    bytes: &'a [u8],
+    index: usize,
+}
+
+impl Iterator for DecodedBytes<'_> {
+    type Item = u8;
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.index)?;
+        if b == b'%' {
+            let high = self.bytes.get(self.index + 1).copied().and_then(hex_value);
+            let low = self.bytes.get(self.index + 2).copied().and_then(hex_value);
+            if let (Some(high), Some(low)) = (high, low) {
+                self.index += 3;
+                return Some((high << 4) | low);
+            }
+        }
+        self.index += 1;
+        Some(b)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.bytes.len().saturating_sub(self.index);
+        (left.div_ceil(3), Some(left))
+    }
+}
+
+/// A byte-at-a-time UTF-8 validator (rejects overlongs, surrogates and code points past U+10FFFF).
+#[derive(Debug, Default, Clone, Copy)]
+struct Utf8Validator {
+    /// Continuation bytes still expected.
+    pending: u8,
+    /// Allowed range of the next continuation byte.
+    low: u8,
+    high: u8,
+}
+
+impl Utf8Validator {
+    /// Feeds one byte; false when the sequence so far cannot be valid UTF-8.
+    #[inline]
+    fn feed(&mut self, b: u8) -> bool {
+        if self.pending > 0 {
+            if b < self.low || b > self.high {
+                return false;
+            }
+            self.pending -= 1;
+            self.low = 0x80;
+            self.high = 0xBF;
+            return true;
+        }
+        let (pending, low, high) = match b {
+            0x00..=0x7F => return true,
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return false,
+        };
+        self.pending = pending;
+        self.low = low;
+        self.high = high;
+        true
+    }
+
+    /// Whether no multi-byte sequence is left open.
+    fn is_complete(self) -> bool {
+        self.pending == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_matches_the_unreserved_set() {
+        for b in 0u8..128 {
+            let s = char::from(b).to_string();
+            let quoted = quote(&s);
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                assert_eq!(quoted, s);
+            } else {
+                assert_eq!(quoted, format!("%{b:02X}"));
+            }
+        }
+    }
+
+    #[test]
+    fn unquote_rejects_what_q_never_writes() {
+        for bad in [
+            "%",
+            "%2",
+            "%2g",
+            "%ZZ",
+            "%zz%41",
+            "%E2%82",
+            "%FF",
+            "%C0%AF",
+            "%ED%A0%80",
+            "%F4%90%80%80",
+            "%F0%9F%98",
+            "%E2%82%C3%BC",
+            "a+b",
+            ":",
+            "ü",
+        ] {
+            assert!(unquote(bad, Part::Component).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unquote_accepts_either_case() {
+        assert_eq!(unquote("%e2%82%ac", Part::Component).unwrap(), "€");
+        assert_eq!(unquote("%E2%82%AC", Part::Component).unwrap(), "€");
+        assert_eq!(unquote("%2525", Part::Component).unwrap(), "%25");
+        assert!(matches!(
+            unquote("plain", Part::Component).unwrap(),
+            Cow::Borrowed("plain")
+        ));
+    }
+
+    #[test]
+    fn utf8_validator_agrees_with_std_on_all_short_sequences() {
+        let check = |bytes: &[u8]| {
+            let mut v = Utf8Validator::default();
+            let ok = bytes.iter().all(|&b| v.feed(b)) && v.is_complete();
+            assert_eq!(ok, std::str::from_utf8(bytes).is_ok(), "{bytes:02X?}");
+        };
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+            }
+        }
+        for &first in &[0xE0u8, 0xE1, 0xED, 0xEE, 0xF0, 0xF1, 0xF4, 0xF5] {
+            for b in 0..=255u8 {
+                for c in [0x7Fu8, 0x80, 0x9F, 0xA0, 0xBF, 0xC0] {
+                    check(&[first, b, c]);
+                    check(&[first, b, c, 0x80]);
+                }
+            }
+        }
+    }
+}

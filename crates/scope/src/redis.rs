@@ -1,0 +1,396 @@
+//! Redis keys of a task (SPEC section 4): the per-scope prefix, the queue prefix (a cluster hash
+//! tag in cluster mode) and the per-task keys, plus Redis Cluster's key-to-slot function.
+
+use std::fmt;
+
+use crate::error::{Error, Part};
+use crate::ids::TaskId;
+use crate::leg::{Leg, push_decimal};
+use crate::scope::Scope;
+
+/// The queue name used when none is configured.
+pub const DEFAULT_QUEUE_NAME: &str = "fastmcp";
+
+/// Number of Redis Cluster hash slots.
+pub const HASH_SLOTS: u16 = 16384;
+
+/// Appends the per-scope prefix: `fastmcp:task:auth:{Q(scope)}`, or `fastmcp:task:anon`.
+pub fn write_scope_prefix(scope: Option<&Scope<'_>>, out: &mut String) {
+    match scope {
+        Some(scope) => {
+            out.push_str("fastmcp:task:auth:");
+            scope.write_encoded(out);
+        }
+        None => out.push_str("fastmcp:task:anon"),
+    }
+}
+
+/// The per-scope prefix: `fastmcp:task:auth:{Q(scope)}`, or `fastmcp:task:anon`.
+///
+/// ```
+/// use taskctx_scope::{scope_prefix, Scope};
+/// assert_eq!(scope_prefix(Some(&Scope::new("a|b"))), "fastmcp:task:auth:a%7Cb");
+/// assert_eq!(scope_prefix(None), "fastmcp:task:anon");
+/// ```
+#[must_use]
+pub fn scope_prefix(scope: Option<&Scope<'_>>) -> String {
+    let mut out = String::with_capacity(18 + scope.map_or(0, Scope::encoded_len));
+    write_scope_prefix(scope, &mut out);
+    out
+}
+
+/// How the Redis server is deployed, which decides the queue prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Deployment {
+    /// A single server (or a replicated one): the queue name is the prefix.
+    #[default]
+    Standalone,
+    /// Redis Cluster: the prefix is `{name}`, a hash tag that keeps every key of the queue in one
+    /// slot.
+    Cluster,
+}
+
+impl Deployment {
+    /// Cluster for the URL schemes `redis+cluster` and `rediss+cluster` (any case), else
+    /// standalone.
+    ///
+    /// ```
+    /// use taskctx_scope::Deployment;
+    /// assert_eq!(Deployment::from_url("rediss+cluster://h:7000"), Deployment::Cluster);
+    /// assert_eq!(Deployment::from_url("redis://127.0.0.1:6379/0"), Deployment::Standalone);
+    /// ```
+    #[must_use]
+    pub fn from_url(url: &str) -> Self {
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        if scheme.eq_ignore_ascii_case("redis+cluster")
+            || scheme.eq_ignore_ascii_case("rediss+cluster")
+        {
+            Self::Cluster
+        } else {
+            Self::Standalone
+        }
+    }
+}
+
+/// The key of one piece of a task's state, after `{queue prefix}:{scope prefix}:{task_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeySuffix {
+    /// The task's metadata hash: no suffix.
+    Meta,
+    /// `created_at`.
+    CreatedAt,
+    /// `poll_interval`.
+    PollInterval,
+    /// `args`.
+    Args,
+    /// `current_leg`.
+    CurrentLeg,
+    /// `leg`.
+    Leg,
+    /// `request_state`.
+    RequestState,
+    /// `input_responses`.
+    InputResponses,
+    /// `input:{leg}:requests`.
+    InputRequests(Leg),
+    /// `input:{leg}:map`.
+    InputMap(Leg),
+    /// `snapshot`: the stored task context.
+    Snapshot,
+}
+
+impl KeySuffix {
+    /// The suffixes without a leg number.
+    pub const FIXED: [Self; 9] = [
+        Self::Meta,
+        Self::CreatedAt,
+        Self::PollInterval,
+        Self::Args,
+        Self::CurrentLeg,
+        Self::Leg,
+        Self::RequestState,
+        Self::InputResponses,
+        Self::Snapshot,
+    ];
+
+    /// Appends `:{suffix}` (nothing for [`KeySuffix::Meta`]).
+    fn write(self, out: &mut String) {
+        let fixed = match self {
+            Self::Meta => return,
+            Self::CreatedAt => "created_at",
+            Self::PollInterval => "poll_interval",
+            Self::Args => "args",
+            Self::CurrentLeg => "current_leg",
+            Self::Leg => "leg",
+            Self::RequestState => "request_state",
+            Self::InputResponses => "input_responses",
+            Self::Snapshot => "snapshot",
+            Self::InputRequests(leg) | Self::InputMap(leg) => {
+                out.push_str(":input:");
+                push_decimal(leg.get(), out);
+                out.push_str(if matches!(self, Self::InputMap(_)) {
+                    ":map"
+                } else {
+                    ":requests"
+                });
+                return;
+            }
+        };
+        out.push(':');
+        out.push_str(fixed);
+    }
+}
+
+/// The Redis keyspace of one queue: its name and deployment decide every task key's prefix.
+///
+/// ```
+/// use taskctx_scope::{hash_slot, KeySpace, KeySuffix, Scope, TaskId};
+/// let id = TaskId::new("T1")?;
+/// let scope = Scope::new("client-a|user-1");
+/// let standalone = KeySpace::for_url("fastmcp", "redis://localhost:6379/0")?;
+/// assert_eq!(
+///     standalone.snapshot_key(Some(&scope), &id),
+///     "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T1:snapshot"
+/// );
+/// let cluster = KeySpace::for_url("docket", "redis+cluster://localhost:7000")?;
+/// let snapshot = cluster.snapshot_key(None, &id);
+/// assert_eq!(snapshot, "{docket}:fastmcp:task:anon:T1:snapshot");
+/// let meta = cluster.task_key(None, &id, KeySuffix::Meta);
+/// assert_eq!(hash_slot(snapshot.as_bytes()), hash_slot(meta.as_bytes()));
+/// # Ok::<(), taskctx_scope::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct KeySpace {
+    prefix: String,
+    deployment: Deployment,
+}
+
+impl KeySpace {
+    /// The keyspace of queue `queue_name` on a `deployment`.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] or [`Error::InvalidChar`] (`{` or `}`) for [`Part::QueueName`].
+    pub fn new(queue_name: &str, deployment: Deployment) -> Result<Self, Error> {
+        if queue_name.is_empty() {
+            return Err(Error::Empty {
+                part: Part::QueueName,
+            });
+        }
+        if let Some(offset) = queue_name.find(['{', '}']) {
+            let found = queue_name
+                .get(offset..)
+                .and_then(|rest| rest.chars().next())
+                .unwrap_or('{');
+            return Err(Error::InvalidChar {
+                part: Part::QueueName,
+                offset,
+                found,
+            });
+        }
+        let prefix = match deployment {
+            Deployment::Standalone => queue_name.to_owned(),
+            Deployment::Cluster => format!("{{{queue_name}}}"),
+        };
+        Ok(Self { prefix, deployment })
+    }
+
+    /// The keyspace of queue `queue_name` on the server at `url` (see [`Deployment::from_url`]).
+    ///
+    /// # Errors
+    /// As [`KeySpace::new`].
+    pub fn for_url(queue_name: &str, url: &str) -> Result<Self, Error> {
+        Self::new(queue_name, Deployment::from_url(url))
+    }
+
+    /// `fastmcp` or `{name}`: the first segment of every key.
+    #[must_use]
+    pub fn queue_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The deployment.
+    #[must_use]
+    pub const fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
+    /// Appends `{queue prefix}:{scope prefix}:{task_id}` and the suffix.
+    pub fn write_task_key(
+        &self,
+        scope: Option<&Scope<'_>>,
+        task_id: &TaskId<'_>,
+        suffix: KeySuffix,
+        out: &mut String,
+    ) {
+        out.push_str(&self.prefix);
+        out.push(':');
+        write_scope_prefix(scope, out);
+        out.push(':');
+        out.push_str(task_id.as_str());
+        suffix.write(out);
+    }
+
+    /// `{queue prefix}:{scope prefix}:{task_id}` and the suffix.
+    #[must_use]
+    pub fn task_key(
+        &self,
+        scope: Option<&Scope<'_>>,
+        task_id: &TaskId<'_>,
+        suffix: KeySuffix,
+    ) -> String {
+        let scope_len = scope.map_or(0, |scope| scope.encoded_len() + 5);
+        let mut out =
+            String::with_capacity(self.prefix.len() + 20 + scope_len + task_id.as_str().len() + 40);
+        self.write_task_key(scope, task_id, suffix, &mut out);
+        out
+    }
+
+    /// The key of the task's stored context: `{queue prefix}:{scope prefix}:{task_id}:snapshot`.
+    #[must_use]
+    pub fn snapshot_key(&self, scope: Option<&Scope<'_>>, task_id: &TaskId<'_>) -> String {
+        self.task_key(scope, task_id, KeySuffix::Snapshot)
+    }
+}
+
+impl Default for KeySpace {
+    /// The default queue, `fastmcp`, on a standalone server.
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_QUEUE_NAME.to_owned(),
+            deployment: Deployment::Standalone,
+        }
+    }
+}
+
+impl fmt::Debug for KeySpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySpace")
+            .field("prefix", &self.prefix)
+            .field("deployment", &self.deployment)
+            .finish()
+    }
+}
+
+/// CRC16/XMODEM lookup table (polynomial 0x1021).
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "compile-time table: the index stays below 256, which fits u16"
+)]
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+/// CRC16/XMODEM of `bytes`, as Redis Cluster uses it.
+#[must_use]
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        let [high, _] = crc.to_be_bytes();
+        let index = usize::from(high ^ b);
+        (crc << 8) ^ CRC16_TABLE.get(index).copied().unwrap_or(0)
+    })
+}
+
+/// The Redis Cluster slot of `key`: CRC16 of the key, or of its hash tag (the text between the
+/// first `{` and the first `}` after it, when not empty), modulo 16384.
+///
+/// ```
+/// use taskctx_scope::hash_slot;
+/// assert_eq!(hash_slot(b"{user1000}.following"), hash_slot(b"user1000"));
+/// assert_eq!(hash_slot(b"123456789"), 0x31C3 % 16384);
+/// ```
+#[must_use]
+pub fn hash_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key).unwrap_or(key)) % HASH_SLOTS
+}
+
+/// The hash tag of `key`, when it has a non-empty one.
+fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let after = key.get(open + 1..)?;
+    let close = after.iter().position(|&b| b == b'}')?;
+    let tag = after.get(..close)?;
+    (!tag.is_empty()).then_some(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_slots() {
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(hash_slot(b"foo"), 12182);
+        assert_eq!(hash_slot(b"bar"), 5061);
+        assert_eq!(hash_slot(b"{}foo"), hash_slot(b"{}foo"));
+        assert_ne!(hash_slot(b"{}foo"), hash_slot(b"foo"));
+        assert_eq!(hash_slot(b"a{foo}b{bar}"), hash_slot(b"foo"));
+        assert_eq!(hash_slot(b"{foo"), crc16(b"{foo") % HASH_SLOTS);
+    }
+
+    #[test]
+    fn every_task_key_shares_the_slot_in_cluster_mode() {
+        let space = KeySpace::new("q", Deployment::Cluster).unwrap();
+        let id = TaskId::new("T1").unwrap();
+        let scope = Scope::new("{evil}|}{");
+        let slot = hash_slot(b"q");
+        let mut suffixes = KeySuffix::FIXED.to_vec();
+        suffixes.extend([
+            KeySuffix::InputRequests(Leg::new(3)),
+            KeySuffix::InputMap(Leg::FIRST),
+        ]);
+        for suffix in suffixes {
+            for scope in [None, Some(&scope)] {
+                let key = space.task_key(scope, &id, suffix);
+                assert_eq!(hash_slot(key.as_bytes()), slot, "{key}");
+            }
+        }
+        assert_eq!(
+            space.task_key(None, &id, KeySuffix::InputMap(Leg::new(2))),
+            "{q}:fastmcp:task:anon:T1:input:2:map"
+        );
+        assert_eq!(
+            space.task_key(None, &id, KeySuffix::Meta),
+            "{q}:fastmcp:task:anon:T1"
+        );
+    }
+
+    #[test]
+    fn queue_names_with_braces_are_rejected() {
+        for name in ["my{app}", "}", "{"] {
+            for deployment in [Deployment::Standalone, Deployment::Cluster] {
+                assert!(matches!(
+                    KeySpace::new(name, deployment),
+                    Err(Error::InvalidChar {
+                        part: Part::QueueName,
+                        ..
+                    })
+                ));
+            }
+        }
+        assert_eq!(
+            KeySpace::new("", Deployment::Cluster),
+            Err(Error::Empty {
+                part: Part::QueueName
+            })
+        );
+        assert_eq!(KeySpace::default().queue_prefix(), "fastmcp");
+    }
+}

@@ -1,0 +1,165 @@
+//! The authorization scope of a task, and how it is composed from an access token (SPEC section 2).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::error::{Error, Part, SubClaimKind};
+use crate::text::{Text, text_newtype};
+
+text_newtype!(
+    /// The authorization scope of an authenticated task: any text, the empty string included.
+    ///
+    /// A task without an authenticated caller has no scope at all: it is `None` wherever this crate
+    /// takes an `Option<Scope>`, so anonymous can never be confused with a scope such as `"anon"`,
+    /// `"_"` or `""`.
+    ///
+    /// Scopes compare by their decoded text, whether built from text or parsed from a key.
+    ///
+    /// ```
+    /// use taskctx_scope::{Scope, SubClaim};
+    /// let scope = Scope::from_token("client-a", SubClaim::String("user-1"))?;
+    /// assert_eq!(scope, "client-a|user-1");
+    /// assert_eq!(scope.encoded(), "client-a%7Cuser-1");
+    /// assert_eq!(Scope::from_token("client-a", SubClaim::Absent)?, "client-a");
+    /// # Ok::<(), taskctx_scope::Error>(())
+    /// ```
+    Scope,
+    Part::Scope
+);
+
+/// The `sub` claim of an access token, as its JSON value (upper layers map their JSON into this).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SubClaim<'a> {
+    /// No `sub` claim, or no claims at all.
+    Absent,
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer.
+    Integer(i128),
+    /// A number that is not an integer.
+    Float(f64),
+    /// A string.
+    String(&'a str),
+    /// An array (its contents do not matter).
+    Array,
+    /// An object (its contents do not matter).
+    Object,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope of a token with this `client_id` and `sub` claim: `client_id|sub` when `sub` is a
+    /// non-empty string or a non-zero integer (decimal), else `client_id`.
+    ///
+    /// Borrows `client_id` when there is no `sub` to append.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidChar`] for [`Part::ClientId`] when `client_id` contains `|` (the
+    ///   composition would be ambiguous);
+    /// - [`Error::UnsupportedSubClaim`] for `true`, a float, an array or an object.
+    pub fn from_token(client_id: &'a str, sub: SubClaim<'_>) -> Result<Self, Error> {
+        if let Some(offset) = client_id.find('|') {
+            return Err(Error::InvalidChar {
+                part: Part::ClientId,
+                offset,
+                found: '|',
+            });
+        }
+        let composed = match sub {
+            SubClaim::Absent | SubClaim::Null | SubClaim::Bool(false) | SubClaim::Integer(0) => {
+                None
+            }
+            SubClaim::String("") => None,
+            SubClaim::String(sub) => {
+                let mut text = String::with_capacity(client_id.len() + 1 + sub.len());
+                text.push_str(client_id);
+                text.push('|');
+                text.push_str(sub);
+                Some(text)
+            }
+            SubClaim::Integer(number) => {
+                let mut text = String::with_capacity(client_id.len() + 21);
+                text.push_str(client_id);
+                // Writing to a String cannot fail.
+                let _ = write!(text, "|{number}");
+                Some(text)
+            }
+            SubClaim::Bool(true) => {
+                return Err(Error::UnsupportedSubClaim {
+                    kind: SubClaimKind::True,
+                });
+            }
+            SubClaim::Float(_) => {
+                return Err(Error::UnsupportedSubClaim {
+                    kind: SubClaimKind::Float,
+                });
+            }
+            SubClaim::Array => {
+                return Err(Error::UnsupportedSubClaim {
+                    kind: SubClaimKind::Array,
+                });
+            }
+            SubClaim::Object => {
+                return Err(Error::UnsupportedSubClaim {
+                    kind: SubClaimKind::Object,
+                });
+            }
+        };
+        Ok(Self(Text::Plain(
+            composed.map_or(Cow::Borrowed(client_id), Cow::Owned),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composition_follows_the_claim() {
+        let scope = |sub| Scope::from_token("c", sub).map(|s| s.to_str().into_owned());
+        assert_eq!(scope(SubClaim::Absent).unwrap(), "c");
+        assert_eq!(scope(SubClaim::Null).unwrap(), "c");
+        assert_eq!(scope(SubClaim::Bool(false)).unwrap(), "c");
+        assert_eq!(scope(SubClaim::Integer(0)).unwrap(), "c");
+        assert_eq!(scope(SubClaim::String("")).unwrap(), "c");
+        assert_eq!(scope(SubClaim::String(" ")).unwrap(), "c| ");
+        assert_eq!(scope(SubClaim::String("b|c")).unwrap(), "c|b|c");
+        assert_eq!(scope(SubClaim::Integer(-42)).unwrap(), "c|-42");
+        assert_eq!(
+            scope(SubClaim::Integer(i128::MAX)).unwrap(),
+            format!("c|{}", i128::MAX)
+        );
+        for (sub, kind) in [
+            (SubClaim::Bool(true), SubClaimKind::True),
+            (SubClaim::Float(1.5), SubClaimKind::Float),
+            (SubClaim::Array, SubClaimKind::Array),
+            (SubClaim::Object, SubClaimKind::Object),
+        ] {
+            assert_eq!(scope(sub), Err(Error::UnsupportedSubClaim { kind }));
+        }
+    }
+
+    #[test]
+    fn a_pipe_in_the_client_id_is_rejected_with_or_without_sub() {
+        for sub in [SubClaim::Absent, SubClaim::String("c")] {
+            assert_eq!(
+                Scope::from_token("a|b", sub),
+                Err(Error::InvalidChar {
+                    part: Part::ClientId,
+                    offset: 1,
+                    found: '|'
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_compare_by_decoded_text() {
+        let parsed = Scope::from_encoded("client-a%7cuser-1").unwrap();
+        assert_eq!(parsed, Scope::new("client-a|user-1"));
+        assert_eq!(parsed.encoded(), "client-a%7Cuser-1");
+        assert_ne!(Scope::new("a"), Scope::new("b"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Text that travels percent-encoded in keys: kept either as plain text or as a validated encoded
+//! segment borrowed from a parsed key, and decoded only when asked.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use crate::error::{Error, Part};
+use crate::percent;
+
+/// Plain text, or a validated percent-encoded segment of a parsed key.
+#[derive(Clone)]
+pub(crate) enum Text<'a> {
+    /// The text itself.
+    Plain(Cow<'a, str>),
+    /// `Q` of the text (possibly with lowercase hex or needless escapes), validated.
+    Encoded {
+        /// The segment as it appears in the key.
+        raw: &'a str,
+        /// Whether `raw` holds any `%` escape (else it is the text itself).
+        escaped: bool,
+    },
+}
+
+impl<'a> Text<'a> {
+    /// Validates an encoded segment.
+    pub(crate) fn from_encoded(raw: &'a str, part: Part) -> Result<Self, Error> {
+        let escaped = percent::validate_encoded(raw, part)?;
+        Ok(Self::Encoded { raw, escaped })
+    }
+
+    /// The text, when no decoding is needed.
+    #[inline]
+    fn direct(&self) -> Option<&str> {
+        match self {
+            Self::Plain(text) => Some(text),
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => Some(raw),
+            Self::Encoded { escaped: true, .. } => None,
+        }
+    }
+
+    /// The decoded text; borrowed unless escapes must be decoded.
+    pub(crate) fn decoded(&self) -> Cow<'_, str> {
+        match self {
+            Self::Plain(text) => Cow::Borrowed(text),
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => Cow::Borrowed(raw),
+            Self::Encoded { raw, escaped: true } => Cow::Owned(percent::decode_validated(raw)),
+        }
+    }
+
+    /// Detaches from the borrowed input.
+    pub(crate) fn into_owned(self) -> Text<'static> {
+        match self {
+            Self::Plain(text) => Text::Plain(Cow::Owned(text.into_owned())),
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => Text::Plain(Cow::Owned(raw.to_owned())),
+            Self::Encoded { raw, escaped: true } => {
+                Text::Plain(Cow::Owned(percent::decode_validated(raw)))
+            }
+        }
+    }
+
+    /// Whether the text is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Self::Plain(text) => text.is_empty(),
+            Self::Encoded { raw, .. } => raw.is_empty(),
+        }
+    }
+
+    /// The bytes of the decoded text.
+    fn bytes(&self) -> TextBytes<'_> {
+        match self.direct() {
+            Some(text) => TextBytes::Direct(text.bytes()),
+            None => match self {
+                Self::Encoded { raw, .. } => TextBytes::Decoded(percent::decoded_bytes(raw)),
+                Self::Plain(text) => TextBytes::Direct(text.bytes()),
+            },
+        }
+    }
+
+    /// Length of the canonical encoding `Q(text)`.
+    pub(crate) fn encoded_len(&self) -> usize {
+        match self.direct() {
+            Some(text) => percent::encoded_len(text),
+            None => self
+                .bytes()
+                .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
+                .sum(),
+        }
+    }
+
+    /// Appends the canonical encoding `Q(text)` (uppercase hex, no needless escapes).
+    pub(crate) fn write_encoded(&self, out: &mut String) {
+        match self {
+            Self::Plain(text) => percent::quote_into(text, out),
+            // An encoded segment without escapes consists of unreserved bytes only.
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => out.push_str(raw),
+            Self::Encoded { raw, escaped: true } => {
+                for b in percent::decoded_bytes(raw) {
+                    if percent::is_unreserved(b) {
+                        out.push(char::from(b));
+                    } else {
+                        percent::push_escaped(b, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bytes of a [`Text`]'s decoded form.
+enum TextBytes<'a> {
+    Direct(std::str::Bytes<'a>),
+    Decoded(percent::DecodedBytes<'a>),
+}
+
+impl Iterator for TextBytes<'_> {
+    type Item = u8;
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        match self {
+            Self::Direct(bytes) => bytes.next(),
+            Self::Decoded(bytes) => bytes.next(),
+        }
+    }
+}
+
+impl PartialEq for Text<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.direct(), other.direct()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.bytes().eq(other.bytes()),
+        }
+    }
+}
+
+impl Eq for Text<'_> {}
+
+impl PartialOrd for Text<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.direct(), other.direct()) {
+            (Some(a), Some(b)) => a.cmp(b),
+            _ => self.bytes().cmp(other.bytes()),
+        }
+    }
+}
+
+impl Hash for Text<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.decoded().hash(state);
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.decoded())
+    }
+}
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.decoded(), f)
+    }
+}
+
+/// Defines a public newtype over [`Text`] with the shared accessors.
+macro_rules! text_newtype {
+    ($(#[$meta:meta])* $name:ident, $part:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name<'a>(pub(crate) $crate::text::Text<'a>);
+
+        impl<'a> $name<'a> {
+            /// From its plain text; every string is allowed.
+            #[must_use]
+            pub fn new(text: impl Into<::std::borrow::Cow<'a, str>>) -> Self {
+                Self($crate::text::Text::Plain(text.into()))
+            }
+
+            /// From its percent-encoded form, strictly validated (hex of either case).
+            ///
+            /// # Errors
+            /// An invalid escape, a raw byte that `Q` would have escaped, or escapes that decode to
+            /// invalid UTF-8.
+            pub fn from_encoded(encoded: &'a str) -> Result<Self, $crate::Error> {
+                $crate::text::Text::from_encoded(encoded, $part).map(Self)
+            }
+
+            /// The text, decoded; borrowed unless it came percent-escaped from a parsed key.
+            #[must_use]
+            pub fn to_str(&self) -> ::std::borrow::Cow<'_, str> {
+                self.0.decoded()
+            }
+
+            /// Whether the text is empty.
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Appends the canonical encoding `Q(text)` to `out`.
+            pub fn write_encoded(&self, out: &mut String) {
+                self.0.write_encoded(out);
+            }
+
+            /// The canonical encoding `Q(text)`.
+            #[must_use]
+            pub fn encoded(&self) -> String {
+                let mut out = String::with_capacity(self.0.encoded_len());
+                self.0.write_encoded(&mut out);
+                out
+            }
+
+            /// Length in bytes of `Q(text)`.
+            #[must_use]
+            pub fn encoded_len(&self) -> usize {
+                self.0.encoded_len()
+            }
+
+            /// Detaches from any borrowed input.
+            #[must_use]
+            pub fn into_owned(self) -> $name<'static> {
+                $name(self.0.into_owned())
+            }
+        }
+
+        impl ::std::fmt::Display for $name<'_> {
+            /// Writes the decoded text.
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ::std::fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl<'a> From<&'a str> for $name<'a> {
+            fn from(text: &'a str) -> Self {
+                Self::new(text)
+            }
+        }
+
+        impl From<String> for $name<'static> {
+            fn from(text: String) -> Self {
+                Self::new(text)
+            }
+        }
+
+        impl PartialEq<str> for $name<'_> {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == $crate::text::Text::Plain(::std::borrow::Cow::Borrowed(other))
+            }
+        }
+
+        impl PartialEq<&str> for $name<'_> {
+            fn eq(&self, other: &&str) -> bool {
+                self == *other
+            }
+        }
+    };
+}
+
+pub(crate) use text_newtype;
