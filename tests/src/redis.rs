@@ -602,6 +602,13 @@ impl RedisCluster {
         &self.nodes
     }
 
+    /// Kills every node.
+    pub fn stop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+    }
+
     /// The node serving `key`'s slot (the one that does not answer `MOVED`).
     ///
     /// # Panics
