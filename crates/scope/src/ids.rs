@@ -64,6 +64,22 @@ impl<'a> TaskId<'a> {
         Ok(Self(id))
     }
 
+    /// A key segment whose bytes are already known to be unreserved.
+    #[inline]
+    pub(crate) fn from_unreserved_segment(id: &'a str) -> Result<Self, Error> {
+        if id.is_empty() {
+            return Err(Error::Empty { part: Part::TaskId });
+        }
+        if id.len() > TASK_ID_MAX_LEN {
+            return Err(Error::TooLong {
+                part: Part::TaskId,
+                max: TASK_ID_MAX_LEN,
+                len: id.len(),
+            });
+        }
+        Ok(Self(Cow::Borrowed(id)))
+    }
+
     /// The id.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -106,6 +122,19 @@ impl<'a> TaskType<'a> {
         let name = name.into();
         validate(&name, Part::TaskType, TASK_TYPE_MAX_LEN, is_task_type_byte)?;
         Ok(Self(name))
+    }
+
+    /// A key segment; borrows it.
+    #[inline]
+    pub(crate) fn from_segment(name: &'a str) -> Result<Self, Error> {
+        if !name.is_empty()
+            && name.len() <= TASK_TYPE_MAX_LEN
+            && name.bytes().all(is_task_type_byte)
+        {
+            Ok(Self(Cow::Borrowed(name)))
+        } else {
+            Self::new(name)
+        }
     }
 
     /// The name.

@@ -4,9 +4,10 @@
 use std::fmt;
 
 use crate::component::Component;
-use crate::error::{Error, Excerpt, Tag};
+use crate::error::{Error, Excerpt, Part, Tag};
 use crate::ids::{TaskId, TaskType};
 use crate::leg::{Leg, push_leg_suffix, split_leg};
+use crate::percent;
 use crate::redis::write_scope_prefix;
 use crate::scope::Scope;
 use crate::text::Text;
@@ -62,6 +63,7 @@ impl<'a> TaskKey<'a> {
     /// # Errors
     /// Any [`Error`] naming the first part found wrong: the leg suffix, the tag, the segment count,
     /// an encoded segment (escape, raw byte, UTF-8) or the task id / type alphabet.
+    #[inline]
     pub fn parse(key: &'a str) -> Result<Self, Error> {
         Self::parse_execution(key).map(|(task, _)| task)
     }
@@ -71,57 +73,50 @@ impl<'a> TaskKey<'a> {
     /// # Errors
     /// As [`TaskKey::parse`].
     pub fn parse_execution(key: &'a str) -> Result<(Self, Leg), Error> {
-        let (base, leg) = split_leg(key)?;
-        Ok((Self::parse_base(base)?, leg))
-    }
-
-    /// Parses a key known to have no leg suffix (a `#` is rejected as a raw byte).
-    fn parse_base(base: &'a str) -> Result<Self, Error> {
-        let (tag, rest) = if let Some(rest) = base.strip_prefix("auth:") {
-            (Tag::Auth, rest)
-        } else if let Some(rest) = base.strip_prefix("anon:") {
-            (Tag::Anon, rest)
-        } else {
-            return Err(Error::UnknownTag {
-                found: Excerpt::new(base),
-            });
-        };
-        let expected = match tag {
-            Tag::Auth => 4,
-            Tag::Anon => 3,
-        };
-        let mut segments = [""; 4];
-        let mut count = 0;
-        for segment in rest.split(':') {
-            match segments.get_mut(count) {
-                Some(slot) if count < expected => *slot = segment,
-                _ => {
-                    count = rest.split(':').count();
-                    break;
-                }
+        // One pass: each segment is scanned once, validated as it is split off.
+        let (tag, expected) = match key.as_bytes().get(..TAG_LEN) {
+            Some(b"auth:") => (Tag::Auth, 4),
+            Some(b"anon:") => (Tag::Anon, 3),
+            _ => {
+                return Err(Error::UnknownTag {
+                    found: Excerpt::new(base_of(key)),
+                });
             }
-            count += 1;
-        }
-        if count != expected {
-            return Err(Error::SegmentCount {
-                tag,
-                expected,
-                found: count,
-            });
-        }
-        let (scope, [id, task_type, component]) = match (tag, segments) {
-            (Tag::Auth, [scope, id, task_type, component]) => (
-                Some(Scope(Text::from_encoded(scope, crate::Part::Scope)?)),
-                [id, task_type, component],
-            ),
-            (Tag::Anon, [id, task_type, component, _]) => (None, [id, task_type, component]),
         };
-        Ok(Self {
-            scope,
-            task_id: TaskId::new(id)?,
-            task_type: TaskType::new(task_type)?,
-            component: Component(Text::from_encoded(component, crate::Part::Component)?),
-        })
+        let mut cursor = Cursor {
+            key,
+            pos: TAG_LEN,
+            index: 0,
+            expected,
+            tag,
+        };
+        let scope = match tag {
+            Tag::Auth => {
+                let (segment, escaped) = cursor.encoded(Part::Scope)?;
+                Some(Scope(Text::Encoded {
+                    raw: segment,
+                    escaped,
+                }))
+            }
+            Tag::Anon => None,
+        };
+        let task_id = TaskId::from_unreserved_segment(cursor.unreserved(Part::TaskId)?)?;
+        let task_type = TaskType::from_segment(cursor.unreserved(Part::TaskType)?)?;
+        let (segment, escaped) = cursor.encoded(Part::Component)?;
+        let component = Component(Text::Encoded {
+            raw: segment,
+            escaped,
+        });
+        let leg = cursor.finish()?;
+        Ok((
+            Self {
+                scope,
+                task_id,
+                task_type,
+                component,
+            },
+            leg,
+        ))
     }
 
     /// The scope; `None` for an anonymous task.
@@ -232,6 +227,110 @@ impl<'a> TaskKey<'a> {
     }
 }
 
+/// Length of `auth:` / `anon:`.
+const TAG_LEN: usize = 5;
+
+/// The part of `key` before its first `#`.
+fn base_of(key: &str) -> &str {
+    key.split_once('#').map_or(key, |(base, _)| base)
+}
+
+/// The error for a character outside a task id's or type's alphabet at byte `at`.
+#[cold]
+fn invalid_char(key: &str, at: usize, start: usize, part: Part) -> Error {
+    let found = key
+        .get(at..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or('\u{FFFD}');
+    Error::InvalidChar {
+        part,
+        offset: at - start,
+        found,
+    }
+}
+
+/// Walks the segments of a key after its tag.
+struct Cursor<'a> {
+    key: &'a str,
+    /// Start of the next segment.
+    pos: usize,
+    /// Index of the next segment.
+    index: usize,
+    /// Segments the tag requires.
+    expected: usize,
+    tag: Tag,
+}
+
+impl<'a> Cursor<'a> {
+    /// Splits off a percent-encoded segment.
+    #[inline(always)]
+    fn encoded(&mut self, part: Part) -> Result<(&'a str, bool), Error> {
+        let (end, escaped) = percent::scan_encoded(self.key, self.pos, part, true)?;
+        Ok((self.take(end)?, escaped))
+    }
+
+    /// Splits off a segment of unreserved bytes (a task id or type).
+    #[inline(always)]
+    fn unreserved(&mut self, part: Part) -> Result<&'a str, Error> {
+        let bytes = self.key.as_bytes();
+        let end = percent::unreserved_run(bytes, self.pos);
+        if let Some(&b) = bytes.get(end)
+            && b != b':'
+            && b != b'#'
+        {
+            return Err(invalid_char(self.key, end, self.pos, part));
+        }
+        self.take(end)
+    }
+
+    /// Ends the current segment at `end` (a `:`, a `#` or the end of the key) and checks that the
+    /// separator is where the tag's segment count wants it.
+    #[inline(always)]
+    fn take(&mut self, end: usize) -> Result<&'a str, Error> {
+        let segment = self.key.get(self.pos..end).unwrap_or_default();
+        self.index += 1;
+        let last = self.index == self.expected;
+        match self.key.as_bytes().get(end) {
+            Some(b':') if !last => {
+                self.pos = end + 1;
+                Ok(segment)
+            }
+            Some(b'#') | None if last => {
+                self.pos = end;
+                Ok(segment)
+            }
+            Some(b'#') | None => {
+                // Too few segments: report a bad leg suffix first, as splitting it off comes first.
+                split_leg(self.key)?;
+                Err(self.count_error())
+            }
+            _ => Err(self.count_error()),
+        }
+    }
+
+    /// The leg named by the rest of the key (empty, or a `#` suffix).
+    #[inline]
+    fn finish(&self) -> Result<Leg, Error> {
+        let suffix = self.key.get(self.pos..).unwrap_or_default();
+        if suffix.is_empty() {
+            Ok(Leg::FIRST)
+        } else {
+            split_leg(suffix).map(|(_, leg)| leg)
+        }
+    }
+
+    /// The segment-count error, counting every segment of the base key.
+    #[cold]
+    fn count_error(&self) -> Error {
+        let rest = base_of(self.key).get(TAG_LEN..).unwrap_or_default();
+        Error::SegmentCount {
+            tag: self.tag,
+            expected: self.expected,
+            found: rest.split(':').count(),
+        }
+    }
+}
+
 impl fmt::Display for TaskKey<'_> {
     /// Writes the base key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -242,7 +341,6 @@ impl fmt::Display for TaskKey<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Part;
 
     fn key(scope: Option<&str>, component: &str) -> TaskKey<'static> {
         TaskKey::new(
@@ -298,12 +396,33 @@ mod tests {
                     found: 5,
                 },
             ),
+            ("anon::::", Error::Empty { part: Part::TaskId }),
             (
-                "anon::::",
+                "anon:a:b:c:d",
                 Error::SegmentCount {
                     tag: Tag::Anon,
                     expected: 3,
                     found: 4,
+                },
+            ),
+            (
+                "anon:a#leg2",
+                Error::SegmentCount {
+                    tag: Tag::Anon,
+                    expected: 3,
+                    found: 1,
+                },
+            ),
+            (
+                "anon:a#legX",
+                Error::InvalidLegSuffix {
+                    found: Excerpt::new("#legX"),
+                },
+            ),
+            (
+                "auth:a:b:c:d#leg1",
+                Error::InvalidLegSuffix {
+                    found: Excerpt::new("#leg1"),
                 },
             ),
             ("anon::tool:x", Error::Empty { part: Part::TaskId }),

@@ -8,25 +8,55 @@ use std::borrow::Cow;
 
 use crate::error::{Error, Part};
 
-/// Bit `b` is set when ASCII byte `b` is unreserved (kept as is by `Q`).
-const UNRESERVED_MASK: u128 = {
-    let mut mask = 0u128;
-    let mut b = 0u8;
-    while b < 128 {
+/// `UNRESERVED[b]` is true when `Q` keeps byte `b` as it is.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b: u8 = 0;
+    loop {
         let keep = b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' || b == b'~';
-        if keep {
-            mask |= 1u128 << b;
+        #[allow(
+            clippy::indexing_slicing,
+            clippy::cast_lossless,
+            reason = "const context: a u8 index is always below 256"
+        )]
+        {
+            table[b as usize] = keep;
+        }
+        if b == u8::MAX {
+            break;
         }
         b += 1;
     }
-    mask
+    table
 };
 
 /// Whether `Q` keeps byte `b` as it is.
 #[inline]
 #[must_use]
-pub(crate) const fn is_unreserved(b: u8) -> bool {
-    b < 128 && (UNRESERVED_MASK >> b) & 1 == 1
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    // A u8 index into a 256-entry table: the bounds check folds away.
+    UNRESERVED.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// The end of the run of unreserved bytes of `bytes` that starts at `start`.
+#[inline]
+pub(crate) fn unreserved_run(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    // Eight bytes at a time, without a branch per byte.
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let all = chunk.iter().fold(true, |all, &b| all & is_unreserved(b));
+        if !all {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if !is_unreserved(b) {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// The uppercase hex digit for the low four bits of `n`.
@@ -119,46 +149,77 @@ pub fn unquote(s: &str, part: Part) -> Result<Cow<'_, str>, Error> {
 
 /// Checks that `s` is a well-formed encoded segment; returns whether it holds any escape.
 pub(crate) fn validate_encoded(s: &str, part: Part) -> Result<bool, Error> {
+    scan_encoded(s, 0, part, false).map(|(_, escaped)| escaped)
+}
+
+/// Scans a well-formed encoded segment of `s` from byte `start` to the end, or, with
+/// `stop_at_separators`, to the first `:` or `#`. Returns where it stopped and whether the segment
+/// holds any escape; error offsets are relative to `start`.
+#[inline]
+pub(crate) fn scan_encoded(
+    s: &str,
+    start: usize,
+    part: Part,
+    stop_at_separators: bool,
+) -> Result<(usize, bool), Error> {
     let bytes = s.as_bytes();
+    // Fast path: a run of unreserved bytes.
+    let mut i = unreserved_run(bytes, start);
     let mut utf8 = Utf8Validator::default();
     let mut escaped = false;
-    let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let high = bytes.get(i + 1).copied().and_then(hex_value);
             let low = bytes.get(i + 2).copied().and_then(hex_value);
             let (Some(high), Some(low)) = (high, low) else {
-                return Err(Error::InvalidEscape { part, offset: i });
+                return Err(Error::InvalidEscape {
+                    part,
+                    offset: i - start,
+                });
             };
             if !utf8.feed((high << 4) | low) {
-                return Err(Error::InvalidUtf8 { part, offset: i });
+                return Err(Error::InvalidUtf8 {
+                    part,
+                    offset: i - start,
+                });
             }
             escaped = true;
             i += 3;
         } else if is_unreserved(b) {
-            if !utf8.feed(b) {
-                return Err(Error::InvalidUtf8 { part, offset: i });
+            if !utf8.is_complete() {
+                return Err(Error::InvalidUtf8 {
+                    part,
+                    offset: i - start,
+                });
             }
-            i += 1;
+            i = unreserved_run(bytes, i);
+        } else if stop_at_separators && (b == b':' || b == b'#') {
+            break;
         } else {
-            let found = s
-                .get(i..)
-                .and_then(|rest| rest.chars().next())
-                .unwrap_or('\u{FFFD}');
-            return Err(Error::Unescaped {
-                part,
-                offset: i,
-                found,
-            });
+            return Err(unescaped(s, i, start, part));
         }
     }
     if utf8.is_complete() {
-        Ok(escaped)
+        Ok((i, escaped))
     } else {
         Err(Error::InvalidUtf8 {
             part,
-            offset: s.len(),
+            offset: i - start,
         })
+    }
+}
+
+/// The error for a raw byte at `i` that `Q` would have escaped.
+#[cold]
+fn unescaped(s: &str, i: usize, start: usize, part: Part) -> Error {
+    let found = s
+        .get(i..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or('\u{FFFD}');
+    Error::Unescaped {
+        part,
+        offset: i - start,
+        found,
     }
 }
 
