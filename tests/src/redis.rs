@@ -140,6 +140,7 @@ enum Role {
 pub struct RedisServerBuilder {
     password: Option<String>,
     unix_socket: bool,
+    tls: bool,
 }
 
 impl RedisServerBuilder {
@@ -157,6 +158,15 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Also listens for TLS on a second port, with a self-signed certificate for `localhost` and
+    /// `127.0.0.1` made by the `openssl` command; [`RedisServer::url`] is then a `rediss://` URL
+    /// with `#insecure` (the harness's own commands keep using the plain port).
+    #[must_use]
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Starts the server and waits until it answers `PING`.
     ///
     /// # Panics
@@ -169,12 +179,19 @@ impl RedisServerBuilder {
         } else {
             Endpoint::Tcp(0)
         };
-        RedisServer::launch(
+        let tls_port = self.tls.then(|| {
+            make_self_signed_certificate(&dir.0);
+            0
+        });
+        let mut server = RedisServer::new(
             dir,
             endpoint,
             Role::Server { cluster_port: None },
             self.password,
-        )
+        );
+        server.tls_port = tls_port;
+        server.start_on_free_ports();
+        server
     }
 }
 
@@ -183,6 +200,8 @@ impl RedisServerBuilder {
 pub struct RedisServer {
     child: Option<Child>,
     endpoint: Endpoint,
+    /// The TLS port, when the server also listens for TLS.
+    tls_port: Option<u16>,
     role: Role,
     password: Option<String>,
     dir: TempDir,
@@ -214,30 +233,41 @@ impl RedisServer {
     }
 
     fn launch(dir: TempDir, endpoint: Endpoint, role: Role, password: Option<String>) -> Self {
+        let mut server = Self::new(dir, endpoint, role, password);
+        server.start_on_free_ports();
+        server
+    }
+
+    fn new(dir: TempDir, endpoint: Endpoint, role: Role, password: Option<String>) -> Self {
         require_redis_tools();
-        let mut server = Self {
+        Self {
             child: None,
             endpoint,
+            tls_port: None,
             role,
             password,
             dir,
-        };
-        let fixed_port = matches!(server.endpoint, Endpoint::Tcp(port) if port != 0);
+        }
+    }
+
+    /// Starts on fresh free ports (TCP and TLS), trying others when one is taken meanwhile.
+    fn start_on_free_ports(&mut self) {
         for _ in 0..PORT_ATTEMPTS {
-            if let Endpoint::Tcp(port) = &mut server.endpoint
-                && !fixed_port
-            {
+            if let Endpoint::Tcp(port) = &mut self.endpoint {
                 *port = free_port();
             }
-            match server.spawn_and_wait() {
-                Ok(()) => return server,
+            if let Some(port) = &mut self.tls_port {
+                *port = free_port();
+            }
+            match self.spawn_and_wait() {
+                Ok(()) => return,
                 Err(Failure::PortTaken) => {}
                 Err(Failure::Fatal(message)) => panic!("{message}"),
             }
         }
         panic!(
             "redis-server: no free port after {PORT_ATTEMPTS} attempts ({})",
-            server.log_tail()
+            self.log_tail()
         );
     }
 
@@ -305,6 +335,14 @@ impl RedisServer {
             ]);
             args.extend(["--cluster-node-timeout".into(), "5000".into()]);
         }
+        if let Some(tls_port) = self.tls_port {
+            let file = |name: &str| self.dir.0.join(name).into_os_string();
+            args.extend(["--tls-port".into(), tls_port.to_string().into()]);
+            args.extend(["--tls-cert-file".into(), file("cert.pem")]);
+            args.extend(["--tls-key-file".into(), file("key.pem")]);
+            args.extend(["--tls-ca-cert-file".into(), file("cert.pem")]);
+            args.extend(["--tls-auth-clients".into(), "no".into()]);
+        }
         if matches!(self.role, Role::Server { .. }) {
             args.extend(["--save".into(), "".into()]);
             args.extend(["--appendonly".into(), "no".into()]);
@@ -365,10 +403,17 @@ impl RedisServer {
         }
     }
 
-    /// The URL of this server: `redis://127.0.0.1:PORT` or `unix:///…/redis.sock`, with the
-    /// password (percent-encoded) if there is one.
+    /// The URL of this server: `redis://127.0.0.1:PORT`, `unix:///…/redis.sock` or (with
+    /// [`RedisServerBuilder::tls`]) `rediss://127.0.0.1:TLS_PORT#insecure`, with the password
+    /// (percent-encoded) if there is one.
     #[must_use]
     pub fn url(&self) -> String {
+        if let Some(tls_port) = self.tls_port {
+            let credentials = self.password.as_ref().map_or(String::new(), |password| {
+                format!(":{}@", percent_encode(password))
+            });
+            return format!("rediss://{credentials}127.0.0.1:{tls_port}#insecure");
+        }
         match (&self.endpoint, &self.password) {
             (Endpoint::Tcp(port), None) => format!("redis://127.0.0.1:{port}"),
             (Endpoint::Tcp(port), Some(password)) => {
@@ -395,6 +440,12 @@ impl RedisServer {
             Endpoint::Tcp(port) => port,
             Endpoint::Unix(_) => panic!("this server listens on a unix socket"),
         }
+    }
+
+    /// The TLS port, for a server started with [`RedisServerBuilder::tls`].
+    #[must_use]
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The unix socket path, for a unix-socket server.
@@ -720,6 +771,36 @@ fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// Writes `cert.pem` and `key.pem` (a self-signed P-256 certificate for `localhost` and
+/// `127.0.0.1`, valid for two days) into `dir` with the `openssl` command.
+fn make_self_signed_certificate(dir: &Path) {
+    let output = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("running `openssl` to make a test certificate (is it installed?): {error}")
+        });
+    assert!(
+        output.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Fails with a clear message when the Redis tools are not installed.

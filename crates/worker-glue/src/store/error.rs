@@ -64,7 +64,7 @@ impl fmt::Display for TimeoutPhase {
 /// Why a store could not be opened or a call failed.
 ///
 /// Messages name the store by its [`RedactedUrl`] (no password) and quote at most
-/// [`EXCERPT_CHARS`] characters of any key or server message; values are never included.
+/// 120 characters of any key or server message; values are never included.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -106,8 +106,11 @@ impl RedisStore {
         url: RedactedUrl,
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
-        if target.tls.is_some() && !cfg!(feature = "tls") {
-            return Err(StoreError::TlsNotEnabled { url });
+        if target.tls.is_some() {
+            if !cfg!(feature = "tls") {
+                return Err(StoreError::TlsNotEnabled { url });
+            }
+            install_tls_provider();
         }
         let setup_error = |message: String| StoreError::PoolSetup {
             url: url.clone(),
@@ -367,6 +370,17 @@ impl SnapshotStore for RedisStore {
         Ok(replies.iter().filter(|&&reply| reply > 0).count())
     }
 }
+
+/// Makes ring rustls's process-wide crypto provider, unless the application installed one first
+/// (then that one is kept).
+#[cfg(feature = "tls")]
+fn install_tls_provider() {
+    // An error only says a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(not(feature = "tls"))]
+fn install_tls_provider() {}
 
 /// `text` with every occurrence of `password` replaced by `***`.
 fn scrub(text: &str, password: Option<&str>) -> String {
