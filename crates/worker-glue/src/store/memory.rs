@@ -219,3 +219,43 @@ impl SnapshotStore for MemoryStore {
         Ok(deleted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl(secs: u64) -> Ttl {
+        Ttl::from_secs(secs).unwrap_or_else(|| unreachable!("a valid TTL"))
+    }
+
+    fn stored_entries(store: &MemoryStore) -> usize {
+        store.entries().len()
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_purged_by_later_writes() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let expired: Vec<String> = (0..10).map(|n| format!("short:{n}")).collect();
+        for key in &expired {
+            store.save(&[(key, b"v".as_slice())], ttl(1)).await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(stored_entries(&store), 10, "nothing read them yet");
+        // Enough writes to reach a purge, all to one other key.
+        for _ in 0..PURGE_EVERY_WRITES {
+            store.save(&[("live", b"v".as_slice())], ttl(60)).await?;
+        }
+        assert_eq!(stored_entries(&store), 1, "only the live key is kept");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reading_an_expired_key_drops_it() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        store.save(&[("k", b"v".as_slice())], ttl(1)).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(store.load("k").await?, None);
+        assert_eq!(stored_entries(&store), 0);
+        Ok(())
+    }
+}
