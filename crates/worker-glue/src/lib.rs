@@ -48,6 +48,12 @@
 //! - Passwords in store URLs never appear in errors or `Debug` output ([`redact_url`]); stored
 //!   values are never printed either.
 //! - Library code never panics on any input; every failure is a typed [`StoreError`].
+//!
+//! # Cargo features
+//!
+//! - `tls` (off by default): `rediss://` and `rediss+cluster://` URLs, through rustls with the
+//!   ring provider and the system's root certificates; a `#insecure` fragment skips certificate
+//!   checks. Without it those URLs fail with [`StoreError::TlsNotEnabled`].
 
 pub mod store;
 
