@@ -32,7 +32,10 @@ struct Live {
 
 /// A session id shaped like the ones servers hand out (a UUID's 32 hex digits).
 fn session_id(i: usize) -> String {
-    format!("{:032x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+    format!(
+        "{:032x}",
+        (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
 }
 
 /// A task id shaped like the reference's (43 characters of url-safe base64).
@@ -49,7 +52,9 @@ struct Fixture {
 impl Fixture {
     fn new(id: fn(usize) -> String) -> Self {
         Self {
-            values: (0..ENTRIES).map(|i| Arc::new(Live { _number: i })).collect(),
+            values: (0..ENTRIES)
+                .map(|i| Arc::new(Live { _number: i }))
+                .collect(),
             ids: (0..ENTRIES).map(id).collect(),
         }
     }

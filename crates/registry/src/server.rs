@@ -89,7 +89,9 @@ impl<S> ServerRegistry<S> {
 
     /// Removes every entry whose server has gone, returning how many it removed.
     pub fn sweep(&self) -> usize {
-        let removed = self.lock().remove_unless(|server| server.strong_count() > 0);
+        let removed = self
+            .lock()
+            .remove_unless(|server| server.strong_count() > 0);
         removed.len()
     }
 

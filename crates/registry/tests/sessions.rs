@@ -47,13 +47,19 @@ fn registry_never_keeps_a_session_alive() {
     assert_eq!(Arc::strong_count(&alice), 1);
     let weak = Arc::downgrade(&alice);
     drop(alice);
-    assert!(weak.upgrade().is_none(), "the session was freed while registered");
+    assert!(
+        weak.upgrade().is_none(),
+        "the session was freed while registered"
+    );
     // The entry is still there (its guard lives), dead, until a lookup finds it.
     assert_eq!(sessions.len(), 1);
     assert!(sessions.get("alice").is_none());
     assert_eq!(sessions.len(), 0);
     assert!(!guard.is_current());
-    assert!(!guard.unregister(), "the lookup already removed the dead entry");
+    assert!(
+        !guard.unregister(),
+        "the lookup already removed the dead entry"
+    );
 }
 
 #[test]
