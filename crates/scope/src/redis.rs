@@ -313,11 +313,12 @@ pub fn crc16(bytes: &[u8]) -> u16 {
 ///
 /// ```
 /// use taskctx_scope::hash_slot;
-/// assert_eq!(hash_slot(b"{user1000}.following"), hash_slot(b"user1000"));
+/// assert_eq!(hash_slot("{user1000}.following"), hash_slot("user1000"));
 /// assert_eq!(hash_slot(b"123456789"), 0x31C3 % 16384);
 /// ```
 #[must_use]
-pub fn hash_slot(key: &[u8]) -> u16 {
+pub fn hash_slot(key: impl AsRef<[u8]>) -> u16 {
+    let key = key.as_ref();
     crc16(hash_tag(key).unwrap_or(key)) % HASH_SLOTS
 }
 
