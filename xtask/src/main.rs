@@ -3,6 +3,7 @@
 //! - `ci`: everything CI checks, in order, failing fast: formatting, clippy, tests (with a
 //!   `redis-server` provisioned for the Redis-backed ones), docs, and dependency layering.
 //! - `bench`: every benchmark in the workspace (`cargo bench --workspace`), arguments passed on.
+//! - `interop`: live interop tests against the Python reference on a real Redis ([`interop`]).
 //!
 //! Only the standard library is used, so the automation builds in seconds on a fresh machine.
 
@@ -16,6 +17,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod interop;
+
 /// The result of one step: `Err` carries the sentence printed before exiting non-zero.
 type StepResult = Result<(), String>;
 
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(),
         "bench" => bench(rest),
+        "interop" => interop::interop(),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -50,7 +54,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci       fmt, clippy, tests (provisions redis-server), docs, dependency layering
-  bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)";
+  bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)
+  interop  live interop tests against the Python reference (fastmcp-tasks 4.1.4, venv cached
+           under the target directory; skipped when PyPI cannot be reached)";
 
 /// The workspace root: the parent of this crate's manifest directory.
 fn workspace_root() -> PathBuf {

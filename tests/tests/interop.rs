@@ -1,0 +1,615 @@
+//! Live interop between taskctx and the Python reference, fastmcp-tasks 4.1.4, on one real Redis.
+//!
+//! Every test starts its own `redis-server` on a free loopback port and drives the reference
+//! through the scripts in `tests/interop/`, which call only its public functions (snapshot
+//! construction, `save`, `restore_task_snapshot` in a real Docket worker, `refresh_snapshot_ttl`,
+//! the key builders) and answer in JSON. The reference reads its encryption key material from
+//! `FASTMCP_TASKS_ENCRYPTION_KEY`, so each script run is either plaintext or encrypted.
+//!
+//! The tests are ignored by default: `cargo xtask interop` provides the reference in a Python
+//! virtual environment and runs them with `TASKCTX_INTEROP_PYTHON` set to its interpreter.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on a broken assumption"
+)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use taskctx_tests::redis::RedisServer;
+
+use reference::{Encryption, Reference};
+
+/// The queue (Docket name) both sides use.
+const QUEUE: &str = "fastmcp";
+/// The key material both sides are configured with for the encrypted cells.
+const KEY_MATERIAL: &str = "interop-key-material-3f9c1a7e5b2d4c6f8a0e";
+/// The reference's default execution TTL; snapshots live this long plus 900 s.
+const EXECUTION_TTL_SECS: u64 = 900;
+/// What a fresh snapshot's TTL is on both sides: the execution TTL plus the 900 s buffer.
+const SNAPSHOT_TTL_SECS: u64 = EXECUTION_TTL_SECS + 900;
+
+/// The Python reference, run through the scripts in `tests/interop/`.
+mod reference {
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    /// The variable `cargo xtask interop` sets to the reference's Python interpreter.
+    const PYTHON_ENV: &str = "TASKCTX_INTEROP_PYTHON";
+    /// The variable the reference reads its key material from.
+    const KEY_ENV: &str = "FASTMCP_TASKS_ENCRYPTION_KEY";
+    /// The longest one script run may take before the test fails.
+    const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Whether the reference runs with key material (Fernet) or without (plaintext).
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Encryption<'a> {
+        Plaintext,
+        Key(&'a str),
+    }
+
+    /// The interpreter and the scripts folder.
+    #[derive(Debug)]
+    pub(crate) struct Reference {
+        python: PathBuf,
+        scripts: PathBuf,
+    }
+
+    impl Reference {
+        /// The reference named by `TASKCTX_INTEROP_PYTHON`.
+        pub(crate) fn from_env() -> Self {
+            let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| {
+                panic!(
+                    "{PYTHON_ENV} is not set: these tests need the Python reference; \
+                     run `cargo xtask interop`"
+                )
+            });
+            Self {
+                python: PathBuf::from(python),
+                scripts: Path::new(env!("CARGO_MANIFEST_DIR")).join("interop"),
+            }
+        }
+
+        /// Runs `script` with `request` on stdin and returns its JSON answer.
+        pub(crate) fn call(
+            &self,
+            script: &str,
+            encryption: Encryption<'_>,
+            request: &Value,
+        ) -> Value {
+            let mut command = Command::new(&self.python);
+            command
+                .arg(self.scripts.join(script))
+                .current_dir(&self.scripts)
+                // No `.env` file and no inherited task settings: only what the test says.
+                .env("FASTMCP_ENV_FILE", "/dev/null")
+                .env_remove("FASTMCP_DOCKET_URL")
+                .env_remove("FASTMCP_DOCKET_NAME")
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            match encryption {
+                Encryption::Plaintext => command.env_remove(KEY_ENV),
+                Encryption::Key(material) => command.env(KEY_ENV, material),
+            };
+            let mut child = command
+                .spawn()
+                .unwrap_or_else(|error| panic!("starting {}: {error}", self.python.display()));
+            let mut stdin = child.stdin.take().unwrap();
+            let input = serde_json::to_vec(request).unwrap();
+            let writer = thread::spawn(move || stdin.write_all(&input));
+            let mut stdout = child.stdout.take().unwrap();
+            let mut stderr = child.stderr.take().unwrap();
+            let out = thread::spawn(move || {
+                let mut text = Vec::new();
+                stdout.read_to_end(&mut text).map(|_| text)
+            });
+            let err = thread::spawn(move || {
+                let mut text = Vec::new();
+                stderr.read_to_end(&mut text).map(|_| text)
+            });
+            let started = Instant::now();
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if started.elapsed() > SCRIPT_TIMEOUT {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}");
+                }
+                thread::sleep(Duration::from_millis(10));
+            };
+            writer.join().unwrap().unwrap();
+            let stdout = out.join().unwrap().unwrap();
+            let stderr = err.join().unwrap().unwrap();
+            assert!(
+                status.success(),
+                "{script} failed ({status}):\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+            serde_json::from_slice(&stdout).unwrap_or_else(|error| {
+                panic!(
+                    "{script} printed no JSON ({error}):\n{}\n{}",
+                    String::from_utf8_lossy(&stdout),
+                    String::from_utf8_lossy(&stderr)
+                )
+            })
+        }
+
+        /// Saves each cell's snapshot (`ref_save.py`); one answer per cell.
+        pub(crate) fn save(
+            &self,
+            encryption: Encryption<'_>,
+            url: &str,
+            cells: &[Value],
+        ) -> Vec<Value> {
+            let request = serde_json::json!({
+                "url": url,
+                "queue": super::QUEUE,
+                "execution_ttl_secs": super::EXECUTION_TTL_SECS,
+                "cells": cells,
+            });
+            let answer = self.call("ref_save.py", encryption, &request);
+            assert_eq!(
+                answer["encrypted"],
+                matches!(encryption, Encryption::Key(_)),
+                "{answer}"
+            );
+            answer["cells"].as_array().unwrap().clone()
+        }
+
+        /// Restores each execution key in a Docket worker (`ref_restore.py`); one answer per key.
+        pub(crate) fn restore(
+            &self,
+            encryption: Encryption<'_>,
+            url: &str,
+            execution_keys: &[&str],
+        ) -> Vec<Value> {
+            let cells: Vec<Value> = execution_keys
+                .iter()
+                .map(|key| serde_json::json!({ "execution_key": key }))
+                .collect();
+            let request = serde_json::json!({ "url": url, "queue": super::QUEUE, "cells": cells });
+            let answer = self.call("ref_restore.py", encryption, &request);
+            answer["cells"].as_array().unwrap().clone()
+        }
+
+        /// Refreshes (`Some(ttl)`) or only reads (`None`) each snapshot's TTL (`ref_refresh.py`);
+        /// one `{snapshot_key, ttl_before, ttl_after}` per cell.
+        pub(crate) fn refresh(&self, url: &str, cells: &[(&str, Option<u64>)]) -> Vec<Value> {
+            let cells: Vec<Value> = cells
+                .iter()
+                .map(|(key, ttl)| serde_json::json!({ "execution_key": key, "ttl_secs": ttl }))
+                .collect();
+            let request = serde_json::json!({ "url": url, "queue": super::QUEUE, "cells": cells });
+            let answer = self.call("ref_refresh.py", Encryption::Plaintext, &request);
+            answer["cells"].as_array().unwrap().clone()
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A caller at submission time, as the reference's `capture` sees it, with the task it submits.
+#[derive(Clone, Debug)]
+struct Cell {
+    /// The access token's fields (`token`, `client_id`, `scopes`, `expires_at`, `claims`, …), or
+    /// `None` for an anonymous caller.
+    token: Option<Value>,
+    headers: Option<Vec<(String, String)>>,
+    origin_request_id: Option<String>,
+    session_id: Option<String>,
+    owning_tool_name: Option<String>,
+    owning_tool_version: Option<String>,
+    task_id: String,
+    task_type: String,
+    component: String,
+    leg: u64,
+}
+
+impl Cell {
+    /// An authenticated caller: a token with claims (`sub` among them) that expires in an hour,
+    /// credentials and non-ASCII text in its headers, a session, a versioned tool on leg 2.
+    fn authenticated(task_id: &str) -> Self {
+        Self {
+            token: Some(json!({
+                "token": "eyJhbGciOiJSUzI1NiJ9.interop-secret-token.c2lnbmF0dXJl",
+                "client_id": "client-a",
+                "scopes": ["tasks:read", "tasks:write"],
+                "expires_at": now_secs() + 3600,
+                "resource": "https://mcp.example.com/mcp",
+                "subject": "user-1@example.com",
+                "claims": {
+                    "sub": "user-1@example.com",
+                    "iss": "https://issuer.example.com",
+                    "aud": ["mcp"],
+                    "n": 42,
+                    "name": "Zoë \u{2603} \u{1F600}",
+                },
+            })),
+            headers: Some(vec![
+                ("authorization".into(), "Bearer interop-secret-token".into()),
+                ("x-request-id".into(), "req-7".into()),
+                ("cookie".into(), "session=abc; theme=dark".into()),
+                (
+                    "x-note".into(),
+                    "caf\u{e9} \u{2603} \u{1F600} \"quoted\" \\ / \t".into(),
+                ),
+                ("accept".into(), "application/json".into()),
+            ]),
+            origin_request_id: Some("42".into()),
+            session_id: Some("3c9e2b7f-5d6a-4e8b-9f1c-0a2b4c6d8e0f".into()),
+            owning_tool_name: Some("reports.build".into()),
+            owning_tool_version: Some("2.1.0".into()),
+            task_id: task_id.into(),
+            task_type: "tool".into(),
+            component: "reports.build".into(),
+            leg: 2,
+        }
+    }
+
+    /// An anonymous caller: no token, a few headers, a session, an unversioned resource whose
+    /// name needs percent-encoding, on leg 1.
+    fn anonymous(task_id: &str) -> Self {
+        Self {
+            token: None,
+            headers: Some(vec![
+                ("user-agent".into(), "interop/1.0".into()),
+                ("x-forwarded-for".into(), "203.0.113.9".into()),
+            ]),
+            origin_request_id: None,
+            session_id: Some("anon-session-1".into()),
+            owning_tool_name: Some("files.read".into()),
+            owning_tool_version: None,
+            task_id: task_id.into(),
+            task_type: "resource".into(),
+            component: "file://data/r\u{e9}sum\u{e9} 1:2#3.txt".into(),
+            leg: 1,
+        }
+    }
+
+    /// The cell as `ref_save.py` takes it.
+    fn to_request(&self) -> Value {
+        json!({
+            "token": self.token,
+            "headers": self.headers,
+            "origin_request_id": self.origin_request_id,
+            "session_id": self.session_id,
+            "owning_tool_name": self.owning_tool_name,
+            "owning_tool_version": self.owning_tool_version,
+            "task_id": self.task_id,
+            "task_type": self.task_type,
+            "component": self.component,
+            "leg": self.leg,
+        })
+    }
+
+    /// The scope the reference derives from the token: `client_id|sub`, `client_id`, or none.
+    fn expected_scope(&self) -> Option<String> {
+        self.token.as_ref().map(|token| {
+            let client_id = token["client_id"].as_str().unwrap();
+            match token["claims"]["sub"].as_str() {
+                Some(sub) if !sub.is_empty() => format!("{client_id}|{sub}"),
+                _ => client_id.to_owned(),
+            }
+        })
+    }
+
+    /// The headers as `[name, value]` pairs, as the scripts report them.
+    fn header_pairs(&self) -> Value {
+        json!(self.headers)
+    }
+}
+
+/// The taskctx side of the matrix: the highest-level taskctx API available (keys from
+/// `taskctx-scope`, stored values through `taskctx-worker-glue`'s store).
+mod taskctx_side {
+    use std::time::Duration;
+
+    use taskctx_scope::{Component, KeySpace, Leg, Scope, TaskId, TaskKey, TaskType};
+    use taskctx_worker_glue::{AnyStore, SnapshotStore, Ttl, open};
+
+    use super::{Cell, QUEUE};
+
+    /// A task's stored snapshot as taskctx finds it from an execution key.
+    #[derive(Debug)]
+    pub(crate) struct Found {
+        pub(crate) scope: Option<String>,
+        pub(crate) task_id: String,
+        pub(crate) task_type: String,
+        pub(crate) component: String,
+        pub(crate) leg: u64,
+        pub(crate) snapshot_key: String,
+        pub(crate) stored: Option<Vec<u8>>,
+        pub(crate) ttl: Option<Duration>,
+    }
+
+    /// One taskctx process's view of a Redis: its store and its keyspace.
+    #[derive(Debug)]
+    pub(crate) struct Taskctx {
+        store: AnyStore,
+        keys: KeySpace,
+    }
+
+    impl Taskctx {
+        pub(crate) fn connect(url: &str) -> Self {
+            Self {
+                store: open(url).unwrap(),
+                keys: KeySpace::for_url(QUEUE, url).unwrap(),
+            }
+        }
+
+        /// The execution key taskctx builds for `cell` (its scope from the token, as taskctx
+        /// composes it).
+        pub(crate) fn execution_key(cell: &Cell) -> String {
+            let scope = cell.expected_scope();
+            TaskKey::new(
+                scope.as_deref().map(Scope::new),
+                TaskId::new(cell.task_id.as_str()).unwrap(),
+                TaskType::new(cell.task_type.as_str()).unwrap(),
+                Component::new(cell.component.as_str()),
+            )
+            .execution_key(Leg::new(cell.leg))
+        }
+
+        /// The snapshot key of the task an execution key names.
+        pub(crate) fn snapshot_key(&self, execution_key: &str) -> String {
+            let (task, _leg) = TaskKey::parse_execution(execution_key).unwrap();
+            self.keys.snapshot_key(task.scope(), task.task_id())
+        }
+
+        /// Parses `execution_key` and loads the task's stored snapshot with its TTL.
+        pub(crate) async fn find(&self, execution_key: &str) -> Found {
+            let (task, leg) = TaskKey::parse_execution(execution_key).unwrap();
+            let snapshot_key = self.keys.snapshot_key(task.scope(), task.task_id());
+            let loaded = self.store.load_with_ttl(&snapshot_key).await.unwrap();
+            Found {
+                scope: task.scope().map(|scope| scope.to_str().into_owned()),
+                task_id: task.task_id().as_str().to_owned(),
+                task_type: task.task_type().as_str().to_owned(),
+                component: task.component().to_str().into_owned(),
+                leg: leg.get(),
+                snapshot_key,
+                stored: loaded.as_ref().map(|stored| stored.value.clone()),
+                ttl: loaded.and_then(|stored| stored.ttl),
+            }
+        }
+
+        /// Stores `value` as the snapshot of the task an execution key names, with taskctx's TTL.
+        pub(crate) async fn save_raw(&self, execution_key: &str, value: &[u8], ttl_secs: u64) {
+            let key = self.snapshot_key(execution_key);
+            let ttl = Ttl::from_secs(ttl_secs).unwrap();
+            self.store.save(&[(&key, value)], ttl).await.unwrap();
+        }
+
+        /// Slides the TTL of the task's snapshot; returns whether it existed.
+        pub(crate) async fn refresh(&self, execution_key: &str, ttl_secs: u64) -> bool {
+            let key = self.snapshot_key(execution_key);
+            let ttl = Ttl::from_secs(ttl_secs).unwrap();
+            self.store.refresh(&[&key], ttl).await.unwrap() == 1
+        }
+    }
+}
+
+use taskctx_side::Taskctx;
+
+/// Asserts that a TTL is within `(expected - 5 s, expected]`.
+fn assert_ttl_near(ttl: Option<Duration>, expected: u64, what: &str) {
+    let ttl = ttl.unwrap_or_else(|| panic!("{what}: no TTL"));
+    assert!(
+        ttl <= Duration::from_secs(expected) && ttl > Duration::from_secs(expected - 5),
+        "{what}: TTL {ttl:?}, expected about {expected} s"
+    );
+}
+
+/// Asserts that a TTL in seconds as Redis reports it is within `(expected - 5, expected]`.
+fn assert_secs_near(ttl: &Value, expected: u64, what: &str) {
+    let secs = ttl.as_i64().unwrap_or_else(|| panic!("{what}: TTL {ttl}"));
+    let expected = i64::try_from(expected).unwrap();
+    assert!(
+        secs <= expected && secs > expected - 5,
+        "{what}: TTL {secs} s, expected about {expected} s"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn reference_saves_and_taskctx_finds_the_snapshot_by_its_execution_key() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+    for (encryption, label) in [
+        (Encryption::Plaintext, "json"),
+        (Encryption::Key(KEY_MATERIAL), "fernet"),
+    ] {
+        let cells = [
+            Cell::authenticated(&format!("ref-auth-{label}")),
+            Cell::anonymous(&format!("ref-anon-{label}")),
+        ];
+        let requests: Vec<Value> = cells.iter().map(Cell::to_request).collect();
+        let saved = reference.save(encryption, &url, &requests);
+        for (cell, saved) in cells.iter().zip(&saved) {
+            let what = format!("{label} {}", cell.task_id);
+            let execution_key = saved["execution_key"].as_str().unwrap();
+            assert_eq!(
+                execution_key,
+                Taskctx::execution_key(cell),
+                "{what}: execution keys"
+            );
+            let found = taskctx.find(execution_key).await;
+            assert_eq!(found.scope, cell.expected_scope(), "{what}: scope");
+            assert_eq!(saved["scope"], json!(cell.expected_scope()), "{what}");
+            assert_eq!(found.task_id, cell.task_id, "{what}");
+            assert_eq!(found.task_type, cell.task_type, "{what}");
+            assert_eq!(found.component, cell.component, "{what}");
+            assert_eq!(found.leg, cell.leg, "{what}");
+            assert_eq!(found.snapshot_key, saved["snapshot_key"], "{what}");
+            let stored = found.stored.expect("the reference saved it");
+            assert_eq!(
+                stored,
+                saved["stored"].as_str().unwrap().as_bytes(),
+                "{what}: stored bytes"
+            );
+            let first: &[u8] = match encryption {
+                Encryption::Plaintext => b"{",
+                Encryption::Key(_) => b"gAAAAA",
+            };
+            assert!(stored.starts_with(first), "{what}: stored form");
+            assert_ttl_near(found.ttl, SNAPSHOT_TTL_SECS, &what);
+        }
+        // The baseline: the reference's own worker restores exactly the cell's values.
+        let keys: Vec<&str> = saved
+            .iter()
+            .map(|saved| saved["execution_key"].as_str().unwrap())
+            .collect();
+        let restored = reference.restore(encryption, &url, &keys);
+        for (cell, restored) in cells.iter().zip(&restored) {
+            assert_reference_restored(cell, restored, &format!("{label} {}", cell.task_id));
+        }
+    }
+}
+
+/// Asserts that the reference's worker restored exactly `cell`'s caller, and that the stored
+/// value decodes, in the reference, to exactly `cell`'s snapshot fields.
+fn assert_reference_restored(cell: &Cell, restored: &Value, what: &str) {
+    let worker = &restored["worker"];
+    assert_eq!(worker["ran"], true, "{what}: the task ran: {restored}");
+    assert_eq!(worker.get("restore_error"), None, "{what}");
+    assert_eq!(
+        worker["access_token"],
+        token_as_reference_dumps(cell),
+        "{what}: token"
+    );
+    assert_eq!(worker["headers"], cell.header_pairs(), "{what}: headers");
+    assert_eq!(
+        worker["session_id"],
+        json!(cell.session_id),
+        "{what}: session id"
+    );
+    assert_eq!(worker["task_id"], json!(cell.task_id), "{what}: task id");
+    assert_eq!(
+        worker["task_scope"],
+        json!(cell.expected_scope()),
+        "{what}: scope"
+    );
+    let decoded = &restored["decoded"]["ok"];
+    assert_eq!(
+        decoded["http_headers"],
+        json!(cell.headers),
+        "{what}: decoded headers"
+    );
+    assert_eq!(
+        decoded["origin_request_id"],
+        json!(cell.origin_request_id),
+        "{what}"
+    );
+    assert_eq!(decoded["session_id"], json!(cell.session_id), "{what}");
+    assert_eq!(
+        decoded["owning_tool_name"],
+        json!(cell.owning_tool_name),
+        "{what}"
+    );
+    assert_eq!(
+        decoded["owning_tool_version"],
+        json!(cell.owning_tool_version),
+        "{what}"
+    );
+    let token_json = decoded["access_token_json"]
+        .as_str()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap());
+    assert_eq!(
+        json!(token_json),
+        token_as_reference_dumps(cell),
+        "{what}: decoded token"
+    );
+}
+
+/// The cell's token with every field the reference's `AccessToken` has, as it dumps them.
+fn token_as_reference_dumps(cell: &Cell) -> Value {
+    let Some(token) = &cell.token else {
+        return Value::Null;
+    };
+    let mut full = json!({
+        "token": null, "client_id": null, "scopes": [], "expires_at": null, "resource": null,
+        "subject": null, "claims": {}, "original_client_id": null,
+    });
+    for (name, value) in token.as_object().unwrap() {
+        full[name] = value.clone();
+    }
+    full
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn ttl_refresh_by_either_side_is_seen_by_the_other() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+
+    // A snapshot the reference wrote: taskctx refreshes it, the reference sees the new TTL.
+    let by_reference = Cell::authenticated("ttl-ref");
+    let saved = reference.save(Encryption::Plaintext, &url, &[by_reference.to_request()]);
+    let reference_key = saved[0]["execution_key"].as_str().unwrap().to_owned();
+    // A snapshot taskctx wrote: the reference refreshes it, taskctx sees the new TTL.
+    let by_taskctx = Cell::anonymous("ttl-taskctx");
+    let taskctx_key = Taskctx::execution_key(&by_taskctx);
+    let value = saved[0]["stored"].as_str().unwrap().as_bytes().to_vec();
+    taskctx
+        .save_raw(&taskctx_key, &value, SNAPSHOT_TTL_SECS)
+        .await;
+
+    assert!(taskctx.refresh(&reference_key, 7_000).await);
+    let seen = reference.refresh(
+        &url,
+        &[
+            (reference_key.as_str(), None),
+            (taskctx_key.as_str(), Some(5_000)),
+        ],
+    );
+    assert_secs_near(
+        &seen[0]["ttl_before"],
+        7_000,
+        "taskctx's refresh, seen by the reference",
+    );
+    assert_secs_near(
+        &seen[0]["ttl_after"],
+        7_000,
+        "a read-only look changes nothing",
+    );
+    assert_secs_near(
+        &seen[1]["ttl_before"],
+        SNAPSHOT_TTL_SECS,
+        "taskctx's save, seen by the reference",
+    );
+    assert_secs_near(&seen[1]["ttl_after"], 5_000, "the reference's refresh");
+    assert_eq!(seen[1]["snapshot_key"], taskctx.snapshot_key(&taskctx_key));
+
+    let found = taskctx.find(&taskctx_key).await;
+    assert_ttl_near(found.ttl, 5_000, "the reference's refresh, seen by taskctx");
+    assert_eq!(
+        found.stored.as_deref(),
+        Some(value.as_slice()),
+        "refresh keeps the value"
+    );
+    let found = taskctx.find(&reference_key).await;
+    assert_ttl_near(found.ttl, 7_000, "taskctx's own refresh");
+}
