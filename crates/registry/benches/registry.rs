@@ -75,6 +75,9 @@ impl MutexMap {
     }
 }
 
+// Lookups run in samples of 10,000 so that, with two threads, the threads' samples overlap (a
+// short sample can finish before the other thread is even scheduled, which would hide contention).
+
 thread_local! {
     /// Each benchmark thread walks the ids from its own starting point.
     static NEXT: Cell<usize> = Cell::new(START.fetch_add(ENTRIES / 2 + 7, Ordering::Relaxed));
@@ -90,7 +93,7 @@ fn next_id(ids: &[String]) -> &str {
     })
 }
 
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_size = 10_000, sample_count = 100)]
 fn session_get_hit(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(session_id);
     let sessions = SessionRegistry::new();
@@ -105,7 +108,7 @@ fn session_get_hit(bencher: Bencher<'_, '_>) {
     });
 }
 
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_size = 10_000, sample_count = 100)]
 fn mutex_hashmap_get_hit(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(session_id);
     let baseline = MutexMap {
@@ -123,7 +126,7 @@ fn mutex_hashmap_get_hit(bencher: Bencher<'_, '_>) {
     });
 }
 
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_size = 10_000, sample_count = 100)]
 fn server_get_hit(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(task_id);
     let servers = ServerRegistry::new();

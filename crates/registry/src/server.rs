@@ -31,6 +31,9 @@ pub const DEFAULT_SERVER_CAPACITY: NonZeroUsize = match NonZeroUsize::new(10_000
 /// [`sweep`](Self::sweep), or by eviction. Memory is bounded by the capacity: the slab and the
 /// index never hold more than that many entries.
 ///
+/// Task ids are hashed with the standard library's randomly keyed SipHash, so no choice of ids can
+/// degrade the map.
+///
 /// `Debug` shows only the number of entries and the capacity.
 pub struct ServerRegistry<S> {
     shared: Arc<Mutex<Lru<Weak<S>>>>,

@@ -24,6 +24,9 @@ use dashmap::DashMap;
 /// drops `Weak<S>`, never drops an `Arc<S>`, so `S`'s `Drop` may itself drop a guard or call the
 /// registry.
 ///
+/// Ids are hashed with the standard library's randomly keyed SipHash, so no choice of ids can
+/// degrade the map; the map is split into at least 64 independently locked shards.
+///
 /// `Debug` shows only the number of entries: session ids can be sensitive.
 pub struct SessionRegistry<S> {
     shared: Arc<Shared<S>>,
@@ -51,12 +54,25 @@ impl<S> Shared<S> {
     }
 }
 
+/// How many independently locked shards the session map has: at least 64, so that two threads
+/// looking up different sessions rarely touch the same shard lock, and 4 per available CPU beyond
+/// that, up to 1,024. A power of two, as the map requires.
+fn shard_amount() -> usize {
+    const MIN_SHARDS: usize = 64;
+    const MAX_SHARDS: usize = 1_024;
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_mul(4)
+        .clamp(MIN_SHARDS, MAX_SHARDS)
+        .next_power_of_two()
+}
+
 impl<S> SessionRegistry<S> {
     /// An empty registry.
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                sessions: DashMap::new(),
+                sessions: DashMap::with_shard_amount(shard_amount()),
                 next_generation: AtomicU64::new(0),
             }),
         }
