@@ -44,11 +44,19 @@
 //! - **No panics.** Decoding any bytes either succeeds or returns a typed error whose message
 //!   never repeats more than a short, non-secret excerpt of the input.
 
+pub mod fernet;
 pub mod json;
+pub mod native;
 
+mod codec;
 mod headers;
+mod sealed;
 mod snapshot;
 mod token;
+
+pub use codec::{Codec, DecodeError, EncodeError, FERNET_PREFIX, SnapshotCodec, StoredForm};
+pub use fernet::FernetKey;
+pub use sealed::{KEY_ID_MAX_BYTES, KeyId, KeyRing, SealingKey, SealingKeyError};
 
 pub use headers::{
     ALWAYS_SECRET_HEADERS, CaptureError, DEFAULT_DROPPED_HEADERS, DEFAULT_MAX_HEADER_BYTES,

@@ -1,0 +1,372 @@
+//! Fernet, exactly as the reference uses it: the JSON form encrypted as a standard Fernet token,
+//! with the key derived from key material by PBKDF2-HMAC-SHA256.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use aes::Aes128;
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The salt of the reference's key derivation.
+pub const KDF_SALT: &str = "fastmcp-task-snapshot-key";
+/// The reference's PBKDF2 iteration count.
+pub const KDF_ITERATIONS: u32 = 1_000_000;
+/// Key material shorter than this is accepted, but the reference warns about it.
+pub const SHORT_MATERIAL_CHARS: usize = 12;
+
+const VERSION: u8 = 0x80;
+const HEADER_LEN: usize = 1 + 8 + 16;
+const TAG_LEN: usize = 32;
+const BLOCK_LEN: usize = 16;
+/// How many derived keys the process-wide cache keeps.
+const CACHE_CAPACITY: usize = 8;
+
+const ENCODE: GeneralPurpose = base64::engine::general_purpose::URL_SAFE;
+/// Canonical padded url-safe tokens: the fast path of decoding.
+const DECODE_CANONICAL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true),
+);
+
+type Aes128CbcEnc = cbc::Encryptor<Aes128>;
+type Aes128CbcDec = cbc::Decryptor<Aes128>;
+type HmacSha256 = Hmac<Sha256>;
+
+/// A Fernet key: 16 bytes of HMAC-SHA256 signing key, then 16 bytes of AES-128 key.
+///
+/// Cheap to clone (shared); zeroized when the last clone drops; `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct FernetKey {
+    bytes: Arc<Zeroizing<[u8; 32]>>,
+}
+
+/// Why a Fernet key could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The key material is empty.
+    #[error(
+        "the snapshot encryption key material must not be empty; leave it unset to store \
+         snapshots as plaintext, or set at least 32 random characters"
+    )]
+    EmptyMaterial,
+    /// The iteration count is zero.
+    #[error("the key derivation needs at least one iteration")]
+    ZeroIterations,
+    /// A base64 Fernet key does not decode to 32 bytes.
+    #[error("a Fernet key must be url-safe base64 of exactly 32 bytes")]
+    InvalidFernetKey,
+}
+
+/// Why a Fernet token could not be decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FernetError {
+    /// Not a Fernet token at all: bad base64, too short, wrong version byte, bad length.
+    #[error("the stored value is not a well-formed Fernet token ({0})")]
+    Malformed(Malformation),
+    /// The token's HMAC does not match: it was made with another key, or altered.
+    #[error(
+        "the Fernet token could not be authenticated with the configured key: it was encrypted \
+         with another key, or altered"
+    )]
+    Unauthenticated,
+}
+
+/// What is wrong with a malformed Fernet token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformation {
+    /// The text is not base64 (or lacks its padding).
+    Base64,
+    /// Too short to hold version, timestamp, IV, one block and the tag.
+    TooShort,
+    /// The first byte is not 0x80.
+    Version,
+    /// The ciphertext is not a whole number of AES blocks.
+    BlockLength,
+    /// Authentic, but the plaintext padding is wrong (made with the key by a broken writer).
+    Padding,
+}
+
+impl fmt::Display for Malformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Base64 => "not base64, or its padding is missing",
+            Self::TooShort => "too short",
+            Self::Version => "the version byte is not 0x80",
+            Self::BlockLength => "the ciphertext is not a whole number of blocks",
+            Self::Padding => "the plaintext padding is invalid",
+        })
+    }
+}
+
+impl FernetError {
+    fn malformed(what: Malformation) -> Self {
+        Self::Malformed(what)
+    }
+}
+
+/// Process-wide cache of derived keys, keyed by SHA-256 of (iterations, material).
+type Cache = Mutex<Vec<([u8; 32], FernetKey)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn cache_id(material: &str, iterations: u32) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"taskctx fernet key cache\0");
+    hasher.update(iterations.to_be_bytes());
+    hasher.update(material.as_bytes());
+    hasher.finalize().into()
+}
+
+impl FernetKey {
+    /// Derives the key from key material as the reference does (PBKDF2-HMAC-SHA256, salt
+    /// [`KDF_SALT`], [`KDF_ITERATIONS`] iterations, 32 bytes).
+    ///
+    /// Derivation takes about a second by design; the result is cached for the process, so
+    /// deriving the same material again is instant. Empty material is an error.
+    pub fn derive(material: &str) -> Result<Self, KeyError> {
+        Self::derive_with_iterations(material, KDF_ITERATIONS)
+    }
+
+    /// [`derive`](Self::derive) with another iteration count (the reference's test mode uses 10).
+    pub fn derive_with_iterations(material: &str, iterations: u32) -> Result<Self, KeyError> {
+        if material.is_empty() {
+            return Err(KeyError::EmptyMaterial);
+        }
+        if iterations == 0 {
+            return Err(KeyError::ZeroIterations);
+        }
+        let id = cache_id(material, iterations);
+        let cached = cache()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(entry, _)| *entry == id)
+            .map(|(_, key)| key.clone());
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let mut bytes = Zeroizing::new([0_u8; 32]);
+        pbkdf2::pbkdf2_hmac::<Sha256>(
+            material.as_bytes(),
+            KDF_SALT.as_bytes(),
+            iterations,
+            bytes.as_mut_slice(),
+        );
+        let key = Self {
+            bytes: Arc::new(bytes),
+        };
+        let mut entries = cache().lock().unwrap_or_else(PoisonError::into_inner);
+        if !entries.iter().any(|(entry, _)| *entry == id) {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.remove(0);
+            }
+            entries.push((id, key.clone()));
+        }
+        Ok(key)
+    }
+
+    /// A key from its url-safe base64 form (the form `Fernet(key)` takes).
+    pub fn from_base64(key: &str) -> Result<Self, KeyError> {
+        let decoded = Zeroizing::new(
+            lenient_base64(key.as_bytes()).map_err(|()| KeyError::InvalidFernetKey)?,
+        );
+        let bytes: [u8; 32] = decoded
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::InvalidFernetKey)?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// A key from its 32 raw bytes (signing key, then encryption key).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self {
+            bytes: Arc::new(Zeroizing::new(bytes)),
+        }
+    }
+
+    /// The key's url-safe base64 form, as the reference's `derive_jwt_key` returns it.
+    #[must_use]
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(ENCODE.encode(self.bytes.as_slice()))
+    }
+
+    fn signing_key(&self) -> &[u8] {
+        self.bytes.get(..16).unwrap_or_default()
+    }
+
+    fn encryption_key(&self) -> [u8; 16] {
+        let mut key = [0_u8; 16];
+        key.copy_from_slice(self.bytes.get(16..).unwrap_or(&[0_u8; 16]));
+        key
+    }
+
+    /// Encrypts `plaintext` as a Fernet token stamped with the current time and a random IV.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+        let mut iv = [0_u8; 16];
+        getrandom::fill(&mut iv)?;
+        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
+        Ok(self.encrypt_with(plaintext, now, iv))
+    }
+
+    /// Encrypts with a given timestamp and IV: deterministic, for reproducing recorded tokens.
+    /// Never reuse an IV with the same key in production; use [`encrypt`](Self::encrypt).
+    #[must_use]
+    pub fn encrypt_with(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
+        let padded_len = (plaintext.len() / BLOCK_LEN + 1) * BLOCK_LEN;
+        let mut raw = Vec::with_capacity(HEADER_LEN + padded_len + TAG_LEN);
+        raw.push(VERSION);
+        raw.extend_from_slice(&timestamp.to_be_bytes());
+        raw.extend_from_slice(&iv);
+        raw.extend_from_slice(plaintext);
+        raw.resize(HEADER_LEN + padded_len, 0);
+        let mut key = Zeroizing::new(self.encryption_key());
+        if let Some(block) = raw.get_mut(HEADER_LEN..) {
+            // The buffer is exactly one padded length, so padding cannot fail.
+            let _ = Aes128CbcEnc::new((&*key).into(), (&iv).into())
+                .encrypt_padded::<Pkcs7>(block, plaintext.len());
+        }
+        key.fill(0);
+        let tag = self.mac().chain_update(&raw).finalize().into_bytes();
+        raw.extend_from_slice(&tag);
+        ENCODE.encode(&raw)
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length.
+        <HmacSha256 as KeyInit>::new_from_slice(self.signing_key())
+            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
+    }
+
+    /// Decrypts a Fernet token. Like the reference, there is no timestamp check, and the base64
+    /// is read leniently (characters outside the alphabet are skipped, `+/` equal `-_`), but its
+    /// padding is required.
+    pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        let raw =
+            lenient_base64(token).map_err(|()| FernetError::malformed(Malformation::Base64))?;
+        let Some(body_len) = raw.len().checked_sub(TAG_LEN) else {
+            return Err(FernetError::malformed(Malformation::TooShort));
+        };
+        if body_len < HEADER_LEN {
+            return Err(FernetError::malformed(Malformation::TooShort));
+        }
+        if raw.first() != Some(&VERSION) {
+            return Err(FernetError::malformed(Malformation::Version));
+        }
+        let (body, tag) = raw.split_at(body_len);
+        self.mac()
+            .chain_update(body)
+            .verify_slice(tag)
+            .map_err(|_| FernetError::Unauthenticated)?;
+        let (header, ciphertext) = body.split_at(HEADER_LEN);
+        if ciphertext.is_empty() || ciphertext.len() % BLOCK_LEN != 0 {
+            return Err(FernetError::malformed(Malformation::BlockLength));
+        }
+        let mut iv = [0_u8; 16];
+        iv.copy_from_slice(header.get(9..).unwrap_or(&[0_u8; 16]));
+        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+        let key = Zeroizing::new(self.encryption_key());
+        let len = Aes128CbcDec::new((&*key).into(), (&iv).into())
+            .decrypt_padded::<Pkcs7>(&mut plaintext)
+            .map_err(|_| FernetError::malformed(Malformation::Padding))?
+            .len();
+        plaintext.truncate(len);
+        Ok(plaintext)
+    }
+
+    /// The timestamp a token carries (seconds), without checking anything else.
+    #[must_use]
+    pub fn token_timestamp(token: &[u8]) -> Option<u64> {
+        let raw = lenient_base64(token).ok()?;
+        let stamp: [u8; 8] = raw.get(1..9)?.try_into().ok()?;
+        Some(u64::from_be_bytes(stamp))
+    }
+}
+
+impl PartialEq for FernetKey {
+    /// Constant-time comparison.
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.bytes.as_slice(), other.bytes.as_slice()).into()
+    }
+}
+
+impl Eq for FernetKey {}
+
+impl fmt::Debug for FernetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FernetKey([redacted])")
+    }
+}
+
+/// Python's `base64.urlsafe_b64decode` (non-strict `binascii.a2b_base64`): both alphabets,
+/// characters outside them skipped, decoding stops at a complete padding sequence, and a final
+/// partial quantum without its padding is an error.
+pub(crate) fn lenient_base64(text: &[u8]) -> Result<Vec<u8>, ()> {
+    if let Ok(decoded) = DECODE_CANONICAL.decode(text) {
+        return Ok(decoded);
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
+    let mut quad_pos = 0_u8;
+    let mut left = 0_u8;
+    let mut pads = 0_u8;
+    for &byte in text {
+        if byte == b'=' {
+            if quad_pos >= 2 {
+                pads += 1;
+                if quad_pos + pads >= 4 {
+                    return Ok(out);
+                }
+            }
+            continue;
+        }
+        let Some(value) = sextet(byte) else {
+            continue;
+        };
+        pads = 0;
+        match quad_pos {
+            0 => {
+                left = value;
+                quad_pos = 1;
+            }
+            1 => {
+                out.push((left << 2) | (value >> 4));
+                left = value & 0x0f;
+                quad_pos = 2;
+            }
+            2 => {
+                out.push((left << 4) | (value >> 2));
+                left = value & 0x03;
+                quad_pos = 3;
+            }
+            _ => {
+                out.push((left << 6) | value);
+                left = 0;
+                quad_pos = 0;
+            }
+        }
+    }
+    if quad_pos == 0 { Ok(out) } else { Err(()) }
+}
+
+fn sextet(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
