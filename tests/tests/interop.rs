@@ -311,34 +311,60 @@ impl Cell {
             }
         })
     }
-
-    /// The headers as `[name, value]` pairs, as the scripts report them.
-    fn header_pairs(&self) -> Value {
-        json!(self.headers)
-    }
 }
 
-/// The taskctx side of the matrix: the highest-level taskctx API available (keys from
-/// `taskctx-scope`, stored values through `taskctx-worker-glue`'s store).
+/// The taskctx side of the matrix, on the highest-level taskctx API available: keys from
+/// `taskctx-scope`, snapshots and their stored forms from `taskctx-snapshot`, the Redis store
+/// from `taskctx-worker-glue`. [`Taskctx::submit`] and [`Taskctx::restore`] are the two calls a
+/// server and a worker make; everything else in this file goes through them.
 mod taskctx_side {
     use std::time::Duration;
 
+    use std::sync::OnceLock;
+
+    use serde_json::Value;
     use taskctx_scope::{Component, KeySpace, Leg, Scope, TaskId, TaskKey, TaskType};
+    use taskctx_snapshot::{
+        AccessToken, Codec, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec, StoredForm,
+        TaskContextSnapshot,
+    };
     use taskctx_worker_glue::{AnyStore, SnapshotStore, Ttl, open};
 
-    use super::{Cell, QUEUE};
+    use super::{Cell, KEY_MATERIAL, QUEUE, SNAPSHOT_TTL_SECS};
 
-    /// A task's stored snapshot as taskctx finds it from an execution key.
+    /// The Fernet key derived from [`KEY_MATERIAL`], once per test process (the derivation
+    /// takes its 1,000,000 PBKDF2 iterations by design).
+    fn fernet_key() -> FernetKey {
+        static KEY: OnceLock<FernetKey> = OnceLock::new();
+        KEY.get_or_init(|| FernetKey::derive(KEY_MATERIAL).unwrap())
+            .clone()
+    }
+
+    /// The codec a taskctx server or worker configured for `form` uses; the encrypted forms
+    /// with the shared key material (Fernet) or a fixed sealing key (native).
+    pub(crate) fn codec(form: StoredForm) -> Codec {
+        match form {
+            StoredForm::Json => Codec::json(),
+            StoredForm::JsonFernet => Codec::json_fernet(fernet_key()),
+            StoredForm::Native => Codec::native(),
+            StoredForm::NativeSealed => {
+                Codec::native_sealed(KeyRing::new(SealingKey::new("interop-1", [7; 32]).unwrap()))
+            }
+        }
+    }
+
+    /// A task restored from its execution key: what the key says, and the snapshot.
     #[derive(Debug)]
-    pub(crate) struct Found {
+    pub(crate) struct Restored {
         pub(crate) scope: Option<String>,
         pub(crate) task_id: String,
         pub(crate) task_type: String,
         pub(crate) component: String,
         pub(crate) leg: u64,
         pub(crate) snapshot_key: String,
-        pub(crate) stored: Option<Vec<u8>>,
+        pub(crate) stored: Vec<u8>,
         pub(crate) ttl: Option<Duration>,
+        pub(crate) snapshot: Result<TaskContextSnapshot, taskctx_snapshot::DecodeError>,
     }
 
     /// One taskctx process's view of a Redis: its store and its keyspace.
@@ -356,17 +382,110 @@ mod taskctx_side {
             }
         }
 
-        /// The execution key taskctx builds for `cell` (its scope from the token, as taskctx
-        /// composes it).
+        /// The snapshot taskctx captures for `cell`'s caller.
+        pub(crate) fn snapshot_of(cell: &Cell) -> TaskContextSnapshot {
+            let mut snapshot = TaskContextSnapshot::builder();
+            if let Some(token) = &cell.token {
+                let text = |name: &str| token[name].as_str().map(str::to_owned);
+                let mut builder =
+                    AccessToken::builder(text("token").unwrap(), text("client_id").unwrap())
+                        .scopes(
+                            token["scopes"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|scope| scope.as_str().unwrap().to_owned()),
+                        );
+                if let Some(expires_at) = token["expires_at"].as_i64() {
+                    builder = builder.expires_at(expires_at);
+                }
+                if let Some(resource) = text("resource") {
+                    builder = builder.resource(resource);
+                }
+                if let Some(subject) = text("subject") {
+                    builder = builder.subject(subject);
+                }
+                if let Some(Value::Object(claims)) = token.get("claims") {
+                    builder = builder.claims(claims.clone());
+                }
+                snapshot = snapshot.access_token(builder.build());
+            }
+            if let Some(headers) = &cell.headers {
+                snapshot = snapshot.headers(Headers::from_pairs(headers.iter().cloned()));
+            }
+            if let Some(id) = &cell.origin_request_id {
+                snapshot = snapshot.origin_request_id(id);
+            }
+            if let Some(id) = &cell.session_id {
+                snapshot = snapshot.session_id(id);
+            }
+            if let Some(name) = &cell.owning_tool_name {
+                snapshot = snapshot.owning_tool_name(name);
+            }
+            if let Some(version) = &cell.owning_tool_version {
+                snapshot = snapshot.owning_tool_version(version);
+            }
+            snapshot.build()
+        }
+
+        /// The execution key taskctx builds for `cell`, its scope composed from the token.
         pub(crate) fn execution_key(cell: &Cell) -> String {
-            let scope = cell.expected_scope();
+            let snapshot = Self::snapshot_of(cell);
+            let scope = snapshot.scope_inputs().map(|inputs| {
+                let sub = match inputs.sub {
+                    None => taskctx_scope::SubClaim::Absent,
+                    Some(Value::String(sub)) => taskctx_scope::SubClaim::String(sub),
+                    Some(other) => panic!("the cells use string subs, not {other}"),
+                };
+                Scope::from_token(inputs.client_id, sub)
+                    .unwrap()
+                    .into_owned()
+            });
             TaskKey::new(
-                scope.as_deref().map(Scope::new),
+                scope,
                 TaskId::new(cell.task_id.as_str()).unwrap(),
                 TaskType::new(cell.task_type.as_str()).unwrap(),
                 Component::new(cell.component.as_str()),
             )
             .execution_key(Leg::new(cell.leg))
+        }
+
+        /// What a server does at submission: captures `cell`'s caller, stores it in `form` under
+        /// the task's snapshot key with the reference's TTL, and returns the execution key.
+        pub(crate) async fn submit(&self, cell: &Cell, form: StoredForm) -> String {
+            let execution_key = Self::execution_key(cell);
+            let snapshot_key = self.snapshot_key(&execution_key);
+            let value = codec(form)
+                .encode(&Self::snapshot_of(cell), &snapshot_key)
+                .unwrap();
+            assert_eq!(StoredForm::detect(&value), form);
+            self.save_raw(&execution_key, &value, SNAPSHOT_TTL_SECS)
+                .await;
+            execution_key
+        }
+
+        /// What a worker does before user code: parses the execution key, loads the task's
+        /// snapshot and decodes it from `form`.
+        pub(crate) async fn restore(&self, execution_key: &str, form: StoredForm) -> Restored {
+            let (task, leg) = TaskKey::parse_execution(execution_key).unwrap();
+            let snapshot_key = self.keys.snapshot_key(task.scope(), task.task_id());
+            let loaded = self
+                .store
+                .load_with_ttl(&snapshot_key)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("no snapshot under {snapshot_key}"));
+            Restored {
+                scope: task.scope().map(|scope| scope.to_str().into_owned()),
+                task_id: task.task_id().as_str().to_owned(),
+                task_type: task.task_type().as_str().to_owned(),
+                component: task.component().to_str().into_owned(),
+                leg: leg.get(),
+                snapshot: codec(form).decode(&loaded.value, &snapshot_key),
+                snapshot_key,
+                stored: loaded.value,
+                ttl: loaded.ttl,
+            }
         }
 
         /// The snapshot key of the task an execution key names.
@@ -375,24 +494,17 @@ mod taskctx_side {
             self.keys.snapshot_key(task.scope(), task.task_id())
         }
 
-        /// Parses `execution_key` and loads the task's stored snapshot with its TTL.
-        pub(crate) async fn find(&self, execution_key: &str) -> Found {
-            let (task, leg) = TaskKey::parse_execution(execution_key).unwrap();
-            let snapshot_key = self.keys.snapshot_key(task.scope(), task.task_id());
-            let loaded = self.store.load_with_ttl(&snapshot_key).await.unwrap();
-            Found {
-                scope: task.scope().map(|scope| scope.to_str().into_owned()),
-                task_id: task.task_id().as_str().to_owned(),
-                task_type: task.task_type().as_str().to_owned(),
-                component: task.component().to_str().into_owned(),
-                leg: leg.get(),
-                snapshot_key,
-                stored: loaded.as_ref().map(|stored| stored.value.clone()),
-                ttl: loaded.and_then(|stored| stored.ttl),
-            }
+        /// The stored snapshot of the task an execution key names, with its TTL.
+        pub(crate) async fn load(
+            &self,
+            execution_key: &str,
+        ) -> Option<(Vec<u8>, Option<Duration>)> {
+            let key = self.snapshot_key(execution_key);
+            let loaded = self.store.load_with_ttl(&key).await.unwrap()?;
+            Some((loaded.value.clone(), loaded.ttl))
         }
 
-        /// Stores `value` as the snapshot of the task an execution key names, with taskctx's TTL.
+        /// Stores `value` as the snapshot of the task an execution key names.
         pub(crate) async fn save_raw(&self, execution_key: &str, value: &[u8], ttl_secs: u64) {
             let key = self.snapshot_key(execution_key);
             let ttl = Ttl::from_secs(ttl_secs).unwrap();
@@ -408,7 +520,8 @@ mod taskctx_side {
     }
 }
 
-use taskctx_side::Taskctx;
+use taskctx_side::{Restored, Taskctx};
+use taskctx_snapshot::{SnapshotCodec, StoredForm};
 
 /// Asserts that a TTL is within `(expected - 5 s, expected]`.
 fn assert_ttl_near(ttl: Option<Duration>, expected: u64, what: &str) {
@@ -429,119 +542,6 @@ fn assert_secs_near(ttl: &Value, expected: u64, what: &str) {
     );
 }
 
-#[tokio::test]
-#[ignore = "needs the Python reference; run `cargo xtask interop`"]
-async fn reference_saves_and_taskctx_finds_the_snapshot_by_its_execution_key() {
-    let server = RedisServer::start();
-    let url = server.url();
-    let reference = Reference::from_env();
-    let taskctx = Taskctx::connect(&url);
-    for (encryption, label) in [
-        (Encryption::Plaintext, "json"),
-        (Encryption::Key(KEY_MATERIAL), "fernet"),
-    ] {
-        let cells = [
-            Cell::authenticated(&format!("ref-auth-{label}")),
-            Cell::anonymous(&format!("ref-anon-{label}")),
-        ];
-        let requests: Vec<Value> = cells.iter().map(Cell::to_request).collect();
-        let saved = reference.save(encryption, &url, &requests);
-        for (cell, saved) in cells.iter().zip(&saved) {
-            let what = format!("{label} {}", cell.task_id);
-            let execution_key = saved["execution_key"].as_str().unwrap();
-            assert_eq!(
-                execution_key,
-                Taskctx::execution_key(cell),
-                "{what}: execution keys"
-            );
-            let found = taskctx.find(execution_key).await;
-            assert_eq!(found.scope, cell.expected_scope(), "{what}: scope");
-            assert_eq!(saved["scope"], json!(cell.expected_scope()), "{what}");
-            assert_eq!(found.task_id, cell.task_id, "{what}");
-            assert_eq!(found.task_type, cell.task_type, "{what}");
-            assert_eq!(found.component, cell.component, "{what}");
-            assert_eq!(found.leg, cell.leg, "{what}");
-            assert_eq!(found.snapshot_key, saved["snapshot_key"], "{what}");
-            let stored = found.stored.expect("the reference saved it");
-            assert_eq!(
-                stored,
-                saved["stored"].as_str().unwrap().as_bytes(),
-                "{what}: stored bytes"
-            );
-            let first: &[u8] = match encryption {
-                Encryption::Plaintext => b"{",
-                Encryption::Key(_) => b"gAAAAA",
-            };
-            assert!(stored.starts_with(first), "{what}: stored form");
-            assert_ttl_near(found.ttl, SNAPSHOT_TTL_SECS, &what);
-        }
-        // The baseline: the reference's own worker restores exactly the cell's values.
-        let keys: Vec<&str> = saved
-            .iter()
-            .map(|saved| saved["execution_key"].as_str().unwrap())
-            .collect();
-        let restored = reference.restore(encryption, &url, &keys);
-        for (cell, restored) in cells.iter().zip(&restored) {
-            assert_reference_restored(cell, restored, &format!("{label} {}", cell.task_id));
-        }
-    }
-}
-
-/// Asserts that the reference's worker restored exactly `cell`'s caller, and that the stored
-/// value decodes, in the reference, to exactly `cell`'s snapshot fields.
-fn assert_reference_restored(cell: &Cell, restored: &Value, what: &str) {
-    let worker = &restored["worker"];
-    assert_eq!(worker["ran"], true, "{what}: the task ran: {restored}");
-    assert_eq!(worker.get("restore_error"), None, "{what}");
-    assert_eq!(
-        worker["access_token"],
-        token_as_reference_dumps(cell),
-        "{what}: token"
-    );
-    assert_eq!(worker["headers"], cell.header_pairs(), "{what}: headers");
-    assert_eq!(
-        worker["session_id"],
-        json!(cell.session_id),
-        "{what}: session id"
-    );
-    assert_eq!(worker["task_id"], json!(cell.task_id), "{what}: task id");
-    assert_eq!(
-        worker["task_scope"],
-        json!(cell.expected_scope()),
-        "{what}: scope"
-    );
-    let decoded = &restored["decoded"]["ok"];
-    assert_eq!(
-        decoded["http_headers"],
-        json!(cell.headers),
-        "{what}: decoded headers"
-    );
-    assert_eq!(
-        decoded["origin_request_id"],
-        json!(cell.origin_request_id),
-        "{what}"
-    );
-    assert_eq!(decoded["session_id"], json!(cell.session_id), "{what}");
-    assert_eq!(
-        decoded["owning_tool_name"],
-        json!(cell.owning_tool_name),
-        "{what}"
-    );
-    assert_eq!(
-        decoded["owning_tool_version"],
-        json!(cell.owning_tool_version),
-        "{what}"
-    );
-    let token_json = decoded["access_token_json"]
-        .as_str()
-        .map(|text| serde_json::from_str::<Value>(text).unwrap());
-    assert_eq!(
-        json!(token_json),
-        token_as_reference_dumps(cell),
-        "{what}: decoded token"
-    );
-}
-
 /// The cell's token with every field the reference's `AccessToken` has, as it dumps them.
 fn token_as_reference_dumps(cell: &Cell) -> Value {
     let Some(token) = &cell.token else {
@@ -555,6 +555,314 @@ fn token_as_reference_dumps(cell: &Cell) -> Value {
         full[name] = value.clone();
     }
     full
+}
+
+/// Asserts that taskctx restored exactly `cell`: the task named by the key, and the caller's
+/// token, headers (in order), request id, session id, owning tool name and version.
+fn assert_taskctx_restored(cell: &Cell, restored: &Restored, what: &str) {
+    assert_eq!(restored.scope, cell.expected_scope(), "{what}: scope");
+    assert_eq!(restored.task_id, cell.task_id, "{what}: task id");
+    assert_eq!(restored.task_type, cell.task_type, "{what}: task type");
+    assert_eq!(restored.component, cell.component, "{what}: component");
+    assert_eq!(restored.leg, cell.leg, "{what}: leg");
+    let snapshot = restored
+        .snapshot
+        .as_ref()
+        .unwrap_or_else(|error| panic!("{what}: taskctx could not decode it: {error}"));
+    let token = snapshot.access_token().map(|token| {
+        json!({
+            "token": token.token(),
+            "client_id": token.client_id(),
+            "scopes": token.scopes(),
+            "expires_at": token.expires_at(),
+            "resource": token.resource(),
+            "subject": token.subject(),
+            "claims": token.claims(),
+            "original_client_id": token.original_client_id(),
+        })
+    });
+    assert_eq!(
+        json!(token),
+        token_as_reference_dumps(cell),
+        "{what}: token"
+    );
+    if let Some(token) = snapshot.access_token() {
+        assert!(!token.is_expired_now(), "{what}: the token is still valid");
+        let as_json: Value = serde_json::from_str(token.json()).unwrap();
+        assert_eq!(
+            as_json,
+            token_as_reference_dumps(cell),
+            "{what}: token JSON"
+        );
+    }
+    let headers = snapshot
+        .http_headers()
+        .map(|headers| headers.iter().collect::<Vec<_>>());
+    assert_eq!(json!(headers), json!(cell.headers), "{what}: headers");
+    assert_eq!(
+        snapshot.origin_request_id(),
+        cell.origin_request_id.as_deref(),
+        "{what}: origin request id"
+    );
+    assert_eq!(
+        snapshot.session_id(),
+        cell.session_id.as_deref(),
+        "{what}: session id"
+    );
+    assert_eq!(
+        snapshot.owning_tool_name(),
+        cell.owning_tool_name.as_deref(),
+        "{what}: owning tool name"
+    );
+    assert_eq!(
+        snapshot.owning_tool_version(),
+        cell.owning_tool_version.as_deref(),
+        "{what}: owning tool version"
+    );
+}
+
+/// Asserts that the reference's worker restored exactly `cell`'s caller, and that the stored
+/// value decodes, in the reference, to exactly `cell`'s snapshot fields.
+fn assert_reference_restored(cell: &Cell, restored: &Value, what: &str) {
+    let worker = &restored["worker"];
+    assert_eq!(worker["ran"], true, "{what}: the task ran: {restored}");
+    assert_eq!(worker.get("restore_error"), None, "{what}");
+    assert_eq!(
+        worker["access_token"],
+        token_as_reference_dumps(cell),
+        "{what}: token"
+    );
+    assert_eq!(worker["headers"], json!(cell.headers), "{what}: headers");
+    assert_eq!(
+        worker["session_id"],
+        json!(cell.session_id),
+        "{what}: session id"
+    );
+    assert_eq!(worker["task_id"], json!(cell.task_id), "{what}: task id");
+    assert_eq!(
+        worker["task_scope"],
+        json!(cell.expected_scope()),
+        "{what}: scope"
+    );
+    let decoded = &restored["decoded"]["ok"];
+    assert!(
+        decoded.is_object(),
+        "{what}: the reference decodes it: {restored}"
+    );
+    assert_eq!(
+        decoded["http_headers"],
+        json!(cell.headers),
+        "{what}: decoded headers"
+    );
+    for field in [
+        ("origin_request_id", &cell.origin_request_id),
+        ("session_id", &cell.session_id),
+        ("owning_tool_name", &cell.owning_tool_name),
+        ("owning_tool_version", &cell.owning_tool_version),
+    ] {
+        assert_eq!(
+            decoded[field.0],
+            json!(field.1),
+            "{what}: decoded {}",
+            field.0
+        );
+    }
+    let token = decoded["access_token_json"]
+        .as_str()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap());
+    assert_eq!(
+        json!(token),
+        token_as_reference_dumps(cell),
+        "{what}: decoded token"
+    );
+}
+
+/// The matrix's two callers, with task ids unique to `label`.
+fn cells(label: &str) -> [Cell; 2] {
+    [
+        Cell::authenticated(&format!("{label}-auth")),
+        Cell::anonymous(&format!("{label}-anon")),
+    ]
+}
+
+/// The reference saves both callers' snapshots; taskctx restores each by the execution key the
+/// reference built and reports exactly the caller's values. The reference's own worker restores
+/// the same values (the baseline both sides are held to).
+async fn reference_saves_taskctx_restores(
+    encryption: Encryption<'_>,
+    form: StoredForm,
+    label: &str,
+) {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+    let cells = cells(label);
+    let requests: Vec<Value> = cells.iter().map(Cell::to_request).collect();
+    let saved = reference.save(encryption, &url, &requests);
+    for (cell, saved) in cells.iter().zip(&saved) {
+        let what = format!("{label} {}", cell.task_id);
+        let execution_key = saved["execution_key"].as_str().unwrap();
+        assert_eq!(
+            execution_key,
+            Taskctx::execution_key(cell),
+            "{what}: execution keys"
+        );
+        assert_eq!(saved["scope"], json!(cell.expected_scope()), "{what}");
+        let restored = taskctx.restore(execution_key, form).await;
+        assert_eq!(restored.snapshot_key, saved["snapshot_key"], "{what}");
+        assert_eq!(
+            restored.stored,
+            saved["stored"].as_str().unwrap().as_bytes(),
+            "{what}: stored bytes"
+        );
+        assert_ttl_near(restored.ttl, SNAPSHOT_TTL_SECS, &what);
+        assert_taskctx_restored(cell, &restored, &what);
+        if form == StoredForm::Json {
+            // Byte-identical: what taskctx would have written for the same caller.
+            let ours = taskctx_side::codec(form)
+                .encode(&Taskctx::snapshot_of(cell), &restored.snapshot_key)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                saved["stored"].as_str().unwrap(),
+                "{what}: taskctx's JSON for the same caller"
+            );
+        }
+    }
+    let keys: Vec<&str> = saved
+        .iter()
+        .map(|saved| saved["execution_key"].as_str().unwrap())
+        .collect();
+    let restored = reference.restore(encryption, &url, &keys);
+    for (cell, restored) in cells.iter().zip(&restored) {
+        assert_reference_restored(
+            cell,
+            restored,
+            &format!("{label} baseline {}", cell.task_id),
+        );
+    }
+}
+
+/// taskctx submits both callers in `form`; the reference's own worker restore reads them and
+/// sees exactly the callers' values.
+async fn taskctx_saves_reference_restores(
+    encryption: Encryption<'_>,
+    form: StoredForm,
+    label: &str,
+) {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+    let cells = cells(label);
+    let mut keys = Vec::new();
+    for cell in &cells {
+        keys.push(taskctx.submit(cell, form).await);
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let restored = reference.restore(encryption, &url, &keys);
+    for (cell, restored) in cells.iter().zip(&restored) {
+        assert_reference_restored(cell, restored, &format!("{label} {}", cell.task_id));
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn reference_json_snapshots_restore_in_taskctx() {
+    reference_saves_taskctx_restores(Encryption::Plaintext, StoredForm::Json, "ref-json").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn taskctx_json_snapshots_restore_in_the_reference() {
+    taskctx_saves_reference_restores(Encryption::Plaintext, StoredForm::Json, "taskctx-json").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn reference_fernet_snapshots_restore_in_taskctx() {
+    reference_saves_taskctx_restores(
+        Encryption::Key(KEY_MATERIAL),
+        StoredForm::JsonFernet,
+        "ref-fernet",
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn taskctx_fernet_snapshots_restore_in_the_reference() {
+    taskctx_saves_reference_restores(
+        Encryption::Key(KEY_MATERIAL),
+        StoredForm::JsonFernet,
+        "taskctx-fernet",
+    )
+    .await;
+}
+
+/// The native forms are taskctx's own: the reference cannot read either. Without a key it
+/// fails to decode the value and, fail-open, runs the task with no caller; with a key it fails
+/// the task before it runs. taskctx itself reads both back.
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn native_snapshots_are_unreadable_by_the_reference() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+    let plain = Cell::authenticated("native-plain");
+    let sealed = Cell::authenticated("native-sealed");
+    let plain_key = taskctx.submit(&plain, StoredForm::Native).await;
+    let sealed_key = taskctx.submit(&sealed, StoredForm::NativeSealed).await;
+    for (cell, key, form) in [
+        (&plain, &plain_key, StoredForm::Native),
+        (&sealed, &sealed_key, StoredForm::NativeSealed),
+    ] {
+        let restored = taskctx.restore(key, form).await;
+        assert!(restored.stored.starts_with(b"\0tcx"), "{form}");
+        assert_taskctx_restored(cell, &restored, &format!("taskctx reads its own {form}"));
+    }
+    let keys = [plain_key.as_str(), sealed_key.as_str()];
+
+    let keyless = reference.restore(Encryption::Plaintext, &url, &keys);
+    for (answer, form) in keyless.iter().zip(["native", "sealed native"]) {
+        let what = format!("the keyless reference on {form}");
+        assert!(
+            answer["decoded"]["error"]["error_type"].is_string(),
+            "{what}: decoding fails: {answer}"
+        );
+        let worker = &answer["worker"];
+        assert_eq!(
+            worker["ran"], true,
+            "{what}: fail-open runs the task: {answer}"
+        );
+        assert_eq!(
+            worker["access_token"],
+            Value::Null,
+            "{what}: with no caller"
+        );
+        assert_eq!(worker["headers"], json!([]), "{what}: and no headers");
+        assert_eq!(worker["session_id"], Value::Null, "{what}: and no session");
+    }
+
+    let keyed = reference.restore(Encryption::Key(KEY_MATERIAL), &url, &keys);
+    for (answer, form) in keyed.iter().zip(["native", "sealed native"]) {
+        let what = format!("the keyed reference on {form}");
+        assert_eq!(
+            answer["decoded"]["error"]["error_type"], "SnapshotDecryptionError",
+            "{what}: {answer}"
+        );
+        let worker = &answer["worker"];
+        assert_eq!(
+            worker["ran"], false,
+            "{what}: fail-closed fails the task: {answer}"
+        );
+        assert_eq!(
+            worker["restore_error"]["error_type"], "SnapshotDecryptionError",
+            "{what}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -571,11 +879,8 @@ async fn ttl_refresh_by_either_side_is_seen_by_the_other() {
     let reference_key = saved[0]["execution_key"].as_str().unwrap().to_owned();
     // A snapshot taskctx wrote: the reference refreshes it, taskctx sees the new TTL.
     let by_taskctx = Cell::anonymous("ttl-taskctx");
-    let taskctx_key = Taskctx::execution_key(&by_taskctx);
-    let value = saved[0]["stored"].as_str().unwrap().as_bytes().to_vec();
-    taskctx
-        .save_raw(&taskctx_key, &value, SNAPSHOT_TTL_SECS)
-        .await;
+    let taskctx_key = taskctx.submit(&by_taskctx, StoredForm::Json).await;
+    let (stored, _) = taskctx.load(&taskctx_key).await.unwrap();
 
     assert!(taskctx.refresh(&reference_key, 7_000).await);
     let seen = reference.refresh(
@@ -603,13 +908,9 @@ async fn ttl_refresh_by_either_side_is_seen_by_the_other() {
     assert_secs_near(&seen[1]["ttl_after"], 5_000, "the reference's refresh");
     assert_eq!(seen[1]["snapshot_key"], taskctx.snapshot_key(&taskctx_key));
 
-    let found = taskctx.find(&taskctx_key).await;
-    assert_ttl_near(found.ttl, 5_000, "the reference's refresh, seen by taskctx");
-    assert_eq!(
-        found.stored.as_deref(),
-        Some(value.as_slice()),
-        "refresh keeps the value"
-    );
-    let found = taskctx.find(&reference_key).await;
-    assert_ttl_near(found.ttl, 7_000, "taskctx's own refresh");
+    let (after, ttl) = taskctx.load(&taskctx_key).await.unwrap();
+    assert_ttl_near(ttl, 5_000, "the reference's refresh, seen by taskctx");
+    assert_eq!(after, stored, "a refresh keeps the value");
+    let (_, ttl) = taskctx.load(&reference_key).await.unwrap();
+    assert_ttl_near(ttl, 7_000, "taskctx's own refresh");
 }
