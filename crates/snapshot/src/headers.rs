@@ -21,23 +21,28 @@ pub const DEFAULT_DROPPED_HEADERS: [&str; 3] = ["authorization", "cookie", "prox
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Up to this many entries, duplicate names are found by a linear scan.
-const LINEAR_SCAN_LIMIT: usize = 32;
+const LINEAR_SCAN_LIMIT: usize = 24;
 
 /// The request's HTTP headers, in order, with lowercase names.
 ///
 /// Inserting a name that is already present keeps the first one's position and takes the new
-/// value (as a Python dict does). Values are zeroized on drop; values of
-/// [`ALWAYS_SECRET_HEADERS`] and of headers marked secret are redacted in `Debug`. Equality
-/// compares names and values in order, not the secret marks.
+/// value (as a Python dict does). Names and values live in one buffer that is zeroized on drop
+/// (and when it grows); values of [`ALWAYS_SECRET_HEADERS`] and of headers marked secret are
+/// redacted in `Debug`. Equality compares names and values in order, not the secret marks.
 #[derive(Clone, Default)]
 pub struct Headers {
-    entries: Vec<HeaderEntry>,
+    text: Zeroizing<String>,
+    entries: Vec<Entry>,
+    /// Name → entry position, built once the map outgrows a linear scan.
+    index: Option<HashMap<Box<str>, usize>>,
 }
 
-#[derive(Clone)]
-struct HeaderEntry {
-    name: String,
-    value: Zeroizing<String>,
+#[derive(Clone, Copy)]
+struct Entry {
+    name_start: usize,
+    name_end: usize,
+    value_start: usize,
+    value_end: usize,
     secret: bool,
 }
 
@@ -63,116 +68,155 @@ impl Headers {
         Self::default()
     }
 
-    /// An empty header map with room for `capacity` headers.
+    /// An empty header map with room for `headers` headers totalling `bytes` bytes.
     #[must_use]
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub fn with_capacity(headers: usize, bytes: usize) -> Self {
         Self {
-            entries: Vec::with_capacity(capacity),
+            text: Zeroizing::new(String::with_capacity(bytes)),
+            entries: Vec::with_capacity(headers),
+            index: None,
         }
     }
 
     /// Inserts a header; the name is lowercased. An existing name keeps its position and takes
     /// the new value.
-    pub fn insert(&mut self, name: &str, value: impl Into<String>) {
-        self.insert_entry(lowercase_name(name), value.into(), false);
+    pub fn insert(&mut self, name: &str, value: impl AsRef<str>) {
+        self.insert_with(name, value.as_ref(), false);
     }
 
     /// Inserts a header whose value is redacted in `Debug` (in addition to
     /// [`ALWAYS_SECRET_HEADERS`]). The mark is not stored in any stored form.
-    pub fn insert_secret(&mut self, name: &str, value: impl Into<String>) {
-        self.insert_entry(lowercase_name(name), value.into(), true);
+    pub fn insert_secret(&mut self, name: &str, value: impl AsRef<str>) {
+        self.insert_with(name, value.as_ref(), true);
     }
 
-    fn insert_entry(&mut self, name: String, value: String, secret: bool) {
-        if let Some(entry) = self.entries.iter_mut().find(|entry| entry.name == name) {
-            entry.value = Zeroizing::new(value);
-            entry.secret |= secret;
-        } else {
-            self.entries.push(HeaderEntry {
-                name,
-                value: Zeroizing::new(value),
-                secret,
-            });
-        }
-    }
-
-    /// Builds a map from `(name, value)` pairs, lowercasing names and folding duplicates as
-    /// [`insert`](Self::insert) does, in time linear in the number of pairs.
-    pub fn from_pairs<I>(pairs: I) -> Self
+    /// Builds a map from `(name, value)` pairs, as repeated [`insert`](Self::insert) does, in
+    /// time linear in the number of pairs.
+    pub fn from_pairs<I, N, V>(pairs: I) -> Self
     where
-        I: IntoIterator<Item = (String, String)>,
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<str>,
     {
         let pairs = pairs.into_iter();
-        let mut headers = Self::with_capacity(pairs.size_hint().0);
-        let mut index: Option<HashMap<String, usize>> = None;
+        let mut headers = Self::with_capacity(pairs.size_hint().0, 0);
         for (name, value) in pairs {
-            let name = if name
-                .bytes()
-                .any(|byte| !byte.is_ascii() || byte.is_ascii_uppercase())
-            {
-                lowercase_name(&name)
-            } else {
-                name
-            };
-            headers.insert_indexed(name, value, &mut index);
+            headers.insert(name.as_ref(), value.as_ref());
         }
         headers
     }
 
-    /// Inserts an already-lowercase name, switching to a hash index once the map is large.
-    fn insert_indexed(
-        &mut self,
-        name: String,
-        value: String,
-        index: &mut Option<HashMap<String, usize>>,
-    ) {
-        if index.is_none() && self.entries.len() >= LINEAR_SCAN_LIMIT {
-            *index = Some(
-                self.entries
-                    .iter()
-                    .enumerate()
-                    .map(|(position, entry)| (entry.name.clone(), position))
-                    .collect(),
-            );
+    /// Appends text to the buffer; on growth the old buffer is zeroized before it is freed.
+    fn push_text(&mut self, text: &str) {
+        if self.text.capacity() - self.text.len() < text.len() {
+            let wanted = (self.text.len() + text.len())
+                .max(self.text.capacity() * 2)
+                .max(64);
+            let mut grown = Zeroizing::new(String::with_capacity(wanted));
+            grown.push_str(&self.text);
+            self.text = grown;
         }
-        match index {
-            None => self.insert_entry(name, value, false),
-            Some(positions) => {
-                if let Some(entry) = positions
-                    .get(&name)
-                    .and_then(|&position| self.entries.get_mut(position))
-                {
-                    entry.value = Zeroizing::new(value);
-                } else {
-                    positions.insert(name.clone(), self.entries.len());
-                    self.entries.push(HeaderEntry {
-                        name,
-                        value: Zeroizing::new(value),
-                        secret: false,
-                    });
-                }
+        self.text.push_str(text);
+    }
+
+    fn push_lowercase(&mut self, name: &str) {
+        if name
+            .bytes()
+            .any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii())
+        {
+            self.push_text(&lowercase_name(name));
+        } else {
+            self.push_text(name);
+        }
+    }
+
+    fn slice(&self, start: usize, end: usize) -> &str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    fn name_of(&self, entry: &Entry) -> &str {
+        self.slice(entry.name_start, entry.name_end)
+    }
+
+    fn value_of(&self, entry: &Entry) -> &str {
+        self.slice(entry.value_start, entry.value_end)
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self
+                .entries
+                .iter()
+                .position(|entry| self.name_of(entry) == name),
+        }
+    }
+
+    fn insert_with(&mut self, name: &str, value: &str, secret: bool) {
+        let name_start = self.text.len();
+        self.push_lowercase(name);
+        let name_end = self.text.len();
+        let lowered = self.slice(name_start, name_end);
+        if let Some(position) = self.position(lowered) {
+            // A duplicate: drop the new name, keep the first one's position, take the value.
+            self.text.truncate(name_start);
+            let value_start = self.text.len();
+            self.push_text(value);
+            let value_end = self.text.len();
+            if let Some(entry) = self.entries.get_mut(position) {
+                entry.value_start = value_start;
+                entry.value_end = value_end;
+                entry.secret |= secret;
             }
+            return;
+        }
+        let value_start = self.text.len();
+        self.push_text(value);
+        let entry = Entry {
+            name_start,
+            name_end,
+            value_start,
+            value_end: self.text.len(),
+            secret,
+        };
+        let position = self.entries.len();
+        self.entries.push(entry);
+        if let Some(index) = &mut self.index {
+            let name: Box<str> = self
+                .text
+                .get(name_start..name_end)
+                .unwrap_or_default()
+                .into();
+            index.insert(name, position);
+        } else if self.entries.len() > LINEAR_SCAN_LIMIT {
+            let index = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(position, entry)| (Box::from(self.name_of(entry)), position))
+                .collect();
+            self.index = Some(index);
         }
     }
 
     /// The value of a header, looked up by its lowercase name.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|entry| entry.name == name)
-            .map(|entry| entry.value.as_str())
+        self.position(name)
+            .and_then(|position| self.entries.get(position))
+            .map(|entry| self.value_of(entry))
     }
 
     /// Whether the map holds a header of that lowercase name.
     #[must_use]
     pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        self.position(name).is_some()
     }
 
     /// The headers in order, as `(name, value)`.
     pub fn iter(&self) -> HeadersIter<'_> {
         HeadersIter {
+            headers: self,
             entries: self.entries.iter(),
         }
     }
@@ -194,7 +238,9 @@ impl Headers {
     pub fn total_bytes(&self) -> usize {
         self.entries
             .iter()
-            .map(|entry| entry.name.len() + entry.value.len())
+            .map(|entry| {
+                (entry.name_end - entry.name_start) + (entry.value_end - entry.value_start)
+            })
             .sum()
     }
 
@@ -203,9 +249,9 @@ impl Headers {
     pub fn is_secret(&self, name: &str) -> bool {
         ALWAYS_SECRET_HEADERS.contains(&name)
             || self
-                .entries
-                .iter()
-                .any(|entry| entry.secret && entry.name == name)
+                .position(name)
+                .and_then(|position| self.entries.get(position))
+                .is_some_and(|entry| entry.secret)
     }
 
     /// Captures headers from raw `(name, value bytes)` pairs under a policy. Values are decoded
@@ -227,9 +273,9 @@ impl Headers {
                     limit: policy.max_total_bytes,
                 });
             }
-            let value: String = value.iter().map(|&byte| char::from(byte)).collect();
-            let secret = policy.is_secret(&name);
-            headers.insert_entry(name, value, secret);
+            let value: Zeroizing<String> =
+                Zeroizing::new(value.iter().map(|&byte| char::from(byte)).collect());
+            headers.insert_with(&name, &value, policy.is_secret(&name));
         }
         Ok(headers)
     }
@@ -260,10 +306,11 @@ impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         for entry in &self.entries {
-            if entry.secret || ALWAYS_SECRET_HEADERS.contains(&entry.name.as_str()) {
-                map.entry(&entry.name, &"[redacted]");
+            let name = self.name_of(entry);
+            if entry.secret || ALWAYS_SECRET_HEADERS.contains(&name) {
+                map.entry(&name, &"[redacted]");
             } else {
-                map.entry(&entry.name, &entry.value.as_str());
+                map.entry(&name, &self.value_of(entry));
             }
         }
         map.finish()
@@ -282,7 +329,8 @@ impl<'a> IntoIterator for &'a Headers {
 /// The headers of a [`Headers`] in order, as `(name, value)`.
 #[derive(Clone)]
 pub struct HeadersIter<'a> {
-    entries: std::slice::Iter<'a, HeaderEntry>,
+    headers: &'a Headers,
+    entries: std::slice::Iter<'a, Entry>,
 }
 
 impl fmt::Debug for HeadersIter<'_> {
@@ -297,9 +345,10 @@ impl<'a> Iterator for HeadersIter<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
+        let headers = self.headers;
         self.entries
             .next()
-            .map(|entry| (entry.name.as_str(), entry.value.as_str()))
+            .map(|entry| (headers.name_of(entry), headers.value_of(entry)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

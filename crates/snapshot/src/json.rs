@@ -275,6 +275,32 @@ pub fn from_json(bytes: &[u8]) -> Result<TaskContextSnapshot, JsonError> {
 
 /// Decodes the JSON stored form from text (see [`from_json`]).
 pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
+    if let Some(fast) = crate::fastjson::snapshot(text) {
+        let [
+            origin_request_id,
+            session_id,
+            owning_tool_name,
+            owning_tool_version,
+        ] = fast.strings;
+        return Ok(TaskContextSnapshot {
+            access_token: fast
+                .access_token_json
+                .map(AccessToken::from_json_string)
+                .transpose()?,
+            http_headers: fast.http_headers,
+            origin_request_id,
+            session_id,
+            owning_tool_name,
+            owning_tool_version,
+            traceparent: None,
+            tracestate: None,
+        });
+    }
+    general_from_json_str(text)
+}
+
+/// The general reader: accepts every JSON the fast path declines, and names every error.
+pub(crate) fn general_from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw = deserializer
         .deserialize_any(TopVisitor)
@@ -503,11 +529,16 @@ impl<'de> Visitor<'de> for HeadersVisitor {
         Ok(not_an_object(JsonKind::Array))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(12));
+        let mut headers = Headers::with_capacity(map.size_hint().unwrap_or(12), 1024);
         let mut problem = None;
-        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(name) = map.next_key_seed(KindSeed)? {
+            let Kinded::Text(name) = name else {
+                // Object keys are always strings in JSON.
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
             match map.next_value_seed(KindSeed)? {
-                Kinded::Text(value) => pairs.push((name.into_owned(), value.into_owned())),
+                Kinded::Text(value) => headers.insert(&name, &*value),
                 Kinded::Null => {
                     problem.get_or_insert_with(|| value_problem(&name, JsonKind::Null));
                 }
@@ -518,7 +549,7 @@ impl<'de> Visitor<'de> for HeadersVisitor {
         }
         Ok(HeadersField(match problem {
             Some(problem) => Err(problem),
-            None => Ok(Some(Headers::from_pairs(pairs))),
+            None => Ok(Some(headers)),
         }))
     }
 }

@@ -49,6 +49,7 @@ pub mod json;
 pub mod native;
 
 mod codec;
+mod fastjson;
 mod headers;
 mod sealed;
 mod snapshot;

@@ -125,13 +125,7 @@ impl<'a> BodyV1<'a> {
                 .access_token_json
                 .map(AccessToken::from_json)
                 .transpose()?,
-            http_headers: self.http_headers.map(|pairs| {
-                Headers::from_pairs(
-                    pairs
-                        .into_iter()
-                        .map(|(name, value)| (name.to_owned(), value.to_owned())),
-                )
-            }),
+            http_headers: self.http_headers.map(Headers::from_pairs),
             origin_request_id: self.origin_request_id.map(str::to_owned),
             session_id: self.session_id.map(str::to_owned),
             owning_tool_name: self.owning_tool_name.map(str::to_owned),

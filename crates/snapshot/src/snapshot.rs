@@ -158,7 +158,7 @@ impl SnapshotBuilder {
 
     /// Adds one header (its name is lowercased).
     #[must_use]
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
         self.snapshot
             .http_headers
             .get_or_insert_with(Headers::new)

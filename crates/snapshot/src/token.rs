@@ -1,8 +1,10 @@
 //! The caller's access token, kept exactly as the reference serialised it.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -19,7 +21,10 @@ pub struct AccessToken {
     expires_at: Option<i64>,
     resource: Option<String>,
     subject: Option<String>,
-    claims: Map<String, Value>,
+    /// The `sub` claim, read eagerly (it feeds the task scope).
+    sub: Option<Value>,
+    /// All claims, parsed from `json` on first use.
+    claims: OnceLock<Map<String, Value>>,
     original_client_id: Option<String>,
     json: Zeroizing<String>,
 }
@@ -73,9 +78,65 @@ struct TokenFields {
     #[serde(default)]
     subject: Option<String>,
     #[serde(default)]
-    claims: Map<String, Value>,
+    claims: ClaimsProbe,
     #[serde(default)]
     original_client_id: Option<String>,
+}
+
+/// Checks that `claims` is an object and keeps only its `sub` (last one wins).
+#[derive(Default)]
+struct ClaimsProbe {
+    sub: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for ClaimsProbe {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProbeVisitor;
+        impl<'de> Visitor<'de> for ProbeVisitor {
+            type Value = ClaimsProbe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of claims")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimsProbe, A::Error> {
+                let mut probe = ClaimsProbe::default();
+                while let Some(key) = map.next_key::<ClaimName>()? {
+                    if key.0 {
+                        probe.sub = Some(map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(probe)
+            }
+        }
+        deserializer.deserialize_map(ProbeVisitor)
+    }
+}
+
+/// A claim name: whether it is `sub`.
+struct ClaimName(bool);
+
+impl<'de> Deserialize<'de> for ClaimName {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = ClaimName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<ClaimName, E> {
+                Ok(ClaimName(name == "sub"))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// Only the claims of a token text, for the lazy full parse.
+#[derive(Deserialize)]
+struct ClaimsOnly {
+    #[serde(default)]
+    claims: Map<String, Value>,
 }
 
 impl AccessToken {
@@ -84,14 +145,31 @@ impl AccessToken {
     /// Unknown fields are ignored (as pydantic does); missing required fields and wrong types are
     /// a [`TokenError`].
     pub fn from_json(json: &str) -> Result<Self, TokenError> {
-        let fields: TokenFields =
-            serde_json::from_str(json).map_err(|error| TokenError::from_json(&error))?;
-        Ok(Self::from_fields(fields, Zeroizing::new(json.to_owned())))
+        Self::from_json_string(json.to_owned())
     }
 
     /// Parses an owned `access_token_json` text (no copy of the text is made).
     pub fn from_json_string(json: String) -> Result<Self, TokenError> {
         let json = Zeroizing::new(json);
+        if let Some(fast) = crate::fastjson::token(&json) {
+            return Ok(Self {
+                token: Zeroizing::new(fast.token),
+                client_id: fast.client_id,
+                scopes: fast.scopes,
+                expires_at: fast.expires_at,
+                resource: fast.resource,
+                subject: fast.subject,
+                sub: fast.sub,
+                claims: OnceLock::new(),
+                original_client_id: fast.original_client_id,
+                json,
+            });
+        }
+        Self::general_from_json(json)
+    }
+
+    /// The general reader: accepts every token text the fast path declines, and names errors.
+    pub(crate) fn general_from_json(json: Zeroizing<String>) -> Result<Self, TokenError> {
         let fields: TokenFields =
             serde_json::from_str(&json).map_err(|error| TokenError::from_json(&error))?;
         Ok(Self::from_fields(fields, json))
@@ -105,7 +183,8 @@ impl AccessToken {
             expires_at: fields.expires_at,
             resource: fields.resource,
             subject: fields.subject,
-            claims: fields.claims,
+            sub: fields.claims.sub,
+            claims: OnceLock::new(),
             original_client_id: fields.original_client_id,
             json,
         }
@@ -163,16 +242,21 @@ impl AccessToken {
         self.subject.as_deref()
     }
 
-    /// All claims, as decoded from the token.
+    /// All claims, as decoded from the token (parsed on first use, then kept).
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.claims.get_or_init(|| {
+            // The text was validated when the token was made; this cannot fail.
+            serde_json::from_str::<ClaimsOnly>(&self.json)
+                .map(|only| only.claims)
+                .unwrap_or_default()
+        })
     }
 
     /// The `sub` claim, the second input (after [`client_id`](Self::client_id)) of the task scope.
     #[must_use]
     pub fn sub_claim(&self) -> Option<&Value> {
-        self.claims.get("sub")
+        self.sub.as_ref()
     }
 
     /// The client id before any token exchange, if the token records one.
@@ -226,7 +310,7 @@ impl fmt::Debug for AccessToken {
             .field("expires_at", &self.expires_at)
             .field("resource", &self.resource)
             .field("subject", &self.subject)
-            .field("claims", &ClaimNames(&self.claims))
+            .field("claims", &ClaimNames(self.claims()))
             .field("original_client_id", &self.original_client_id)
             .finish()
     }
@@ -340,7 +424,12 @@ impl AccessTokenBuilder {
             expires_at: self.expires_at,
             resource: self.resource,
             subject: self.subject,
-            claims: self.claims.into_iter().collect(),
+            sub: self
+                .claims
+                .iter()
+                .find(|(name, _)| name == "sub")
+                .map(|(_, value)| value.clone()),
+            claims: OnceLock::from(self.claims.into_iter().collect::<Map<String, Value>>()),
             original_client_id: self.original_client_id,
             json,
         }

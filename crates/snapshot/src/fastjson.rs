@@ -1,0 +1,679 @@
+//! A single-pass reader for the common shapes of the JSON stored form and the access token
+//! text. It accepts only a strict subset (strings, null, objects of strings, and, inside token
+//! claims, any well-formed JSON) and returns `None` on anything else, so the general serde
+//! reader stays the authority for every unusual input and every error.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::headers::Headers;
+
+/// Deeper nesting than this inside claims is left to the general reader.
+const MAX_DEPTH: usize = 64;
+
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { text, pos: 0 }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// After whitespace: consumes `byte` if it is next.
+    fn try_eat(&mut self, byte: u8) -> bool {
+        self.ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        let end = self.pos.checked_add(word.len())?;
+        (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.pos == self.text.len()
+    }
+
+    /// Advances past bytes that need no attention inside a string (anything but `"`, `\\` and
+    /// control characters), eight at a time.
+    fn skip_plain(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let bytes = self.bytes();
+        while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let quote = word ^ (ONES * u64::from(b'"'));
+            let backslash = word ^ (ONES * u64::from(b'\\'));
+            let special = (quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash)
+                | (word.wrapping_sub(ONES * 0x20) & !word);
+            if special & HIGHS != 0 {
+                break;
+            }
+            self.pos += 8;
+        }
+        while let Some(&byte) = bytes.get(self.pos) {
+            if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// A string (after whitespace), borrowed when it has no escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        self.skip_plain();
+        match self.peek()? {
+            b'"' => {
+                let text = self.text.get(start..self.pos)?;
+                self.pos += 1;
+                return Some(Cow::Borrowed(text));
+            }
+            b'\\' => {}
+            _ => return None,
+        }
+        // Escapes present: decode byte by byte.
+        let bytes = self.bytes();
+        let mut out = Vec::with_capacity((bytes.len() - start).min(1024));
+        out.extend_from_slice(bytes.get(start..self.pos)?);
+        loop {
+            let byte = *bytes.get(self.pos)?;
+            self.pos += 1;
+            match byte {
+                b'"' => return String::from_utf8(out).ok().map(Cow::Owned),
+                b'\\' => self.escape(&mut out)?,
+                0x00..=0x1f => return None,
+                _ => out.push(byte),
+            }
+        }
+    }
+
+    /// One escape after its backslash.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let byte = self.peek()?;
+        self.pos += 1;
+        let simple = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => 0,
+        };
+        if simple != 0 {
+            out.push(simple);
+            return Some(());
+        }
+        let ch = match byte {
+            b'u' => {
+                let unit = self.hex4()?;
+                match unit {
+                    0xd800..=0xdbff => {
+                        self.literal("\\u")?;
+                        let low = self.hex4()?;
+                        if !(0xdc00..=0xdfff).contains(&low) {
+                            return None;
+                        }
+                        char::from_u32(0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00))?
+                    }
+                    0xdc00..=0xdfff => return None,
+                    _ => char::from_u32(unit)?,
+                }
+            }
+            _ => return None,
+        };
+        let mut utf8 = [0_u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+        Some(())
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let end = self.pos.checked_add(4)?;
+        let digits = self.bytes().get(self.pos..end)?;
+        let mut unit = 0_u32;
+        for &digit in digits {
+            unit = unit * 16 + char::from(digit).to_digit(16)?;
+        }
+        self.pos = end;
+        Some(unit)
+    }
+
+    /// `null` → `None`, a string → `Some`; anything else fails.
+    fn string_or_null(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.ws();
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            Some(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+
+    /// Iterates an object's members: calls `member` with each key, which must consume the value.
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        if self.try_eat(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            member(self, key)?;
+            if self.try_eat(b',') {
+                continue;
+            }
+            return self.eat(b'}');
+        }
+    }
+
+    /// Skips any well-formed JSON value.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'n' => self.literal("null"),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'{' => self.object(|scanner, _| scanner.skip_value(depth + 1)),
+            b'[' => {
+                self.pos += 1;
+                if self.try_eat(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if self.try_eat(b',') {
+                        continue;
+                    }
+                    return self.eat(b']');
+                }
+            }
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// A number in JSON's grammar; returns its text.
+    fn number(&mut self) -> Option<&'a str> {
+        self.ws();
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+        }
+        self.text.get(start..self.pos)
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+}
+
+/// The snapshot's fields as read by the fast path (top-level duplicates: last wins).
+#[derive(Default)]
+pub(crate) struct FastSnapshot {
+    pub(crate) access_token_json: Option<String>,
+    pub(crate) http_headers: Option<Headers>,
+    pub(crate) strings: [Option<String>; 4],
+}
+
+/// Reads the JSON stored form, or `None` when the input needs the general reader.
+pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
+    let mut scanner = Scanner::new(text);
+    let mut fields = FastSnapshot::default();
+    scanner.object(|scanner, key| {
+        let slot = match &*key {
+            "access_token_json" => {
+                fields.access_token_json = scanner.string_or_null()?.map(Cow::into_owned);
+                return Some(());
+            }
+            "http_headers" => {
+                fields.http_headers = headers(scanner)?;
+                return Some(());
+            }
+            "origin_request_id" => 0,
+            "session_id" => 1,
+            "owning_tool_name" => 2,
+            "owning_tool_version" => 3,
+            _ => return None,
+        };
+        let value = scanner.string_or_null()?.map(Cow::into_owned);
+        *fields.strings.get_mut(slot)? = value;
+        Some(())
+    })?;
+    scanner.at_end().then_some(fields)
+}
+
+fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
+    scanner.ws();
+    if scanner.peek()? == b'n' {
+        scanner.literal("null")?;
+        return Some(None);
+    }
+    let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
+    scanner.object(|scanner, name| {
+        let value = scanner.string()?;
+        headers.insert(&name, &*value);
+        Some(())
+    })?;
+    Some(Some(headers))
+}
+
+/// The access token's fields as read by the fast path.
+pub(crate) struct FastToken {
+    pub(crate) token: String,
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) resource: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) sub: Option<Value>,
+    pub(crate) original_client_id: Option<String>,
+}
+
+/// Reads an access token text, or `None` when it needs the general reader (which also rejects
+/// duplicate fields, as serde does).
+pub(crate) fn token(text: &str) -> Option<FastToken> {
+    let mut scanner = Scanner::new(text);
+    let mut token = None;
+    let mut client_id = None;
+    let mut scopes = None;
+    let mut expires_at = None;
+    let mut resource = None;
+    let mut subject = None;
+    let mut sub = None;
+    let mut original_client_id = None;
+    let mut seen = 0_u8;
+    scanner.object(|scanner, key| {
+        let bit = match &*key {
+            "token" => {
+                token = Some(scanner.string()?.into_owned());
+                1
+            }
+            "client_id" => {
+                client_id = Some(scanner.string()?.into_owned());
+                2
+            }
+            "scopes" => {
+                scopes = Some(string_array(scanner)?);
+                4
+            }
+            "expires_at" => {
+                expires_at = integer_or_null(scanner)?;
+                8
+            }
+            "resource" => {
+                resource = scanner.string_or_null()?.map(Cow::into_owned);
+                16
+            }
+            "subject" => {
+                subject = scanner.string_or_null()?.map(Cow::into_owned);
+                32
+            }
+            "claims" => {
+                sub = claims_sub(scanner)?;
+                64
+            }
+            "original_client_id" => {
+                original_client_id = scanner.string_or_null()?.map(Cow::into_owned);
+                128
+            }
+            _ => {
+                scanner.skip_value(0)?;
+                0
+            }
+        };
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        Some(())
+    })?;
+    if !scanner.at_end() {
+        return None;
+    }
+    Some(FastToken {
+        token: token?,
+        client_id: client_id?,
+        scopes: scopes?,
+        expires_at,
+        resource,
+        subject,
+        sub,
+        original_client_id,
+    })
+}
+
+fn string_array(scanner: &mut Scanner<'_>) -> Option<Vec<String>> {
+    scanner.eat(b'[')?;
+    let mut items = Vec::new();
+    if scanner.try_eat(b']') {
+        return Some(items);
+    }
+    loop {
+        items.push(scanner.string()?.into_owned());
+        if scanner.try_eat(b',') {
+            continue;
+        }
+        scanner.eat(b']')?;
+        return Some(items);
+    }
+}
+
+fn integer_or_null(scanner: &mut Scanner<'_>) -> Option<Option<i64>> {
+    scanner.ws();
+    if scanner.peek()? == b'n' {
+        scanner.literal("null")?;
+        return Some(None);
+    }
+    let text = scanner.number()?;
+    // serde_json reads `-0` as a float, and floats are not accepted here.
+    if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    text.parse().ok().map(Some)
+}
+
+/// The claims object: every value skipped except `sub` (a string; anything else goes to the
+/// general reader). Duplicate `sub`: last wins, as the general reader.
+fn claims_sub(scanner: &mut Scanner<'_>) -> Option<Option<Value>> {
+    let mut sub = None;
+    scanner.object(|scanner, key| {
+        if key == "sub" {
+            sub = Some(Value::String(scanner.string()?.into_owned()));
+            Some(())
+        } else {
+            scanner.skip_value(1)
+        }
+    })?;
+    Some(sub)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast path must agree with the general reader on every input: same snapshot, same
+    //! token, same error.
+
+    use proptest::prelude::*;
+    use zeroize::Zeroizing;
+
+    use crate::json::{from_json_str, general_from_json_str};
+    use crate::token::AccessToken;
+
+    fn string_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9 _./:-]{0,12}",
+            Just(r"\u00e9".to_owned()),
+            Just(r"\ud83d\ude00".to_owned()),
+            Just(r"\ud800".to_owned()),
+            Just(r"\udc00x".to_owned()),
+            Just(r#"\""#.to_owned()),
+            Just(r"\\".to_owned()),
+            Just(r"\/".to_owned()),
+            Just(r"\n\t\b\f\r".to_owned()),
+            Just(r"\x".to_owned()),
+            Just(r"\u12".to_owned()),
+            Just("\u{1}".to_owned()),
+            Just("é😀".to_owned()),
+        ]
+    }
+
+    fn json_string() -> impl Strategy<Value = String> {
+        prop::collection::vec(string_piece(), 0..4)
+            .prop_map(|pieces| format!("\"{}\"", pieces.concat()))
+    }
+
+    fn scalar() -> BoxedStrategy<String> {
+        prop_oneof![
+            4 => json_string(),
+            2 => Just("null".to_owned()),
+            1 => Just("true".to_owned()),
+            1 => Just("false".to_owned()),
+            1 => prop_oneof![
+                Just("0"), Just("-0"), Just("01"), Just("1."), Just("-"), Just("1e"), Just("1e400"),
+                Just("1.5e-3"), Just("123456789012345678901234"), Just("9223372036854775807"),
+                Just("-9223372036854775808"), Just("9223372036854775808"), Just("2.0"), Just("NaN"),
+            ].prop_map(str::to_owned),
+        ]
+        .boxed()
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(", "))),
+                prop::collection::vec((key(), inner), 0..4).prop_map(|members| object(&members)),
+            ]
+        })
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop_oneof![
+                Just("access_token_json"),
+                Just("http_headers"),
+                Just("origin_request_id"),
+                Just("session_id"),
+                Just("owning_tool_name"),
+                Just("owning_tool_version"),
+                Just("token"),
+                Just("client_id"),
+                Just("scopes"),
+                Just("expires_at"),
+                Just("resource"),
+                Just("subject"),
+                Just("claims"),
+                Just("original_client_id"),
+                Just("sub"),
+                Just("X-Head"),
+                Just("other"),
+            ]
+            .prop_map(|name| format!("\"{name}\"")),
+            Just(r#""s\u0075b""#.to_owned()),
+            json_string(),
+        ]
+    }
+
+    fn object(members: &[(String, String)]) -> String {
+        let body: Vec<String> = members
+            .iter()
+            .map(|(key, value)| format!("{key}: {value}"))
+            .collect();
+        format!("{{{}}}", body.join(", "))
+    }
+
+    fn token_text() -> impl Strategy<Value = String> {
+        (
+            json_string(),
+            json_string(),
+            prop::collection::vec(json_string(), 0..3),
+            prop_oneof![
+                Just("null".to_owned()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                scalar()
+            ],
+            prop::collection::vec((key(), value()), 0..4),
+            prop::collection::vec((key(), value()), 0..2),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(token, client, scopes, expires, claims, extra, drop_client)| {
+                    let mut members = vec![("\"token\"".to_owned(), token)];
+                    if !drop_client {
+                        members.push(("\"client_id\"".to_owned(), client));
+                    }
+                    members.push(("\"scopes\"".to_owned(), format!("[{}]", scopes.join(","))));
+                    members.push(("\"expires_at\"".to_owned(), expires));
+                    members.push(("\"claims\"".to_owned(), object(&claims)));
+                    members.extend(extra);
+                    object(&members)
+                },
+            )
+    }
+
+    fn json_escape(text: &str) -> String {
+        serde_json::to_string(text).unwrap()
+    }
+
+    fn snapshot_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (
+                key(),
+                prop_oneof![
+                    3 => scalar(),
+                    2 => token_text().prop_map(|token| json_escape(&token)),
+                    2 => prop::collection::vec((key(), scalar()), 0..5).prop_map(|members| object(&members)),
+                    1 => value(),
+                ],
+            ),
+            0..7,
+        )
+        .prop_map(|members| object(&members))
+    }
+
+    /// Applies a few byte-level edits (which may break the JSON) at char boundaries.
+    fn mutate(text: &str, edits: &[(prop::sample::Index, u8)]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for (index, op) in edits {
+            if chars.is_empty() {
+                break;
+            }
+            let at = index.index(chars.len());
+            match op % 3 {
+                0 => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(at, [' ', '"', '\\', ',', '}', 'n'][usize::from(*op % 6)]),
+                _ => chars[at] = ['{', ']', ':', '0', 'u'][usize::from(*op % 5)],
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    fn same_token(left: &AccessToken, right: &AccessToken) -> bool {
+        left.json() == right.json()
+            && left.token() == right.token()
+            && left.client_id() == right.client_id()
+            && left.scopes() == right.scopes()
+            && left.expires_at() == right.expires_at()
+            && left.resource() == right.resource()
+            && left.subject() == right.subject()
+            && left.sub_claim() == right.sub_claim()
+            && left.original_client_id() == right.original_client_id()
+            && left.claims() == right.claims()
+    }
+
+    fn check_token(text: &str) {
+        let fast = AccessToken::from_json(text);
+        let general = AccessToken::general_from_json(Zeroizing::new(text.to_owned()));
+        match (&fast, &general) {
+            (Ok(fast), Ok(general)) => assert!(same_token(fast, general), "{text}"),
+            (Err(fast), Err(general)) => assert_eq!(fast, general, "{text}"),
+            _ => panic!("fast {fast:?} general {general:?} for {text}"),
+        }
+    }
+
+    fn check_snapshot(text: &str) {
+        let fast = from_json_str(text);
+        let general = general_from_json_str(text);
+        assert_eq!(fast, general, "{text}");
+        if let (Ok(fast), Ok(general)) = (&fast, &general)
+            && let (Some(fast), Some(general)) = (fast.access_token(), general.access_token())
+        {
+            assert!(same_token(fast, general), "{text}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn token_fast_path_agrees(text in token_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
+            check_token(&text);
+            check_token(&mutate(&text, &edits));
+        }
+
+        #[test]
+        fn snapshot_fast_path_agrees(text in snapshot_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
+            check_snapshot(&text);
+            check_snapshot(&mutate(&text, &edits));
+        }
+    }
+
+    #[test]
+    fn fast_path_takes_the_common_shapes() {
+        let token = r#"{"token":"t\"x","client_id":"c","scopes":["a"],"expires_at":-5,"resource":null,"subject":"s","claims":{"sub":"u","n":[1,{"a":2.5e3}],"b":true},"original_client_id":null}"#;
+        assert!(super::token(token).is_some());
+        let snapshot = format!(
+            "{{\"access_token_json\": {}, \"http_headers\": {{\"X-A\": \"\\u00e9\", \"x-a\": \"2\"}}, \"session_id\": null}}",
+            json_escape(token)
+        );
+        assert!(super::snapshot(&snapshot).is_some());
+        check_snapshot(&snapshot);
+        check_token(token);
+    }
+}
