@@ -106,6 +106,19 @@ impl Headers {
         headers
     }
 
+    /// Builds a map from borrowed pairs, sizing the buffer once.
+    pub(crate) fn from_str_pairs(pairs: &[(&str, &str)]) -> Self {
+        let bytes = pairs
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        let mut headers = Self::with_capacity(pairs.len(), bytes);
+        for (name, value) in pairs {
+            headers.insert(name, value);
+        }
+        headers
+    }
+
     /// Appends text to the buffer; on growth the old buffer is zeroized before it is freed.
     fn push_text(&mut self, text: &str) {
         if self.text.capacity() - self.text.len() < text.len() {
@@ -145,10 +158,9 @@ impl Headers {
     fn position(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(name).copied(),
-            None => self
-                .entries
-                .iter()
-                .position(|entry| self.name_of(entry) == name),
+            None => self.entries.iter().position(|entry| {
+                entry.name_end - entry.name_start == name.len() && self.name_of(entry) == name
+            }),
         }
     }
 

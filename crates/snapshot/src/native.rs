@@ -125,7 +125,9 @@ impl<'a> BodyV1<'a> {
                 .access_token_json
                 .map(AccessToken::from_json)
                 .transpose()?,
-            http_headers: self.http_headers.map(Headers::from_pairs),
+            http_headers: self
+                .http_headers
+                .map(|pairs| Headers::from_str_pairs(&pairs)),
             origin_request_id: self.origin_request_id.map(str::to_owned),
             session_id: self.session_id.map(str::to_owned),
             owning_tool_name: self.owning_tool_name.map(str::to_owned),
