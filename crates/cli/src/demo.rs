@@ -1,0 +1,399 @@
+//! `taskctx demo`: simulated callers submit tasks, workers restore each task's context from the
+//! store and check it belongs to the caller who submitted it.
+//!
+//! One task's path: capture the caller's snapshot → encode → save under the task's snapshot key
+//! with a TTL → hand the worker only the execution key → parse it → load → decode → check.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use serde_json::Value;
+use taskctx_scope::{Component, KeySpace, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType};
+use taskctx_snapshot::{AccessToken, Codec, FernetKey, SnapshotCodec, TaskContextSnapshot};
+use taskctx_worker_glue::{AnyStore, SnapshotStore, Ttl, open};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::failure::Failure;
+
+/// The environment variable holding encryption key material.
+pub(crate) const KEY_ENV: &str = "TASKCTX_ENCRYPTION_KEY";
+
+/// How long snapshots live in the store.
+const SNAPSHOT_TTL_SECS: u64 = 3600;
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The snapshot store URL (`memory://`, `redis://…`, `redis+cluster://…`, …).
+    #[arg(long, default_value = "memory://taskctx-demo")]
+    url: String,
+    /// How many tasks to submit.
+    #[arg(long, default_value_t = 1000)]
+    tasks: usize,
+    /// How many simulated callers submit them.
+    #[arg(long, default_value_t = 20)]
+    callers: usize,
+    /// How many concurrent workers run them.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
+    #[arg(long)]
+    encrypt: bool,
+}
+
+/// A simulated caller: a token (or none) and a session.
+#[derive(Debug)]
+struct Caller {
+    token: Option<AccessToken>,
+    session_id: String,
+    expiring: bool,
+}
+
+/// What a queued job carries: the execution key and the submission's request id (the task's
+/// own arguments), never the context itself.
+#[derive(Debug)]
+struct Job {
+    execution_key: String,
+    request_id: String,
+}
+
+/// How one task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Restored { anonymous: bool },
+    ExpiredToken,
+    Failed,
+    Violation,
+}
+
+/// Runs the demo.
+pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
+    if args.callers == 0 || args.workers == 0 {
+        return Err(Failure::input(
+            "invalid demo size",
+            "--callers and --workers must be at least 1",
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    runtime.block_on(run_async(args))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+fn codec(encrypt: bool) -> Result<Codec, Failure> {
+    if !encrypt {
+        return Ok(Codec::json());
+    }
+    let material = match std::env::var(KEY_ENV) {
+        Ok(material) => material,
+        Err(_) => {
+            // Four OS-seeded hasher outputs: a per-run key that never leaves the process.
+            let mut material = String::with_capacity(64);
+            for _ in 0..4 {
+                let word = std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish();
+                material.push_str(&format!("{word:016x}"));
+            }
+            eprintln!("{KEY_ENV} is not set: using a key generated for this run");
+            material
+        }
+    };
+    let started = Instant::now();
+    let key = FernetKey::derive(&material)
+        .map_err(|e| Failure::input("invalid encryption key material", e))?;
+    eprintln!(
+        "derived the Fernet key in {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(Codec::json_fernet(key))
+}
+
+fn callers(count: usize, now: i64) -> Vec<Caller> {
+    (0..count)
+        .map(|i| {
+            let anonymous = i % 5 == 4;
+            let expiring = i == 1;
+            let token = (!anonymous).then(|| {
+                // Callers 2k and 2k+1 share a client id; each has its own subject.
+                AccessToken::builder(format!("tok-{i}-secret"), format!("client-{}", i / 2))
+                    .scopes(["tasks"])
+                    .expires_at(if expiring { now + 1 } else { now + 3600 })
+                    .claim("sub", format!("user-{i}"))
+                    .build()
+            });
+            Caller {
+                token,
+                session_id: format!("session-{i}"),
+                expiring,
+            }
+        })
+        .collect()
+}
+
+fn scope_of(snapshot: &TaskContextSnapshot) -> Result<Option<Scope<'static>>, Failure> {
+    let Some(inputs) = snapshot.scope_inputs() else {
+        return Ok(None);
+    };
+    let sub = match inputs.sub {
+        None => SubClaim::Absent,
+        Some(Value::Null) => SubClaim::Null,
+        Some(Value::Bool(b)) => SubClaim::Bool(*b),
+        Some(Value::Number(n)) => n.as_i64().map_or_else(
+            || SubClaim::Float(n.as_f64().unwrap_or(0.0)),
+            |n| SubClaim::Integer(n.into()),
+        ),
+        Some(Value::String(s)) => SubClaim::String(s),
+        Some(Value::Array(_)) => SubClaim::Array,
+        Some(Value::Object(_)) => SubClaim::Object,
+    };
+    Scope::from_token(inputs.client_id, sub)
+        .map(Scope::into_owned)
+        .map(Some)
+        .map_err(|e| Failure::input("the caller's token gives no scope", e))
+}
+
+/// Submission: capture, encode, save with a TTL; returns the job a queue would carry.
+async fn submit(
+    store: &AnyStore,
+    codec: &Codec,
+    keys: &KeySpace,
+    caller: &Caller,
+    task_id: &str,
+    request_id: &str,
+) -> Result<Job, Failure> {
+    let mut builder = TaskContextSnapshot::builder()
+        .session_id(caller.session_id.as_str())
+        .origin_request_id(request_id)
+        .owning_tool_name("demo_tool");
+    if let Some(token) = &caller.token {
+        builder = builder.access_token(token.clone());
+    }
+    let snapshot = builder.build();
+    let scope = scope_of(&snapshot)?;
+    let task_id = TaskId::new(task_id).map_err(|e| Failure::input("invalid task id", e))?;
+    let snapshot_key = keys.snapshot_key(scope.as_ref(), &task_id);
+    let value = codec
+        .encode(&snapshot, &snapshot_key)
+        .map_err(|e| Failure::check("could not encode a snapshot", e))?;
+    let ttl =
+        Ttl::from_secs(SNAPSHOT_TTL_SECS).ok_or_else(|| Failure::check("invalid TTL", "zero"))?;
+    store
+        .save(&[(snapshot_key.as_str(), value.as_slice())], ttl)
+        .await
+        .map_err(|e| Failure::check("could not save a snapshot", e))?;
+    let key = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("demo_tool"));
+    Ok(Job {
+        execution_key: key.execution_key(Leg::FIRST),
+        request_id: request_id.to_owned(),
+    })
+}
+
+/// Execution: parse the execution key, load, decode and check the restored caller.
+async fn restore(store: &AnyStore, codec: &Codec, keys: &KeySpace, job: &Job) -> Outcome {
+    let Ok((key, _leg)) = TaskKey::parse_execution(&job.execution_key) else {
+        return Outcome::Failed;
+    };
+    let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
+    let Ok(Some(value)) = store.load(&snapshot_key).await else {
+        return Outcome::Failed;
+    };
+    let Ok(snapshot) = codec.decode(&value, &snapshot_key) else {
+        return Outcome::Failed;
+    };
+    // The restored context must be this submission's, and its caller the key's scope.
+    let Ok(restored_scope) = scope_of(&snapshot) else {
+        return Outcome::Violation;
+    };
+    if restored_scope.as_ref() != key.scope()
+        || snapshot.origin_request_id() != Some(job.request_id.as_str())
+    {
+        return Outcome::Violation;
+    }
+    match snapshot.access_token() {
+        Some(token) if token.expires_at().is_some_and(|at| at <= unix_now()) => {
+            Outcome::ExpiredToken
+        }
+        token => Outcome::Restored {
+            anonymous: token.is_none(),
+        },
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    restored: usize,
+    anonymous: usize,
+    expired: usize,
+    failed: usize,
+    violations: usize,
+    latencies: Vec<Duration>,
+}
+
+async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
+    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
+    let keys = KeySpace::for_url(taskctx_scope::DEFAULT_QUEUE_NAME, &args.url)
+        .map_err(|e| Failure::input("invalid queue for this store", e))?;
+    let codec = codec(args.encrypt)?;
+    let now = unix_now();
+    let callers = callers(args.callers, now);
+
+    // Submission: task n belongs to caller n % K. Authenticated callers reuse the same client
+    // task ids ("job-0", "job-1", …) in their own scopes; anonymous ones share one keyspace and
+    // get unique ids.
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let submit_started = Instant::now();
+    let mut expiring_queued = false;
+    for n in 0..args.tasks {
+        let caller_index = n % args.callers;
+        let Some(caller) = callers.get(caller_index) else {
+            continue;
+        };
+        let task_id = if caller.token.is_some() {
+            format!("job-{}", n / args.callers)
+        } else {
+            format!("anon-job-{n}")
+        };
+        let request_id = format!("req-{n}");
+        let job = submit(&store, &codec, &keys, caller, &task_id, &request_id).await?;
+        expiring_queued |= caller.expiring;
+        let _ = sender.send(job);
+    }
+    drop(sender);
+    let submit_elapsed = submit_started.elapsed();
+
+    // The expiring caller's token runs out while its tasks wait in the queue.
+    if expiring_queued {
+        while unix_now() <= now + 1 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let receiver = Arc::new(Mutex::new(receiver));
+    let run_started = Instant::now();
+    let mut handles = Vec::with_capacity(args.workers);
+    for _ in 0..args.workers {
+        let receiver = Arc::clone(&receiver);
+        let store = store.clone();
+        let codec = codec.clone();
+        let keys = keys.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let job = receiver.lock().await.recv().await;
+                let Some(job) = job else { break };
+                let started = Instant::now();
+                let outcome = restore(&store, &codec, &keys, &job).await;
+                tally.latencies.push(started.elapsed());
+                match outcome {
+                    Outcome::Restored { anonymous } => {
+                        tally.restored += 1;
+                        tally.anonymous += usize::from(anonymous);
+                    }
+                    Outcome::ExpiredToken => tally.expired += 1,
+                    Outcome::Failed => tally.failed += 1,
+                    Outcome::Violation => tally.violations += 1,
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for handle in handles {
+        let tally = handle
+            .await
+            .map_err(|e| Failure::check("a worker stopped unexpectedly", e))?;
+        total.restored += tally.restored;
+        total.anonymous += tally.anonymous;
+        total.expired += tally.expired;
+        total.failed += tally.failed;
+        total.violations += tally.violations;
+        total.latencies.extend(tally.latencies);
+    }
+    let run_elapsed = run_started.elapsed();
+    report(args, &total, submit_elapsed, run_elapsed, codec.form());
+    if total.violations > 0 {
+        return Err(Failure::check(
+            "isolation check failed",
+            format!(
+                "{} tasks restored another caller's context",
+                total.violations
+            ),
+        ));
+    }
+    if total.failed > 0 {
+        return Err(Failure::check(
+            "some tasks could not restore their context",
+            format!("{} failed", total.failed),
+        ));
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = (sorted.len() - 1) * per_mille / 1000;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+fn report(
+    args: &DemoArgs,
+    total: &Tally,
+    submit_elapsed: Duration,
+    run_elapsed: Duration,
+    form: taskctx_snapshot::StoredForm,
+) {
+    let mut latencies = total.latencies.clone();
+    latencies.sort_unstable();
+    let secs = run_elapsed.as_secs_f64();
+    let throughput = if secs > 0.0 {
+        f64::from(u32::try_from(latencies.len()).unwrap_or(u32::MAX)) / secs
+    } else {
+        0.0
+    };
+    println!(
+        "store            {}",
+        taskctx_worker_glue::redact_url(&args.url)
+    );
+    println!("stored form      {form:?}");
+    println!("callers          {}", args.callers);
+    println!("workers          {}", args.workers);
+    println!("tasks            {}", args.tasks);
+    println!("restored         {}", total.restored);
+    println!("anonymous        {}", total.anonymous);
+    println!("expired-token    {}", total.expired);
+    println!("failed           {}", total.failed);
+    println!(
+        "submit time      {:.1} ms",
+        submit_elapsed.as_secs_f64() * 1e3
+    );
+    println!("run time         {:.1} ms", secs * 1e3);
+    println!("throughput       {throughput:.0} tasks/s");
+    println!(
+        "restore p50      {:.1} µs",
+        percentile(&latencies, 500).as_secs_f64() * 1e6
+    );
+    println!(
+        "restore p99      {:.1} µs",
+        percentile(&latencies, 990).as_secs_f64() * 1e6
+    );
+    if total.violations == 0 {
+        println!("isolation        pass (every task restored its own caller)");
+    } else {
+        println!("isolation        FAIL ({} violations)", total.violations);
+    }
+}

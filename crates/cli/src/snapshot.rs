@@ -1,0 +1,246 @@
+//! `taskctx snapshot`: decode a stored task snapshot, or fetch one from a store.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, TaskKey};
+use taskctx_snapshot::{
+    AccessToken, Codec, FernetKey, Headers, SnapshotCodec, StoredForm, TaskContextSnapshot, json,
+};
+use taskctx_worker_glue::{SnapshotStore, open};
+
+use crate::failure::Failure;
+
+/// Shown instead of a secret.
+const REDACTED: &str = "[redacted]";
+
+/// The `snapshot` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SnapshotCommand {
+    /// Decode one stored value read from stdin (JSON, Fernet or native form).
+    Decode(DecodeArgs),
+    /// Load a task's stored snapshot from a store and decode it, with its remaining TTL.
+    Get(GetArgs),
+}
+
+/// How to show a decoded snapshot.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The environment variable holding the Fernet key material (for encrypted values).
+    #[arg(long, value_name = "VAR")]
+    key_env: Option<String>,
+    /// Print the reference's JSON form instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Show the access token and secret header values instead of redacting them.
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+/// Arguments of `snapshot decode`.
+#[derive(Debug, Args)]
+pub(crate) struct DecodeArgs {
+    #[command(flatten)]
+    show: ShowArgs,
+}
+
+/// Arguments of `snapshot get`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// The snapshot store URL.
+    #[arg(long)]
+    url: String,
+    /// The task key (an execution key with a leg suffix is accepted).
+    #[arg(long, allow_hyphen_values = true)]
+    key: String,
+    /// The queue name.
+    #[arg(long, default_value = DEFAULT_QUEUE_NAME)]
+    queue: String,
+    #[command(flatten)]
+    show: ShowArgs,
+}
+
+/// Runs a `snapshot` subcommand.
+pub(crate) fn run(command: &SnapshotCommand) -> Result<(), Failure> {
+    match command {
+        SnapshotCommand::Decode(args) => {
+            let mut stored = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut stored)
+                .map_err(|e| Failure::input("could not read stdin", e))?;
+            let stored = trim_line_end(&stored);
+            let snapshot = decode(stored, "", &args.show)?;
+            show(&snapshot, StoredForm::detect(stored), None, &args.show);
+            Ok(())
+        }
+        SnapshotCommand::Get(args) => get(args),
+    }
+}
+
+/// Drops one trailing newline (a value piped from `echo` or a file), never inner bytes.
+fn trim_line_end(stored: &[u8]) -> &[u8] {
+    let stored = stored.strip_suffix(b"\n").unwrap_or(stored);
+    stored.strip_suffix(b"\r").unwrap_or(stored)
+}
+
+fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContextSnapshot, Failure> {
+    let form = StoredForm::detect(stored);
+    let codec = match (&args.key_env, form) {
+        (Some(var), StoredForm::JsonFernet) => {
+            let material = std::env::var(var).map_err(|_| {
+                Failure::input(
+                    "no key material",
+                    format!("the environment variable {var} is not set or not UTF-8"),
+                )
+            })?;
+            let key = FernetKey::derive(&material)
+                .map_err(|e| Failure::input("invalid key material", e))?;
+            Codec::json_fernet(key)
+        }
+        _ => Codec::json(),
+    };
+    codec.decode(stored, redis_key).map_err(|e| {
+        let what = match form {
+            StoredForm::JsonFernet if args.key_env.is_some() => {
+                "could not decrypt the stored snapshot (wrong key or altered value)"
+            }
+            StoredForm::JsonFernet | StoredForm::NativeSealed => {
+                "the stored snapshot is encrypted and no usable key was given"
+            }
+            StoredForm::Json | StoredForm::Native => "the input is not a stored task snapshot",
+        };
+        Failure::input(what, e)
+    })
+}
+
+fn get(args: &GetArgs) -> Result<(), Failure> {
+    let (key, _leg) =
+        TaskKey::parse_execution(&args.key).map_err(|e| Failure::input("invalid task key", e))?;
+    let keys = KeySpace::for_url(&args.queue, &args.url)
+        .map_err(|e| Failure::input("invalid queue name", e))?;
+    let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
+    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    let stored = runtime
+        .block_on(store.load_with_ttl(&snapshot_key))
+        .map_err(|e| Failure::check("could not load the snapshot", e))?
+        .ok_or_else(|| {
+            Failure::check(
+                "no stored snapshot",
+                format!("{snapshot_key} is missing or expired"),
+            )
+        })?;
+    let snapshot = decode(&stored.value, &snapshot_key, &args.show)?;
+    show(
+        &snapshot,
+        StoredForm::detect(&stored.value),
+        Some((&snapshot_key, stored.ttl)),
+        &args.show,
+    );
+    Ok(())
+}
+
+/// The snapshot with its token and secret header values replaced by `[redacted]`.
+fn redacted(snapshot: &TaskContextSnapshot) -> TaskContextSnapshot {
+    let mut builder = snapshot.clone().into_builder();
+    if let Some(token) = snapshot.access_token() {
+        let mut redacted = AccessToken::builder(REDACTED, token.client_id())
+            .scopes(token.scopes().iter().cloned())
+            .claims(token.claims().clone());
+        if let Some(expires_at) = token.expires_at() {
+            redacted = redacted.expires_at(expires_at);
+        }
+        if let Some(resource) = token.resource() {
+            redacted = redacted.resource(resource);
+        }
+        if let Some(subject) = token.subject() {
+            redacted = redacted.subject(subject);
+        }
+        if let Some(original) = token.original_client_id() {
+            redacted = redacted.original_client_id(original);
+        }
+        builder = builder.access_token(redacted.build());
+    }
+    if let Some(headers) = snapshot.http_headers() {
+        let mut copy = Headers::new();
+        for (name, value) in headers.iter() {
+            if headers.is_secret(name) {
+                copy.insert_secret(name, REDACTED);
+            } else {
+                copy.insert(name, value);
+            }
+        }
+        builder = builder.headers(copy);
+    }
+    builder.build()
+}
+
+fn show(
+    snapshot: &TaskContextSnapshot,
+    form: StoredForm,
+    stored_at: Option<(&str, Option<Duration>)>,
+    args: &ShowArgs,
+) {
+    let redacted_copy;
+    let snapshot = if args.show_secrets {
+        snapshot
+    } else {
+        redacted_copy = redacted(snapshot);
+        &redacted_copy
+    };
+    if args.json {
+        println!("{}", json::to_json(snapshot));
+        if let Some((_, ttl)) = stored_at {
+            eprintln!("ttl: {}", ttl_text(ttl));
+        }
+        return;
+    }
+    if let Some((key, ttl)) = stored_at {
+        println!("redis key            {key}");
+        println!("ttl                  {}", ttl_text(ttl));
+    }
+    println!("stored form          {form:?}");
+    match snapshot.access_token() {
+        None => println!("caller               (anonymous)"),
+        Some(token) => {
+            println!("client_id            {}", token.client_id());
+            if let Some(sub) = token.sub_claim() {
+                println!("sub                  {sub}");
+            }
+            println!("scopes               {}", token.scopes().join(" "));
+            if let Some(expires_at) = token.expires_at() {
+                println!("expires_at           {expires_at}");
+            }
+            println!("token                {}", token.token());
+        }
+    }
+    let optional = [
+        ("origin_request_id", snapshot.origin_request_id()),
+        ("session_id", snapshot.session_id()),
+        ("owning_tool_name", snapshot.owning_tool_name()),
+        ("owning_tool_version", snapshot.owning_tool_version()),
+        ("traceparent", snapshot.traceparent()),
+        ("tracestate", snapshot.tracestate()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            println!("{name:<20} {value}");
+        }
+    }
+    if let Some(headers) = snapshot.http_headers() {
+        for (name, value) in headers.iter() {
+            println!("header {name:<13} {value}");
+        }
+    }
+}
+
+fn ttl_text(ttl: Option<Duration>) -> String {
+    ttl.map_or_else(
+        || "no expiry".to_owned(),
+        |ttl| format!("{} s", ttl.as_secs()),
+    )
+}

@@ -1,0 +1,253 @@
+//! End-to-end tests of the `taskctx` binary: key commands against the reference's vectors,
+//! snapshot decoding round trips, the demo's isolation verdict, and exit codes on bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on a broken assumption"
+)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn taskctx(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
+        .args(args)
+        .env_remove("TASKCTX_ENCRYPTION_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin accepts the input");
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+fn conformance(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/conformance")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The `to_json` vectors of snapshots.json. The whole file is not parsed: another section holds
+/// a lone surrogate escape that serde_json rejects, so only the `to_json` array is cut out.
+fn snapshot_vectors() -> Vec<Value> {
+    let text = conformance("snapshots.json");
+    let start = text.find("\"to_json\": [").expect("a to_json section");
+    let end = text
+        .find("\"from_json\": [")
+        .expect("a from_json section after it");
+    let section = text[start..end].trim_end().trim_end_matches(',');
+    let parsed: Value =
+        serde_json::from_str(&format!("{{{section}}}")).expect("the section parses");
+    parsed["to_json"].as_array().expect("an array").clone()
+}
+
+#[test]
+fn key_build_and_parse_match_the_reference_vectors() {
+    let keys: Value = serde_json::from_str(&conformance("keys.json")).expect("keys.json parses");
+    let cases = keys["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 3);
+    for case in cases {
+        let input = &case["input"];
+        let scope = input["task_scope"].as_str();
+        let scope_arg = scope.map(|s| format!("--scope={s}"));
+        let task_id = format!("--task-id={}", input["client_task_id"].as_str().unwrap());
+        let task_type = format!("--task-type={}", input["task_type"].as_str().unwrap());
+        let component = format!(
+            "--component={}",
+            input["component_identifier"].as_str().unwrap()
+        );
+        for leg in case["legs"].as_array().expect("legs") {
+            let leg_arg = format!("--leg={}", leg["leg"]);
+            let mut args = vec!["key", "build"];
+            args.push(scope_arg.as_deref().unwrap_or("--anonymous"));
+            args.extend([
+                task_id.as_str(),
+                task_type.as_str(),
+                component.as_str(),
+                leg_arg.as_str(),
+            ]);
+            let built = taskctx(&args, b"");
+            assert!(built.status.success(), "{args:?}: {}", stderr(&built));
+            let expected = leg["leg_execution_key"].as_str().unwrap();
+            assert_eq!(stdout(&built).trim_end_matches('\n'), expected);
+
+            let parsed = taskctx(&["key", "parse", "--json", "--", expected], b"");
+            assert!(parsed.status.success(), "{expected}: {}", stderr(&parsed));
+            let json: Value = serde_json::from_str(&stdout(&parsed)).expect("parse prints JSON");
+            assert_eq!(json["scope"], input["task_scope"]);
+            assert_eq!(json["task_id"], input["client_task_id"]);
+            assert_eq!(json["task_type"], input["task_type"]);
+            assert_eq!(json["component"], input["component_identifier"]);
+            assert_eq!(json["leg"], leg["leg"]);
+        }
+        let prefix = taskctx(
+            &[
+                "key",
+                "prefix",
+                scope_arg.as_deref().unwrap_or("--anonymous"),
+            ],
+            b"",
+        );
+        assert_eq!(
+            stdout(&prefix).trim_end_matches('\n'),
+            case["task_redis_prefix"].as_str().unwrap()
+        );
+    }
+}
+
+#[test]
+fn hyphen_and_empty_values_are_accepted() {
+    let built = taskctx(
+        &[
+            "key",
+            "build",
+            "--scope=-a",
+            "--task-id=-T",
+            "--task-type",
+            "tool",
+            "--component=",
+        ],
+        b"",
+    );
+    assert!(built.status.success(), "{}", stderr(&built));
+    assert_eq!(stdout(&built), "auth:-a:-T:tool:\n");
+}
+
+#[test]
+fn malformed_keys_exit_2_with_the_reason() {
+    for key in ["", "auth:x", "anon:t:tool:x#leg0", "nope:t:tool:x"] {
+        let output = taskctx(&["key", "parse", "--", key], b"");
+        assert_eq!(output.status.code(), Some(2), "{key:?}");
+        let message = stderr(&output);
+        assert!(
+            message.starts_with("taskctx: invalid task key: "),
+            "{message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}
+
+#[test]
+fn snapshot_decode_round_trips_reference_json() {
+    let vectors = snapshot_vectors();
+    let mut checked = 0;
+    for vector in &vectors {
+        let stored = vector["to_json"].as_str().unwrap();
+        // Vectors whose headers were built with upper-case names do not survive a read (reading
+        // lowercases names, as the reference does); every other one must come back unchanged.
+        if vector["from_json_of_to_json_equals_original"] != Value::Bool(true) {
+            continue;
+        }
+        let output = taskctx(
+            &["snapshot", "decode", "--json", "--show-secrets"],
+            stored.as_bytes(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), format!("{stored}\n"), "{}", vector["name"]);
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} vectors checked");
+}
+
+#[test]
+fn snapshot_decode_redacts_secrets_by_default() {
+    let vectors = snapshot_vectors();
+    let with_token = vectors
+        .iter()
+        .map(|v| v["to_json"].as_str().unwrap())
+        .find(|s| s.contains("\\\"token\\\": \\\"") || s.contains("\\\"token\\\":\\\""))
+        .expect("a vector with a token");
+    let shown = taskctx(&["snapshot", "decode", "--json"], with_token.as_bytes());
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("[redacted]"));
+    let table = taskctx(&["snapshot", "decode"], with_token.as_bytes());
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(stdout(&table).contains("token                [redacted]"));
+}
+
+#[test]
+fn snapshot_decode_errors_are_distinct_and_exit_2() {
+    let not_json = taskctx(&["snapshot", "decode"], b"garbage");
+    let no_key = taskctx(&["snapshot", "decode"], b"gAAAAABogus");
+    let no_env = taskctx(
+        &[
+            "snapshot",
+            "decode",
+            "--key-env",
+            "TASKCTX_TEST_UNSET_VARIABLE",
+        ],
+        b"gAAAAABogus",
+    );
+    let messages: Vec<String> = [&not_json, &no_key, &no_env]
+        .iter()
+        .map(|output| {
+            assert_eq!(output.status.code(), Some(2));
+            stderr(output)
+        })
+        .collect();
+    assert!(
+        messages[0].contains("not a stored task snapshot"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("no usable key"), "{}", messages[1]);
+    assert!(
+        messages[2].contains("TASKCTX_TEST_UNSET_VARIABLE"),
+        "{}",
+        messages[2]
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let output = taskctx(&["key", "build", "--task-id", "T"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr(&output).is_empty());
+    let both = taskctx(&["key", "prefix", "--scope", "a", "--anonymous"], b"");
+    assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
+fn demo_on_memory_passes_isolation() {
+    let output = taskctx(
+        &[
+            "demo",
+            "--tasks",
+            "300",
+            "--callers",
+            "10",
+            "--workers",
+            "3",
+        ],
+        b"",
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("isolation        pass"), "{text}");
+    assert!(text.contains("tasks            300"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    // Callers 4 and 9 are anonymous (60 tasks); caller 1's token expires while queued (30 tasks).
+    assert!(text.contains("anonymous        60"), "{text}");
+    assert!(text.contains("expired-token    30"), "{text}");
+    assert!(text.contains("restored         270"), "{text}");
+}
