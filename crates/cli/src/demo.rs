@@ -2,26 +2,25 @@
 //! store and check it belongs to the caller who submitted it.
 //!
 //! One task's path: capture the caller's snapshot → encode → save under the task's snapshot key
-//! with a TTL → hand the worker only the execution key → parse it → load → decode → check.
+//! with a TTL ([`TaskGlue::submit`]) → hand the worker only the execution key → parse it → load →
+//! decode → run the task inside its context ([`TaskGlue::run`]) → the task checks its caller.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use serde_json::Value;
-use taskctx_scope::{Component, KeySpace, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, Codec, FernetKey, SnapshotCodec, TaskContextSnapshot};
-use taskctx_worker_glue::{AnyStore, SnapshotStore, Ttl, open};
+use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
+use taskctx_snapshot::{AccessToken, FernetKey, SnapshotCodec, TaskContextSnapshot};
+use taskctx_worker_glue::{
+    RestoreError, RestoreOutcome, RestorePolicy, Submit, TaskGlue, current, scope_of,
+};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::failure::Failure;
 
 /// The environment variable holding encryption key material.
 pub(crate) const KEY_ENV: &str = "TASKCTX_ENCRYPTION_KEY";
-
-/// How long snapshots live in the store.
-const SNAPSHOT_TTL_SECS: u64 = 3600;
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
@@ -92,9 +91,9 @@ fn unix_now() -> i64 {
         })
 }
 
-fn codec(encrypt: bool) -> Result<Codec, Failure> {
+fn fernet_key(encrypt: bool) -> Result<Option<FernetKey>, Failure> {
     if !encrypt {
-        return Ok(Codec::json());
+        return Ok(None);
     }
     let material = match std::env::var(KEY_ENV) {
         Ok(material) => material,
@@ -118,7 +117,7 @@ fn codec(encrypt: bool) -> Result<Codec, Failure> {
         "derived the Fernet key in {} ms",
         started.elapsed().as_millis()
     );
-    Ok(Codec::json_fernet(key))
+    Ok(Some(key))
 }
 
 fn callers(count: usize, now: i64) -> Vec<Caller> {
@@ -143,33 +142,10 @@ fn callers(count: usize, now: i64) -> Vec<Caller> {
         .collect()
 }
 
-fn scope_of(snapshot: &TaskContextSnapshot) -> Result<Option<Scope<'static>>, Failure> {
-    let Some(inputs) = snapshot.scope_inputs() else {
-        return Ok(None);
-    };
-    let sub = match inputs.sub {
-        None => SubClaim::Absent,
-        Some(Value::Null) => SubClaim::Null,
-        Some(Value::Bool(b)) => SubClaim::Bool(*b),
-        Some(Value::Number(n)) => n.as_i64().map_or_else(
-            || SubClaim::Float(n.as_f64().unwrap_or(0.0)),
-            |n| SubClaim::Integer(n.into()),
-        ),
-        Some(Value::String(s)) => SubClaim::String(s),
-        Some(Value::Array(_)) => SubClaim::Array,
-        Some(Value::Object(_)) => SubClaim::Object,
-    };
-    Scope::from_token(inputs.client_id, sub)
-        .map(Scope::into_owned)
-        .map(Some)
-        .map_err(|e| Failure::input("the caller's token gives no scope", e))
-}
-
-/// Submission: capture, encode, save with a TTL; returns the job a queue would carry.
+/// Submission: capture the caller's snapshot and submit it; returns the job a queue would
+/// carry (the execution key and the task's own arguments, never the context itself).
 async fn submit(
-    store: &AnyStore,
-    codec: &Codec,
-    keys: &KeySpace,
+    glue: &TaskGlue,
     caller: &Caller,
     task_id: &str,
     request_id: &str,
@@ -182,54 +158,60 @@ async fn submit(
         builder = builder.access_token(token.clone());
     }
     let snapshot = builder.build();
-    let scope = scope_of(&snapshot)?;
+    let scope =
+        scope_of(&snapshot).map_err(|e| Failure::input("the caller's token gives no scope", e))?;
     let task_id = TaskId::new(task_id).map_err(|e| Failure::input("invalid task id", e))?;
-    let snapshot_key = keys.snapshot_key(scope.as_ref(), &task_id);
-    let value = codec
-        .encode(&snapshot, &snapshot_key)
-        .map_err(|e| Failure::check("could not encode a snapshot", e))?;
-    let ttl =
-        Ttl::from_secs(SNAPSHOT_TTL_SECS).ok_or_else(|| Failure::check("invalid TTL", "zero"))?;
-    store
-        .save(&[(snapshot_key.as_str(), value.as_slice())], ttl)
+    let task = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("demo_tool"));
+    let submitted = glue
+        .submit(Submit::new(task, &snapshot))
         .await
-        .map_err(|e| Failure::check("could not save a snapshot", e))?;
-    let key = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("demo_tool"));
+        .map_err(|e| Failure::check("could not submit a task", e))?;
     Ok(Job {
-        execution_key: key.execution_key(Leg::FIRST),
+        execution_key: submitted.execution_key,
         request_id: request_id.to_owned(),
     })
 }
 
-/// Execution: parse the execution key, load, decode and check the restored caller.
-async fn restore(store: &AnyStore, codec: &Codec, keys: &KeySpace, job: &Job) -> Outcome {
-    let Ok((key, _leg)) = TaskKey::parse_execution(&job.execution_key) else {
-        return Outcome::Failed;
-    };
-    let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
-    let Ok(Some(value)) = store.load(&snapshot_key).await else {
-        return Outcome::Failed;
-    };
-    let Ok(snapshot) = codec.decode(&value, &snapshot_key) else {
-        return Outcome::Failed;
-    };
-    // The restored context must be this submission's, and its caller the key's scope.
-    let Ok(restored_scope) = scope_of(&snapshot) else {
-        return Outcome::Violation;
-    };
-    if restored_scope.as_ref() != key.scope()
-        || snapshot.origin_request_id() != Some(job.request_id.as_str())
-    {
-        return Outcome::Violation;
+/// Execution: run the task inside its restored context; the task checks that the context is
+/// its own submission's and that its caller is the scope its key names.
+async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
+    let checked = glue
+        .run(&job.execution_key, async {
+            let Some(context) = current() else {
+                return Outcome::Failed;
+            };
+            let token_scope = context.access_token().map(scope_from_token);
+            let own_caller = match token_scope {
+                None => context.task().scope().is_none(),
+                Some(Some(scope)) => Some(&scope) == context.task().scope(),
+                Some(None) => false,
+            };
+            if !own_caller || context.origin_request_id() != Some(job.request_id.as_str()) {
+                return Outcome::Violation;
+            }
+            match context.outcome() {
+                RestoreOutcome::Restored => Outcome::Restored {
+                    anonymous: context.access_token().is_none(),
+                },
+                RestoreOutcome::ExpiredToken => Outcome::ExpiredToken,
+                _ => Outcome::Failed,
+            }
+        })
+        .await;
+    match checked {
+        Ok(outcome) => outcome,
+        Err(RestoreError::ExpiredToken { .. }) => Outcome::ExpiredToken,
+        Err(RestoreError::ScopeMismatch { .. }) => Outcome::Violation,
+        Err(_) => Outcome::Failed,
     }
-    match snapshot.access_token() {
-        Some(token) if token.expires_at().is_some_and(|at| at <= unix_now()) => {
-            Outcome::ExpiredToken
-        }
-        token => Outcome::Restored {
-            anonymous: token.is_none(),
-        },
-    }
+}
+
+/// The scope a restored token stands for, if it gives one.
+fn scope_from_token(token: &AccessToken) -> Option<Scope<'static>> {
+    let snapshot = TaskContextSnapshot::builder()
+        .access_token(token.clone())
+        .build();
+    scope_of(&snapshot).ok().flatten()
 }
 
 #[derive(Debug, Default)]
@@ -243,10 +225,15 @@ struct Tally {
 }
 
 async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
-    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
-    let keys = KeySpace::for_url(taskctx_scope::DEFAULT_QUEUE_NAME, &args.url)
-        .map_err(|e| Failure::input("invalid queue for this store", e))?;
-    let codec = codec(args.encrypt)?;
+    let mut builder = TaskGlue::builder()
+        .store_url(args.url.as_str())
+        .restore_policy(RestorePolicy::FailClosed);
+    if let Some(key) = fernet_key(args.encrypt)? {
+        builder = builder.fernet_key(key);
+    }
+    let glue: TaskGlue = builder
+        .build()
+        .map_err(|e| Failure::input("could not set up the task glue", e))?;
     let now = unix_now();
     let callers = callers(args.callers, now);
 
@@ -267,7 +254,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
             format!("anon-job-{n}")
         };
         let request_id = format!("req-{n}");
-        let job = submit(&store, &codec, &keys, caller, &task_id, &request_id).await?;
+        let job = submit(&glue, caller, &task_id, &request_id).await?;
         expiring_queued |= caller.expiring;
         let _ = sender.send(job);
     }
@@ -286,16 +273,14 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     let mut handles = Vec::with_capacity(args.workers);
     for _ in 0..args.workers {
         let receiver = Arc::clone(&receiver);
-        let store = store.clone();
-        let codec = codec.clone();
-        let keys = keys.clone();
+        let glue = glue.clone();
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
                 let job = receiver.lock().await.recv().await;
                 let Some(job) = job else { break };
                 let started = Instant::now();
-                let outcome = restore(&store, &codec, &keys, &job).await;
+                let outcome = execute(&glue, &job).await;
                 tally.latencies.push(started.elapsed());
                 match outcome {
                     Outcome::Restored { anonymous } => {
@@ -323,7 +308,13 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         total.latencies.extend(tally.latencies);
     }
     let run_elapsed = run_started.elapsed();
-    report(args, &total, submit_elapsed, run_elapsed, codec.form());
+    report(
+        args,
+        &total,
+        submit_elapsed,
+        run_elapsed,
+        glue.codec().form(),
+    );
     if total.violations > 0 {
         return Err(Failure::check(
             "isolation check failed",
