@@ -13,7 +13,7 @@ use clap::Args;
 use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, FernetKey, SnapshotCodec, TaskContextSnapshot};
 use taskctx_worker_glue::{
-    RestoreError, RestoreOutcome, RestorePolicy, Submit, TaskGlue, current, scope_of,
+    RestoreError, RestoreOutcome, RestorePolicy, SnapshotStore, Submit, TaskGlue, current, scope_of,
 };
 use tokio::sync::{Mutex, mpsc};
 
@@ -40,6 +40,10 @@ pub(crate) struct DemoArgs {
     /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
     encrypt: bool,
+    /// Fault injection: overwrite one caller's stored context with another caller's before the
+    /// workers run, to show the isolation check catching it (the demo then exits 1).
+    #[arg(long)]
+    inject_cross_scope: bool,
 }
 
 /// A simulated caller: a token (or none) and a session.
@@ -206,6 +210,44 @@ async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
     }
 }
 
+/// Copies caller 0's stored context for `job-0` over caller 2's (another scope, same task id),
+/// as a store bug or an attacker with write access to the store would.
+async fn inject_cross_scope(glue: &TaskGlue, callers: &[Caller]) -> Result<(), Failure> {
+    let scope = |index: usize| {
+        callers
+            .get(index)
+            .and_then(|caller| caller.token.as_ref())
+            .and_then(scope_from_token)
+            .ok_or_else(|| {
+                Failure::input(
+                    "cannot inject a cross-scope fault",
+                    "it needs at least 3 callers and 3 tasks",
+                )
+            })
+    };
+    let (from, to) = (scope(0)?, scope(2)?);
+    let task_id = TaskId::new("job-0").map_err(|e| Failure::input("invalid task id", e))?;
+    let from_key = glue.keys().snapshot_key(Some(&from), &task_id);
+    let to_key = glue.keys().snapshot_key(Some(&to), &task_id);
+    let value = glue
+        .store()
+        .load(&from_key)
+        .await
+        .map_err(|e| Failure::check("could not read a stored context", e))?
+        .ok_or_else(|| {
+            Failure::input(
+                "cannot inject a cross-scope fault",
+                "job-0 was not submitted",
+            )
+        })?;
+    glue.store()
+        .save(&[(to_key.as_str(), value.as_slice())], glue.ttl())
+        .await
+        .map_err(|e| Failure::check("could not write a stored context", e))?;
+    eprintln!("injected: caller 2's job-0 now holds caller 0's context");
+    Ok(())
+}
+
 /// The scope a restored token stands for, if it gives one.
 fn scope_from_token(token: &AccessToken) -> Option<Scope<'static>> {
     let snapshot = TaskContextSnapshot::builder()
@@ -259,6 +301,9 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         let _ = sender.send(job);
     }
     drop(sender);
+    if args.inject_cross_scope {
+        inject_cross_scope(&glue, &callers).await?;
+    }
     let submit_elapsed = submit_started.elapsed();
 
     // The expiring caller's token runs out while its tasks wait in the queue.

@@ -251,3 +251,41 @@ fn demo_on_memory_passes_isolation() {
     assert!(text.contains("expired-token    30"), "{text}");
     assert!(text.contains("restored         270"), "{text}");
 }
+
+#[test]
+fn demo_detects_an_injected_cross_scope_context() {
+    let output = taskctx(
+        &[
+            "demo",
+            "--tasks",
+            "100",
+            "--callers",
+            "5",
+            "--workers",
+            "2",
+            "--inject-cross-scope",
+        ],
+        b"",
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}{}", stderr(&output));
+    assert!(
+        text.contains("isolation        FAIL (1 violations)"),
+        "{text}"
+    );
+    assert!(stderr(&output).contains("isolation check failed"));
+}
+
+#[test]
+fn demo_with_encryption_passes_isolation() {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskctx"))
+        .args(["demo", "--encrypt", "--tasks", "50", "--callers", "5"])
+        .env("TASKCTX_ENCRYPTION_KEY", "demo key material")
+        .output()
+        .expect("the binary runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("stored form      JsonFernet"), "{text}");
+    assert!(text.contains("isolation        pass"), "{text}");
+    assert!(!stderr(&output).contains("generated"));
+}
