@@ -289,3 +289,58 @@ fn demo_with_encryption_passes_isolation() {
     assert!(text.contains("isolation        pass"), "{text}");
     assert!(!stderr(&output).contains("generated"));
 }
+
+#[test]
+fn snapshot_decode_reads_reference_fernet_tokens_and_refuses_wrong_keys() {
+    let vectors: Value =
+        serde_json::from_str(&conformance("encryption.json")).expect("encryption.json parses");
+    let material = vectors["material"].as_str().unwrap();
+    let vector = &vectors["tokens_deterministic_fixed_time_iv"][0];
+    let token = vector["stored_value"].as_str().unwrap();
+    let decode = |material: &str, stored: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
+            .args([
+                "snapshot",
+                "decode",
+                "--json",
+                "--show-secrets",
+                "--key-env",
+                "TASKCTX_TEST_KEY",
+            ])
+            .env("TASKCTX_TEST_KEY", material)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        child.stdin.take().unwrap().write_all(stored).unwrap();
+        child.wait_with_output().expect("the binary finishes")
+    };
+
+    let output = decode(material, token.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!("{}\n", vector["plaintext"].as_str().unwrap())
+    );
+
+    let wrong = decode("another key material", token.as_bytes());
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("could not decrypt"),
+        "{}",
+        stderr(&wrong)
+    );
+
+    // Flip one character of the ciphertext body (past the version, time and IV).
+    let mut tampered = token.as_bytes().to_vec();
+    let index = 40;
+    tampered[index] = if tampered[index] == b'A' { b'B' } else { b'A' };
+    let altered = decode(material, &tampered);
+    assert_eq!(altered.status.code(), Some(2));
+    assert!(
+        stderr(&altered).contains("could not decrypt"),
+        "{}",
+        stderr(&altered)
+    );
+}
