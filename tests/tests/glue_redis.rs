@@ -1,0 +1,199 @@
+//! Submit → run through real `redis-server` processes: what a worker in another "process" (a
+//! separate glue with its own registries) sees, that a non-task key reads nothing, and a stopped
+//! then restarted Redis under both restore policies.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on a broken assumption"
+)]
+
+mod glue_common;
+
+use std::time::{Duration, Instant};
+
+use glue_common::{Server, Session, caller, server, session, task_for};
+use taskctx_scope::KeySpace;
+use taskctx_snapshot::{Codec, KeyRing, SealingKey};
+use taskctx_tests::redis::RedisServer;
+use taskctx_worker_glue::{
+    RestoreError, RestoreOutcome, RestorePolicy, StoreConfig, Submit, TaskGlue, access_token,
+    current, headers, live_session, owning_server, session_id,
+};
+
+type Glue = TaskGlue<Session, Server>;
+
+fn quick_config() -> StoreConfig {
+    StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(300))
+        .with_response_timeout(Duration::from_millis(300))
+        .with_pool_wait_timeout(Duration::from_millis(300))
+}
+
+fn glue(url: &str, policy: RestorePolicy) -> Glue {
+    TaskGlue::builder()
+        .store_url(url)
+        .store_config(quick_config())
+        .restore_policy(policy)
+        .server_resolver(|name, _| (name == "weather").then(|| server("resolved-weather")))
+        .build()
+        .unwrap()
+}
+
+/// The `calls=` count of `command` in `INFO commandstats`, 0 when never called.
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let info = server.command(&["INFO", "commandstats"]).text();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn remote_worker_sees_the_submitters_caller() {
+    let redis = RedisServer::start();
+    let submitter = glue(&redis.url(), RestorePolicy::FailOpen);
+    let worker = glue(&redis.url(), RestorePolicy::FailOpen);
+    let live = session("alice");
+    let owner = server("weather");
+    let snapshot = caller("client-a", "user-1", "session-1");
+    let task = task_for(&snapshot, "T-redis");
+    let submitted = submitter
+        .submit(
+            Submit::new(task.clone(), &snapshot)
+                .session(&live)
+                .server(&owner)
+                .extra("args", b"[]"),
+        )
+        .await
+        .unwrap();
+
+    // Stored under the reference's key, with the queue's TTL.
+    let snapshot_key = KeySpace::default().snapshot_key(task.scope(), task.task_id());
+    assert_eq!(
+        snapshot_key,
+        "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T-redis:snapshot"
+    );
+    let ttl = redis.command(&["TTL", &snapshot_key]).integer();
+    assert!((1700..=1800).contains(&ttl), "{ttl}");
+    let args_ttl = redis
+        .command(&[
+            "TTL",
+            "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T-redis:args",
+        ])
+        .integer();
+    assert!((1700..=1800).contains(&args_ttl), "{args_ttl}");
+
+    // The submitting process finds the live session and server.
+    let local = submitter
+        .run(&submitted.execution_key, async {
+            (
+                live_session::<Session>().map(|s| s.user.clone()),
+                owning_server::<Server>().map(|s| s.name.clone()),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(local, (Some("alice".into()), Some("weather".into())));
+
+    // Another worker: the caller, headers and session id, no live session, a resolved server.
+    let remote = worker
+        .run(&submitted.execution_key, async {
+            (
+                access_token().map(|t| t.token().to_owned()),
+                headers().and_then(|h| h.get("x-request-id").map(str::to_owned)),
+                session_id(),
+                live_session::<Session>().is_none(),
+                owning_server::<Server>().map(|s| s.name.clone()),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(remote.0.as_deref(), Some("secret-token-of-client-a-user-1"));
+    assert_eq!(remote.1.as_deref(), Some("req-client-a-user-1"));
+    assert_eq!(remote.2.as_deref(), Some("session-1"));
+    assert!(remote.3);
+    assert_eq!(remote.4.as_deref(), Some("resolved-weather"));
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_a_task_key_reads_nothing() {
+    let redis = RedisServer::start();
+    let worker = glue(&redis.url(), RestorePolicy::FailClosed);
+    let before = calls(&redis, "get");
+    for key in ["job-1", "anon:T1:tool", "auth:a:T1:tool:c#leg0"] {
+        assert!(
+            worker
+                .run(key, async { current().is_none() })
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(calls(&redis, "get"), before);
+    // A task key does read.
+    let _ = worker.run("anon:T1:tool:c", async {}).await;
+    assert_eq!(calls(&redis, "get"), before + 1);
+}
+
+#[tokio::test]
+async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
+    let mut redis = RedisServer::start();
+    let ring = KeyRing::new(SealingKey::new("k1", [9; 32]).unwrap());
+    let closed: Glue = TaskGlue::builder()
+        .store_url(redis.url())
+        .store_config(quick_config())
+        .codec(Codec::native_sealed(ring))
+        .build()
+        .unwrap();
+    assert_eq!(closed.policy(), RestorePolicy::FailClosed);
+    let open = glue(&redis.url(), RestorePolicy::FailOpen);
+    let snapshot = caller("client-a", "user-1", "session-1");
+    let key = closed
+        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .await
+        .unwrap()
+        .execution_key;
+    assert!(
+        closed
+            .run(&key, async { access_token().is_some() })
+            .await
+            .unwrap()
+    );
+
+    redis.stop();
+    let started = Instant::now();
+    let error = closed
+        .run(&key, async { panic!("must not run") })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RestoreError::Store(_)), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let degraded = open
+        .run(&key, async {
+            (access_token().is_none(), current().map(|c| c.outcome()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(degraded, (true, Some(RestoreOutcome::StoreFailed)));
+
+    // Restarted (empty): the next submission and run succeed on the same glue.
+    redis.restart();
+    let key = closed
+        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .await
+        .unwrap()
+        .execution_key;
+    let seen = closed
+        .run(&key, async {
+            access_token().map(|t| t.client_id().to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("client-a"));
+}
