@@ -344,3 +344,104 @@ fn snapshot_decode_reads_reference_fernet_tokens_and_refuses_wrong_keys() {
         stderr(&altered)
     );
 }
+
+/// A `redis-server` on a free loopback port, stopped on drop.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Self {
+            child: Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed"),
+            port,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_on_redis_then_snapshot_get_shows_the_stored_context_and_ttl() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let demo = taskctx(
+        &["demo", "--url", &url, "--tasks", "40", "--callers", "4"],
+        b"",
+    );
+    assert!(demo.status.success(), "{}{}", stdout(&demo), stderr(&demo));
+    assert!(stdout(&demo).contains("isolation        pass"));
+
+    let key = "auth:client-0%7Cuser-0:job-0:tool:demo_tool";
+    let got = taskctx(&["snapshot", "get", "--url", &url, "--key", key], b"");
+    let text = stdout(&got);
+    assert!(got.status.success(), "{text}{}", stderr(&got));
+    assert!(
+        text.contains(
+            "redis key            fastmcp:fastmcp:task:auth:client-0%7Cuser-0:job-0:snapshot"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("client_id            client-0"), "{text}");
+    assert!(text.contains("origin_request_id    req-0"), "{text}");
+    assert!(text.contains("token                [redacted]"), "{text}");
+    assert!(!text.contains("tok-0-secret"), "{text}");
+    let ttl: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("ttl                  "))
+        .and_then(|ttl| ttl.strip_suffix(" s"))
+        .expect("a ttl line")
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 1800, "{ttl}");
+
+    let missing = taskctx(
+        &[
+            "snapshot",
+            "get",
+            "--url",
+            &url,
+            "--key",
+            "anon:nope:tool:x",
+        ],
+        b"",
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no stored snapshot"));
+}
