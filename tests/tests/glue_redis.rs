@@ -182,6 +182,28 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
         .unwrap();
     assert_eq!(degraded, (true, Some(RestoreOutcome::StoreFailed)));
 
+    // Frozen (accepts connections, never answers): refused within the store's timeouts.
+    redis.restart();
+    let key = closed
+        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .await
+        .unwrap()
+        .execution_key;
+    redis.freeze();
+    let started = Instant::now();
+    let error = closed
+        .run(&key, async { panic!("must not run") })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RestoreError::Store(_)), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    redis.thaw();
+    redis.stop();
+
     // Restarted (empty): the next submission and run succeed on the same glue.
     redis.restart();
     let key = closed

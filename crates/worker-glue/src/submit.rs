@@ -187,3 +187,57 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use taskctx_snapshot::AccessToken;
+
+    use super::*;
+
+    fn scope_with_sub(sub: Option<Value>) -> Result<Option<String>, taskctx_scope::Error> {
+        let mut token = AccessToken::builder("t", "client-a");
+        if let Some(sub) = sub {
+            token = token.claim("sub", sub);
+        }
+        let snapshot = TaskContextSnapshot::builder()
+            .access_token(token.build())
+            .build();
+        scope_of(&snapshot).map(|scope| scope.map(|scope| scope.to_str().into_owned()))
+    }
+
+    #[test]
+    fn scope_of_maps_every_sub_claim() {
+        assert_eq!(scope_of(&TaskContextSnapshot::new()), Ok(None));
+        let cases = [
+            (None, Some("client-a")),
+            (Some(Value::Null), Some("client-a")),
+            (Some(Value::from(false)), Some("client-a")),
+            (Some(Value::from(0)), Some("client-a")),
+            (Some(Value::from("")), Some("client-a")),
+            (Some(Value::from("user-1")), Some("client-a|user-1")),
+            (Some(Value::from(42)), Some("client-a|42")),
+            (Some(Value::from(-7)), Some("client-a|-7")),
+            (
+                Some(Value::from(u64::MAX)),
+                Some("client-a|18446744073709551615"),
+            ),
+        ];
+        for (sub, expected) in cases {
+            let shown = format!("{sub:?}");
+            assert_eq!(
+                scope_with_sub(sub).ok().flatten().as_deref(),
+                expected,
+                "{shown}"
+            );
+        }
+        for sub in [
+            Value::from(true),
+            Value::from(1.5),
+            Value::Array(Vec::new()),
+            Value::Object(serde_json::Map::new()),
+        ] {
+            let shown = format!("{sub:?}");
+            assert!(scope_with_sub(Some(sub)).is_err(), "{shown}");
+        }
+    }
+}
