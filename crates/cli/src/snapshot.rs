@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, TaskKey};
 use taskctx_snapshot::{
-    AccessToken, Codec, FernetKey, Headers, SnapshotCodec, StoredForm, TaskContextSnapshot, json,
+    AccessToken, Codec, DecodeError, FernetKey, Headers, SnapshotCodec, StoredForm,
+    TaskContextSnapshot, json,
 };
 use taskctx_worker_glue::{SnapshotStore, open};
 
@@ -101,14 +102,16 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
         _ => Codec::json(),
     };
     codec.decode(stored, redis_key).map_err(|e| {
-        let what = match form {
-            StoredForm::JsonFernet if args.key_env.is_some() => {
+        let what = match &e {
+            DecodeError::MissingKey { .. } => {
+                "the stored snapshot is encrypted and no key was given for it"
+            }
+            DecodeError::Fernet(_) => {
                 "could not decrypt the stored snapshot (wrong key or altered value)"
             }
-            StoredForm::JsonFernet | StoredForm::NativeSealed => {
-                "the stored snapshot is encrypted and no usable key was given"
-            }
-            StoredForm::Json | StoredForm::Native => "the input is not a stored task snapshot",
+            DecodeError::Native(_) => "could not read the native snapshot envelope",
+            DecodeError::Json(_) => "the input is not a stored task snapshot",
+            _ => "could not decode the stored snapshot",
         };
         Failure::input(what, e)
     })

@@ -210,7 +210,11 @@ fn snapshot_decode_errors_are_distinct_and_exit_2() {
         "{}",
         messages[0]
     );
-    assert!(messages[1].contains("no usable key"), "{}", messages[1]);
+    assert!(
+        messages[1].contains("encrypted and no key was given"),
+        "{}",
+        messages[1]
+    );
     assert!(
         messages[2].contains("TASKCTX_TEST_UNSET_VARIABLE"),
         "{}",
