@@ -1,6 +1,6 @@
 //! Submit → run through real `redis-server` processes: what a worker in another "process" (a
-//! separate glue with its own registries) sees, that a non-task key reads nothing, and a stopped
-//! then restarted Redis under both restore policies.
+//! separate glue with its own registries) sees, that a non-task key reads nothing, cluster hash
+//! tags, and a stopped, frozen then restarted Redis under both restore policies.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use glue_common::{Server, Session, caller, server, session, task_for};
 use taskctx_scope::KeySpace;
 use taskctx_snapshot::{Codec, KeyRing, SealingKey};
-use taskctx_tests::redis::RedisServer;
+use taskctx_tests::redis::{RedisCluster, RedisServer};
 use taskctx_worker_glue::{
     RestoreError, RestoreOutcome, RestorePolicy, StoreConfig, Submit, TaskGlue, access_token,
     current, headers, live_session, owning_server, session_id,
@@ -212,6 +212,41 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
         .unwrap()
         .execution_key;
     let seen = closed
+        .run(&key, async {
+            access_token().map(|t| t.client_id().to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("client-a"));
+}
+
+#[tokio::test]
+async fn cluster_keeps_a_tasks_keys_in_one_slot() {
+    let cluster = RedisCluster::start(3);
+    let url = cluster.url();
+    assert!(url.starts_with("redis+cluster://"), "{url}");
+    let glue = glue(&url, RestorePolicy::FailClosed);
+    assert_eq!(glue.keys().queue_prefix(), "{fastmcp}");
+    let snapshot = caller("client-a", "user-1", "session-1");
+    let task = task_for(&snapshot, "T-cluster");
+    let key = glue
+        .submit(
+            Submit::new(task.clone(), &snapshot)
+                .extra("args", b"[]")
+                .extra("", b"meta")
+                .extra("poll_interval", b"5"),
+        )
+        .await
+        .unwrap()
+        .execution_key;
+    let snapshot_key = glue.keys().snapshot_key(task.scope(), task.task_id());
+    assert!(
+        snapshot_key.starts_with("{fastmcp}:fastmcp:task:auth:"),
+        "{snapshot_key}"
+    );
+    let node = cluster.node_for_key(&snapshot_key);
+    assert_eq!(node.command(&["EXISTS", &snapshot_key]).integer(), 1);
+    let seen = glue
         .run(&key, async {
             access_token().map(|t| t.client_id().to_owned())
         })
