@@ -48,18 +48,18 @@ pub(crate) struct DemoArgs {
 
 /// A simulated caller: a token (or none) and a session.
 #[derive(Debug)]
-struct Caller {
-    token: Option<AccessToken>,
+pub(crate) struct Caller {
+    pub(crate) token: Option<AccessToken>,
     session_id: String,
-    expiring: bool,
+    pub(crate) expiring: bool,
 }
 
 /// What a queued job carries: the execution key and the submission's request id (the task's
 /// own arguments), never the context itself.
 #[derive(Debug)]
-struct Job {
-    execution_key: String,
-    request_id: String,
+pub(crate) struct Job {
+    pub(crate) execution_key: String,
+    pub(crate) request_id: String,
 }
 
 /// How one task ended.
@@ -87,7 +87,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
     runtime.block_on(run_async(args))
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
@@ -95,7 +95,7 @@ fn unix_now() -> i64 {
         })
 }
 
-fn fernet_key(encrypt: bool) -> Result<Option<FernetKey>, Failure> {
+pub(crate) fn fernet_key(encrypt: bool) -> Result<Option<FernetKey>, Failure> {
     if !encrypt {
         return Ok(None);
     }
@@ -124,7 +124,7 @@ fn fernet_key(encrypt: bool) -> Result<Option<FernetKey>, Failure> {
     Ok(Some(key))
 }
 
-fn callers(count: usize, now: i64) -> Vec<Caller> {
+pub(crate) fn callers(count: usize, now: i64) -> Vec<Caller> {
     (0..count)
         .map(|i| {
             let anonymous = i % 5 == 4;
@@ -148,7 +148,7 @@ fn callers(count: usize, now: i64) -> Vec<Caller> {
 
 /// Submission: capture the caller's snapshot and submit it; returns the job a queue would
 /// carry (the execution key and the task's own arguments, never the context itself).
-async fn submit(
+pub(crate) async fn submit(
     glue: &TaskGlue,
     caller: &Caller,
     task_id: &str,
@@ -257,7 +257,7 @@ fn scope_from_token(token: &AccessToken) -> Option<Scope<'static>> {
 }
 
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     restored: usize,
     anonymous: usize,
     expired: usize,
@@ -267,15 +267,7 @@ struct Tally {
 }
 
 async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
-    let mut builder = TaskGlue::builder()
-        .store_url(args.url.as_str())
-        .restore_policy(RestorePolicy::FailClosed);
-    if let Some(key) = fernet_key(args.encrypt)? {
-        builder = builder.fernet_key(key);
-    }
-    let glue: TaskGlue = builder
-        .build()
-        .map_err(|e| Failure::input("could not set up the task glue", e))?;
+    let glue = glue_for(&args.url, args.encrypt)?;
     let now = unix_now();
     let callers = callers(args.callers, now);
 
@@ -290,11 +282,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         let Some(caller) = callers.get(caller_index) else {
             continue;
         };
-        let task_id = if caller.token.is_some() {
-            format!("job-{}", n / args.callers)
-        } else {
-            format!("anon-job-{n}")
-        };
+        let task_id = task_id_for(n, args.callers, caller);
         let request_id = format!("req-{n}");
         let job = submit(&glue, caller, &task_id, &request_id).await?;
         expiring_queued |= caller.expiring;
@@ -313,10 +301,56 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         }
     }
 
-    let receiver = Arc::new(Mutex::new(receiver));
     let run_started = Instant::now();
-    let mut handles = Vec::with_capacity(args.workers);
-    for _ in 0..args.workers {
+    let total = run_workers(&glue, receiver, args.workers).await?;
+    let run_elapsed = run_started.elapsed();
+    report(
+        &Summary {
+            url: &args.url,
+            callers: Some(args.callers),
+            workers: args.workers,
+            submit_elapsed: Some(submit_elapsed),
+            run_elapsed,
+            form: glue.codec().form(),
+        },
+        &total,
+    );
+    verdict(&total)
+}
+
+/// The demo's glue: FailClosed, Fernet-encrypted when asked.
+pub(crate) fn glue_for(url: &str, encrypt: bool) -> Result<TaskGlue, Failure> {
+    let mut builder = TaskGlue::builder()
+        .store_url(url)
+        .restore_policy(RestorePolicy::FailClosed);
+    if let Some(key) = fernet_key(encrypt)? {
+        builder = builder.fernet_key(key);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::input("could not set up the task glue", e))
+}
+
+/// Task n belongs to caller n % K. Authenticated callers reuse the same client task ids
+/// ("job-0", "job-1", …) in their own scopes; anonymous ones share one keyspace and get unique
+/// ids.
+pub(crate) fn task_id_for(n: usize, callers: usize, caller: &Caller) -> String {
+    if caller.token.is_some() {
+        format!("job-{}", n / callers.max(1))
+    } else {
+        format!("anon-job-{n}")
+    }
+}
+
+/// Runs `workers` workers over the jobs of `receiver` until it closes.
+pub(crate) async fn run_workers(
+    glue: &TaskGlue,
+    receiver: mpsc::UnboundedReceiver<Job>,
+    workers: usize,
+) -> Result<Tally, Failure> {
+    let receiver = Arc::new(Mutex::new(receiver));
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
         let receiver = Arc::clone(&receiver);
         let glue = glue.clone();
         handles.push(tokio::spawn(async move {
@@ -352,14 +386,11 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         total.violations += tally.violations;
         total.latencies.extend(tally.latencies);
     }
-    let run_elapsed = run_started.elapsed();
-    report(
-        args,
-        &total,
-        submit_elapsed,
-        run_elapsed,
-        glue.codec().form(),
-    );
+    Ok(total)
+}
+
+/// Exit status of a run: 1 for any isolation violation or failed task.
+pub(crate) fn verdict(total: &Tally) -> Result<(), Failure> {
     if total.violations > 0 {
         return Err(Failure::check(
             "isolation check failed",
@@ -378,6 +409,17 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a summary reports besides the tally.
+#[derive(Debug)]
+pub(crate) struct Summary<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) callers: Option<usize>,
+    pub(crate) workers: usize,
+    pub(crate) submit_elapsed: Option<Duration>,
+    pub(crate) run_elapsed: Duration,
+    pub(crate) form: taskctx_snapshot::StoredForm,
+}
+
 fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -386,16 +428,11 @@ fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
     sorted.get(index).copied().unwrap_or_default()
 }
 
-fn report(
-    args: &DemoArgs,
-    total: &Tally,
-    submit_elapsed: Duration,
-    run_elapsed: Duration,
-    form: taskctx_snapshot::StoredForm,
-) {
+pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
+    let form = summary.form;
     let mut latencies = total.latencies.clone();
     latencies.sort_unstable();
-    let secs = run_elapsed.as_secs_f64();
+    let secs = summary.run_elapsed.as_secs_f64();
     let throughput = if secs > 0.0 {
         f64::from(u32::try_from(latencies.len()).unwrap_or(u32::MAX)) / secs
     } else {
@@ -403,20 +440,24 @@ fn report(
     };
     println!(
         "store            {}",
-        taskctx_worker_glue::redact_url(&args.url)
+        taskctx_worker_glue::redact_url(summary.url)
     );
     println!("stored form      {form:?}");
-    println!("callers          {}", args.callers);
-    println!("workers          {}", args.workers);
-    println!("tasks            {}", args.tasks);
+    if let Some(callers) = summary.callers {
+        println!("callers          {callers}");
+    }
+    println!("workers          {}", summary.workers);
+    println!("tasks            {}", total.latencies.len());
     println!("restored         {}", total.restored);
     println!("anonymous        {}", total.anonymous);
     println!("expired-token    {}", total.expired);
     println!("failed           {}", total.failed);
-    println!(
-        "submit time      {:.1} ms",
-        submit_elapsed.as_secs_f64() * 1e3
-    );
+    if let Some(submit_elapsed) = summary.submit_elapsed {
+        println!(
+            "submit time      {:.1} ms",
+            submit_elapsed.as_secs_f64() * 1e3
+        );
+    }
     println!("run time         {:.1} ms", secs * 1e3);
     println!("throughput       {throughput:.0} tasks/s");
     println!(

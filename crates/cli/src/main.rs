@@ -12,6 +12,7 @@
 mod demo;
 mod failure;
 mod key;
+mod queue;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -33,6 +34,10 @@ enum Command {
     Key(key::KeyCommand),
     /// Run simulated callers and workers end to end and check every task restores its own caller.
     Demo(demo::DemoArgs),
+    /// Submit the demo's tasks to a Redis list, for `taskctx work` in other processes.
+    Submit(queue::SubmitArgs),
+    /// Run the tasks on a Redis list as workers, checking every task's caller.
+    Work(queue::WorkArgs),
     /// Decode and fetch stored task snapshots.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -51,6 +56,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Key(command) => key::run(command),
         Command::Demo(args) => demo::run(&args),
+        Command::Submit(args) => queue::submit(&args),
+        Command::Work(args) => queue::work(&args),
         Command::Snapshot(command) => snapshot::run(&command),
     };
     match outcome {

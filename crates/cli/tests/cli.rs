@@ -449,3 +449,29 @@ fn demo_on_redis_then_snapshot_get_shows_the_stored_context_and_ttl() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no stored snapshot"));
 }
+
+#[test]
+fn submit_and_work_in_separate_processes_through_a_redis_list() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let submitted = taskctx(
+        &["submit", "--url", &url, "--tasks", "60", "--callers", "6"],
+        b"",
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    assert!(stdout(&submitted).starts_with("submitted 60 tasks from 6 callers"));
+
+    let worked = taskctx(&["work", "--url", &url, "--workers", "2"], b"");
+    let text = stdout(&worked);
+    assert!(worked.status.success(), "{text}{}", stderr(&worked));
+    assert!(text.contains("tasks            60"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    // Caller 4 is anonymous: 10 of the 60 tasks.
+    assert!(text.contains("anonymous        10"), "{text}");
+    assert!(text.contains("isolation        pass"), "{text}");
+
+    // The list is drained: a second worker finds nothing to do.
+    let again = taskctx(&["work", "--url", &url], b"");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("tasks            0"));
+}

@@ -1,0 +1,188 @@
+//! `taskctx submit` and `taskctx work`: the demo split across processes, with a Redis list as the
+//! job queue. `submit` stores each task's context and pushes only its execution key (and the
+//! task's own request id) onto the list; `work` pops them and runs each task inside its restored
+//! context, checking its caller.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use deadpool_redis::redis;
+use taskctx_snapshot::SnapshotCodec as _;
+use tokio::sync::mpsc;
+
+use crate::demo::{self, Job, Summary};
+use crate::failure::Failure;
+
+/// The default job list.
+const DEFAULT_LIST: &str = "taskctx:demo:jobs";
+
+/// Arguments of `submit`.
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    /// The Redis URL (`redis://…`; the snapshots and the job list live there).
+    #[arg(long)]
+    url: String,
+    /// The Redis list the jobs are pushed onto.
+    #[arg(long, default_value = DEFAULT_LIST)]
+    list: String,
+    /// How many tasks to submit.
+    #[arg(long, default_value_t = 1000)]
+    tasks: usize,
+    /// How many simulated callers submit them.
+    #[arg(long, default_value_t = 20)]
+    callers: usize,
+    /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
+    #[arg(long)]
+    encrypt: bool,
+}
+
+/// Arguments of `work`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkArgs {
+    /// The Redis URL (`redis://…`).
+    #[arg(long)]
+    url: String,
+    /// The Redis list the jobs are popped from.
+    #[arg(long, default_value = DEFAULT_LIST)]
+    list: String,
+    /// How many concurrent workers run the jobs.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Read snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
+    #[arg(long)]
+    encrypt: bool,
+    /// Stop after the list has stayed empty this many seconds.
+    #[arg(long, default_value_t = 1)]
+    idle_secs: u64,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::check("could not start the async runtime", e))
+}
+
+fn pool(url: &str) -> Result<deadpool_redis::Pool, Failure> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !matches!(scheme, "redis" | "rediss" | "unix" | "redis+unix") {
+        return Err(Failure::input(
+            "the job list needs a single Redis server",
+            format!("`{scheme}://` URLs are not supported by submit and work"),
+        ));
+    }
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| Failure::input("could not set up the job list connection", e))
+}
+
+async fn connection(pool: &deadpool_redis::Pool) -> Result<deadpool_redis::Connection, Failure> {
+    pool.get()
+        .await
+        .map_err(|e| Failure::check("could not connect to the job list's Redis", e))
+}
+
+/// Runs `submit`.
+pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
+    if args.callers == 0 {
+        return Err(Failure::input(
+            "invalid submit size",
+            "--callers must be at least 1",
+        ));
+    }
+    runtime()?.block_on(async {
+        let glue = demo::glue_for(&args.url, args.encrypt)?;
+        let pool = pool(&args.url)?;
+        let mut conn = connection(&pool).await?;
+        let callers = demo::callers(args.callers, demo::unix_now());
+        let started = Instant::now();
+        for n in 0..args.tasks {
+            let Some(caller) = callers.get(n % args.callers) else {
+                continue;
+            };
+            let task_id = demo::task_id_for(n, args.callers, caller);
+            let job = demo::submit(&glue, caller, &task_id, &format!("req-{n}")).await?;
+            let entry = format!("{}\n{}", job.execution_key, job.request_id);
+            redis::cmd("RPUSH")
+                .arg(&args.list)
+                .arg(entry)
+                .query_async::<i64>(&mut *conn)
+                .await
+                .map_err(|e| Failure::check("could not push a job", e))?;
+        }
+        println!(
+            "submitted {} tasks from {} callers to {} in {:.1} ms",
+            args.tasks,
+            args.callers,
+            args.list,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(())
+    })
+}
+
+/// Runs `work`.
+pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
+    if args.workers == 0 {
+        return Err(Failure::input(
+            "invalid worker count",
+            "--workers must be at least 1",
+        ));
+    }
+    runtime()?.block_on(async {
+        let glue = demo::glue_for(&args.url, args.encrypt)?;
+        let pool = pool(&args.url)?;
+        let mut conn = connection(&pool).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let started = Instant::now();
+        let workers = {
+            let glue = glue.clone();
+            let count = args.workers;
+            tokio::spawn(async move { demo::run_workers(&glue, receiver, count).await })
+        };
+        let idle = Duration::from_secs(args.idle_secs.max(1));
+        let mut idle_since = Instant::now();
+        loop {
+            let popped: Option<String> = redis::cmd("LPOP")
+                .arg(&args.list)
+                .query_async(&mut *conn)
+                .await
+                .map_err(|e| Failure::check("could not pop a job", e))?;
+            let Some(entry) = popped else {
+                if idle_since.elapsed() >= idle {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            idle_since = Instant::now();
+            let Some((execution_key, request_id)) = entry.rsplit_once('\n') else {
+                return Err(Failure::input(
+                    "a job on the list is malformed",
+                    "no request id",
+                ));
+            };
+            let _ = sender.send(Job {
+                execution_key: execution_key.to_owned(),
+                request_id: request_id.to_owned(),
+            });
+        }
+        drop(sender);
+        let total = workers
+            .await
+            .map_err(|e| Failure::check("the workers stopped unexpectedly", e))??;
+        demo::report(
+            &Summary {
+                url: &args.url,
+                callers: None,
+                workers: args.workers,
+                submit_elapsed: None,
+                run_elapsed: started.elapsed().saturating_sub(idle_since.elapsed()),
+                form: glue.codec().form(),
+            },
+            &total,
+        );
+        demo::verdict(&total)
+    })
+}
