@@ -420,7 +420,7 @@ pub(crate) struct Summary<'a> {
     pub(crate) form: taskctx_snapshot::StoredForm,
 }
 
-fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

@@ -9,6 +9,7 @@
     reason = "a command line reports on stdout and stderr"
 )]
 
+mod bench;
 mod demo;
 mod failure;
 mod key;
@@ -38,6 +39,8 @@ enum Command {
     Submit(queue::SubmitArgs),
     /// Run the tasks on a Redis list as workers, checking every task's caller.
     Work(queue::WorkArgs),
+    /// Measure per-task submit and run latency for each stored form.
+    Bench(bench::BenchArgs),
     /// Decode and fetch stored task snapshots.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Submit(args) => queue::submit(&args),
         Command::Work(args) => queue::work(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Snapshot(command) => snapshot::run(&command),
     };
     match outcome {

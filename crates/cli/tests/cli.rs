@@ -475,3 +475,17 @@ fn submit_and_work_in_separate_processes_through_a_redis_list() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains("tasks            0"));
 }
+
+#[test]
+fn bench_measures_every_form() {
+    let output = taskctx(&["bench", "--tasks", "20"], b"");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    for form in ["json", "native", "sealed native"] {
+        let row = text
+            .lines()
+            .find(|line| line.starts_with(form) && line[form.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no row for {form}: {text}"));
+        assert_eq!(row.matches("µs").count(), 4, "{row}");
+    }
+}
