@@ -202,16 +202,18 @@ fn check_layering() -> StepResult {
     }
 }
 
-/// Makes sure `redis-server` and `redis-cli` are on the PATH for the Redis-backed tests, which
+/// Makes sure `redis-server`, `redis-cli` (and `openssl`, which makes the TLS tests' certificates)
+/// are on the PATH for the Redis-backed tests, which
 /// start their own servers on free loopback ports. Installs Debian's packages when running as root.
 fn ensure_redis_server() -> StepResult {
-    if on_path("redis-server") && on_path("redis-cli") {
+    let present = || on_path("redis-server") && on_path("redis-cli") && on_path("openssl");
+    if present() {
         return Ok(());
     }
     if !is_root() || !on_path("apt-get") {
         return Err(
-            "the Redis-backed tests need `redis-server` and `redis-cli` on the PATH; \
-             install them (Debian/Ubuntu: `sudo apt-get install redis-server`) and run again"
+            "the Redis-backed tests need `redis-server`, `redis-cli` and `openssl` on the PATH; \
+             install them (Debian/Ubuntu: `sudo apt-get install redis-server openssl`) and run again"
                 .to_owned(),
         );
     }
@@ -233,14 +235,18 @@ fn ensure_redis_server() -> StepResult {
                 "--no-install-recommends",
                 "redis-server",
                 "redis-tools",
+                "openssl",
             ])
             .envs(noninteractive),
     )?;
     // The package starts a system service on the default port; the tests do not use it.
-    if on_path("redis-server") && on_path("redis-cli") {
+    if present() {
         Ok(())
     } else {
-        Err("apt-get finished, but redis-server is still not on the PATH".to_owned())
+        Err(
+            "apt-get finished, but redis-server, redis-cli or openssl is still not on the PATH"
+                .to_owned(),
+        )
     }
 }
 
