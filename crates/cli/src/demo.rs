@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, FernetKey, SnapshotCodec, TaskContextSnapshot};
 use taskctx_worker_glue::{
@@ -275,6 +276,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     // task ids ("job-0", "job-1", …) in their own scopes; anonymous ones share one keyspace and
     // get unique ids.
     let (sender, receiver) = mpsc::unbounded_channel();
+    let submitting = progress(args.tasks, "submitting");
     let submit_started = Instant::now();
     let mut expiring_queued = false;
     for n in 0..args.tasks {
@@ -287,7 +289,9 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         let job = submit(&glue, caller, &task_id, &request_id).await?;
         expiring_queued |= caller.expiring;
         let _ = sender.send(job);
+        submitting.inc(1);
     }
+    submitting.finish_and_clear();
     drop(sender);
     if args.inject_cross_scope {
         inject_cross_scope(&glue, &callers).await?;
@@ -296,14 +300,25 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
 
     // The expiring caller's token runs out while its tasks wait in the queue.
     if expiring_queued {
+        let waiting = ProgressBar::new_spinner()
+            .with_message("waiting for caller 1's token to expire while its tasks are queued");
+        waiting.enable_steady_tick(Duration::from_millis(100));
         while unix_now() <= now + 1 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        waiting.finish_and_clear();
     }
 
+    let running = ProgressBar::new_spinner().with_message(format!(
+        "{} workers restoring and running {} tasks",
+        args.workers, args.tasks
+    ));
+    running.enable_steady_tick(Duration::from_millis(100));
     let run_started = Instant::now();
-    let total = run_workers(&glue, receiver, args.workers).await?;
+    let total = run_workers(&glue, receiver, args.workers).await;
     let run_elapsed = run_started.elapsed();
+    running.finish_and_clear();
+    let total = total?;
     report(
         &Summary {
             url: &args.url,
@@ -316,6 +331,15 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         &total,
     );
     verdict(&total)
+}
+
+/// A progress bar on stderr for a phase of `len` steps; indicatif draws it only on a terminal.
+fn progress(len: usize, phase: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.with_message(phase)
 }
 
 /// The demo's glue: FailClosed, Fernet-encrypted when asked.
