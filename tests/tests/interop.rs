@@ -313,22 +313,27 @@ impl Cell {
     }
 }
 
-/// The taskctx side of the matrix, on the highest-level taskctx API available: keys from
-/// `taskctx-scope`, snapshots and their stored forms from `taskctx-snapshot`, the Redis store
-/// from `taskctx-worker-glue`. [`Taskctx::submit`] and [`Taskctx::restore`] are the two calls a
-/// server and a worker make; everything else in this file goes through them.
+/// The taskctx side of the matrix, on taskctx's worker API: a [`TaskGlue`] per stored form
+/// submits (`TaskGlue::submit`) and runs tasks (`TaskGlue::run`) whose code reads the task-local
+/// context as a worker's user code does. [`Taskctx::submit`] and [`Taskctx::restore`] are the two
+/// calls a server and a worker make; the raw store is read only where a cell needs the stored
+/// bytes or their TTL.
+///
+/// [`TaskGlue`]: taskctx_worker_glue::TaskGlue
 mod taskctx_side {
-    use std::time::Duration;
-
+    use std::sync::Arc;
     use std::sync::OnceLock;
+    use std::time::Duration;
 
     use serde_json::Value;
     use taskctx_scope::{Component, KeySpace, Leg, Scope, TaskId, TaskKey, TaskType};
     use taskctx_snapshot::{
-        AccessToken, Codec, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec, StoredForm,
-        TaskContextSnapshot,
+        AccessToken, FernetKey, Headers, KeyRing, SealingKey, StoredForm, TaskContextSnapshot,
     };
-    use taskctx_worker_glue::{AnyStore, SnapshotStore, Ttl, open};
+    use taskctx_worker_glue::{
+        AnyStore, RestoreError, RestorePolicy, SnapshotStore, Submit, TaskContext, TaskGlue, Ttl,
+        access_token, current, headers, open, session_id,
+    };
 
     use super::{Cell, KEY_MATERIAL, QUEUE, SNAPSHOT_TTL_SECS};
 
@@ -340,20 +345,17 @@ mod taskctx_side {
             .clone()
     }
 
-    /// The codec a taskctx server or worker configured for `form` uses; the encrypted forms
-    /// with the shared key material (Fernet) or a fixed sealing key (native).
-    pub(crate) fn codec(form: StoredForm) -> Codec {
-        match form {
-            StoredForm::Json => Codec::json(),
-            StoredForm::JsonFernet => Codec::json_fernet(fernet_key()),
-            StoredForm::Native => Codec::native(),
-            StoredForm::NativeSealed => {
-                Codec::native_sealed(KeyRing::new(SealingKey::new("interop-1", [7; 32]).unwrap()))
-            }
-        }
+    /// What the task's code sees through the task-local accessors while it runs.
+    #[derive(Debug)]
+    pub(crate) struct Seen {
+        pub(crate) access_token: Option<AccessToken>,
+        pub(crate) headers: Option<Headers>,
+        pub(crate) session_id: Option<String>,
+        pub(crate) context: Arc<TaskContext>,
     }
 
-    /// A task restored from its execution key: what the key says, and the snapshot.
+    /// A task restored from its execution key by a worker: what its code saw, and the stored
+    /// snapshot as the raw store holds it.
     #[derive(Debug)]
     pub(crate) struct Restored {
         pub(crate) scope: Option<String>,
@@ -364,12 +366,13 @@ mod taskctx_side {
         pub(crate) snapshot_key: String,
         pub(crate) stored: Vec<u8>,
         pub(crate) ttl: Option<Duration>,
-        pub(crate) snapshot: Result<TaskContextSnapshot, taskctx_snapshot::DecodeError>,
+        pub(crate) seen: Result<Seen, RestoreError>,
     }
 
-    /// One taskctx process's view of a Redis: its store and its keyspace.
+    /// One taskctx process's view of a Redis: its store URL, a raw store and its keyspace.
     #[derive(Debug)]
     pub(crate) struct Taskctx {
+        url: String,
         store: AnyStore,
         keys: KeySpace,
     }
@@ -377,9 +380,29 @@ mod taskctx_side {
     impl Taskctx {
         pub(crate) fn connect(url: &str) -> Self {
             Self {
+                url: url.to_owned(),
                 store: open(url).unwrap(),
                 keys: KeySpace::for_url(QUEUE, url).unwrap(),
             }
+        }
+
+        /// The glue a taskctx server or worker configured for `form` builds: the encrypted forms
+        /// with the shared key material (Fernet) or a fixed sealing key (native); `policy`
+        /// overrides the default restore policy.
+        pub(crate) fn glue(&self, form: StoredForm, policy: Option<RestorePolicy>) -> TaskGlue {
+            let mut builder = TaskGlue::builder().store_url(&self.url).queue_name(QUEUE);
+            builder = match form {
+                StoredForm::Json => builder,
+                StoredForm::JsonFernet => builder.fernet_key(fernet_key()),
+                StoredForm::Native => builder.native(true),
+                StoredForm::NativeSealed => builder
+                    .native(true)
+                    .sealing_keys(KeyRing::new(SealingKey::new("interop-1", [7; 32]).unwrap())),
+            };
+            if let Some(policy) = policy {
+                builder = builder.restore_policy(policy);
+            }
+            builder.build().unwrap()
         }
 
         /// The snapshot taskctx captures for `cell`'s caller.
@@ -428,8 +451,8 @@ mod taskctx_side {
             snapshot.build()
         }
 
-        /// The execution key taskctx builds for `cell`, its scope composed from the token.
-        pub(crate) fn execution_key(cell: &Cell) -> String {
+        /// The task key taskctx builds for `cell`, its scope composed from the token.
+        fn task_key(cell: &Cell) -> TaskKey<'_> {
             let snapshot = Self::snapshot_of(cell);
             let scope = snapshot.scope_inputs().map(|inputs| {
                 let sub = match inputs.sub {
@@ -447,26 +470,37 @@ mod taskctx_side {
                 TaskType::new(cell.task_type.as_str()).unwrap(),
                 Component::new(cell.component.as_str()),
             )
-            .execution_key(Leg::new(cell.leg))
         }
 
-        /// What a server does at submission: captures `cell`'s caller, stores it in `form` under
-        /// the task's snapshot key with the reference's TTL, and returns the execution key.
+        /// The execution key taskctx builds for `cell`.
+        pub(crate) fn execution_key(cell: &Cell) -> String {
+            Self::task_key(cell).execution_key(Leg::new(cell.leg))
+        }
+
+        /// What a server does at submission: captures `cell`'s caller and submits the task
+        /// through the glue configured for `form`; returns the execution key.
         pub(crate) async fn submit(&self, cell: &Cell, form: StoredForm) -> String {
-            let execution_key = Self::execution_key(cell);
-            let snapshot_key = self.snapshot_key(&execution_key);
-            let value = codec(form)
-                .encode(&Self::snapshot_of(cell), &snapshot_key)
+            let snapshot = Self::snapshot_of(cell);
+            let submitted = self
+                .glue(form, None)
+                .submit(Submit::new(Self::task_key(cell), &snapshot).leg(Leg::new(cell.leg)))
+                .await
                 .unwrap();
+            assert_eq!(submitted.execution_key, Self::execution_key(cell));
+            let (value, ttl) = self.load(&submitted.execution_key).await.unwrap();
             assert_eq!(StoredForm::detect(&value), form);
-            self.save_raw(&execution_key, &value, SNAPSHOT_TTL_SECS)
-                .await;
-            execution_key
+            super::assert_ttl_near(ttl, SNAPSHOT_TTL_SECS, "taskctx's submission");
+            submitted.execution_key
         }
 
-        /// What a worker does before user code: parses the execution key, loads the task's
-        /// snapshot and decodes it from `form`.
-        pub(crate) async fn restore(&self, execution_key: &str, form: StoredForm) -> Restored {
+        /// What a worker does: runs the task named by `execution_key` through the glue
+        /// configured for `form` (and `policy`), its code reading the task-local context.
+        pub(crate) async fn restore_with(
+            &self,
+            execution_key: &str,
+            form: StoredForm,
+            policy: Option<RestorePolicy>,
+        ) -> Restored {
             let (task, leg) = TaskKey::parse_execution(execution_key).unwrap();
             let snapshot_key = self.keys.snapshot_key(task.scope(), task.task_id());
             let loaded = self
@@ -475,17 +509,37 @@ mod taskctx_side {
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("no snapshot under {snapshot_key}"));
+            let seen = self
+                .glue(form, policy)
+                .run(execution_key, async {
+                    Seen {
+                        access_token: access_token(),
+                        headers: headers(),
+                        session_id: session_id(),
+                        context: current().expect("a task key runs with a context"),
+                    }
+                })
+                .await;
+            if let Ok(seen) = &seen {
+                assert_eq!(seen.context.task(), &task, "the task the key names");
+                assert_eq!(seen.context.leg(), leg, "the leg the key names");
+            }
             Restored {
                 scope: task.scope().map(|scope| scope.to_str().into_owned()),
                 task_id: task.task_id().as_str().to_owned(),
                 task_type: task.task_type().as_str().to_owned(),
                 component: task.component().to_str().into_owned(),
                 leg: leg.get(),
-                snapshot: codec(form).decode(&loaded.value, &snapshot_key),
                 snapshot_key,
                 stored: loaded.value,
                 ttl: loaded.ttl,
+                seen,
             }
+        }
+
+        /// [`restore_with`](Self::restore_with) under the form's default restore policy.
+        pub(crate) async fn restore(&self, execution_key: &str, form: StoredForm) -> Restored {
+            self.restore_with(execution_key, form, None).await
         }
 
         /// The snapshot key of the task an execution key names.
@@ -504,13 +558,6 @@ mod taskctx_side {
             Some((loaded.value.clone(), loaded.ttl))
         }
 
-        /// Stores `value` as the snapshot of the task an execution key names.
-        pub(crate) async fn save_raw(&self, execution_key: &str, value: &[u8], ttl_secs: u64) {
-            let key = self.snapshot_key(execution_key);
-            let ttl = Ttl::from_secs(ttl_secs).unwrap();
-            self.store.save(&[(&key, value)], ttl).await.unwrap();
-        }
-
         /// Slides the TTL of the task's snapshot; returns whether it existed.
         pub(crate) async fn refresh(&self, execution_key: &str, ttl_secs: u64) -> bool {
             let key = self.snapshot_key(execution_key);
@@ -522,6 +569,7 @@ mod taskctx_side {
 
 use taskctx_side::{Restored, Taskctx};
 use taskctx_snapshot::{SnapshotCodec, StoredForm};
+use taskctx_worker_glue::{RestoreError, RestoreOutcome, RestorePolicy};
 
 /// How far a TTL may have run down between being set and being read. The TTLs the cells set
 /// (1,800 s, 5,000 s, 7,000 s) are far further apart, so a generous slack on a loaded machine still
@@ -563,19 +611,26 @@ fn token_as_reference_dumps(cell: &Cell) -> Value {
     full
 }
 
-/// Asserts that taskctx restored exactly `cell`: the task named by the key, and the caller's
-/// token, headers (in order), request id, session id, owning tool name and version.
+/// Asserts that taskctx restored exactly `cell`: the task named by the key, and what the task's
+/// code saw: the caller's token, headers (in order), request id, session id, owning tool name and
+/// version.
 fn assert_taskctx_restored(cell: &Cell, restored: &Restored, what: &str) {
     assert_eq!(restored.scope, cell.expected_scope(), "{what}: scope");
     assert_eq!(restored.task_id, cell.task_id, "{what}: task id");
     assert_eq!(restored.task_type, cell.task_type, "{what}: task type");
     assert_eq!(restored.component, cell.component, "{what}: component");
     assert_eq!(restored.leg, cell.leg, "{what}: leg");
-    let snapshot = restored
-        .snapshot
+    let seen = restored
+        .seen
         .as_ref()
-        .unwrap_or_else(|error| panic!("{what}: taskctx could not decode it: {error}"));
-    let token = snapshot.access_token().map(|token| {
+        .unwrap_or_else(|error| panic!("{what}: taskctx did not run the task: {error}"));
+    let context = &seen.context;
+    assert_eq!(
+        context.outcome(),
+        RestoreOutcome::Restored,
+        "{what}: outcome"
+    );
+    let token = seen.access_token.as_ref().map(|token| {
         json!({
             "token": token.token(),
             "client_id": token.client_id(),
@@ -592,7 +647,7 @@ fn assert_taskctx_restored(cell: &Cell, restored: &Restored, what: &str) {
         token_as_reference_dumps(cell),
         "{what}: token"
     );
-    if let Some(token) = snapshot.access_token() {
+    if let Some(token) = &seen.access_token {
         assert!(!token.is_expired_now(), "{what}: the token is still valid");
         let as_json: Value = serde_json::from_str(token.json()).unwrap();
         assert_eq!(
@@ -601,27 +656,28 @@ fn assert_taskctx_restored(cell: &Cell, restored: &Restored, what: &str) {
             "{what}: token JSON"
         );
     }
-    let headers = snapshot
-        .http_headers()
+    let headers = seen
+        .headers
+        .as_ref()
         .map(|headers| headers.iter().collect::<Vec<_>>());
     assert_eq!(json!(headers), json!(cell.headers), "{what}: headers");
     assert_eq!(
-        snapshot.origin_request_id(),
+        context.origin_request_id(),
         cell.origin_request_id.as_deref(),
         "{what}: origin request id"
     );
     assert_eq!(
-        snapshot.session_id(),
+        seen.session_id.as_deref(),
         cell.session_id.as_deref(),
         "{what}: session id"
     );
     assert_eq!(
-        snapshot.owning_tool_name(),
+        context.owning_tool_name(),
         cell.owning_tool_name.as_deref(),
         "{what}: owning tool name"
     );
     assert_eq!(
-        snapshot.owning_tool_version(),
+        context.owning_tool_version(),
         cell.owning_tool_version.as_deref(),
         "{what}: owning tool version"
     );
@@ -726,7 +782,9 @@ async fn reference_saves_taskctx_restores(
         assert_taskctx_restored(cell, &restored, &what);
         if form == StoredForm::Json {
             // Byte-identical: what taskctx would have written for the same caller.
-            let ours = taskctx_side::codec(form)
+            let ours = taskctx
+                .glue(form, None)
+                .codec()
                 .encode(&Taskctx::snapshot_of(cell), &restored.snapshot_key)
                 .unwrap();
             assert_eq!(
@@ -919,4 +977,71 @@ async fn ttl_refresh_by_either_side_is_seen_by_the_other() {
     assert_eq!(after, stored, "a refresh keeps the value");
     let (_, ttl) = taskctx.load(&reference_key).await.unwrap();
     assert_ttl_near(ttl, 7_000, "taskctx's own refresh");
+}
+
+/// A snapshot the reference saved for a caller whose token has since expired (SPEC §6,
+/// Deviation): taskctx under FailClosed refuses the task before its code runs with
+/// `RestoreError::ExpiredToken`; under FailOpen it runs the task as the caller without the token
+/// (headers, session and task identity kept).
+#[tokio::test]
+#[ignore = "needs the Python reference; run `cargo xtask interop`"]
+async fn expired_reference_tokens_are_never_installed_by_taskctx() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let reference = Reference::from_env();
+    let taskctx = Taskctx::connect(&url);
+    let mut cell = Cell::authenticated("expired");
+    cell.token.as_mut().unwrap()["expires_at"] = json!(now_secs() - 60);
+    let saved = reference.save(Encryption::Plaintext, &url, &[cell.to_request()]);
+    let execution_key = saved[0]["execution_key"].as_str().unwrap();
+    assert_eq!(execution_key, Taskctx::execution_key(&cell));
+
+    let closed = taskctx
+        .restore_with(
+            execution_key,
+            StoredForm::Json,
+            Some(RestorePolicy::FailClosed),
+        )
+        .await;
+    match &closed.seen {
+        Err(RestoreError::ExpiredToken { task_id }) => assert_eq!(task_id, "expired"),
+        Err(other) => panic!("FailClosed: expected ExpiredToken, got {other}"),
+        Ok(seen) => panic!("FailClosed: the task ran: {seen:?}"),
+    }
+    assert_eq!(
+        closed.stored,
+        saved[0]["stored"].as_str().unwrap().as_bytes(),
+        "the refusal leaves the stored value"
+    );
+
+    let open = taskctx
+        .restore_with(
+            execution_key,
+            StoredForm::Json,
+            Some(RestorePolicy::FailOpen),
+        )
+        .await;
+    let seen = open
+        .seen
+        .as_ref()
+        .unwrap_or_else(|error| panic!("FailOpen: the task did not run: {error}"));
+    assert!(seen.access_token.is_none(), "FailOpen: no token installed");
+    assert!(seen.context.access_token().is_none(), "FailOpen: context");
+    assert_eq!(seen.context.outcome(), RestoreOutcome::ExpiredToken);
+    assert_eq!(
+        open.scope,
+        cell.expected_scope(),
+        "FailOpen: the task's scope"
+    );
+    assert_eq!(open.task_id, cell.task_id, "FailOpen: the task id");
+    assert_eq!(
+        seen.session_id.as_deref(),
+        cell.session_id.as_deref(),
+        "FailOpen: the session"
+    );
+    let headers = seen
+        .headers
+        .as_ref()
+        .map(|headers| headers.iter().collect::<Vec<_>>());
+    assert_eq!(json!(headers), json!(cell.headers), "FailOpen: the headers");
 }
