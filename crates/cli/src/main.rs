@@ -39,7 +39,7 @@ enum Command {
     Submit(queue::SubmitArgs),
     /// Run the tasks on a Redis list as workers, checking every task's caller.
     Work(queue::WorkArgs),
-    /// Measure per-task submit and run latency for each stored form.
+    /// Measure submit and run throughput and latency per stored form, beside raw SET and GET.
     Bench(bench::BenchArgs),
     /// Decode and fetch stored task snapshots.
     #[command(subcommand)]

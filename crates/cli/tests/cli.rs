@@ -478,14 +478,32 @@ fn submit_and_work_in_separate_processes_through_a_redis_list() {
 
 #[test]
 fn bench_measures_every_form() {
-    let output = taskctx(&["bench", "--tasks", "20"], b"");
+    let output = taskctx(&["bench", "--tasks", "20", "--concurrency", "4"], b"");
     let text = stdout(&output);
     assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(
+        text.contains("20 operations per row, 4 in flight"),
+        "{text}"
+    );
     for form in ["json", "native", "sealed native"] {
-        let row = text
-            .lines()
-            .find(|line| line.starts_with(form) && line[form.len()..].starts_with(' '))
-            .unwrap_or_else(|| panic!("no row for {form}: {text}"));
-        assert_eq!(row.matches("µs").count(), 4, "{row}");
+        for op in ["raw SET", "submit", "raw GET", "run"] {
+            let row = text
+                .lines()
+                .find(|line| {
+                    line.strip_prefix(form)
+                        .is_some_and(|rest| rest.trim_start().starts_with(&format!("{op} ")))
+                })
+                .unwrap_or_else(|| panic!("no {op} row for {form}: {text}"));
+            assert_eq!(row.matches("µs").count(), 2, "{row}");
+            let rate: f64 = row[form.len()..]
+                .trim_start()
+                .strip_prefix(op)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|rate| rate.parse().ok())
+                .unwrap_or_else(|| panic!("no ops/s in {row}"));
+            assert!(rate > 0.0, "{row}");
+            let glue = op == "submit" || op == "run";
+            assert_eq!(row.ends_with('×'), glue, "{row}");
+        }
     }
 }
