@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, TaskKey};
 use taskctx_snapshot::{
-    AccessToken, Codec, DecodeError, FernetKey, Headers, SnapshotCodec, StoredForm,
-    TaskContextSnapshot, json,
+    AccessToken, Codec, DecodeError, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec,
+    StoredForm, TaskContextSnapshot, json,
 };
 use taskctx_worker_glue::{SnapshotStore, open};
 
@@ -19,7 +19,7 @@ const REDACTED: &str = "[redacted]";
 /// The `snapshot` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum SnapshotCommand {
-    /// Decode one stored value read from stdin (JSON, Fernet or native form).
+    /// Decode one stored value read from stdin (JSON, Fernet, native or sealed native form).
     Decode(DecodeArgs),
     /// Load a task's stored snapshot from a store and decode it, with its remaining TTL.
     Get(GetArgs),
@@ -31,6 +31,10 @@ pub(crate) struct ShowArgs {
     /// The environment variable holding the Fernet key material (for encrypted values).
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
+    /// The environment variable holding the sealing keys (for sealed native values), as
+    /// `ID:BASE64KEY[,ID:BASE64KEY…]`.
+    #[arg(long, value_name = "VAR")]
+    sealing_key_env: Option<String>,
     /// Print the reference's JSON form instead of a table.
     #[arg(long)]
     json: bool,
@@ -42,6 +46,14 @@ pub(crate) struct ShowArgs {
 /// Arguments of `snapshot decode`.
 #[derive(Debug, Args)]
 pub(crate) struct DecodeArgs {
+    /// The full Redis key the value was stored under: a sealed value is bound to it.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    redis_key: String,
     #[command(flatten)]
     show: ShowArgs,
 }
@@ -71,7 +83,7 @@ pub(crate) fn run(command: &SnapshotCommand) -> Result<(), Failure> {
                 .read_to_end(&mut stored)
                 .map_err(|e| Failure::input("could not read stdin", e))?;
             let stored = trim_line_end(&stored);
-            let snapshot = decode(stored, "", &args.show)?;
+            let snapshot = decode(stored, &args.redis_key, &args.show)?;
             show(&snapshot, StoredForm::detect(stored), None, &args.show);
             Ok(())
         }
@@ -99,6 +111,9 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
                 .map_err(|e| Failure::input("invalid key material", e))?;
             Codec::json_fernet(key)
         }
+        (_, StoredForm::NativeSealed) if args.sealing_key_env.is_some() => {
+            Codec::native_sealed(sealing_keys(args.sealing_key_env.as_deref())?)
+        }
         _ => Codec::json(),
     };
     codec.decode(stored, redis_key).map_err(|e| {
@@ -115,6 +130,40 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
         };
         Failure::input(what, e)
     })
+}
+
+/// Reads a key ring from the environment variable `var`: `ID:BASE64KEY` entries separated by
+/// commas, the first one active.
+fn sealing_keys(var: Option<&str>) -> Result<KeyRing, Failure> {
+    let var = var.unwrap_or_default();
+    let text = std::env::var(var).map_err(|_| {
+        Failure::input(
+            "no sealing keys",
+            format!("the environment variable {var} is not set or not UTF-8"),
+        )
+    })?;
+    let mut keys = Vec::new();
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let (id, key) = entry.split_once(':').ok_or_else(|| {
+            Failure::input(
+                "invalid sealing keys",
+                format!("{var}: expected ID:BASE64KEY entries"),
+            )
+        })?;
+        keys.push(
+            SealingKey::from_base64(id, key)
+                .map_err(|e| Failure::input("invalid sealing keys", e))?,
+        );
+    }
+    let mut keys = keys.into_iter();
+    let active = keys
+        .next()
+        .ok_or_else(|| Failure::input("invalid sealing keys", format!("{var} holds no key")))?;
+    KeyRing::with_reading_keys(active, keys).map_err(|e| Failure::input("invalid sealing keys", e))
 }
 
 fn get(args: &GetArgs) -> Result<(), Failure> {

@@ -507,3 +507,75 @@ fn bench_measures_every_form() {
         }
     }
 }
+
+/// Runs `taskctx snapshot decode` on `stored` with the sealing keys in `TASKCTX_TEST_SEALING`.
+fn decode_sealed(stored: &[u8], redis_key: &str, keys: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
+        .args(["snapshot", "decode", "--json", "--show-secrets"])
+        .args([
+            "--sealing-key-env",
+            "TASKCTX_TEST_SEALING",
+            "--redis-key",
+            redis_key,
+        ])
+        .env("TASKCTX_TEST_SEALING", keys)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stored).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn snapshot_decode_opens_sealed_values_bound_to_their_redis_key() {
+    use taskctx_snapshot::{
+        AccessToken, Codec, KeyRing, SealingKey, SnapshotCodec, TaskContextSnapshot, json,
+    };
+    const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let ring = KeyRing::new(SealingKey::from_base64("k1", KEY).unwrap());
+    let token = AccessToken::builder("secret-token", "client-a")
+        .claim("sub", "user-1")
+        .build();
+    let snapshot = TaskContextSnapshot::builder()
+        .access_token(token)
+        .session_id("s-1")
+        .build();
+    let redis_key = "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T1:snapshot";
+    let stored = Codec::native_sealed(ring)
+        .encode(&snapshot, redis_key)
+        .unwrap();
+
+    // The right keys (the sealing key listed second, as after a rotation) and the right Redis key.
+    let rotated = format!(
+        "k2:{},k1:{KEY}",
+        "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg="
+    );
+    let output = decode_sealed(&stored, redis_key, &rotated);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim_end(), json::to_json(&snapshot));
+
+    // The same value read as if stored under another task's key is refused.
+    let moved = decode_sealed(
+        &stored,
+        "fastmcp:fastmcp:task:auth:client-b:T1:snapshot",
+        &rotated,
+    );
+    assert_eq!(moved.status.code(), Some(2));
+    // Without the sealing key, and with malformed key text: distinct refusals.
+    let unknown = decode_sealed(
+        &stored,
+        redis_key,
+        "k2:CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=",
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let malformed = decode_sealed(&stored, redis_key, "no-colon-here");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        stderr(&malformed).contains("invalid sealing keys"),
+        "{}",
+        stderr(&malformed)
+    );
+    assert!(!stderr(&malformed).contains(KEY));
+}
