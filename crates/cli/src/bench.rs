@@ -30,6 +30,9 @@ pub(crate) struct BenchArgs {
     /// Also measure Fernet (derives a key from `TASKCTX_ENCRYPTION_KEY`, or a generated one).
     #[arg(long)]
     encrypt: bool,
+    /// Print one JSON object per row (JSON lines) instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// One measured phase: per-operation latencies (sorted) and the wall time of the whole phase.
@@ -89,16 +92,8 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             builder(&args.url).fernet_key(key).build().map_err(setup)?,
         ));
     }
-    println!(
-        "store: {}, {} operations per row, {} in flight",
-        taskctx_worker_glue::redact_url(&args.url),
-        args.tasks,
-        args.concurrency
-    );
-    println!(
-        "{:<14} {:<8} {:>12} {:>12} {:>12} {:>8}",
-        "form", "op", "ops/s", "p50", "p99", "vs raw"
-    );
+    let table = Table { args };
+    table.header();
     // One authenticated caller with a long-lived token.
     let caller = Arc::new(
         demo::callers(1, demo::unix_now())
@@ -176,16 +171,16 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             }
         })
         .await?;
-        row(name, "raw SET", &set.latencies, set.ops_per_sec(), None);
-        row(
+        table.row(name, "raw SET", &set.latencies, set.ops_per_sec(), None);
+        table.row(
             name,
             "submit",
             &submit_latencies,
             submit_rate,
             Some(set.ops_per_sec()),
         );
-        row(name, "raw GET", &get.latencies, get.ops_per_sec(), None);
-        row(
+        table.row(name, "raw GET", &get.latencies, get.ops_per_sec(), None);
+        table.row(
             name,
             "run",
             &runs.latencies,
@@ -257,16 +252,61 @@ async fn stored_value(glue: &TaskGlue, execution_key: &str) -> Result<Vec<u8>, F
         .ok_or_else(|| Failure::check("could not load the probe task", "its snapshot is missing"))
 }
 
-/// Prints one table row; `raw_rate` is the baseline's ops/s the ratio is taken against.
-fn row(form: &str, op: &str, sorted: &[Duration], rate: f64, raw_rate: Option<f64>) {
-    let ratio = raw_rate
-        .filter(|base| *base > 0.0)
-        .map_or_else(String::new, |base| format!("{:.2}×", rate / base));
-    println!(
-        "{form:<14} {op:<8} {rate:>12.0} {:>12} {:>12} {ratio:>8}",
-        micros(demo::percentile(sorted, 500)),
-        micros(demo::percentile(sorted, 990)),
-    );
+/// Where the rows go: a human table, or JSON lines with `--json`.
+#[derive(Debug)]
+struct Table<'a> {
+    args: &'a BenchArgs,
+}
+
+impl Table<'_> {
+    fn header(&self) {
+        let args = self.args;
+        let url = taskctx_worker_glue::redact_url(&args.url);
+        if args.json {
+            return;
+        }
+        out!(
+            "store: {url}, {} operations per row, {} in flight",
+            args.tasks,
+            args.concurrency
+        );
+        out!(
+            "{:<14} {:<8} {:>12} {:>12} {:>12} {:>8}",
+            "form",
+            "op",
+            "ops/s",
+            "p50",
+            "p99",
+            "vs raw"
+        );
+    }
+
+    /// One row; `raw_rate` is the baseline's ops/s the ratio is taken against.
+    fn row(&self, form: &str, op: &str, sorted: &[Duration], rate: f64, raw_rate: Option<f64>) {
+        let ratio = raw_rate.filter(|base| *base > 0.0).map(|base| rate / base);
+        let (p50, p99) = (demo::percentile(sorted, 500), demo::percentile(sorted, 990));
+        if self.args.json {
+            let row = serde_json::json!({
+                "store": taskctx_worker_glue::redact_url(&self.args.url).to_string(),
+                "concurrency": self.args.concurrency,
+                "operations": self.args.tasks,
+                "form": form,
+                "op": op,
+                "ops_per_sec": rate,
+                "p50_us": p50.as_secs_f64() * 1e6,
+                "p99_us": p99.as_secs_f64() * 1e6,
+                "vs_raw": ratio,
+            });
+            out!("{row}");
+        } else {
+            let ratio = ratio.map_or_else(String::new, |ratio| format!("{ratio:.2}×"));
+            out!(
+                "{form:<14} {op:<8} {rate:>12.0} {:>12} {:>12} {ratio:>8}",
+                micros(p50),
+                micros(p99),
+            );
+        }
+    }
 }
 
 fn builder(url: &str) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {

@@ -462,39 +462,39 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
     } else {
         0.0
     };
-    println!(
+    out!(
         "store            {}",
         taskctx_worker_glue::redact_url(summary.url)
     );
-    println!("stored form      {form:?}");
+    out!("stored form      {form:?}");
     if let Some(callers) = summary.callers {
-        println!("callers          {callers}");
+        out!("callers          {callers}");
     }
-    println!("workers          {}", summary.workers);
-    println!("tasks            {}", total.latencies.len());
-    println!("restored         {}", total.restored);
-    println!("anonymous        {}", total.anonymous);
-    println!("expired-token    {}", total.expired);
-    println!("failed           {}", total.failed);
+    out!("workers          {}", summary.workers);
+    out!("tasks            {}", total.latencies.len());
+    out!("restored         {}", total.restored);
+    out!("anonymous        {}", total.anonymous);
+    out!("expired-token    {}", total.expired);
+    out!("failed           {}", total.failed);
     if let Some(submit_elapsed) = summary.submit_elapsed {
-        println!(
+        out!(
             "submit time      {:.1} ms",
             submit_elapsed.as_secs_f64() * 1e3
         );
     }
-    println!("run time         {:.1} ms", secs * 1e3);
-    println!("throughput       {throughput:.0} tasks/s");
-    println!(
+    out!("run time         {:.1} ms", secs * 1e3);
+    out!("throughput       {throughput:.0} tasks/s");
+    out!(
         "restore p50      {:.1} µs",
         percentile(&latencies, 500).as_secs_f64() * 1e6
     );
-    println!(
+    out!(
         "restore p99      {:.1} µs",
         percentile(&latencies, 990).as_secs_f64() * 1e6
     );
     if total.violations == 0 {
-        println!("isolation        pass (every task restored its own caller)");
+        out!("isolation        pass (every task restored its own caller)");
     } else {
-        println!("isolation        FAIL ({} violations)", total.violations);
+        out!("isolation        FAIL ({} violations)", total.violations);
     }
 }

@@ -79,7 +79,7 @@ pub(crate) fn run(command: KeyCommand) -> Result<(), Failure> {
                 task_type,
                 Component::new(args.component.as_str()),
             );
-            println!("{}", key.execution_key(Leg::new(args.leg.unwrap_or(1))));
+            out!("{}", key.execution_key(Leg::new(args.leg.unwrap_or(1))));
             Ok(())
         }
         KeyCommand::Parse(args) => {
@@ -97,19 +97,19 @@ pub(crate) fn run(command: KeyCommand) -> Result<(), Failure> {
                     text(&key.component().to_str()),
                     leg.get(),
                 );
-                println!("{value}");
+                out!("{value}");
             } else {
                 let scope = scope.map_or_else(|| "(anonymous)".to_owned(), |s| format!("{s:?}"));
-                println!("scope      {scope}");
-                println!("task_id    {}", key.task_id().as_str());
-                println!("task_type  {}", key.task_type().as_str());
-                println!("component  {:?}", key.component().to_str());
-                println!("leg        {}", leg.get());
+                out!("scope      {scope}");
+                out!("task_id    {}", key.task_id().as_str());
+                out!("task_type  {}", key.task_type().as_str());
+                out!("component  {:?}", key.component().to_str());
+                out!("leg        {}", leg.get());
             }
             Ok(())
         }
         KeyCommand::Prefix(args) => {
-            println!("{}", scope_prefix(args.scope().as_ref()));
+            out!("{}", scope_prefix(args.scope().as_ref()));
             Ok(())
         }
     }

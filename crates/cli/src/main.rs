@@ -9,6 +9,18 @@
     reason = "a command line reports on stdout and stderr"
 )]
 
+/// `println!` for command output that ends the process quietly once stdout is closed (for example
+/// `taskctx bench | head`), where `println!` would panic: the reader has gone, nothing is left to
+/// report to it.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod bench;
 mod demo;
 mod failure;

@@ -111,7 +111,7 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::check("could not push a job", e))?;
         }
-        println!(
+        out!(
             "submitted {} tasks from {} callers to {} in {:.1} ms",
             args.tasks,
             args.callers,

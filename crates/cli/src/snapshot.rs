@@ -245,29 +245,29 @@ fn show(
         &redacted_copy
     };
     if args.json {
-        println!("{}", json::to_json(snapshot));
+        out!("{}", json::to_json(snapshot));
         if let Some((_, ttl)) = stored_at {
             eprintln!("ttl: {}", ttl_text(ttl));
         }
         return;
     }
     if let Some((key, ttl)) = stored_at {
-        println!("redis key            {key}");
-        println!("ttl                  {}", ttl_text(ttl));
+        out!("redis key            {key}");
+        out!("ttl                  {}", ttl_text(ttl));
     }
-    println!("stored form          {form:?}");
+    out!("stored form          {form:?}");
     match snapshot.access_token() {
-        None => println!("caller               (anonymous)"),
+        None => out!("caller               (anonymous)"),
         Some(token) => {
-            println!("client_id            {}", token.client_id());
+            out!("client_id            {}", token.client_id());
             if let Some(sub) = token.sub_claim() {
-                println!("sub                  {sub}");
+                out!("sub                  {sub}");
             }
-            println!("scopes               {}", token.scopes().join(" "));
+            out!("scopes               {}", token.scopes().join(" "));
             if let Some(expires_at) = token.expires_at() {
-                println!("expires_at           {expires_at}");
+                out!("expires_at           {expires_at}");
             }
-            println!("token                {}", token.token());
+            out!("token                {}", token.token());
         }
     }
     let optional = [
@@ -280,12 +280,12 @@ fn show(
     ];
     for (name, value) in optional {
         if let Some(value) = value {
-            println!("{name:<20} {value}");
+            out!("{name:<20} {value}");
         }
     }
     if let Some(headers) = snapshot.http_headers() {
         for (name, value) in headers.iter() {
-            println!("header {name:<13} {value}");
+            out!("header {name:<13} {value}");
         }
     }
 }

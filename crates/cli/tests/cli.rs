@@ -579,3 +579,24 @@ fn snapshot_decode_opens_sealed_values_bound_to_their_redis_key() {
     );
     assert!(!stderr(&malformed).contains(KEY));
 }
+
+#[test]
+fn bench_json_prints_one_object_per_row() {
+    let output = taskctx(
+        &["bench", "--tasks", "3", "--concurrency", "2", "--json"],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // Three stored forms (no --encrypt), four rows each.
+    assert_eq!(rows.len(), 12);
+    for row in &rows {
+        assert!(row["ops_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+        assert_eq!(row["concurrency"], 2);
+        let is_glue = row["op"] == "submit" || row["op"] == "run";
+        assert_eq!(row["vs_raw"].is_f64(), is_glue, "{row}");
+    }
+}
