@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use glue_common::{Server, Session, caller, scope_text, server, session, task_for, token};
 use taskctx_registry::SessionRegistry;
-use taskctx_scope::{Deployment, KeySpace, Leg, TaskId};
+use taskctx_scope::{KeySpace, Leg, TaskId};
 use taskctx_snapshot::{Codec, FernetKey, KeyRing, SealingKey, TaskContextSnapshot};
 use taskctx_worker_glue::{
-    MemoryStore, RestoreError, RestoreOutcome, RestorePolicy, SnapshotStore, Submit, SubmitError,
-    TaskGlue, Ttl, access_token, current, current_task, headers, key_ttl, live_session,
-    owning_server, session_id, spawn_with_context, trace_context,
+    RedisStore, RestoreError, RestoreOutcome, RestorePolicy, SnapshotStore, StoreConfig, Submit,
+    SubmitError, TaskGlue, Ttl, access_token, current, current_task, headers, key_ttl,
+    live_session, owning_server, session_id, spawn_with_context, trace_context,
 };
 
 type Glue = TaskGlue<Session, Server>;
@@ -393,7 +393,13 @@ fn ttl_and_configuration() {
         .unwrap();
     assert_eq!(encrypted.policy(), RestorePolicy::FailClosed);
     let cluster: Glue = TaskGlue::builder()
-        .store(MemoryStore::shared("glue-config"), Deployment::Cluster)
+        .store(
+            RedisStore::open_with(
+                "redis+cluster://127.0.0.1:1,127.0.0.1:2",
+                &StoreConfig::default(),
+            )
+            .unwrap(),
+        )
         .queue_name("docket")
         .build()
         .unwrap();

@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use taskctx_registry::{ServerRegistry, SessionRegistry};
-use taskctx_scope::{DEFAULT_QUEUE_NAME, Deployment, KeySpace};
+use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace};
 use taskctx_snapshot::{Codec, FernetKey, HeaderPolicy, KeyRing, SnapshotCodec};
 
 use crate::context::{AnyArc, Owners};
-use crate::{AnyStore, ConfigError, StoreConfig, Ttl, open_with};
+use crate::{AnyStore, ConfigError, SnapshotStore, StoreConfig, Ttl, open_with};
 
 /// The default execution TTL of a queue, in seconds.
 pub const DEFAULT_EXECUTION_TTL_SECS: u64 = 900;
@@ -173,7 +173,7 @@ where
 pub struct TaskGlueBuilder<Se, Sv> {
     queue_name: String,
     store_url: Option<String>,
-    store: Option<(AnyStore, Deployment)>,
+    store: Option<AnyStore>,
     store_config: StoreConfig,
     codec: Option<Codec>,
     native: bool,
@@ -257,10 +257,11 @@ where
         self
     }
 
-    /// An already opened store, on a `deployment` (standalone or cluster).
+    /// An already opened store; its [`deployment`](SnapshotStore::deployment) decides whether
+    /// the queue's keys go under one hash tag.
     #[must_use]
-    pub fn store(mut self, store: impl Into<AnyStore>, deployment: Deployment) -> Self {
-        self.store = Some((store.into(), deployment));
+    pub fn store(mut self, store: impl Into<AnyStore>) -> Self {
+        self.store = Some(store.into());
         self.store_url = None;
         self
     }
@@ -356,15 +357,13 @@ where
     /// [`ConfigError::QueueName`] for an empty queue name or one with `{` or `}`,
     /// [`ConfigError::TtlTooLong`].
     pub fn build(self) -> Result<TaskGlue<Se, Sv>, ConfigError> {
-        let (store, deployment) = match (self.store, self.store_url) {
+        let store = match (self.store, self.store_url) {
             (Some(store), _) => store,
-            (None, Some(url)) => (
-                open_with(&url, &self.store_config)?,
-                Deployment::from_url(&url),
-            ),
+            (None, Some(url)) => open_with(&url, &self.store_config)?,
             (None, None) => return Err(ConfigError::NoStore),
         };
-        let keys = KeySpace::new(&self.queue_name, deployment).map_err(ConfigError::QueueName)?;
+        let keys =
+            KeySpace::new(&self.queue_name, store.deployment()).map_err(ConfigError::QueueName)?;
         let codec = self
             .codec
             .unwrap_or_else(|| match (self.sealing, self.fernet) {

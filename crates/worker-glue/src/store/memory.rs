@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use super::{SnapshotStore, StoreError, StoredValue, Ttl};
+use super::{Deployment, SnapshotStore, StoreError, StoredValue, Ttl};
 
 /// Every this many writes, expired entries are purged (reads drop expired entries they meet).
 const PURGE_EVERY_WRITES: u32 = 1024;
@@ -156,6 +156,10 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl SnapshotStore for MemoryStore {
+    fn deployment(&self) -> Deployment {
+        Deployment::Standalone
+    }
+
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());

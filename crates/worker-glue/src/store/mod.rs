@@ -16,6 +16,8 @@ use std::future::Future;
 use std::num::NonZeroU64;
 use std::time::Duration;
 
+pub use taskctx_scope::Deployment;
+
 pub use config::StoreConfig;
 pub use error::{Operation, StoreError, TimeoutPhase};
 pub use memory::MemoryStore;
@@ -95,6 +97,11 @@ impl fmt::Debug for StoredValue {
 /// Implementations are cheap to clone (clones share one store) and safe to use from many tasks at
 /// once. Every method is one request: on Redis one pipeline, sent as one write.
 pub trait SnapshotStore: Clone + fmt::Debug + Send + Sync + 'static {
+    /// Where the keys live: a Redis Cluster (the keys of one [`save`](Self::save) must share a
+    /// hash slot, so a queue's keys go under one hash tag) or anything else
+    /// ([`Deployment::Standalone`]).
+    fn deployment(&self) -> Deployment;
+
     /// Stores every `(key, value)` pair with the same `ttl`, atomically: afterwards either all of
     /// them are set or none is. An existing key is overwritten, its TTL replaced. An empty slice
     /// does nothing.
@@ -148,6 +155,13 @@ impl From<RedisStore> for AnyStore {
 }
 
 impl SnapshotStore for AnyStore {
+    fn deployment(&self) -> Deployment {
+        match self {
+            Self::Memory(store) => store.deployment(),
+            Self::Redis(store) => store.deployment(),
+        }
+    }
+
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
         match self {
             Self::Memory(store) => store.save(entries, ttl).await,

@@ -15,7 +15,8 @@ use super::error::excerpt;
 use super::slot::key_slot;
 use super::url::{Credentials, HostPort, RedisTarget, Tls, Topology};
 use super::{
-    Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue, TimeoutPhase, Ttl,
+    Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue,
+    TimeoutPhase, Ttl,
 };
 
 /// A [`SnapshotStore`] on Redis: a standalone server over TCP or a unix socket, a Redis Cluster, or
@@ -298,6 +299,14 @@ impl RedisStore {
 }
 
 impl SnapshotStore for RedisStore {
+    fn deployment(&self) -> Deployment {
+        if self.is_cluster() {
+            Deployment::Cluster
+        } else {
+            Deployment::Standalone
+        }
+    }
+
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
