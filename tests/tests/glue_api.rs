@@ -21,9 +21,9 @@ use std::time::Duration;
 use glue_common::{caller, submit, task_for, token};
 use taskctx_worker_glue::{
     AccessToken, Codec, ConfigError, DecodeError, Deployment, EncodeError, FernetKey, KeyRing,
-    KeySuffix, MemoryStore, RestoreError, RestoreOutcome, RestorePolicy, SealingKey,
-    SnapshotCodec, SnapshotStore, StoreError, StoredForm, StoredValue, SubmitError,
-    TaskContextSnapshot, TaskGlue, Ttl, access_token, current, headers,
+    KeySuffix, MemoryStore, RestoreError, RestoreOutcome, RestorePolicy, SealingKey, SnapshotCodec,
+    SnapshotStore, StoreError, StoredForm, StoredValue, SubmitError, TaskContextSnapshot, TaskGlue,
+    Ttl, access_token, current, headers,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -75,7 +75,10 @@ fn extra_keys_cannot_overwrite_the_snapshot_or_the_meta_key() {
             )
             .await
             .unwrap_err();
-        assert!(matches!(error, SubmitError::DuplicateSuffix { .. }), "{error:?}");
+        assert!(
+            matches!(error, SubmitError::DuplicateSuffix { .. }),
+            "{error:?}"
+        );
         assert_eq!(glue.store().load(&snapshot_key).await.unwrap(), None);
         let args = glue
             .keys()
@@ -91,10 +94,13 @@ fn extra_keys_cannot_overwrite_the_snapshot_or_the_meta_key() {
             )
             .await
             .unwrap();
-        let requests = glue
-            .keys()
-            .task_key(task.scope(), task.task_id(), KeySuffix::InputRequests(leg));
-        assert!(requests.ends_with(":T-extra:input:2:requests"), "{requests}");
+        let requests =
+            glue.keys()
+                .task_key(task.scope(), task.task_id(), KeySuffix::InputRequests(leg));
+        assert!(
+            requests.ends_with(":T-extra:input:2:requests"),
+            "{requests}"
+        );
         assert_eq!(
             glue.store().load(&requests).await.unwrap().as_deref(),
             Some(b"{}".as_slice())
@@ -129,7 +135,10 @@ fn a_malformed_task_key_fails_closed_before_user_code() {
                 .run(key, async { ran.store(true, Ordering::SeqCst) })
                 .await
                 .unwrap_err();
-            assert!(matches!(error, RestoreError::MalformedKey(_)), "{key}: {error:?}");
+            assert!(
+                matches!(error, RestoreError::MalformedKey(_)),
+                "{key}: {error:?}"
+            );
             assert!(!ran.load(Ordering::SeqCst), "{key}: user code ran");
             assert!(error.source().is_some(), "{key}");
             let no_context = open.run(key, async { current().is_none() }).await.unwrap();
@@ -164,11 +173,21 @@ fn contradictory_builder_options_are_refused() {
         ("codec", "native")
     );
     assert_eq!(
-        conflict(base().codec(Codec::json()).fernet_key(fernet.clone()).build()),
+        conflict(
+            base()
+                .codec(Codec::json())
+                .fernet_key(fernet.clone())
+                .build()
+        ),
         ("codec", "fernet_key")
     );
     assert_eq!(
-        conflict(base().codec(Codec::json()).sealing_keys(ring.clone()).build()),
+        conflict(
+            base()
+                .codec(Codec::json())
+                .sealing_keys(ring.clone())
+                .build()
+        ),
         ("codec", "sealing_keys")
     );
     assert_eq!(
@@ -207,13 +226,19 @@ fn contradictory_builder_options_are_refused() {
     // Errors with a cause show it once, as their source.
     let error = base().queue_name("a{b}").build().unwrap_err();
     assert!(matches!(error, ConfigError::QueueName(_)), "{error:?}");
-    let source = error.source().expect("the key error is the source").to_string();
+    let source = error
+        .source()
+        .expect("the key error is the source")
+        .to_string();
     assert!(!error.to_string().contains(&source), "{error}");
     let error = TaskGlue::<(), ()>::builder()
         .store_url("bogus://x")
         .build()
         .unwrap_err();
-    let source = error.source().expect("the store error is the source").to_string();
+    let source = error
+        .source()
+        .expect("the store error is the source")
+        .to_string();
     assert!(!error.to_string().contains(&source), "{error}");
 }
 
@@ -403,16 +428,18 @@ fn the_refresher_renews_an_expired_or_expiring_token_for_that_task_only() {
                 "{task_id}"
             );
             assert_eq!(seen.1, RestoreOutcome::Refreshed);
-            assert!(seen.2, "{task_id}: the old credential header is not handed out");
+            assert!(
+                seen.2,
+                "{task_id}: the old credential header is not handed out"
+            );
             assert_eq!(seen.3.as_deref(), Some("req-1"));
             // Installed for that task only: the store still holds the old token.
-            let again = glue
-                .restore(&key)
-                .await
-                .unwrap()
-                .unwrap()
-                .outcome();
-            assert_eq!(again, RestoreOutcome::Refreshed, "refreshed again, not stored");
+            let again = glue.restore(&key).await.unwrap().unwrap().outcome();
+            assert_eq!(
+                again,
+                RestoreOutcome::Refreshed,
+                "refreshed again, not stored"
+            );
         }
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         // A token valid beyond the margin is not refreshed.

@@ -42,12 +42,12 @@ fn tasks_of_two_scopes_sharing_an_id_each_see_their_own_server_and_session() {
         let (server_a, server_b) = (server("server-a"), server("server-b"));
         let (session_a, session_b) = (session("alice"), session("bob"));
         // The connection layer registers each connection's session for its caller's scope.
-        let _registration_a = glue
-            .sessions()
-            .register(scope(&alice).as_ref(), "session-1", &session_a);
-        let _registration_b = glue
-            .sessions()
-            .register(scope(&bob).as_ref(), "session-1", &session_b);
+        let _registration_a =
+            glue.sessions()
+                .register(scope(&alice).as_ref(), "session-1", &session_a);
+        let _registration_b =
+            glue.sessions()
+                .register(scope(&bob).as_ref(), "session-1", &session_b);
         // A submits first, B second: B's registration must not replace A's.
         let key_a = glue
             .submit(submit(&alice, "job-0").server(&server_a))
@@ -97,13 +97,17 @@ fn tasks_of_two_scopes_sharing_an_id_each_see_their_own_server_and_session() {
         assert!(glue.servers().get(&task_a).is_none());
         assert_eq!(glue.servers().get(&task_b).unwrap().name, "server-b");
         let seen_b = glue
-            .run(&key_b, async { glue.owning_server().map(|s| s.name.clone()) })
+            .run(&key_b, async {
+                glue.owning_server().map(|s| s.name.clone())
+            })
             .await
             .unwrap();
         assert_eq!(seen_b.as_deref(), Some("server-b"));
         // A's task no longer has a registered server (no resolver, no root): none, not B's.
         let seen_a = glue
-            .run(&key_a, async { glue.owning_server().map(|s| s.name.clone()) })
+            .run(&key_a, async {
+                glue.owning_server().map(|s| s.name.clone())
+            })
             .await
             .unwrap();
         assert_eq!(seen_a, None);
@@ -122,9 +126,9 @@ fn a_session_is_never_handed_to_another_scopes_task() {
             .session_id("session-1")
             .build();
         let session_a = session("alice");
-        let _registration = glue
-            .sessions()
-            .register(scope(&alice).as_ref(), "session-1", &session_a);
+        let _registration =
+            glue.sessions()
+                .register(scope(&alice).as_ref(), "session-1", &session_a);
         for (snapshot, expected) in [
             (&alice, Some("alice")),
             (&mallory, None),

@@ -127,7 +127,10 @@ fn worker_sees_the_submitters_context() {
         drop(live);
         let after = glue
             .run(submitted.execution_key(), async {
-                (glue.live_session().is_none(), session_id().as_deref().map(str::to_owned))
+                (
+                    glue.live_session().is_none(),
+                    session_id().as_deref().map(str::to_owned),
+                )
             })
             .await
             .unwrap();
@@ -434,7 +437,13 @@ fn submit_refuses_a_token_without_a_scope() {
         assert!(matches!(error, SubmitError::Scope(_)), "{error}");
         let source = std::error::Error::source(&error).expect("the key error is the source");
         assert!(!error.to_string().contains(&source.to_string()), "{error}");
-        assert!(glue.store().load(&glue.keys().snapshot_key(None, &TaskId::new("T1").unwrap())).await.unwrap().is_none());
+        assert!(
+            glue.store()
+                .load(&glue.keys().snapshot_key(None, &TaskId::new("T1").unwrap()))
+                .await
+                .unwrap()
+                .is_none()
+        );
     });
 }
 
@@ -565,12 +574,7 @@ fn fail_open_and_fail_closed_matrix() {
             &plain_closed,
             &written,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::MissingKey { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::MissingKey { .. })),
         )
         .await;
         let sealed_key = sealed(RestorePolicy::FailClosed)
@@ -584,12 +588,7 @@ fn fail_open_and_fail_closed_matrix() {
             &plain_closed,
             &sealed_key,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::MissingKey { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::MissingKey { .. })),
         )
         .await;
 
@@ -605,12 +604,7 @@ fn fail_open_and_fail_closed_matrix() {
             &fernet_a(RestorePolicy::FailClosed),
             &plain_key,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::Plaintext { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::Plaintext { .. })),
         )
         .await;
 
@@ -683,7 +677,9 @@ fn fail_open_and_fail_closed_matrix() {
         )
         .await;
         let kept = plain_open
-            .run(&expired_key, async { session_id().map(|id| id.to_string()) })
+            .run(&expired_key, async {
+                session_id().map(|id| id.to_string())
+            })
             .await
             .unwrap();
         assert_eq!(kept.as_deref(), Some("session-exp"));

@@ -58,9 +58,10 @@ async fn remote_worker_sees_the_submitters_caller() {
     let owner = server("weather");
     let snapshot = caller("client-a", "user-1", "session-1");
     let task = task_for(&snapshot, "T-redis");
-    let _registration = submitter
-        .sessions()
-        .register(scope(&snapshot).as_ref(), "session-1", &live);
+    let _registration =
+        submitter
+            .sessions()
+            .register(scope(&snapshot).as_ref(), "session-1", &live);
     let submitted = submitter
         .submit(
             submit(&snapshot, "T-redis")

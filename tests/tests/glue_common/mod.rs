@@ -8,8 +8,7 @@ pub(crate) mod capture;
 use std::sync::Arc;
 
 use taskctx_worker_glue::{
-    AccessToken, Component, Scope, Submit, TaskContextSnapshot, TaskId, TaskKey, TaskType,
-    scope_of,
+    AccessToken, Component, Scope, Submit, TaskContextSnapshot, TaskId, TaskKey, TaskType, scope_of,
 };
 
 /// The application's session type.
