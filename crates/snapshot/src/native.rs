@@ -41,6 +41,7 @@ const TAG_LEN: usize = 16;
 
 /// Why a native value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NativeError {
     /// Shorter than its envelope says.
     #[error("the native snapshot envelope is truncated")]
@@ -73,12 +74,13 @@ pub enum NativeError {
     #[error("the native snapshot body is malformed")]
     Body,
     /// The access token inside is not valid.
-    #[error("the native snapshot's access token: {0}")]
+    #[error("the native snapshot's access token is not valid")]
     AccessToken(#[from] TokenError),
 }
 
 /// Why a snapshot could not be sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SealError {
     /// The operating system's random source failed while making a nonce.
     #[error("the operating system's random source failed while making a nonce")]
