@@ -18,20 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use glue_common::{caller, submit, task_for, token};
+use glue_common::{caller, runtime, submit, submit_key, task_for, token};
 use taskctx_worker_glue::{
     AccessToken, Codec, ConfigError, DecodeError, Deployment, EncodeError, FernetKey, KeyRing,
     KeySuffix, MemoryStore, RestoreError, RestoreOutcome, RestorePolicy, SealingKey, SnapshotCodec,
     SnapshotStore, StoreError, StoredForm, StoredValue, SubmitError, TaskContextSnapshot, TaskGlue,
     Ttl, access_token, current, headers,
 };
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn glue(store: &str, policy: RestorePolicy) -> TaskGlue {
     TaskGlue::builder()
@@ -404,11 +397,7 @@ fn the_refresher_renews_an_expired_or_expiring_token_for_that_task_only() {
                 .header("authorization", "Bearer secret-token-of-client-a-user-1")
                 .header("x-request-id", "req-1")
                 .build();
-            let key = glue
-                .submit(submit(&snapshot, task_id))
-                .await
-                .unwrap()
-                .into_execution_key();
+            let key = submit_key(&glue, &snapshot, task_id).await;
             let seen = glue
                 .run(&key, async {
                     let context = current().unwrap();
@@ -444,11 +433,7 @@ fn the_refresher_renews_an_expired_or_expiring_token_for_that_task_only() {
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         // A token valid beyond the margin is not refreshed.
         let snapshot = caller("client-a", "user-1", "session-1");
-        let key = glue
-            .submit(submit(&snapshot, "T-valid"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &snapshot, "T-valid").await;
         let outcome = glue
             .run(&key, async { current().unwrap().outcome() })
             .await
@@ -488,16 +473,8 @@ fn a_refused_or_foreign_refresh_fails_closed_and_degrades_open() {
             .access_token(token("client-a", "user-1", Some(unix_now() + 60)))
             .build();
         let plain = glue(store, RestorePolicy::FailOpen);
-        let expired_key = plain
-            .submit(submit(&expired, "T-r-expired"))
-            .await
-            .unwrap()
-            .into_execution_key();
-        let expiring_key = plain
-            .submit(submit(&expiring, "T-r-expiring"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let expired_key = submit_key(&plain, &expired, "T-r-expired").await;
+        let expiring_key = submit_key(&plain, &expiring, "T-r-expiring").await;
 
         type Check = fn(&RestoreError) -> bool;
         let glues: [(&str, TaskGlue, TaskGlue, Check); 3] = [

@@ -13,7 +13,7 @@
 
 mod glue_common;
 
-use glue_common::{Server, Session, caller, scope, server, session, submit, task_for};
+use glue_common::{Server, Session, caller, scope, server, session, submit, submit_key, task_for};
 use taskctx_worker_glue::{TaskContextSnapshot, TaskGlue, current};
 
 type Glue = TaskGlue<Session, Server>;
@@ -134,11 +134,7 @@ fn a_session_is_never_handed_to_another_scopes_task() {
             (&mallory, None),
             (&anonymous, None),
         ] {
-            let key = glue
-                .submit(submit(snapshot, "job-1"))
-                .await
-                .unwrap()
-                .into_execution_key();
+            let key = submit_key(&glue, snapshot, "job-1").await;
             let seen = glue
                 .run(&key, async { glue.live_session().map(|s| s.user.clone()) })
                 .await

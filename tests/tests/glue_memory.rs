@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use glue_common::{
-    Server, Session, caller, scope, scope_text, server, session, submit, task_for, token,
+    Server, Session, caller, runtime, scope, scope_text, server, session, submit, submit_key,
+    task_for, token,
 };
 use taskctx_worker_glue::{
     Codec, DecodeError, FernetKey, KeyRing, KeySpace, KeySuffix, Leg, RedisStore, RestoreError,
@@ -28,13 +29,6 @@ type Glue = TaskGlue<Session, Server>;
 
 fn glue(store: &str) -> Glue {
     TaskGlue::builder().store_url(store).build().unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -239,17 +233,9 @@ fn anonymous_after_authenticated_sees_no_identity() {
     runtime().block_on(async {
         let glue = glue("memory://glue-anon-after");
         let authenticated = caller("client-a", "user-1", "session-1");
-        let auth_key = glue
-            .submit(submit(&authenticated, "T-auth"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let auth_key = submit_key(&glue, &authenticated, "T-auth").await;
         let anonymous = TaskContextSnapshot::new();
-        let anon_key = glue
-            .submit(submit(&anonymous, "T-anon"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let anon_key = submit_key(&glue, &anonymous, "T-anon").await;
         assert!(anon_key.starts_with("anon:"));
         assert!(
             glue.run(&auth_key, async { access_token().is_some() })
@@ -300,11 +286,7 @@ fn child_tasks_keep_the_context_only_through_spawn_with_context() {
     runtime.block_on(async {
         let glue = glue("memory://glue-children");
         let snapshot = caller("client-a", "user-1", "session-1");
-        let key = glue
-            .submit(submit(&snapshot, "T-child"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &snapshot, "T-child").await;
         let (with, plain) = glue
             .run(&key, async {
                 let with = spawn_with_context(async { session_id() }).await.unwrap();
@@ -364,11 +346,7 @@ fn owning_server_from_registry_then_resolver_then_root() {
             .access_token(token("client-a", "user-1", None))
             .owning_tool_name("unknown")
             .build();
-        let key = glue
-            .submit(submit(&other, "T-root"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &other, "T-root").await;
         let name = glue
             .run(&key, async { glue.owning_server().map(|s| s.name.clone()) })
             .await
@@ -593,11 +571,7 @@ fn fail_open_and_fail_closed_matrix() {
         .await;
 
         // Plaintext read by a keyed reader.
-        let plain_key = plain_open
-            .submit(submit(&snapshot, "T-plain"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let plain_key = submit_key(&plain_open, &snapshot, "T-plain").await;
         check_matrix(
             "plaintext under key",
             &fernet_a(RestorePolicy::FailOpen),
@@ -662,11 +636,7 @@ fn fail_open_and_fail_closed_matrix() {
             .access_token(token("client-a", "user-1", Some(1_000)))
             .session_id("session-exp")
             .build();
-        let expired_key = plain_open
-            .submit(submit(&expired, "T-expired"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let expired_key = submit_key(&plain_open, &expired, "T-expired").await;
         check_matrix(
             "expired",
             &plain_open,
@@ -687,11 +657,7 @@ fn fail_open_and_fail_closed_matrix() {
         let fresh = TaskContextSnapshot::builder()
             .access_token(token("client-a", "user-1", Some(i64::MAX)))
             .build();
-        let fresh_key = plain_closed
-            .submit(submit(&fresh, "T-fresh"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let fresh_key = submit_key(&plain_closed, &fresh, "T-fresh").await;
         assert!(
             plain_closed
                 .run(&fresh_key, async { access_token().is_some() })

@@ -13,20 +13,13 @@
 
 mod glue_common;
 
-use glue_common::{submit, token};
+use glue_common::{runtime, submit_key, token};
 use taskctx_worker_glue::{
     CREDENTIAL_HEADERS, Codec, FernetKey, HeaderPolicy, KeyRing, RestoreOutcome, RestorePolicy,
     SealingKey, StoredForm, TaskContextSnapshot, TaskGlue, current, headers,
 };
 
 const API_KEY: &str = "api-key-value-5f3a";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A request with every header kept (as the reference does) and `x-api-key` marked secret.
 fn policy() -> HeaderPolicy {
@@ -96,11 +89,7 @@ fn a_secret_header_stays_redacted_in_every_stored_form() {
         ] {
             let glue = glue_for(form, policy());
             let task_id = format!("T-secret-{form:?}");
-            let key = glue
-                .submit(submit(&snapshot, &task_id))
-                .await
-                .unwrap()
-                .into_execution_key();
+            let key = submit_key(&glue, &snapshot, &task_id).await;
             assert_eq!(
                 seen_by_worker(&glue, &key).await,
                 (true, true, true),
@@ -120,11 +109,7 @@ fn the_native_form_carries_the_mark_to_any_reader() {
             let writer = glue_for(form, policy());
             let reader = glue_for(form, HeaderPolicy::all());
             let task_id = format!("T-carried-{form:?}");
-            let key = writer
-                .submit(submit(&snapshot, &task_id))
-                .await
-                .unwrap()
-                .into_execution_key();
+            let key = submit_key(&writer, &snapshot, &task_id).await;
             assert_eq!(
                 seen_by_worker(&reader, &key).await,
                 (true, true, true),
@@ -140,11 +125,7 @@ fn credential_headers_are_withheld_with_an_expired_token() {
         let glue = glue_for(StoredForm::Json, policy());
         // An expired token: not installed, and its credential headers are not handed out.
         let expired = captured(Some(1_000));
-        let key = glue
-            .submit(submit(&expired, "T-expired-credentials"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &expired, "T-expired-credentials").await;
         let seen = glue
             .run(&key, async {
                 let context = current().unwrap();
@@ -172,11 +153,7 @@ fn credential_headers_are_withheld_with_an_expired_token() {
         }
         // A valid token: installed, with its credential headers.
         let valid = captured(None);
-        let key = glue
-            .submit(submit(&valid, "T-valid-credentials"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &valid, "T-valid-credentials").await;
         let authorization = glue
             .run(&key, async {
                 headers().and_then(|h| h.get("authorization").map(str::to_owned))
