@@ -140,18 +140,53 @@ fn push_unit(out: &mut Vec<u8>, unit: u32) {
     }
 }
 
-/// Writes a JSON string with Python's `ensure_ascii=True` escaping.
+/// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
+/// is not written as it is (anything but printable ASCII other than `"` and `\\`); zero when
+/// there is none. Bits above the lowest one may be spurious.
+fn escape_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let delete = word ^ (ONES * 0x7f);
+    ((quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (delete.wrapping_sub(ONES) & !delete)
+        | (word.wrapping_sub(ONES * 0x20) & !word)
+        | word)
+        & HIGHS
+}
+
+/// Writes a JSON string with Python's `ensure_ascii=True` escaping. Plain bytes are copied a
+/// word at a time: each word is appended whole, then the bytes from its first special one are
+/// cut and handled one by one.
 fn write_str(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 10);
     out.push(b'"');
     let bytes = text.as_bytes();
-    let mut run_start = 0;
     let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
+    loop {
+        while let Some(chunk) = bytes.get(index..index + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            out.extend_from_slice(&word);
+            let special = escape_mask(u64::from_le_bytes(word));
+            if special != 0 {
+                let run = (special.trailing_zeros() / 8) as usize;
+                out.truncate(out.len() - 8 + run);
+                index += run;
+                break;
+            }
+            index += 8;
+        }
+        let Some(&byte) = bytes.get(index) else {
+            break;
+        };
         if PLAIN.get(usize::from(byte)).copied().unwrap_or(false) {
+            out.push(byte);
             index += 1;
             continue;
         }
-        out.extend_from_slice(bytes.get(run_start..index).unwrap_or_default());
         if byte < 0x80 {
             match byte {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -179,9 +214,7 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
             }
             index += ch.len_utf8();
         }
-        run_start = index;
     }
-    out.extend_from_slice(bytes.get(run_start..).unwrap_or_default());
     out.push(b'"');
 }
 
