@@ -13,6 +13,39 @@ use crate::headers::Headers;
 /// Deeper nesting than this inside claims is left to the general reader.
 const MAX_DEPTH: usize = 64;
 
+/// Whether `text` nests arrays and objects more than `limit` levels deep anywhere (strings,
+/// escapes included, are skipped). One pass over the bytes, no recursion; the general readers
+/// run it first, so no input reaches serde deeper than the limit.
+pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
 /// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
 /// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the

@@ -10,6 +10,13 @@ use crate::headers::{Headers, lowercase_name};
 use crate::snapshot::{TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
 
+/// The deepest nesting of arrays and objects a stored JSON value (and the access token's own
+/// JSON text inside it) may have, the outermost object counting as one: 127, one below
+/// serde_json's recursion limit, so every reader (fast path, general reader, the lazy claims
+/// parse) sees the same limit. Deeper values, in unknown fields and claims too, are
+/// [`JsonError::TooDeep`] (or [`TokenError::TooDeep`] inside the token).
+pub const MAX_NESTING: usize = 127;
+
 /// The most bytes of a header name an error message repeats.
 const NAME_EXCERPT_MAX_BYTES: usize = 64;
 
@@ -187,6 +194,11 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
             index += 1;
             continue;
         }
+        if byte == b'"' || byte == b'\\' {
+            out.extend_from_slice(&[b'\\', byte]);
+            index += 1;
+            continue;
+        }
         if byte < 0x80 {
             match byte {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -250,6 +262,7 @@ impl fmt::Display for JsonKind {
 
 /// Why a JSON stored value is not a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// The bytes are not UTF-8.
     #[error("the snapshot JSON is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
@@ -257,7 +270,13 @@ pub enum JsonError {
         /// Length of the valid prefix.
         valid_up_to: usize,
     },
-    /// The text is not JSON (or nests deeper than 128 levels).
+    /// The text nests arrays and objects deeper than [`MAX_NESTING`] levels.
+    #[error("the snapshot JSON nests arrays and objects deeper than {limit} levels")]
+    TooDeep {
+        /// The limit, [`MAX_NESTING`].
+        limit: usize,
+    },
+    /// The text is not JSON.
     #[error("the snapshot is not valid JSON (line {line}, column {column})")]
     Syntax {
         /// 1-based line.
@@ -316,10 +335,7 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
             owning_tool_version,
         ] = fast.strings;
         return Ok(TaskContextSnapshot {
-            access_token: fast
-                .access_token_json
-                .map(AccessToken::from_json_string)
-                .transpose()?,
+            access_token: token_of(fast.access_token_json)?,
             http_headers: fast.http_headers,
             origin_request_id,
             session_id,
@@ -332,8 +348,20 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
     general_from_json_str(text)
 }
 
+/// The access token of an `access_token_json` value: an empty text is no token, as in the
+/// reference's restore (`if snapshot.access_token_json:`), and re-encodes as `null`.
+fn token_of(text: Option<String>) -> Result<Option<AccessToken>, JsonError> {
+    match text {
+        Some(text) if !text.is_empty() => Ok(Some(AccessToken::from_json_string(text)?)),
+        _ => Ok(None),
+    }
+}
+
 /// The general reader: accepts every JSON the fast path declines, and names every error.
 pub(crate) fn general_from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
+    if crate::fastjson::nests_deeper_than(text, MAX_NESTING) {
+        return Err(JsonError::TooDeep { limit: MAX_NESTING });
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw = deserializer
         .deserialize_any(TopVisitor)
@@ -378,9 +406,7 @@ impl RawSnapshot {
         if let Some(found) = self.not_an_object {
             return Err(JsonError::NotAnObject { found });
         }
-        let access_token = take_slot(self.access_token_json, "access_token_json")?
-            .map(AccessToken::from_json_string)
-            .transpose()?;
+        let access_token = token_of(take_slot(self.access_token_json, "access_token_json")?)?;
         let http_headers = match self.http_headers {
             None => None,
             Some(Ok(headers)) => headers,
