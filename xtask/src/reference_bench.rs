@@ -6,6 +6,8 @@
 //!    1 and 64 in flight (`xtask/refbench.py`, public functions only).
 //! 4. Runs taskctx's matching divan benchmarks (`taskctx-scope` keys, `taskctx-snapshot` codecs)
 //!    and `taskctx bench --json` on the same server at 1 and 64 in flight.
+//!    The two sides take turns for three rounds and each figure is that side's best (fastest
+//!    sample, best round), so load from other work weighs on both alike.
 //! 5. Prints one table: operation, reference, taskctx, ratio (reference time / taskctx time, or
 //!    taskctx rate / reference rate: above 1 means taskctx is faster), then the machine line.
 //!
@@ -24,6 +26,8 @@ use super::{StepResult, cargo, interop, workspace_root};
 
 /// Operations per Redis row unless `--tasks` says otherwise.
 const DEFAULT_TASKS: usize = 5000;
+/// How many times each side runs; every figure is the side's best round.
+const ROUNDS: usize = 3;
 /// The concurrencies of the Redis rows.
 const CONCURRENCIES: [usize; 2] = [1, 64];
 /// Ports never used: those of a Redis or Sentinel already running on the machine.
@@ -118,24 +122,50 @@ pub(crate) fn run(args: &[String]) -> StepResult {
 
     let redis = Redis::start()?;
     let url = format!("redis://127.0.0.1:{}", redis.port);
-
-    eprintln!("\n==> reference: refbench.py ({tasks} tasks per Redis row)");
-    let reference = run_reference(&python, &url, tasks)?;
-
-    let mut taskctx_micro = BTreeMap::new();
-    for bench in ["keys", "codecs"] {
-        eprintln!("\n==> taskctx: divan bench `{bench}`");
-        taskctx_micro.extend(run_divan(bench)?);
-    }
-
-    let mut taskctx_redis = Vec::new();
     let binary = interop::target_dir().join("release").join("taskctx");
-    for concurrency in CONCURRENCIES {
-        eprintln!("\n==> taskctx bench --json at {concurrency} in flight");
-        taskctx_redis.extend(run_taskctx_bench(&binary, &url, tasks, concurrency)?);
+
+    // The two sides take turns, round after round, and each figure is a side's best: load from
+    // other work on the machine then weighs on both alike instead of on whichever ran during it.
+    let mut reference = ReferenceRows::default();
+    let mut taskctx_micro: BTreeMap<String, f64> = BTreeMap::new();
+    let mut taskctx_redis: Vec<BenchRow> = Vec::new();
+    let mut loads = Vec::new();
+    for round in 1..=ROUNDS {
+        loads.push(load_average());
+        eprintln!("\n==> round {round}/{ROUNDS}: reference micro benchmarks");
+        reference.merge(run_reference(&python, &["micro".to_owned()])?);
+        for bench in ["keys", "codecs"] {
+            eprintln!("\n==> round {round}/{ROUNDS}: taskctx divan bench `{bench}`");
+            for (name, ns) in run_divan(bench)? {
+                let best = taskctx_micro.entry(name).or_insert(ns);
+                *best = best.min(ns);
+            }
+        }
+        eprintln!("\n==> round {round}/{ROUNDS}: reference save + restore ({tasks} tasks a row)");
+        reference.merge(run_reference(
+            &python,
+            &["redis".to_owned(), url.clone(), tasks.to_string()],
+        )?);
+        for concurrency in CONCURRENCIES {
+            eprintln!(
+                "\n==> round {round}/{ROUNDS}: taskctx bench --json, {concurrency} in flight"
+            );
+            for row in run_taskctx_bench(&binary, &url, tasks, concurrency)? {
+                match taskctx_redis.iter_mut().find(|best| {
+                    best.form == row.form
+                        && best.op == row.op
+                        && best.concurrency == row.concurrency
+                }) {
+                    Some(best) if best.ops_per_sec >= row.ops_per_sec => {}
+                    Some(best) => *best = row,
+                    None => taskctx_redis.push(row),
+                }
+            }
+        }
     }
     drop(redis);
     let load_after = load_average();
+    let load_before = format!("{load_before} (rounds started at {})", loads.join(", "));
 
     println!(
         "{}",
@@ -170,18 +200,31 @@ fn parse_tasks(args: &[String]) -> Result<usize, String> {
 /// One row the reference script printed.
 #[derive(Debug, Default)]
 struct ReferenceRows {
-    /// Operation → median ns per call.
+    /// Operation → ns per call (fastest sample).
     micro: BTreeMap<String, f64>,
     /// (operation, concurrency) → operations per second.
     redis: BTreeMap<(String, usize), f64>,
 }
 
-fn run_reference(python: &Path, url: &str, tasks: usize) -> Result<ReferenceRows, String> {
+impl ReferenceRows {
+    /// Keeps the best of both: the lower time, the higher rate.
+    fn merge(&mut self, other: Self) {
+        for (op, ns) in other.micro {
+            let best = self.micro.entry(op).or_insert(ns);
+            *best = best.min(ns);
+        }
+        for (key, rate) in other.redis {
+            let best = self.redis.entry(key).or_insert(rate);
+            *best = best.max(rate);
+        }
+    }
+}
+
+fn run_reference(python: &Path, args: &[String]) -> Result<ReferenceRows, String> {
     let script = workspace_root().join("xtask").join("refbench.py");
     let output = Command::new(python)
         .arg(&script)
-        .arg(url)
-        .arg(tasks.to_string())
+        .args(args)
         .env("FASTMCP_ENV_FILE", "/dev/null")
         .env_remove("FASTMCP_TASKS_ENCRYPTION_KEY")
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -240,7 +283,7 @@ fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
         .collect())
 }
 
-/// Reads divan's tree output: every row with timings as `parent/child` → median ns.
+/// Reads divan's tree output: every row with timings as `parent/child` → fastest ns.
 fn parse_divan(text: &str) -> BTreeMap<String, f64> {
     let mut rows = BTreeMap::new();
     let mut stack: Vec<String> = Vec::new();
@@ -262,9 +305,14 @@ fn parse_divan(text: &str) -> BTreeMap<String, f64> {
         let Some(name) = head.next() else { continue };
         stack.truncate(depth);
         stack.push(name.to_owned());
-        // Columns: name + fastest, slowest, median, mean, samples, iters.
-        if let Some(median) = columns.get(2).and_then(|cell| duration_ns(cell)) {
-            rows.insert(stack.join("/"), median);
+        // Columns: name + fastest, slowest, median, mean, samples, iters. The fastest sample
+        // is the one least disturbed by other load (the reference side takes its fastest too).
+        let fastest = columns.first().and_then(|cell| {
+            let cell = cell.trim_start().strip_prefix(name)?;
+            duration_ns(cell)
+        });
+        if let Some(fastest) = fastest {
+            rows.insert(stack.join("/"), fastest);
         }
     }
     rows
@@ -445,8 +493,10 @@ fn render(results: &Results<'_>) -> String {
     let _ = writeln!(
         out,
         "\nratio: reference time / taskctx time (micro rows), taskctx rate / reference rate (Redis \
-         rows); above 1× taskctx is faster. Redis rows: {} operations each, one redis-server \
-         (`--save \"\" --appendonly no`) on loopback, plaintext JSON form.",
+         rows); above 1× taskctx is faster. Each side ran {ROUNDS} rounds, taking turns; every \
+         figure is that side's best: micro rows the fastest sample (reference: 50 samples of about \
+         10 ms; taskctx: divan's 100), Redis rows the best round. Redis rows: {} operations each, \
+         one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form.",
         results.tasks
     );
     let _ = writeln!(out, "\nmachine: {}", machine_line());
@@ -660,10 +710,10 @@ mod tests {
 ╰─ parse_typical              39.84 ns      │ 83.94 ns      │ 42.41 ns      │ 42.66 ns      │ 100     │ 3200
 ";
         let rows = parse_divan(text);
-        assert_eq!(rows.get("decode/fernet").copied(), Some(2694.0));
-        assert_eq!(rows.get("decode/sealed").copied(), Some(2874.0));
-        assert_eq!(rows.get("json_decode").copied(), Some(1311.0));
-        assert!((rows.get("parse_typical").copied().unwrap_or_default() - 42.41).abs() < 1e-9);
+        assert_eq!(rows.get("decode/fernet").copied(), Some(2635.0));
+        assert_eq!(rows.get("decode/sealed").copied(), Some(2805.0));
+        assert_eq!(rows.get("json_decode").copied(), Some(1277.0));
+        assert!((rows.get("parse_typical").copied().unwrap_or_default() - 39.84).abs() < 1e-9);
         assert_eq!(rows.len(), 4);
     }
 
