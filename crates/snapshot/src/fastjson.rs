@@ -195,6 +195,14 @@ impl<'a> Scanner<'a> {
                     let run = (special.trailing_zeros() / 8) as usize;
                     out.truncate(out.len() - 8 + run);
                     self.pos += run;
+                    // The common escapes of embedded JSON, `\"` and `\\`, stay in this loop.
+                    if let (Some(b'\\'), Some(&escaped @ (b'"' | b'\\'))) =
+                        (bytes.get(self.pos), bytes.get(self.pos + 1))
+                    {
+                        out.push(escaped);
+                        self.pos += 2;
+                        continue;
+                    }
                     break;
                 }
                 self.pos += 8;
