@@ -172,6 +172,8 @@ impl<'a> Scanner<'a> {
             }
             b'\\' => {
                 scratch.clear();
+                // Reserved once, so the buffer never moves (a move would leave a copy behind).
+                scratch.reserve((self.text.len() - start).min(4096) + 8);
                 self.escaped_rest(start, scratch)?;
                 std::str::from_utf8(scratch).ok()
             }
@@ -265,7 +267,13 @@ impl<'a> Scanner<'a> {
         let digits = self.bytes().get(self.pos..end)?;
         let mut unit = 0_u32;
         for &digit in digits {
-            unit = unit * 16 + char::from(digit).to_digit(16)?;
+            let value = match digit {
+                b'0'..=b'9' => digit - b'0',
+                b'a'..=b'f' => digit - b'a' + 10,
+                b'A'..=b'F' => digit - b'A' + 10,
+                _ => return None,
+            };
+            unit = unit << 4 | u32::from(value);
         }
         self.pos = end;
         Some(unit)
