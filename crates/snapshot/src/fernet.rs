@@ -484,34 +484,3 @@ fn sextet(byte: u8) -> Option<u8> {
         _ => None,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use base64::Engine as _;
-
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_encoder_at_every_length() {
-        let input: Vec<u8> = (0..=255_u8)
-            .cycle()
-            .take(700)
-            .map(|b| b.wrapping_mul(37))
-            .collect();
-        for len in 0..input.len() {
-            let bytes = input.get(..len).unwrap_or_default();
-            assert_eq!(encode_base64(bytes), ENCODE.encode(bytes), "length {len}");
-        }
-    }
-
-    #[test]
-    fn ivs_are_fresh() {
-        let ivs: Vec<[u8; 16]> = (0..3 * IVS_PER_FILL)
-            .map(|_| random_iv().unwrap())
-            .collect();
-        let mut unique = ivs.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), ivs.len());
-    }
-}
