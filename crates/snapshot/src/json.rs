@@ -140,11 +140,12 @@ const fn plain_table() -> [bool; 256] {
 static PLAIN: [bool; 256] = plain_table();
 
 fn push_unit(out: &mut Vec<u8>, unit: u32) {
-    out.extend_from_slice(b"\\u");
-    for shift in [12_u32, 8, 4, 0] {
-        let nibble = (unit >> shift) & 0xf;
-        out.push(HEX.get(nibble as usize).copied().unwrap_or(b'0'));
-    }
+    let digit = |shift: u32| {
+        HEX.get(((unit >> shift) & 0xf) as usize)
+            .copied()
+            .unwrap_or(b'0')
+    };
+    out.extend_from_slice(&[b'\\', b'u', digit(12), digit(8), digit(4), digit(0)]);
 }
 
 /// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
@@ -168,7 +169,6 @@ fn escape_mask(word: u64) -> u64 {
 /// word at a time: each word is appended whole, then the bytes from its first special one are
 /// cut and handled one by one.
 fn write_str(out: &mut Vec<u8>, text: &str) {
-    out.reserve(text.len() + 10);
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut index = 0;
