@@ -58,7 +58,7 @@ const NETWORK_FAILURE_MARKERS: &[&str] = &[
 ];
 
 /// How the venv came to be ready, or why it cannot be.
-enum Provision {
+pub(crate) enum Provision {
     Ready(PathBuf),
     Unreachable(String),
 }
@@ -96,14 +96,14 @@ pub(crate) fn interop() -> StepResult {
 }
 
 /// The cargo target directory, as cargo itself resolves it for this workspace.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => workspace_root().join(dir),
         _ => workspace_root().join("target"),
     }
 }
 
-fn venv_dir() -> PathBuf {
+pub(crate) fn venv_dir() -> PathBuf {
     match env::var_os(VENV_ENV) {
         Some(dir) if !dir.is_empty() => workspace_root().join(dir),
         _ => target_dir().join(VENV_DIR),
@@ -117,7 +117,7 @@ fn record() -> String {
 
 /// Reuses the venv when its record matches and its interpreter imports the reference; otherwise
 /// builds it afresh.
-fn provision(venv: &Path) -> Result<Provision, String> {
+pub(crate) fn provision(venv: &Path) -> Result<Provision, String> {
     let python = venv.join("bin").join("python");
     let recorded = fs::read_to_string(venv.join(RECORD_FILE)).unwrap_or_default();
     if recorded == record() && imports_reference(&python) {

@@ -3,6 +3,8 @@
 //! - `ci`: everything CI checks, in order, failing fast: formatting, clippy, tests (with a
 //!   `redis-server` provisioned for the Redis-backed ones), docs, and dependency layering.
 //! - `bench`: every benchmark in the workspace (`cargo bench --workspace`), arguments passed on.
+//! - `bench --reference`: taskctx's benchmarks beside the Python reference's, in one run, on one
+//!   Redis, as one table ([`reference_bench`]).
 //! - `interop`: live interop tests against the Python reference on a real Redis ([`interop`]).
 //!
 //! Only the standard library is used, so the automation builds in seconds on a fresh machine.
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod interop;
+mod reference_bench;
 
 /// The result of one step: `Err` carries the sentence printed before exiting non-zero.
 type StepResult = Result<(), String>;
@@ -30,6 +33,9 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "ci" => ci(),
+        "bench" if rest.first().is_some_and(|arg| arg == "--reference") => {
+            reference_bench::run(rest.get(1..).unwrap_or_default())
+        }
         "bench" => bench(rest),
         "interop" => interop::interop(),
         "-h" | "--help" | "help" => {
@@ -55,6 +61,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci       fmt, clippy, tests (provisions redis-server), docs, dependency layering
   bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)
+  bench --reference [--tasks N]
+           taskctx beside the Python reference (interop venv), one run, one redis-server:
+           micro benchmarks and the Redis round trip, printed as one table
   interop  live interop tests against the Python reference (fastmcp-tasks 4.1.4, venv cached
            under the target directory; skipped when PyPI cannot be reached)";
 

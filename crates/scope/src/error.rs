@@ -59,7 +59,8 @@ impl fmt::Display for Part {
 pub enum SubClaimKind {
     /// `true`.
     True,
-    /// A JSON number that is not an integer.
+    /// A JSON number that is not zero and not an integer of at most 64 bits (JSON readers give
+    /// larger integers as floats, their digits possibly rounded).
     Float,
     /// A JSON array.
     Array,
@@ -71,7 +72,7 @@ impl fmt::Display for SubClaimKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::True => "true",
-            Self::Float => "a float",
+            Self::Float => "a non-integer number (or an integer beyond 64 bits)",
             Self::Array => "an array",
             Self::Object => "an object",
         })

@@ -57,7 +57,9 @@ impl<'a> Scope<'a> {
     /// # Errors
     /// - [`Error::InvalidChar`] for [`Part::ClientId`] when `client_id` contains `|` (the
     ///   composition would be ambiguous);
-    /// - [`Error::UnsupportedSubClaim`] for `true`, a float, an array or an object.
+    /// - [`Error::UnsupportedSubClaim`] for `true`, a float other than zero (which includes
+    ///   integers beyond the 64-bit range, which JSON readers give as floats), an array or an
+    ///   object.
     pub fn from_token(client_id: &'a str, sub: SubClaim<'_>) -> Result<Self, Error> {
         if let Some(offset) = client_id.find('|') {
             return Err(Error::InvalidChar {
@@ -67,9 +69,12 @@ impl<'a> Scope<'a> {
             });
         }
         let composed = match sub {
+            // Python's `if sub:`: every zero is false, `-0`, `0.0` and `0e5` included (JSON
+            // readers give the first and the others as floats).
             SubClaim::Absent | SubClaim::Null | SubClaim::Bool(false) | SubClaim::Integer(0) => {
                 None
             }
+            SubClaim::Float(0.0) => None, // Matches -0.0 too (float patterns compare with `==`).
             SubClaim::String("") => None,
             SubClaim::String(sub) => {
                 let mut text = String::with_capacity(client_id.len() + 1 + sub.len());
@@ -139,6 +144,27 @@ mod tests {
         ] {
             assert_eq!(scope(sub), Err(Error::UnsupportedSubClaim { kind }));
         }
+    }
+
+    #[test]
+    fn every_zero_is_no_sub_as_in_python() {
+        // `json.loads` reads `-0` as the integer 0 and `0.0` as a float; both are false in
+        // `if sub:`, so the reference's scope is the client id alone. JSON readers here give
+        // `-0` as the float -0.0.
+        for zero in [0.0, -0.0] {
+            assert_eq!(
+                Scope::from_token("c", SubClaim::Float(zero)).unwrap(),
+                "c",
+                "{zero:?}"
+            );
+        }
+        // Integers beyond 64 bits also arrive as floats, their digits possibly rounded: refused.
+        assert_eq!(
+            Scope::from_token("c", SubClaim::Float(18_446_744_073_709_551_616.0)),
+            Err(Error::UnsupportedSubClaim {
+                kind: SubClaimKind::Float
+            })
+        );
     }
 
     #[test]

@@ -6,11 +6,60 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::headers::Headers;
 
 /// Deeper nesting than this inside claims is left to the general reader.
 const MAX_DEPTH: usize = 64;
+
+/// Whether `text` nests arrays and objects more than `limit` levels deep anywhere (strings,
+/// escapes included, are skipped). One pass over the bytes, no recursion; the general readers
+/// run it first, so no input reaches serde deeper than the limit.
+pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
+/// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
+/// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the
+/// lowest one is meaningful.
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    ((quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (word.wrapping_sub(ONES * 0x20) & !word))
+        & HIGHS
+}
 
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -65,20 +114,14 @@ impl<'a> Scanner<'a> {
     /// Advances past bytes that need no attention inside a string (anything but `"`, `\\` and
     /// control characters), eight at a time.
     fn skip_plain(&mut self) {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
         let bytes = self.bytes();
         while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
             let mut word = [0_u8; 8];
             word.copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
-            let quote = word ^ (ONES * u64::from(b'"'));
-            let backslash = word ^ (ONES * u64::from(b'\\'));
-            let special = (quote.wrapping_sub(ONES) & !quote)
-                | (backslash.wrapping_sub(ONES) & !backslash)
-                | (word.wrapping_sub(ONES * 0x20) & !word);
-            if special & HIGHS != 0 {
-                break;
+            let special = special_bytes(u64::from_le_bytes(word));
+            if special != 0 {
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return;
             }
             self.pos += 8;
         }
@@ -99,21 +142,78 @@ impl<'a> Scanner<'a> {
             b'"' => {
                 let text = self.text.get(start..self.pos)?;
                 self.pos += 1;
-                return Some(Cow::Borrowed(text));
+                Some(Cow::Borrowed(text))
             }
-            b'\\' => {}
-            _ => return None,
+            b'\\' => {
+                // Decoded text is never longer than its escaped form; the bound keeps one
+                // allocation for every string up to 4 KiB without reserving the whole rest.
+                let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
+                self.escaped_rest(start, &mut out)?;
+                String::from_utf8(out).ok().map(Cow::Owned)
+            }
+            _ => None,
         }
-        // Escapes present: decode byte by byte.
+    }
+
+    /// A string (after whitespace): borrowed from the input when it has no escapes, else decoded
+    /// into `scratch` (cleared first).
+    fn string_in<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Option<&'s str>
+    where
+        'a: 's,
+    {
+        self.eat(b'"')?;
+        let start = self.pos;
+        self.skip_plain();
+        match self.peek()? {
+            b'"' => {
+                let text = self.text.get(start..self.pos)?;
+                self.pos += 1;
+                Some(text)
+            }
+            b'\\' => {
+                scratch.clear();
+                // Reserved once, so the buffer never moves (a move would leave a copy behind).
+                scratch.reserve((self.text.len() - start).min(4096) + 8);
+                self.escaped_rest(start, scratch)?;
+                std::str::from_utf8(scratch).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Decodes the rest of a string into `out`: its plain prefix starts at `start`, and the
+    /// scanner stands on the first byte that needs attention. Plain bytes are copied a word at
+    /// a time: each word is appended whole, then the bytes past its first special byte are cut.
+    fn escaped_rest(&mut self, start: usize, out: &mut Vec<u8>) -> Option<()> {
         let bytes = self.bytes();
-        let mut out = Vec::with_capacity((bytes.len() - start).min(1024));
         out.extend_from_slice(bytes.get(start..self.pos)?);
         loop {
+            while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
+                let mut word = [0_u8; 8];
+                word.copy_from_slice(chunk);
+                out.extend_from_slice(&word);
+                let special = special_bytes(u64::from_le_bytes(word));
+                if special != 0 {
+                    let run = (special.trailing_zeros() / 8) as usize;
+                    out.truncate(out.len() - 8 + run);
+                    self.pos += run;
+                    // The common escapes of embedded JSON, `\"` and `\\`, stay in this loop.
+                    if let (Some(b'\\'), Some(&escaped @ (b'"' | b'\\'))) =
+                        (bytes.get(self.pos), bytes.get(self.pos + 1))
+                    {
+                        out.push(escaped);
+                        self.pos += 2;
+                        continue;
+                    }
+                    break;
+                }
+                self.pos += 8;
+            }
             let byte = *bytes.get(self.pos)?;
             self.pos += 1;
             match byte {
-                b'"' => return String::from_utf8(out).ok().map(Cow::Owned),
-                b'\\' => self.escape(&mut out)?,
+                b'"' => return Some(()),
+                b'\\' => self.escape(out)?,
                 0x00..=0x1f => return None,
                 _ => out.push(byte),
             }
@@ -167,7 +267,13 @@ impl<'a> Scanner<'a> {
         let digits = self.bytes().get(self.pos..end)?;
         let mut unit = 0_u32;
         for &digit in digits {
-            unit = unit * 16 + char::from(digit).to_digit(16)?;
+            let value = match digit {
+                b'0'..=b'9' => digit - b'0',
+                b'a'..=b'f' => digit - b'a' + 10,
+                b'A'..=b'F' => digit - b'A' + 10,
+                _ => return None,
+            };
+            unit = unit << 4 | u32::from(value);
         }
         self.pos = end;
         Some(unit)
@@ -314,9 +420,11 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
         return Some(None);
     }
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
+    // Escaped values are decoded here and copied into the map; the buffer is wiped after.
+    let mut scratch = Zeroizing::new(Vec::new());
     scanner.object(|scanner, name| {
-        let value = scanner.string()?;
-        headers.insert(&name, &*value);
+        let value = scanner.string_in(&mut scratch)?;
+        headers.insert(&name, value);
         Some(())
     })?;
     Some(Some(headers))

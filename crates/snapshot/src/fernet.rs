@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -25,6 +25,8 @@ const VERSION: u8 = 0x80;
 const HEADER_LEN: usize = 1 + 8 + 16;
 const TAG_LEN: usize = 32;
 const BLOCK_LEN: usize = 16;
+/// Bytes of ciphertext made before they are fed to the HMAC (one SHA-256 block).
+const MAC_CHUNK: usize = 64;
 /// How many derived keys the process-wide cache keeps.
 const CACHE_CAPACITY: usize = 8;
 
@@ -215,8 +217,7 @@ impl FernetKey {
 
     /// Encrypts `plaintext` as a Fernet token stamped with the current time and a random IV.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
-        let mut iv = [0_u8; 16];
-        getrandom::fill(&mut iv)?;
+        let iv = random_iv()?;
         let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
         Ok(self.encrypt_with(plaintext, now, iv))
     }
@@ -231,17 +232,24 @@ impl FernetKey {
         raw.extend_from_slice(&timestamp.to_be_bytes());
         raw.extend_from_slice(&iv);
         raw.extend_from_slice(plaintext);
-        raw.resize(HEADER_LEN + padded_len, 0);
-        let mut key = Zeroizing::new(self.encryption_key());
-        if let Some(block) = raw.get_mut(HEADER_LEN..) {
-            // The buffer is exactly one padded length, so padding cannot fail.
-            let _ = Aes128CbcEnc::new((&*key).into(), (&iv).into())
-                .encrypt_padded::<Pkcs7>(block, plaintext.len());
+        // PKCS#7: every padding byte holds the padding's length (1 to 16).
+        let pad = u8::try_from(padded_len - plaintext.len()).unwrap_or(16);
+        raw.resize(HEADER_LEN + padded_len, pad);
+        let key = Zeroizing::new(self.encryption_key());
+        let mut cipher = Aes128CbcEnc::new((&*key).into(), (&iv).into());
+        let mut mac = self.mac();
+        let (header, body) = raw.split_at_mut(HEADER_LEN);
+        mac.update(header);
+        // Four blocks encrypted, then those four MACed: CBC and HMAC are each one long chain of
+        // dependent steps, and interleaving them lets the core run both chains at once.
+        for chunk in body.chunks_mut(MAC_CHUNK) {
+            let (blocks, _) = Block::<Aes128CbcEnc>::slice_as_chunks_mut(chunk);
+            cipher.encrypt_blocks(blocks);
+            mac.update(chunk);
         }
-        key.fill(0);
-        let tag = self.mac().chain_update(&raw).finalize().into_bytes();
+        let tag = mac.finalize().into_bytes();
         raw.extend_from_slice(&tag);
-        ENCODE.encode(&raw)
+        encode_base64(&raw)
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -308,6 +316,112 @@ impl fmt::Debug for FernetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FernetKey([redacted])")
     }
+}
+
+/// How many IVs one read of operating-system randomness provides.
+const IVS_PER_FILL: usize = 32;
+
+/// A thread's store of operating-system randomness, cut into IVs. Each IV is used once and wiped;
+/// the store belongs to one process (a forked child, with another process id, refills its own).
+struct IvPool {
+    bytes: Zeroizing<[u8; 16 * IVS_PER_FILL]>,
+    next: usize,
+    pid: u32,
+}
+
+/// A fresh random IV. Reading the operating system's randomness costs a system call, so each
+/// thread reads 32 IVs' worth at a time; every byte still comes from the operating system.
+fn random_iv() -> Result<[u8; 16], getrandom::Error> {
+    thread_local! {
+        static POOL: std::cell::RefCell<IvPool> = std::cell::RefCell::new(IvPool {
+            bytes: Zeroizing::new([0; 16 * IVS_PER_FILL]),
+            next: IVS_PER_FILL,
+            pid: 0,
+        });
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let pid = std::process::id();
+        if pool.next >= IVS_PER_FILL || pool.pid != pid {
+            getrandom::fill(pool.bytes.as_mut_slice())?;
+            pool.next = 0;
+            pool.pid = pid;
+        }
+        let start = pool.next * 16;
+        pool.next += 1;
+        let mut iv = [0_u8; 16];
+        if let Some(slot) = pool.bytes.get_mut(start..start + 16) {
+            iv.copy_from_slice(slot);
+            slot.fill(0);
+        }
+        Ok(iv)
+    })
+}
+
+/// Pairs of url-safe base64 digits for every 12-bit value, first digit in the low byte.
+static DIGIT_PAIRS: [u16; 4096] = digit_pairs();
+
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an out-of-range index fails the build, never a run"
+)]
+const fn digit_pairs() -> [u16; 4096] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut table = [0_u16; 4096];
+    let mut value = 0;
+    while value < 4096 {
+        table[value] = ALPHABET[value >> 6] as u16 | ((ALPHABET[value & 63] as u16) << 8);
+        value += 1;
+    }
+    table
+}
+
+/// Url-safe base64 with padding (as `base64.urlsafe_b64encode`): six input bytes become eight
+/// digits through four lookups of digit pairs.
+fn encode_base64(input: &[u8]) -> String {
+    let pair = |value: u64| {
+        DIGIT_PAIRS
+            .get((value & 0xfff) as usize)
+            .copied()
+            .unwrap_or_default()
+            .to_le_bytes()
+    };
+    let mut out = vec![0_u8; input.len().div_ceil(3) * 4];
+    let mut outputs = out.chunks_exact_mut(8);
+    let mut inputs = input.chunks_exact(6);
+    for (digits, bytes) in (&mut outputs).zip(&mut inputs) {
+        let mut word = [0_u8; 8];
+        word[2..].copy_from_slice(bytes);
+        let word = u64::from_be_bytes(word);
+        let digit_pairs = [
+            pair(word >> 36),
+            pair(word >> 24),
+            pair(word >> 12),
+            pair(word),
+        ];
+        digits.copy_from_slice(digit_pairs.as_flattened());
+    }
+    // The last zero to five bytes: whole groups of three, then a padded partial one.
+    let tail = inputs.remainder();
+    let done = input.len() - tail.len();
+    let written = done / 3 * 4;
+    let tail_out = out.get_mut(written..).unwrap_or_default();
+    for (digits, bytes) in tail_out.chunks_mut(4).zip(tail.chunks(3)) {
+        let mut group = [0_u8; 3];
+        for (slot, byte) in group.iter_mut().zip(bytes) {
+            *slot = *byte;
+        }
+        let value = u64::from(group[0]) << 16 | u64::from(group[1]) << 8 | u64::from(group[2]);
+        let [a, b] = pair(value >> 12);
+        let [c, d] = pair(value);
+        let mut quad = [a, b, c, d];
+        for slot in quad.iter_mut().skip(bytes.len() + 1) {
+            *slot = b'=';
+        }
+        digits.copy_from_slice(&quad);
+    }
+    // Every byte written is from the alphabet or `=`.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Python's `base64.urlsafe_b64decode` (non-strict `binascii.a2b_base64`): both alphabets,

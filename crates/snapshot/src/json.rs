@@ -10,6 +10,13 @@ use crate::headers::{Headers, lowercase_name};
 use crate::snapshot::{TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
 
+/// The deepest nesting of arrays and objects a stored JSON value (and the access token's own
+/// JSON text inside it) may have, the outermost object counting as one: 127, one below
+/// serde_json's recursion limit, so every reader (fast path, general reader, the lazy claims
+/// parse) sees the same limit. Deeper values, in unknown fields and claims too, are
+/// [`JsonError::TooDeep`] (or [`TokenError::TooDeep`] inside the token).
+pub const MAX_NESTING: usize = 127;
+
 /// The most bytes of a header name an error message repeats.
 const NAME_EXCERPT_MAX_BYTES: usize = 64;
 
@@ -133,25 +140,65 @@ const fn plain_table() -> [bool; 256] {
 static PLAIN: [bool; 256] = plain_table();
 
 fn push_unit(out: &mut Vec<u8>, unit: u32) {
-    out.extend_from_slice(b"\\u");
-    for shift in [12_u32, 8, 4, 0] {
-        let nibble = (unit >> shift) & 0xf;
-        out.push(HEX.get(nibble as usize).copied().unwrap_or(b'0'));
-    }
+    let digit = |shift: u32| {
+        HEX.get(((unit >> shift) & 0xf) as usize)
+            .copied()
+            .unwrap_or(b'0')
+    };
+    out.extend_from_slice(&[b'\\', b'u', digit(12), digit(8), digit(4), digit(0)]);
 }
 
-/// Writes a JSON string with Python's `ensure_ascii=True` escaping.
+/// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
+/// is not written as it is (anything but printable ASCII other than `"` and `\\`); zero when
+/// there is none. Bits above the lowest one may be spurious.
+fn escape_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let delete = word ^ (ONES * 0x7f);
+    ((quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (delete.wrapping_sub(ONES) & !delete)
+        | (word.wrapping_sub(ONES * 0x20) & !word)
+        | word)
+        & HIGHS
+}
+
+/// Writes a JSON string with Python's `ensure_ascii=True` escaping. Plain bytes are copied a
+/// word at a time: each word is appended whole, then the bytes from its first special one are
+/// cut and handled one by one.
 fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
-    let mut run_start = 0;
     let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
+    loop {
+        while let Some(chunk) = bytes.get(index..index + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            out.extend_from_slice(&word);
+            let special = escape_mask(u64::from_le_bytes(word));
+            if special != 0 {
+                let run = (special.trailing_zeros() / 8) as usize;
+                out.truncate(out.len() - 8 + run);
+                index += run;
+                break;
+            }
+            index += 8;
+        }
+        let Some(&byte) = bytes.get(index) else {
+            break;
+        };
         if PLAIN.get(usize::from(byte)).copied().unwrap_or(false) {
+            out.push(byte);
             index += 1;
             continue;
         }
-        out.extend_from_slice(bytes.get(run_start..index).unwrap_or_default());
+        if byte == b'"' || byte == b'\\' {
+            out.extend_from_slice(&[b'\\', byte]);
+            index += 1;
+            continue;
+        }
         if byte < 0x80 {
             match byte {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -179,9 +226,7 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
             }
             index += ch.len_utf8();
         }
-        run_start = index;
     }
-    out.extend_from_slice(bytes.get(run_start..).unwrap_or_default());
     out.push(b'"');
 }
 
@@ -217,6 +262,7 @@ impl fmt::Display for JsonKind {
 
 /// Why a JSON stored value is not a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// The bytes are not UTF-8.
     #[error("the snapshot JSON is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
@@ -224,7 +270,13 @@ pub enum JsonError {
         /// Length of the valid prefix.
         valid_up_to: usize,
     },
-    /// The text is not JSON (or nests deeper than 128 levels).
+    /// The text nests arrays and objects deeper than [`MAX_NESTING`] levels.
+    #[error("the snapshot JSON nests arrays and objects deeper than {limit} levels")]
+    TooDeep {
+        /// The limit, [`MAX_NESTING`].
+        limit: usize,
+    },
+    /// The text is not JSON.
     #[error("the snapshot is not valid JSON (line {line}, column {column})")]
     Syntax {
         /// 1-based line.
@@ -283,10 +335,7 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
             owning_tool_version,
         ] = fast.strings;
         return Ok(TaskContextSnapshot {
-            access_token: fast
-                .access_token_json
-                .map(AccessToken::from_json_string)
-                .transpose()?,
+            access_token: token_of(fast.access_token_json)?,
             http_headers: fast.http_headers,
             origin_request_id,
             session_id,
@@ -299,8 +348,20 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
     general_from_json_str(text)
 }
 
+/// The access token of an `access_token_json` value: an empty text is no token, as in the
+/// reference's restore (`if snapshot.access_token_json:`), and re-encodes as `null`.
+fn token_of(text: Option<String>) -> Result<Option<AccessToken>, JsonError> {
+    match text {
+        Some(text) if !text.is_empty() => Ok(Some(AccessToken::from_json_string(text)?)),
+        _ => Ok(None),
+    }
+}
+
 /// The general reader: accepts every JSON the fast path declines, and names every error.
 pub(crate) fn general_from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
+    if crate::fastjson::nests_deeper_than(text, MAX_NESTING) {
+        return Err(JsonError::TooDeep { limit: MAX_NESTING });
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw = deserializer
         .deserialize_any(TopVisitor)
@@ -345,9 +406,7 @@ impl RawSnapshot {
         if let Some(found) = self.not_an_object {
             return Err(JsonError::NotAnObject { found });
         }
-        let access_token = take_slot(self.access_token_json, "access_token_json")?
-            .map(AccessToken::from_json_string)
-            .transpose()?;
+        let access_token = token_of(take_slot(self.access_token_json, "access_token_json")?)?;
         let http_headers = match self.http_headers {
             None => None,
             Some(Ok(headers)) => headers,

@@ -33,7 +33,15 @@ pub struct AccessToken {
 ///
 /// The error names where the text went wrong, never its content (it holds the token).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
+    /// The text nests arrays and objects deeper than [`MAX_NESTING`](crate::json::MAX_NESTING)
+    /// levels (in its claims, or anywhere else).
+    #[error("access token JSON nests arrays and objects deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
     /// The text is not JSON.
     #[error("access token JSON is not valid JSON (line {line}, column {column})")]
     Syntax {
@@ -170,6 +178,12 @@ impl AccessToken {
 
     /// The general reader: accepts every token text the fast path declines, and names errors.
     pub(crate) fn general_from_json(json: Zeroizing<String>) -> Result<Self, TokenError> {
+        // Within the limit, the lazy parse of all claims cannot fail on depth either.
+        if crate::fastjson::nests_deeper_than(&json, crate::json::MAX_NESTING) {
+            return Err(TokenError::TooDeep {
+                limit: crate::json::MAX_NESTING,
+            });
+        }
         let fields: TokenFields =
             serde_json::from_str(&json).map_err(|error| TokenError::from_json(&error))?;
         Ok(Self::from_fields(fields, json))
