@@ -106,3 +106,47 @@ fn scope_fingerprints_are_keyed() {
 }
 
 const EXPECTED: &str = "0168205928218e66";
+
+#[test]
+fn restore_span_hook_sees_the_span_and_the_snapshot_trace_context() {
+    let capture = Capture::default();
+    type Seen = Vec<(Option<&'static str>, Option<String>)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+    let recorded = Arc::clone(&seen);
+    tracing::subscriber::with_default(capture, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let glue: TaskGlue = TaskGlue::builder()
+                .store_url("memory://glue-tracing-hook")
+                .restore_span_hook(move |span, trace| {
+                    recorded.lock().unwrap().push((
+                        span.metadata().map(tracing::Metadata::name),
+                        trace.traceparent.clone(),
+                    ));
+                })
+                .build()
+                .unwrap();
+            let snapshot = caller("client-a", "user-1", "session-1");
+            let key = glue
+                .submit(submit(&snapshot, "T-hook"))
+                .await
+                .unwrap()
+                .into_execution_key();
+            glue.run(&key, async {}).await.unwrap();
+            // No snapshot decoded: the hook is not called.
+            let missing = task_for(&snapshot, "T-hook-missing").to_key();
+            glue.run(&missing, async {}).await.unwrap();
+        });
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![(
+            Some("taskctx.restore"),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned())
+        )]
+    );
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, Scope};
 use taskctx_snapshot::{AccessToken, Codec, FernetKey, HeaderPolicy, KeyRing, SnapshotCodec};
 
+use crate::context::TraceContext;
 use crate::fingerprint::{FingerprintKey, ScopeFingerprint};
 use crate::glue_store::GlueStore;
 use crate::refresh::{RefreshRequest, Refresher};
@@ -44,6 +45,10 @@ pub fn key_ttl(execution_ttl_secs: u64) -> Option<Ttl> {
 /// process, where the registry has no entry).
 type ServerResolver<Sv> = dyn Fn(&str, Option<&str>) -> Option<Arc<Sv>> + Send + Sync;
 
+/// Called with a task's restore span and its snapshot's trace context (see
+/// [`TaskGlueBuilder::restore_span_hook`]).
+pub(crate) type RestoreSpanHook = dyn Fn(&tracing::Span, &TraceContext) + Send + Sync;
+
 /// Tells glues apart, so a context is served only by the glue that restored it.
 static NEXT_GLUE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -69,6 +74,7 @@ pub(crate) struct Inner<Se, Sv> {
     pub(crate) header_policy: HeaderPolicy,
     pub(crate) fingerprints: FingerprintKey,
     pub(crate) refresher: Option<Refresher>,
+    pub(crate) span_hook: Option<Box<RestoreSpanHook>>,
     pub(crate) sessions: Sessions<Se>,
     pub(crate) servers: Servers<Sv>,
     pub(crate) resolver: Option<Box<ServerResolver<Sv>>>,
@@ -92,6 +98,7 @@ impl<Se, Sv> fmt::Debug for TaskGlue<Se, Sv> {
             .field("policy", &self.inner.policy)
             .field("ttl", &self.inner.ttl)
             .field("refresher", &self.inner.refresher)
+            .field("restore_span_hook", &self.inner.span_hook.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +188,7 @@ pub struct TaskGlueBuilder<Se, Sv> {
     fingerprints: Option<FingerprintKey>,
     refresher: Option<Refresher>,
     refresh_margin: Option<Duration>,
+    span_hook: Option<Box<RestoreSpanHook>>,
     sessions: Option<Sessions<Se>>,
     server_capacity: Option<NonZeroUsize>,
     servers: Option<Servers<Sv>>,
@@ -205,6 +213,7 @@ impl<Se, Sv> Default for TaskGlueBuilder<Se, Sv> {
             fingerprints: None,
             refresher: None,
             refresh_margin: None,
+            span_hook: None,
             sessions: None,
             server_capacity: None,
             servers: None,
@@ -361,6 +370,20 @@ where
         self
     }
 
+    /// A hook called with each task's `taskctx.restore` span and the trace context of its
+    /// snapshot, once the snapshot is decoded and before the span is first entered: the place to
+    /// join the span to the submitter's trace (as parent or as link, for example through
+    /// `tracing-opentelemetry`; `taskctx-tower`'s `otel` feature ships such a hook). It is not
+    /// called when no snapshot was decoded.
+    #[must_use]
+    pub fn restore_span_hook(
+        mut self,
+        hook: impl Fn(&tracing::Span, &TraceContext) + Send + Sync + 'static,
+    ) -> Self {
+        self.span_hook = Some(Box::new(hook));
+        self
+    }
+
     /// Shares a session registry with another glue (for example one per queue, one connection
     /// layer).
     #[must_use]
@@ -499,6 +522,7 @@ where
                 header_policy: self.header_policy,
                 fingerprints,
                 refresher,
+                span_hook: self.span_hook,
                 sessions: self.sessions.unwrap_or_default(),
                 servers,
                 resolver: self.resolver,

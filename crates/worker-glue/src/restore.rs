@@ -23,6 +23,14 @@ fn unix_now() -> i64 {
         })
 }
 
+/// The W3C trace context a snapshot was captured under.
+fn trace_context_of(snapshot: &TaskContextSnapshot) -> TraceContext {
+    TraceContext {
+        traceparent: snapshot.traceparent().map(str::to_owned),
+        tracestate: snapshot.tracestate().map(str::to_owned),
+    }
+}
+
 /// What restoring the token gave: the token to install and the outcome.
 type TokenOutcome = (Option<Arc<AccessToken>>, RestoreOutcome);
 
@@ -74,7 +82,16 @@ where
             scope = %self.scope_fingerprint(task.scope()),
             outcome = tracing::field::Empty,
         );
-        let result = self.restore_task(task, leg).instrument(span.clone()).await;
+        // The snapshot is loaded before the span is first entered, so that the span hook can
+        // still give the span a parent (the submitter's trace) once the snapshot is known.
+        let loaded = self.load(&task).await;
+        if let (Some(hook), Ok(snapshot)) = (&self.inner.span_hook, &loaded) {
+            hook(&span, &trace_context_of(snapshot));
+        }
+        let result = self
+            .restore_task(task, leg, loaded)
+            .instrument(span.clone())
+            .await;
         span.record(
             "outcome",
             match &result {
@@ -85,32 +102,49 @@ where
         result.map(Some)
     }
 
+    /// Loads and decodes the task's snapshot; a failure comes with the outcome it gives under
+    /// FailOpen.
+    async fn load(
+        &self,
+        task: &TaskKey<'static>,
+    ) -> Result<TaskContextSnapshot, (RestoreOutcome, RestoreError)> {
+        let inner = &self.inner;
+        let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
+        match inner.store.load(&snapshot_key).await {
+            Err(error) => Err((RestoreOutcome::StoreFailed, RestoreError::Store(error))),
+            Ok(None) => Err((
+                RestoreOutcome::Missing,
+                RestoreError::Missing {
+                    task_id: task.task_id().as_str().to_owned(),
+                },
+            )),
+            Ok(Some(stored)) => inner
+                .codec
+                .decode(&stored, &snapshot_key)
+                .map_err(|error| (RestoreOutcome::Undecodable, RestoreError::Decode(error))),
+        }
+    }
+
     async fn restore_task(
         &self,
         task: TaskKey<'static>,
         leg: Leg,
+        loaded: Result<TaskContextSnapshot, (RestoreOutcome, RestoreError)>,
     ) -> Result<TaskContext, RestoreError> {
         let inner = &self.inner;
-        let task_id = || task.task_id().as_str().to_owned();
-        let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
-        let (outcome, error) = match inner.store.load(&snapshot_key).await {
-            Err(error) => (RestoreOutcome::StoreFailed, RestoreError::Store(error)),
-            Ok(None) => (
-                RestoreOutcome::Missing,
-                RestoreError::Missing { task_id: task_id() },
-            ),
-            Ok(Some(stored)) => match inner.codec.decode(&stored, &snapshot_key) {
-                Err(error) => (RestoreOutcome::Undecodable, RestoreError::Decode(error)),
-                Ok(snapshot) => {
-                    if scope_of(&snapshot).is_ok_and(|scope| scope.as_ref() == task.scope()) {
-                        return self.install(task, leg, snapshot).await;
-                    }
-                    (
-                        RestoreOutcome::ScopeMismatch,
-                        RestoreError::ScopeMismatch { task_id: task_id() },
-                    )
+        let (outcome, error) = match loaded {
+            Err(failure) => failure,
+            Ok(snapshot) => {
+                if scope_of(&snapshot).is_ok_and(|scope| scope.as_ref() == task.scope()) {
+                    return self.install(task, leg, snapshot).await;
                 }
-            },
+                (
+                    RestoreOutcome::ScopeMismatch,
+                    RestoreError::ScopeMismatch {
+                        task_id: task.task_id().as_str().to_owned(),
+                    },
+                )
+            }
         };
         match inner.policy {
             RestorePolicy::FailClosed => {
@@ -138,10 +172,7 @@ where
         leg: Leg,
         mut snapshot: TaskContextSnapshot,
     ) -> Result<TaskContext, RestoreError> {
-        let trace = TraceContext {
-            traceparent: snapshot.traceparent().map(str::to_owned),
-            tracestate: snapshot.tracestate().map(str::to_owned),
-        };
+        let trace = trace_context_of(&snapshot);
         let captured = snapshot.take_access_token().map(Arc::new);
         let (access_token, outcome) = match captured.clone() {
             None => (None, RestoreOutcome::Restored),
