@@ -339,8 +339,15 @@ fn random_iv() -> Result<[u8; 16], getrandom::Error> {
             pid: 0,
         });
     }
-    POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
+    let fresh = || {
+        let mut iv = [0_u8; 16];
+        getrandom::fill(&mut iv).map(|()| iv)
+    };
+    // During thread teardown the store may be gone: then the IV comes straight from the system.
+    POOL.try_with(|pool| {
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            return fresh();
+        };
         let pid = std::process::id();
         if pool.next >= IVS_PER_FILL || pool.pid != pid {
             getrandom::fill(pool.bytes.as_mut_slice())?;
@@ -356,6 +363,7 @@ fn random_iv() -> Result<[u8; 16], getrandom::Error> {
         }
         Ok(iv)
     })
+    .unwrap_or_else(|_| fresh())
 }
 
 /// Pairs of url-safe base64 digits for every 12-bit value, first digit in the low byte.
