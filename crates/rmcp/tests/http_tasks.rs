@@ -1,0 +1,191 @@
+//! Owner-bound tasks over real HTTP: an rmcp Streamable HTTP server on axum behind the bearer
+//! layer, and rmcp's own client, for two authenticated callers and an anonymous one.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed expectation is the test failing"
+)]
+
+mod common;
+
+use common::{TOKEN_A, TOKEN_B, connect, mcp_error, serve_memory, settle, settled_report, start};
+use rmcp::model::{CancelTaskParams, GetTaskParams, TaskPayload, UpdateTaskParams};
+use rmcp::task_manager::TaskManager;
+use serde_json::{Value, json};
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_task_runs_as_exactly_its_caller() {
+    let server = serve_memory("http-each-caller").await;
+    let a = connect(&server.url, Some(TOKEN_A), "from-a").await;
+    let b = connect(&server.url, Some(TOKEN_B), "from-b").await;
+    let anonymous = connect(&server.url, None, "from-anonymous").await;
+
+    // Interleaved: all three tasks exist before any is read.
+    let task_a = start(&a, "whoami", None).await;
+    let task_b = start(&b, "whoami", None).await;
+    let task_anonymous = start(&anonymous, "whoami", None).await;
+
+    let seen_a = settled_report(&a, &task_a).await;
+    assert_eq!(
+        seen_a["caller"],
+        json!({"client_id": "client-a", "sub": "user-1", "token": TOKEN_A})
+    );
+    assert_eq!(seen_a["caller_before_await"], seen_a["caller"]);
+    assert_eq!(seen_a["scope"], "client-a|user-1");
+    assert_eq!(seen_a["task_id"], task_a.as_str());
+    assert_eq!(seen_a["x_test"], "from-a");
+    assert_eq!(seen_a["tool"], "whoami");
+    assert_eq!(seen_a["tool_version"], "1.2.3");
+    // The bearer header is a credential: the default header policy leaves it out.
+    assert_eq!(seen_a["authorization_header"], Value::Null);
+    assert!(
+        seen_a["origin_request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{seen_a}"
+    );
+
+    let seen_b = settled_report(&b, &task_b).await;
+    assert_eq!(
+        seen_b["caller"],
+        json!({"client_id": "client-b", "sub": "user-2", "token": TOKEN_B})
+    );
+    assert_eq!(seen_b["scope"], "client-b|user-2");
+    assert_eq!(seen_b["x_test"], "from-b");
+
+    let seen_anonymous = settled_report(&anonymous, &task_anonymous).await;
+    assert_eq!(seen_anonymous["caller"], Value::Null);
+    assert_eq!(seen_anonymous["caller_before_await"], Value::Null);
+    assert_eq!(seen_anonymous["scope"], Value::Null);
+    assert_eq!(seen_anonymous["x_test"], "from-anonymous");
+
+    for client in [a, b, anonymous] {
+        client.cancel().await.expect("client closes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_callers_task_is_answered_as_an_unknown_id() {
+    let server = serve_memory("http-no-oracle").await;
+    let a = connect(&server.url, Some(TOKEN_A), "a").await;
+    let b = connect(&server.url, Some(TOKEN_B), "b").await;
+    let anonymous = connect(&server.url, None, "anonymous").await;
+
+    // Running tasks (they wait for a cancel), so every method has something to act on.
+    let task_a = start(&a, "wait", None).await;
+    let task_anonymous = start(&anonymous, "wait", None).await;
+    let never = "0b0e5a52-8c8e-4e52-9e53-000000000000".to_owned();
+
+    // What rmcp itself answers for an id it never saw.
+    let rmcp_unknown = |id: &str| {
+        TaskManager::new()
+            .get_task(id)
+            .expect_err("an empty manager knows no task")
+    };
+
+    for (asker, id, owner) in [
+        (&b, &task_a, "another scope"),
+        (
+            &anonymous,
+            &task_a,
+            "anonymous asking for an authenticated task",
+        ),
+        (
+            &a,
+            &task_anonymous,
+            "authenticated asking for an anonymous task",
+        ),
+        (
+            &b,
+            &task_anonymous,
+            "another scope asking for an anonymous task",
+        ),
+    ] {
+        // The same id, answered as if it did not exist...
+        let foreign_get = mcp_error(asker.get_task(GetTaskParams::new(id.clone())).await);
+        let foreign_update = mcp_error(
+            asker
+                .update_task(UpdateTaskParams::new(id.clone(), Default::default()))
+                .await,
+        );
+        let foreign_cancel = mcp_error(asker.cancel_task(CancelTaskParams::new(id.clone())).await);
+        // ...exactly as this server answers an id of the same shape that never existed, once
+        // the id in the message is swapped.
+        let unknown_get = mcp_error(asker.get_task(GetTaskParams::new(never.clone())).await);
+        let unknown_update = mcp_error(
+            asker
+                .update_task(UpdateTaskParams::new(never.clone(), Default::default()))
+                .await,
+        );
+        let unknown_cancel = mcp_error(
+            asker
+                .cancel_task(CancelTaskParams::new(never.clone()))
+                .await,
+        );
+        for (foreign, unknown) in [
+            (&foreign_get, &unknown_get),
+            (&foreign_update, &unknown_update),
+            (&foreign_cancel, &unknown_cancel),
+        ] {
+            assert_eq!(foreign.code, unknown.code, "{owner}");
+            assert_eq!(foreign.data, unknown.data, "{owner}");
+            assert_eq!(
+                foreign.message.replace(id.as_str(), "ID"),
+                unknown.message.replace(never.as_str(), "ID"),
+                "{owner}"
+            );
+            // And byte for byte what rmcp says for an unknown id.
+            assert_eq!(*foreign, rmcp_unknown(id), "{owner}");
+        }
+    }
+
+    // The owners still see their tasks, untouched by the foreign cancels.
+    for (owner, id) in [(&a, &task_a), (&anonymous, &task_anonymous)] {
+        let state = owner
+            .get_task(GetTaskParams::new(id.clone()))
+            .await
+            .expect("the owner sees its task");
+        assert!(!state.task.status().is_terminal(), "{:?}", state.task);
+        owner
+            .cancel_task(CancelTaskParams::new(id.clone()))
+            .await
+            .expect("the owner cancels its task");
+        assert_eq!(settle(owner, id).await, TaskPayload::Cancelled);
+    }
+
+    for client in [a, b, anonymous] {
+        client.cancel().await.expect("client closes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_of_one_caller_share_its_tasks() {
+    let server = serve_memory("http-same-caller").await;
+    let first = connect(&server.url, Some(TOKEN_A), "first").await;
+    let second = connect(&server.url, Some(TOKEN_A), "second").await;
+    let task = start(&first, "whoami", None).await;
+    let seen = settled_report(&second, &task).await;
+    assert_eq!(seen["x_test"], "first");
+    first.cancel().await.expect("client closes");
+    second.cancel().await.expect("client closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_context_comes_from_meta_before_headers() {
+    let server = serve_memory("http-trace").await;
+    let client = connect(&server.url, Some(TOKEN_A), "trace").await;
+    let task = start(&client, "whoami", Some((TRACEPARENT, "vendor=meta"))).await;
+    let seen = settled_report(&client, &task).await;
+    assert_eq!(seen["traceparent"], TRACEPARENT);
+    assert_eq!(seen["tracestate"], "vendor=meta");
+
+    let task = start(&client, "whoami", None).await;
+    let seen = settled_report(&client, &task).await;
+    assert_eq!(seen["traceparent"], Value::Null);
+    assert_eq!(seen["tracestate"], Value::Null);
+    client.cancel().await.expect("client closes");
+}
