@@ -10,12 +10,15 @@
 
 mod common;
 
-use common::{TOKEN_A, TOKEN_B, connect, mcp_error, serve_memory, settle, settled_report, start};
+use common::{
+    TOKEN_A, TOKEN_B, connect, connect_with, mcp_error, serve_memory, settle, settled_report, start,
+};
 use rmcp::model::{CancelTaskParams, GetTaskParams, TaskPayload, UpdateTaskParams};
 use rmcp::task_manager::TaskManager;
 use serde_json::{Value, json};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const HEADER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_task_runs_as_exactly_its_caller() {
@@ -42,12 +45,16 @@ async fn each_task_runs_as_exactly_its_caller() {
     assert_eq!(seen_a["tool_version"], "1.2.3");
     // The bearer header is a credential: the default header policy leaves it out.
     assert_eq!(seen_a["authorization_header"], Value::Null);
+    // The JSON-RPC id of the `tools/call` request (rmcp's client numbers its requests).
     assert!(
         seen_a["origin_request_id"]
             .as_str()
-            .is_some_and(|id| !id.is_empty()),
+            .is_some_and(|id| id.parse::<u64>().is_ok()),
         "{seen_a}"
     );
+    // The `mcp-session-id` of the caller's connection.
+    let session_a = seen_a["session_id"].as_str().expect("a session id");
+    assert!(!session_a.is_empty());
 
     let seen_b = settled_report(&b, &task_b).await;
     assert_eq!(
@@ -56,6 +63,8 @@ async fn each_task_runs_as_exactly_its_caller() {
     );
     assert_eq!(seen_b["scope"], "client-b|user-2");
     assert_eq!(seen_b["x_test"], "from-b");
+    let session_b = seen_b["session_id"].as_str().expect("a session id");
+    assert_ne!(session_a, session_b);
 
     let seen_anonymous = settled_report(&anonymous, &task_anonymous).await;
     assert_eq!(seen_anonymous["caller"], Value::Null);
@@ -170,6 +179,11 @@ async fn two_connections_of_one_caller_share_its_tasks() {
     let task = start(&first, "whoami", None).await;
     let seen = settled_report(&second, &task).await;
     assert_eq!(seen["x_test"], "first");
+    // The task keeps the session that created it.
+    let second_task = start(&second, "whoami", None).await;
+    let second_seen = settled_report(&first, &second_task).await;
+    assert_eq!(second_seen["x_test"], "second");
+    assert_ne!(seen["session_id"], second_seen["session_id"]);
     first.cancel().await.expect("client closes");
     second.cancel().await.expect("client closes");
 }
@@ -187,5 +201,23 @@ async fn trace_context_comes_from_meta_before_headers() {
     let seen = settled_report(&client, &task).await;
     assert_eq!(seen["traceparent"], Value::Null);
     assert_eq!(seen["tracestate"], Value::Null);
+    client.cancel().await.expect("client closes");
+
+    // Without `_meta`, the HTTP headers give the pair.
+    let headers = [
+        ("traceparent", HEADER_TRACEPARENT),
+        ("tracestate", "vendor=header"),
+    ];
+    let client = connect_with(&server.url, None, &headers).await;
+    let task = start(&client, "whoami", None).await;
+    let seen = settled_report(&client, &task).await;
+    assert_eq!(seen["traceparent"], HEADER_TRACEPARENT);
+    assert_eq!(seen["tracestate"], "vendor=header");
+
+    // With both, `_meta` gives the whole pair: its tracestate, not the header's.
+    let task = start(&client, "whoami", Some((TRACEPARENT, "vendor=meta"))).await;
+    let seen = settled_report(&client, &task).await;
+    assert_eq!(seen["traceparent"], TRACEPARENT);
+    assert_eq!(seen["tracestate"], "vendor=meta");
     client.cancel().await.expect("client closes");
 }

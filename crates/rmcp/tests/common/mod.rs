@@ -231,14 +231,30 @@ pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
 /// rmcp's Streamable HTTP client with the tasks extension, the bearer `token` (none: anonymous)
 /// and an `x-test` header.
 pub(crate) async fn connect(url: &str, token: Option<&str>, x_test: &str) -> Client {
+    connect_with(url, token, &[("x-test", x_test)]).await
+}
+
+/// As [`connect`], with these headers on every request.
+pub(crate) async fn connect_with(
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Client {
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
     if let Some(token) = token {
         config = config.auth_header(token);
     }
-    let config = config.custom_headers(HashMap::from([(
-        http::HeaderName::from_static("x-test"),
-        http::HeaderValue::from_str(x_test).expect("a header value"),
-    )]));
+    let config = config.custom_headers(
+        headers
+            .iter()
+            .map(|&(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_str(value).expect("a header value"),
+                )
+            })
+            .collect::<HashMap<_, _>>(),
+    );
     ClientConfig::new(
         ClientCapabilities::builder().enable_tasks().build(),
         Implementation::from_build_env(),
