@@ -4,11 +4,10 @@ use std::fmt;
 
 use http::request::Parts;
 use rmcp::service::{RequestContext, RoleServer};
-use taskctx_scope::Scope;
-use taskctx_snapshot::{
-    AccessToken, HeaderPolicy, Headers, TRACEPARENT, TRACESTATE, TaskContextSnapshot,
+use taskctx_snapshot::{TRACEPARENT, TRACESTATE};
+use taskctx_worker_glue::{
+    AccessToken, HeaderPolicy, Headers, Scope, TaskContextSnapshot, scope_of_token,
 };
-use taskctx_worker_glue::scope_of;
 
 use crate::Error;
 
@@ -116,18 +115,10 @@ pub fn verified_token(context: &RequestContext<RoleServer>) -> Option<&AccessTok
 /// [`Error::Scope`] when the verified token gives no valid scope (a `client_id` with `|`, or a
 /// `sub` claim that is `true`, a float, an array or an object).
 pub fn caller_scope(context: &RequestContext<RoleServer>) -> Result<Option<Scope<'static>>, Error> {
-    match verified_token(context) {
-        None => Ok(None),
-        Some(token) => token_scope(token),
-    }
-}
-
-/// The scope of `token`.
-pub(crate) fn token_scope(token: &AccessToken) -> Result<Option<Scope<'static>>, Error> {
-    let snapshot = TaskContextSnapshot::builder()
-        .access_token(token.clone())
-        .build();
-    scope_of(&snapshot).map_err(Error::Scope)
+    verified_token(context)
+        .map(scope_of_token)
+        .transpose()
+        .map_err(Error::Scope)
 }
 
 /// Captures the caller of `context` for a task of `tool`:

@@ -14,7 +14,7 @@ pub enum Error {
     Headers(#[source] taskctx_snapshot::CaptureError),
     /// The caller's verified token gives no valid task scope.
     #[error("the caller's access token gives no valid task scope")]
-    Scope(#[source] taskctx_scope::Error),
+    Scope(#[source] taskctx_worker_glue::KeyError),
 }
 
 impl From<Error> for McpError {

@@ -13,12 +13,12 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::task_manager::{self, TaskExit, TaskManager, TaskOptions};
-use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::TaskContextSnapshot;
-use taskctx_worker_glue::{Submit, TaskGlue};
+use taskctx_worker_glue::{
+    Component, Scope, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, scope_of,
+};
 
 use crate::Error;
-use crate::capture::{OwningTool, caller_scope, capture, token_scope};
+use crate::capture::{OwningTool, caller_scope, capture};
 
 /// A task handed to a job system: the key a worker runs it under, and rmcp's handle of the task.
 ///
@@ -165,12 +165,11 @@ where
         let (snapshot, scope) = self.caller(context, tool)?;
         let glue = self.inner.glue.clone();
         let component = tool.name().to_owned();
-        let owner = scope.clone();
         let task = self.inner.manager.spawn(options, move |handle| {
             let task_id = handle.task_id().to_owned();
             let work = work(handle);
             Box::pin(async move {
-                let key = submit(&glue, owner, &task_id, &component, &snapshot).await?;
+                let key = submit(&glue, &task_id, &component, &snapshot).await?;
                 glue.run(&key, work).await.map_err(|error| {
                     tracing::warn!(%error, "task context not restored: task failed");
                     internal("the task's caller could not be restored")
@@ -201,11 +200,10 @@ where
         let (snapshot, scope) = self.caller(context, tool)?;
         let glue = self.inner.glue.clone();
         let component = tool.name().to_owned();
-        let owner = scope.clone();
         let task = self.inner.manager.spawn(options, move |handle| {
             Box::pin(async move {
                 let execution_key =
-                    submit(&glue, owner, handle.task_id(), &component, &snapshot).await?;
+                    submit(&glue, handle.task_id(), &component, &snapshot).await?;
                 hand_off(RemoteJob {
                     execution_key,
                     task: handle,
@@ -279,10 +277,7 @@ where
         tool: &OwningTool,
     ) -> Result<(TaskContextSnapshot, Option<Scope<'static>>), Error> {
         let snapshot = capture(context, tool, self.inner.glue.header_policy())?;
-        let scope = match snapshot.access_token() {
-            None => None,
-            Some(token) => token_scope(token)?,
-        };
+        let scope = scope_of(&snapshot).map_err(Error::Scope)?;
         Ok((snapshot, scope))
     }
 
@@ -341,7 +336,6 @@ fn internal(message: &'static str) -> TaskExit {
 /// Stores the task's snapshot and returns its execution key.
 async fn submit<Se, Sv>(
     glue: &TaskGlue<Se, Sv>,
-    scope: Option<Scope<'static>>,
     task_id: &str,
     tool: &str,
     snapshot: &TaskContextSnapshot,
@@ -350,22 +344,15 @@ where
     Se: Send + Sync + 'static,
     Sv: Send + Sync + 'static,
 {
-    let task_id = TaskId::new(task_id.to_owned()).map_err(|error| {
+    let stored = || internal("the task's context could not be stored");
+    let task_id = TaskId::new(task_id).map_err(|error| {
         tracing::warn!(%error, "rmcp's task id is not a task key id");
-        internal("the task's context could not be stored")
+        stored()
     })?;
-    let key = TaskKey::new(
-        scope,
-        task_id,
-        TaskType::TOOL,
-        Component::new(tool.to_owned()),
-    );
-    let submitted = glue
-        .submit(Submit::new(key, snapshot))
-        .await
-        .map_err(|error| {
-            tracing::warn!(%error, "task context not stored: task failed");
-            internal("the task's context could not be stored")
-        })?;
-    Ok(submitted.execution_key)
+    let task = Submit::new(snapshot, task_id, TaskType::TOOL, Component::new(tool));
+    let submitted = glue.submit(task).await.map_err(|error| {
+        tracing::warn!(%error, "task context not stored: task failed");
+        stored()
+    })?;
+    Ok(submitted.into_execution_key())
 }
