@@ -202,8 +202,7 @@ where
         let component = tool.name().to_owned();
         let task = self.inner.manager.spawn(options, move |handle| {
             Box::pin(async move {
-                let execution_key =
-                    submit(&glue, handle.task_id(), &component, &snapshot).await?;
+                let execution_key = submit(&glue, handle.task_id(), &component, &snapshot).await?;
                 hand_off(RemoteJob {
                     execution_key,
                     task: handle,
