@@ -105,7 +105,7 @@ impl ServerHandler for Demo {
         let as_task = context
             .client_capabilities()
             .is_some_and(|capabilities| capabilities.supports_tasks());
-        let tool = OwningTool::new(request.name.clone()).version(env!("CARGO_PKG_VERSION"));
+        let tool = OwningTool::versioned(request.name.clone(), env!("CARGO_PKG_VERSION"));
         match &*request.name {
             "whoami" if as_task => {
                 let created = self

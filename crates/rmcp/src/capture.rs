@@ -73,11 +73,13 @@ impl OwningTool {
         }
     }
 
-    /// The tool's version.
+    /// The tool named `name` at `version`.
     #[must_use]
-    pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.version = Some(version.into());
-        self
+    pub fn versioned(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: Some(version.into()),
+        }
     }
 
     /// The tool's name.
@@ -88,7 +90,7 @@ impl OwningTool {
 
     /// The tool's version, if one was given.
     #[must_use]
-    pub fn version_str(&self) -> Option<&str> {
+    pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
     }
 }
@@ -141,7 +143,7 @@ pub fn capture(
     let mut builder = TaskContextSnapshot::builder()
         .origin_request_id(context.id.to_string())
         .owning_tool_name(tool.name());
-    if let Some(version) = tool.version_str() {
+    if let Some(version) = tool.version() {
         builder = builder.owning_tool_version(version);
     }
     if let Some(token) = verified_token(context) {

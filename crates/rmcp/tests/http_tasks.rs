@@ -11,7 +11,8 @@
 mod common;
 
 use common::{
-    TOKEN_A, TOKEN_B, connect, connect_with, mcp_error, serve_memory, settle, settled_report, start,
+    TOKEN_A, TOKEN_B, TOKEN_NO_SCOPE, connect, connect_with, mcp_error, serve_memory, settle,
+    settled_report, start,
 };
 use rmcp::model::{CancelTaskParams, GetTaskParams, TaskPayload, UpdateTaskParams};
 use rmcp::task_manager::TaskManager;
@@ -220,4 +221,35 @@ async fn trace_context_comes_from_meta_before_headers() {
     assert_eq!(seen["traceparent"], TRACEPARENT);
     assert_eq!(seen["tracestate"], "vendor=meta");
     client.cancel().await.expect("client closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_a_valid_scope_gets_no_task_and_sees_none() {
+    let server = serve_memory("http-no-scope").await;
+    let a = connect(&server.url, Some(TOKEN_A), "a").await;
+    let broken = connect(&server.url, Some(TOKEN_NO_SCOPE), "broken").await;
+    let task_a = start(&a, "wait", None).await;
+
+    let refused = mcp_error(
+        broken
+            .call_tool_once(rmcp::model::CallToolRequestParams::new("whoami"))
+            .await,
+    );
+    assert_eq!(refused.code, rmcp::model::ErrorCode::INVALID_REQUEST);
+    assert_eq!(
+        refused.message,
+        "the caller's access token gives no valid task scope"
+    );
+    assert_eq!(
+        mcp_error(broken.get_task(GetTaskParams::new(task_a.clone())).await),
+        TaskManager::new()
+            .get_task(&task_a)
+            .expect_err("an empty manager knows no task")
+    );
+    a.cancel_task(CancelTaskParams::new(task_a.clone()))
+        .await
+        .expect("the owner cancels its task");
+    for client in [a, broken] {
+        client.cancel().await.expect("client closes");
+    }
 }

@@ -41,11 +41,15 @@ pub(crate) const TOKEN_A: &str = "bearer-of-caller-a";
 /// The second caller's bearer.
 pub(crate) const TOKEN_B: &str = "bearer-of-caller-b";
 
-/// The test verifier: two known bearers, every other one refused.
+/// A bearer that verifies to a token whose `client_id` gives no valid scope (it holds `|`).
+pub(crate) const TOKEN_NO_SCOPE: &str = "bearer-without-a-scope";
+
+/// The test verifier: the known bearers, every other one refused.
 pub(crate) async fn verify(bearer: String) -> Result<AccessToken, Rejection> {
     let (client, sub) = match bearer.as_str() {
         TOKEN_A => ("client-a", "user-1"),
         TOKEN_B => ("client-b", "user-2"),
+        TOKEN_NO_SCOPE => ("client|b", "user-3"),
         _ => return Err(Rejection::InvalidToken),
     };
     Ok(AccessToken::builder(bearer, client)
@@ -117,7 +121,7 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let tool = OwningTool::new(request.name.clone()).version("1.2.3");
+        let tool = OwningTool::versioned(request.name.clone(), "1.2.3");
         let options = TaskOptions::new().with_poll_interval_ms(10);
         let created = match &*request.name {
             "whoami" => self.tasks.spawn(&context, &tool, options, |_| async {
