@@ -127,7 +127,8 @@
 //!   unknown id gets: same code, same message, same data, same code path (no existence oracle).
 //! - **Runs as the caller.** The tool's future runs inside the context restored from the stored
 //!   snapshot (the same path a remote worker takes): `access_token()` and the other accessors of
-//!   `taskctx-worker-glue` work anywhere in it, and only there.
+//!   `taskctx-worker-glue` work anywhere in it, and only there (a child task keeps the context
+//!   through `taskctx_worker_glue::spawn_with_context`, not through plain `tokio::spawn`).
 //! - **One source of the caller.** The token is only ever a [`VerifiedToken`] from the request's
 //!   extensions; headers go through the glue's `HeaderPolicy` (credentials left out by default).
 //! - **No secrets out.** Tokens and secret headers never appear in `Debug`, logs or the errors

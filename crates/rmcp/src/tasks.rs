@@ -159,24 +159,15 @@ where
         work: F,
     ) -> Result<CreateTaskResult, Error>
     where
-        F: FnOnce(task_manager::TaskContext) -> Fut,
+        F: FnOnce(task_manager::TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
     {
-        let (snapshot, scope) = self.caller(context, tool)?;
-        let glue = self.inner.glue.clone();
-        let component = tool.name().to_owned();
-        let task = self.inner.manager.spawn(options, move |handle| {
-            let task_id = handle.task_id().to_owned();
-            let work = work(handle);
-            Box::pin(async move {
-                let key = submit(&glue, &task_id, &component, &snapshot).await?;
-                glue.run(&key, work).await.map_err(|error| {
-                    tracing::warn!(%error, "task context not restored: task failed");
-                    internal("the task's caller could not be restored")
-                })?
-            })
-        });
-        Ok(self.bind(scope, task))
+        self.spawn_stored(context, tool, options, |glue, key, handle| async move {
+            glue.run(&key, work(handle)).await.map_err(|error| {
+                tracing::warn!(%error, "task context not restored: task failed");
+                internal("the task's caller could not be restored")
+            })?
+        })
     }
 
     /// Stores the caller of `context` for a task of `tool`, then calls `hand_off` with the task's
@@ -197,20 +188,12 @@ where
         F: FnOnce(RemoteJob) -> Fut + Send + 'static,
         Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
     {
-        let (snapshot, scope) = self.caller(context, tool)?;
-        let glue = self.inner.glue.clone();
-        let component = tool.name().to_owned();
-        let task = self.inner.manager.spawn(options, move |handle| {
-            Box::pin(async move {
-                let execution_key = submit(&glue, handle.task_id(), &component, &snapshot).await?;
-                hand_off(RemoteJob {
-                    execution_key,
-                    task: handle,
-                })
-                .await
+        self.spawn_stored(context, tool, options, |_, execution_key, task| {
+            hand_off(RemoteJob {
+                execution_key,
+                task,
             })
-        });
-        Ok(self.bind(scope, task))
+        })
     }
 
     /// `tasks/get` for the caller of `context`: the task's state, or `unknown task` when the
@@ -267,6 +250,31 @@ where
     pub fn shutdown(&self) {
         self.inner.manager.shutdown();
         self.owners().clear();
+    }
+
+    /// Creates an rmcp task bound to the caller of `context` that stores the caller's snapshot,
+    /// then settles with `then(glue, execution key, task handle)`.
+    fn spawn_stored<F, Fut>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &OwningTool,
+        options: TaskOptions,
+        then: F,
+    ) -> Result<CreateTaskResult, Error>
+    where
+        F: FnOnce(TaskGlue<Se, Sv>, String, task_manager::TaskContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
+    {
+        let (snapshot, scope) = self.caller(context, tool)?;
+        let glue = self.inner.glue.clone();
+        let component = tool.name().to_owned();
+        let task = self.inner.manager.spawn(options, move |handle| {
+            Box::pin(async move {
+                let key = submit(&glue, handle.task_id(), &component, &snapshot).await?;
+                then(glue, key, handle).await
+            })
+        });
+        Ok(self.bind(scope, task))
     }
 
     /// The caller's snapshot and scope.
