@@ -56,6 +56,11 @@ fn worker_sees_the_submitters_context() {
         assert_eq!(submitted.execution_key(), task.execution_key(Leg::new(3)));
         assert_eq!(submitted.task(), &task);
         assert_eq!(submitted.leg(), Leg::new(3));
+        let shown = format!("{submitted:?} {registration:?} {:?}", glue.sessions());
+        assert!(shown.contains("T-e2e"), "{shown}");
+        for hidden in ["client-a", "user-1", "session-1"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
 
         // One write: snapshot and extras share the TTL (execution 900 s + 900 s).
         let keys = KeySpace::default();

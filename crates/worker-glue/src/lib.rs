@@ -88,6 +88,29 @@
 //! # }
 //! ```
 //!
+//! # Typed sessions and servers
+//!
+//! The session and server types are parameters of the glue, `TaskGlue<Se, Sv>`, and the lookups
+//! are the glue's methods: [`TaskGlue::live_session`] returns `Option<Arc<Se>>` and
+//! [`TaskGlue::owning_server`] `Option<Arc<Sv>>`. Nothing is stored as `dyn Any` and nothing is
+//! downcast, so asking for another type does not compile:
+//!
+//! ```compile_fail
+//! use std::sync::Arc;
+//! use taskctx_worker_glue::TaskGlue;
+//!
+//! struct Session;
+//! struct NotTheSession;
+//!
+//! fn in_a_task(glue: &TaskGlue<Session>) {
+//!     let session: Option<Arc<NotTheSession>> = glue.live_session(); // mismatched types
+//! }
+//! ```
+//!
+//! The untyped parts of the context (token, headers, session id, trace context, the task's key)
+//! are free functions that need no glue: [`access_token`], [`headers`], [`current`], … A context is
+//! served only by the glue that restored it (or a clone of that glue).
+//!
 //! # Guarantees
 //!
 //! - **Task-local.** The context lives in a `tokio` task-local scope around exactly one task's
