@@ -1,0 +1,322 @@
+//! A task-enabled rmcp server on axum (loopback, free port) behind the bearer layer, rmcp's own
+//! Streamable HTTP client, and the tool whose report says which caller it runs as.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the shared support"
+)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a server or client that cannot start must fail the test loudly"
+)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    ClientCapabilities, ClientConfig, ClientRequest, ContentBlock, GetMeta, GetTaskParams,
+    GetTaskResult, Implementation, ServerCapabilities, ServerConfig, ServerResult, TaskPayload,
+    UpdateTaskParams,
+};
+use rmcp::service::{RequestContext, RoleClient, RoleServer, RunningService};
+use rmcp::task_manager::{TaskExit, TaskOptions};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, ServerHandler, ServiceError, ServiceExt};
+use serde_json::{Value, json};
+use taskctx_rmcp::{BearerAuthLayer, OwnedTasks, OwningTool, Rejection, RemoteJob};
+use taskctx_snapshot::AccessToken;
+use taskctx_worker_glue::TaskGlue;
+
+/// The bearer tokens the test verifier knows, and the token each one verifies to.
+pub(crate) const TOKEN_A: &str = "bearer-of-caller-a";
+/// The second caller's bearer.
+pub(crate) const TOKEN_B: &str = "bearer-of-caller-b";
+
+/// A bearer that verifies to a token whose `client_id` gives no valid scope (it holds `|`).
+pub(crate) const TOKEN_NO_SCOPE: &str = "bearer-without-a-scope";
+
+/// The test verifier: the known bearers, every other one refused.
+pub(crate) async fn verify(bearer: String) -> Result<AccessToken, Rejection> {
+    let (client, sub) = match bearer.as_str() {
+        TOKEN_A => ("client-a", "user-1"),
+        TOKEN_B => ("client-b", "user-2"),
+        TOKEN_NO_SCOPE => ("client|b", "user-3"),
+        _ => return Err(Rejection::InvalidToken),
+    };
+    Ok(AccessToken::builder(bearer, client)
+        .claim("sub", sub)
+        .build())
+}
+
+/// What the tool saw of its caller, read through the worker-glue accessors from inside the task
+/// (a sync helper and after an await), with the process it ran in.
+pub(crate) async fn report() -> Value {
+    fn caller() -> Value {
+        match taskctx_worker_glue::access_token() {
+            None => Value::Null,
+            Some(token) => json!({
+                "client_id": token.client_id(),
+                "sub": token.sub_claim(),
+                "token": token.token(),
+            }),
+        }
+    }
+    let before = caller();
+    tokio::task::yield_now().await;
+    let context = taskctx_worker_glue::current();
+    let header = |name: &str| {
+        taskctx_worker_glue::headers().and_then(|headers| headers.get(name).map(str::to_owned))
+    };
+    let trace = taskctx_worker_glue::trace_context().unwrap_or_default();
+    json!({
+        "caller": caller(),
+        "caller_before_await": before,
+        "scope": taskctx_worker_glue::current_task()
+            .and_then(|(task, _)| task.scope().map(|scope| scope.to_str().into_owned())),
+        "task_id": taskctx_worker_glue::current_task().map(|(task, _)| task.task_id().to_string()),
+        "session_id": taskctx_worker_glue::session_id(),
+        "origin_request_id": context.as_ref().and_then(|c| c.origin_request_id().map(str::to_owned)),
+        "tool": context.as_ref().and_then(|c| c.owning_tool_name().map(str::to_owned)),
+        "tool_version": context.as_ref().and_then(|c| c.owning_tool_version().map(str::to_owned)),
+        "x_test": header("x-test"),
+        "authorization_header": header("authorization"),
+        "traceparent": trace.traceparent,
+        "tracestate": trace.tracestate,
+        "pid": std::process::id(),
+    })
+}
+
+/// The tool's result: its report as text.
+pub(crate) fn report_result(report: &Value) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(report.to_string())])
+}
+
+/// A job system: takes a remote job and resolves with the result its worker reported.
+pub(crate) type Dispatch = Arc<
+    dyn Fn(RemoteJob) -> Pin<Box<dyn Future<Output = Result<CallToolResult, TaskExit>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The server: `whoami` runs here as a task, `whoami_remote` goes to the dispatcher, `wait` runs
+/// until cancelled.
+#[derive(Clone)]
+pub(crate) struct Server {
+    pub(crate) tasks: OwnedTasks,
+    pub(crate) dispatch: Option<Dispatch>,
+}
+
+impl ServerHandler for Server {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let tool = OwningTool::versioned(request.name.clone(), "1.2.3");
+        let options = TaskOptions::new().with_poll_interval_ms(10);
+        let created = match &*request.name {
+            "whoami" => self.tasks.spawn(&context, &tool, options, |_| async {
+                Ok(report_result(&report().await))
+            })?,
+            "wait" => self
+                .tasks
+                .spawn(&context, &tool, options, |handle| async move {
+                    handle.cancelled().await;
+                    Err(TaskExit::Cancelled)
+                })?,
+            "whoami_remote" => {
+                let dispatch = self
+                    .dispatch
+                    .clone()
+                    .ok_or_else(|| McpError::invalid_params("no job system configured", None))?;
+                self.tasks
+                    .spawn_remote(&context, &tool, options, move |job| dispatch(job))?
+            }
+            _ => return Err(McpError::invalid_params("unknown tool", None)),
+        };
+        Ok(CallToolResponse::Task(created))
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        self.tasks.get_task(&request, &context)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.tasks.update_task(request, &context)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.tasks.cancel_task(&request, &context)
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tasks()
+                .build(),
+        )
+    }
+}
+
+/// A running server: its URL; stopped on drop.
+pub(crate) struct Running {
+    pub(crate) url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Serves `server` at `/mcp` on a free loopback port, behind the bearer layer (anonymous callers
+/// allowed).
+pub(crate) async fn serve(server: Server) -> Running {
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(BearerAuthLayer::new(verify).allow_anonymous());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!(
+        "http://{}/mcp",
+        listener.local_addr().expect("the listener's address")
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    Running { url, server }
+}
+
+/// Serves a `Server` with in-process tasks on a `memory://` store of its own.
+pub(crate) async fn serve_memory(name: &str) -> Running {
+    let glue: TaskGlue = TaskGlue::builder()
+        .store_url(format!("memory://{name}"))
+        .build()
+        .expect("memory glue");
+    serve(Server {
+        tasks: OwnedTasks::new(glue),
+        dispatch: None,
+    })
+    .await
+}
+
+/// A connected client.
+pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
+
+/// rmcp's Streamable HTTP client with the tasks extension, the bearer `token` (none: anonymous)
+/// and an `x-test` header.
+pub(crate) async fn connect(url: &str, token: Option<&str>, x_test: &str) -> Client {
+    connect_with(url, token, &[("x-test", x_test)]).await
+}
+
+/// As [`connect`], with these headers on every request.
+pub(crate) async fn connect_with(
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Client {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    let config = config.custom_headers(
+        headers
+            .iter()
+            .map(|&(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_str(value).expect("a header value"),
+                )
+            })
+            .collect::<HashMap<_, _>>(),
+    );
+    ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::from_build_env(),
+    )
+    .serve(StreamableHttpClientTransport::from_config(config))
+    .await
+    .expect("the client connects")
+}
+
+/// Calls `tool` as a task, with `_meta` trace context when given, and returns the task id.
+pub(crate) async fn start(client: &Client, tool: &str, meta_trace: Option<(&str, &str)>) -> String {
+    let mut request = ClientRequest::CallToolRequest(CallToolRequest::new(
+        CallToolRequestParams::new(tool.to_owned()),
+    ));
+    if let Some((traceparent, tracestate)) = meta_trace {
+        let meta = request.get_meta_mut();
+        meta.set_traceparent(traceparent);
+        meta.set_tracestate(tracestate);
+    }
+    match client.send_request(request).await.expect("tools/call") {
+        ServerResult::CreateTaskResult(created) => created.task.task_id,
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+/// Polls the task until it settles and returns its terminal payload.
+pub(crate) async fn settle(client: &Client, task_id: &str) -> TaskPayload {
+    for _ in 0..1000 {
+        let state = client
+            .get_task(GetTaskParams::new(task_id.to_owned()))
+            .await
+            .expect("tasks/get of the caller's own task");
+        if state.task.status().is_terminal() {
+            return state.task.payload;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("task {task_id} did not settle");
+}
+
+/// The report of a completed `whoami` task.
+pub(crate) async fn settled_report(client: &Client, task_id: &str) -> Value {
+    match settle(client, task_id).await {
+        TaskPayload::Completed { result } => {
+            let text = result["content"][0]["text"]
+                .as_str()
+                .expect("a text result")
+                .to_owned();
+            serde_json::from_str(&text).expect("the report is JSON")
+        }
+        other => panic!("task {task_id} did not complete: {other:?}"),
+    }
+}
+
+/// The JSON-RPC error a request got.
+pub(crate) fn mcp_error<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> McpError {
+    match result {
+        Err(ServiceError::McpError(error)) => error,
+        other => panic!("expected a JSON-RPC error, got {other:?}"),
+    }
+}
