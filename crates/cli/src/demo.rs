@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, FernetKey, SnapshotCodec, TaskContextSnapshot};
 use taskctx_worker_glue::{
-    RestoreError, RestoreOutcome, RestorePolicy, SnapshotStore, Submit, TaskGlue, current, scope_of,
+    AccessToken, Component, FernetKey, RestoreError, RestoreOutcome, RestorePolicy, Scope,
+    SnapshotStore, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, current,
+    scope_of_token,
 };
 use tokio::sync::{Mutex, mpsc};
 
@@ -163,16 +163,18 @@ pub(crate) async fn submit(
         builder = builder.access_token(token.clone());
     }
     let snapshot = builder.build();
-    let scope =
-        scope_of(&snapshot).map_err(|e| Failure::input("the caller's token gives no scope", e))?;
     let task_id = TaskId::new(task_id).map_err(|e| Failure::input("invalid task id", e))?;
-    let task = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("demo_tool"));
     let submitted = glue
-        .submit(Submit::new(task, &snapshot))
+        .submit(Submit::new(
+            &snapshot,
+            task_id,
+            TaskType::TOOL,
+            Component::new("demo_tool"),
+        ))
         .await
         .map_err(|e| Failure::check("could not submit a task", e))?;
     Ok(Job {
-        execution_key: submitted.execution_key,
+        execution_key: submitted.into_execution_key(),
         request_id: request_id.to_owned(),
     })
 }
@@ -185,7 +187,7 @@ async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
             let Some(context) = current() else {
                 return Outcome::Failed;
             };
-            let token_scope = context.access_token().map(scope_from_token);
+            let token_scope = context.access_token().map(|token| scope_from_token(token));
             let own_caller = match token_scope {
                 None => context.task().scope().is_none(),
                 Some(Some(scope)) => Some(&scope) == context.task().scope(),
@@ -251,10 +253,7 @@ async fn inject_cross_scope(glue: &TaskGlue, callers: &[Caller]) -> Result<(), F
 
 /// The scope a restored token stands for, if it gives one.
 fn scope_from_token(token: &AccessToken) -> Option<Scope<'static>> {
-    let snapshot = TaskContextSnapshot::builder()
-        .access_token(token.clone())
-        .build();
-    scope_of(&snapshot).ok().flatten()
+    scope_of_token(token).ok()
 }
 
 #[derive(Debug, Default)]

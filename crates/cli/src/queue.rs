@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use deadpool_redis::redis;
-use taskctx_snapshot::SnapshotCodec as _;
 use tokio::sync::mpsc;
 
 use crate::demo::{self, Job, Summary};

@@ -1,13 +1,14 @@
-//! A bounded least-recently-used map from string keys to values, O(1) per operation.
+//! A bounded least-recently-used map from keys to values, O(1) per operation.
 //!
 //! The recency list is doubly linked through a slab of nodes by index (no pointers, no unsafe):
 //! `head` is the most recently used entry, `tail` the least. Slots freed by removal are reused
 //! before the slab grows, so the slab never holds more nodes than the largest number of entries
 //! the map ever held, which is at most its capacity.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 
 /// The index that marks "no node" at either end of the recency list.
 const NIL: usize = usize::MAX;
@@ -17,8 +18,8 @@ const NIL: usize = usize::MAX;
 pub(crate) struct Slot(usize);
 
 /// One entry and its neighbours in the recency list.
-struct Node<V> {
-    key: Arc<str>,
+struct Node<K, V> {
+    key: K,
     value: V,
     /// The next more recently used node, or [`NIL`].
     prev: usize,
@@ -27,16 +28,16 @@ struct Node<V> {
 }
 
 /// A map of at most `capacity` entries that evicts the least recently used one when full.
-pub(crate) struct Lru<V> {
-    index: HashMap<Arc<str>, usize>,
-    nodes: Vec<Option<Node<V>>>,
+pub(crate) struct Lru<K, V> {
+    index: HashMap<K, usize>,
+    nodes: Vec<Option<Node<K, V>>>,
     free: Vec<usize>,
     head: usize,
     tail: usize,
     capacity: NonZeroUsize,
 }
 
-impl<V> Lru<V> {
+impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     /// An empty map that keeps at most `capacity` entries. Allocates nothing until used.
     pub(crate) fn new(capacity: NonZeroUsize) -> Self {
         Self {
@@ -60,7 +61,11 @@ impl<V> Lru<V> {
     }
 
     /// Where `key`'s entry is, without changing its recency.
-    pub(crate) fn find(&self, key: &str) -> Option<Slot> {
+    pub(crate) fn find<Q>(&self, key: &Q) -> Option<Slot>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.index.get(key).copied().map(Slot)
     }
 
@@ -80,7 +85,7 @@ impl<V> Lru<V> {
     /// Inserts or replaces `key`'s value and marks it most recently used. Returns the value it
     /// displaced: the key's previous value, or the least recently used entry's value when the map
     /// was full.
-    pub(crate) fn insert(&mut self, key: Arc<str>, value: V) -> Option<V> {
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         if let Some(slot) = self.find(&key) {
             let previous = self
                 .node_mut(slot.0)
@@ -94,7 +99,7 @@ impl<V> Lru<V> {
             None
         };
         let node = Node {
-            key: Arc::clone(&key),
+            key: key.clone(),
             value,
             prev: NIL,
             next: NIL,
@@ -117,7 +122,12 @@ impl<V> Lru<V> {
     }
 
     /// Removes `key`'s entry, returning its value.
-    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+    #[cfg(test)]
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let slot = self.find(key)?;
         self.remove_slot(slot)
     }
@@ -127,7 +137,7 @@ impl<V> Lru<V> {
         self.node(slot.0)?;
         self.unlink(slot.0);
         let node = self.nodes.get_mut(slot.0)?.take()?;
-        self.index.remove(&*node.key);
+        self.index.remove(&node.key);
         self.free.push(slot.0);
         Some(node.value)
     }
@@ -152,11 +162,11 @@ impl<V> Lru<V> {
 
     /// The keys from most to least recently used.
     #[cfg(test)]
-    pub(crate) fn keys_by_recency(&self) -> Vec<Arc<str>> {
+    pub(crate) fn keys_by_recency(&self) -> Vec<K> {
         let mut keys = Vec::with_capacity(self.len());
         let mut at = self.head;
         while let Some(node) = self.node(at) {
-            keys.push(Arc::clone(&node.key));
+            keys.push(node.key.clone());
             at = node.next;
         }
         keys
@@ -164,11 +174,11 @@ impl<V> Lru<V> {
 
     /// The keys from least to most recently used, following the backward links.
     #[cfg(test)]
-    pub(crate) fn keys_by_recency_backward(&self) -> Vec<Arc<str>> {
+    pub(crate) fn keys_by_recency_backward(&self) -> Vec<K> {
         let mut keys = Vec::with_capacity(self.len());
         let mut at = self.tail;
         while let Some(node) = self.node(at) {
-            keys.push(Arc::clone(&node.key));
+            keys.push(node.key.clone());
             at = node.prev;
         }
         keys
@@ -180,11 +190,11 @@ impl<V> Lru<V> {
         self.nodes.len()
     }
 
-    fn node(&self, slot: usize) -> Option<&Node<V>> {
+    fn node(&self, slot: usize) -> Option<&Node<K, V>> {
         self.nodes.get(slot)?.as_ref()
     }
 
-    fn node_mut(&mut self, slot: usize) -> Option<&mut Node<V>> {
+    fn node_mut(&mut self, slot: usize) -> Option<&mut Node<K, V>> {
         self.nodes.get_mut(slot)?.as_mut()
     }
 
@@ -226,6 +236,8 @@ impl<V> Lru<V> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use proptest::prelude::*;
 
@@ -235,14 +247,14 @@ mod tests {
 
     /// The keys from most to least recently used, after checking that the forward and backward
     /// links agree and that the index names exactly the listed entries.
-    fn keys(lru: &Lru<u32>) -> Vec<String> {
+    fn keys(lru: &Lru<Arc<str>, u32>) -> Vec<String> {
         let forward = lru.keys_by_recency();
         let mut backward = lru.keys_by_recency_backward();
         backward.reverse();
         assert_eq!(forward, backward);
         assert_eq!(forward.len(), lru.len());
         for key in &forward {
-            assert!(lru.find(key).is_some());
+            assert!(lru.find(&**key).is_some());
         }
         forward.iter().map(|key| key.to_string()).collect()
     }
@@ -362,7 +374,7 @@ mod tests {
                             model.insert(0, entry);
                             value
                         });
-                        let got = lru.find(&key).and_then(|slot| {
+                        let got = lru.find(key.as_str()).and_then(|slot| {
                             let value = lru.value(slot).copied();
                             lru.touch(slot);
                             value
@@ -372,7 +384,7 @@ mod tests {
                     Op::Remove(k) => {
                         let key = k.to_string();
                         let expected = model.iter().position(|(mk, _)| *mk == key).map(|at| model.remove(at).1);
-                        prop_assert_eq!(lru.remove(&key), expected);
+                        prop_assert_eq!(lru.remove(key.as_str()), expected);
                     }
                     Op::RemoveOdd => {
                         let before = model.len();

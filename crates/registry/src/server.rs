@@ -1,7 +1,9 @@
-//! [`ServerRegistry`]: the server that owns each task's tool, by task id, held weakly in a bounded
-//! least-recently-used map.
+//! [`ServerRegistry`]: the server that owns each task's tool, by the task's key, held weakly in a
+//! bounded least-recently-used map.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
@@ -13,8 +15,12 @@ pub const DEFAULT_SERVER_CAPACITY: NonZeroUsize = match NonZeroUsize::new(10_000
     None => NonZeroUsize::MIN,
 };
 
-/// Task id → weak reference to the (possibly mounted, child) server that owns the task's tool,
+/// Task key → weak reference to the (possibly mounted, child) server that owns the task's tool,
 /// shared by cheap clones.
+///
+/// `K` is the key a task is known by. Task ids are unique only within a scope, so the key must
+/// carry the task's whole identity (scope and task id, for example); the registry hands an entry
+/// out only for the exact key it was registered under (`K`'s `Eq`).
 ///
 /// Bounded: it keeps at most [`capacity`](Self::capacity) entries (10,000 by default) and, when a
 /// registration would exceed that, evicts the least recently *used* entry, where both
@@ -31,15 +37,15 @@ pub const DEFAULT_SERVER_CAPACITY: NonZeroUsize = match NonZeroUsize::new(10_000
 /// [`sweep`](Self::sweep), or by eviction. Memory is bounded by the capacity: the slab and the
 /// index never hold more than that many entries.
 ///
-/// Task ids are hashed with the standard library's randomly keyed SipHash, so no choice of ids can
+/// Keys are hashed with the standard library's randomly keyed SipHash, so no choice of keys can
 /// degrade the map.
 ///
 /// `Debug` shows only the number of entries and the capacity.
-pub struct ServerRegistry<S> {
-    shared: Arc<Mutex<Lru<Weak<S>>>>,
+pub struct ServerRegistry<K, S> {
+    shared: Arc<Mutex<Lru<K, Weak<S>>>>,
 }
 
-impl<S> ServerRegistry<S> {
+impl<K: Hash + Eq + Clone, S> ServerRegistry<K, S> {
     /// An empty registry that keeps at most [`DEFAULT_SERVER_CAPACITY`] (10,000) entries.
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_SERVER_CAPACITY)
@@ -52,23 +58,26 @@ impl<S> ServerRegistry<S> {
         }
     }
 
-    /// Registers `server` as the owner of task `task_id`, replacing any earlier registration of
-    /// that task and marking it most recently used. When the registry is full, the least recently
+    /// Registers `server` as the owner of the task `key`, replacing any earlier registration of
+    /// that key and marking it most recently used. When the registry is full, the least recently
     /// used entry is evicted.
     ///
     /// The registry keeps only a weak reference to `server`.
-    pub fn register(&self, task_id: impl Into<Arc<str>>, server: &Arc<S>) {
-        let task_id = task_id.into();
+    pub fn register(&self, key: K, server: &Arc<S>) {
         let server = Arc::downgrade(server);
-        let displaced = self.lock().insert(task_id, server);
+        let displaced = self.lock().insert(key, server);
         drop(displaced);
     }
 
-    /// The live server that owns task `task_id`, if any, marking the entry most recently used. An
+    /// The live server that owns the task `key`, if any, marking the entry most recently used. An
     /// entry whose server has gone is removed and `None` is returned. Does not allocate.
-    pub fn get(&self, task_id: &str) -> Option<Arc<S>> {
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<S>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut lru = self.lock();
-        let slot = lru.find(task_id)?;
+        let slot = lru.find(key)?;
         match lru.value(slot).and_then(Weak::upgrade) {
             Some(server) => {
                 lru.touch(slot);
@@ -83,10 +92,26 @@ impl<S> ServerRegistry<S> {
         }
     }
 
-    /// Removes task `task_id`'s entry (for example when the task has finished), returning whether
-    /// there was one.
-    pub fn remove(&self, task_id: &str) -> bool {
-        let removed = self.lock().remove(task_id);
+    /// Removes the task `key`'s entry (for example when the task has finished), but only if it
+    /// is still `server`'s: an entry a later registration replaced with another server stays.
+    /// Returns whether it removed one.
+    pub fn remove<Q>(&self, key: &Q, server: &Arc<S>) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut lru = self.lock();
+        let Some(slot) = lru.find(key) else {
+            return false;
+        };
+        let same = lru
+            .value(slot)
+            .is_some_and(|entry| std::ptr::eq(entry.as_ptr(), Arc::as_ptr(server)));
+        if !same {
+            return false;
+        }
+        let removed = lru.remove_slot(slot);
+        drop(lru);
         removed.is_some()
     }
 
@@ -117,18 +142,18 @@ impl<S> ServerRegistry<S> {
     /// The map, whether or not another thread panicked while holding it: no code that runs under
     /// the lock can leave the map half-updated (it only allocates, hashes strings and relinks
     /// nodes), so a poisoned lock still guards a consistent map.
-    fn lock(&self) -> MutexGuard<'_, Lru<Weak<S>>> {
+    fn lock(&self) -> MutexGuard<'_, Lru<K, Weak<S>>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl<S> Default for ServerRegistry<S> {
+impl<K: Hash + Eq + Clone, S> Default for ServerRegistry<K, S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S> Clone for ServerRegistry<S> {
+impl<K, S> Clone for ServerRegistry<K, S> {
     /// Another handle to the same registry.
     fn clone(&self) -> Self {
         Self {
@@ -137,7 +162,7 @@ impl<S> Clone for ServerRegistry<S> {
     }
 }
 
-impl<S> fmt::Debug for ServerRegistry<S> {
+impl<K: Hash + Eq + Clone, S> fmt::Debug for ServerRegistry<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lru = self.lock();
         f.debug_struct("ServerRegistry")

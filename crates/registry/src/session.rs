@@ -1,19 +1,25 @@
-//! [`SessionRegistry`]: live sessions by session id, held weakly, each entry owned by the
+//! [`SessionRegistry`]: live sessions by key, held weakly, each entry owned by the
 //! [`SessionGuard`] that registered it.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use dashmap::DashMap;
 
-/// Session id → weak reference to the live session, shared by cheap clones.
+/// Session key → weak reference to the live session, shared by cheap clones.
+///
+/// `K` is the key a session is known by. Session ids are unique only within a scope, so the key
+/// should carry the scope the session was opened for alongside its id; the registry hands an
+/// entry out only for the exact key it was registered under (`K`'s `Eq`).
 ///
 /// [`register`](Self::register) returns a [`SessionGuard`]; dropping the guard removes the entry,
 /// but only if the entry is still the one that guard registered. Each registration takes a fresh
 /// 64-bit generation from a per-registry counter, and removal compares generations under the
 /// map's shard lock, so a guard (or a lookup that found a dead entry) never removes a newer
-/// registration under the same id, however the threads interleave. Generations are never reused
+/// registration under the same key, however the threads interleave. Generations are never reused
 /// (wrapping would take centuries at a billion registrations a second), so there is no ABA.
 ///
 /// The registry holds only [`Weak`] references: it never keeps a session alive. An entry whose
@@ -24,17 +30,17 @@ use dashmap::DashMap;
 /// drops `Weak<S>`, never drops an `Arc<S>`, so `S`'s `Drop` may itself drop a guard or call the
 /// registry.
 ///
-/// Ids are hashed with the standard library's randomly keyed SipHash, so no choice of ids can
+/// Keys are hashed with the standard library's randomly keyed SipHash, so no choice of keys can
 /// degrade the map; the map is split into at least 64 independently locked shards.
 ///
-/// `Debug` shows only the number of entries: session ids can be sensitive.
-pub struct SessionRegistry<S> {
-    shared: Arc<Shared<S>>,
+/// `Debug` shows only the number of entries: session keys can be sensitive.
+pub struct SessionRegistry<K, S> {
+    shared: Arc<Shared<K, S>>,
 }
 
 /// The state shared by a registry's clones; guards hold it weakly.
-struct Shared<S> {
-    sessions: DashMap<Arc<str>, Entry<S>>,
+struct Shared<K, S> {
+    sessions: DashMap<K, Entry<S>>,
     next_generation: AtomicU64,
 }
 
@@ -44,9 +50,13 @@ struct Entry<S> {
     generation: u64,
 }
 
-impl<S> Shared<S> {
+impl<K: Hash + Eq, S> Shared<K, S> {
     /// Removes `id`'s entry if it is still registration `generation`. Returns whether it did.
-    fn remove_registration(&self, id: &str, generation: u64) -> bool {
+    fn remove_registration<Q>(&self, id: &Q, generation: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         // The removed entry is returned out of the shard lock and dropped after it is released.
         self.sessions
             .remove_if(id, |_, entry| entry.generation == generation)
@@ -67,7 +77,7 @@ fn shard_amount() -> usize {
         .next_power_of_two()
 }
 
-impl<S> SessionRegistry<S> {
+impl<K: Hash + Eq + Clone, S> SessionRegistry<K, S> {
     /// An empty registry.
     pub fn new() -> Self {
         Self {
@@ -78,16 +88,16 @@ impl<S> SessionRegistry<S> {
         }
     }
 
-    /// Registers `session` under `id`, replacing any earlier registration of that id, and returns
-    /// the guard that owns the entry. Keep the guard as long as the session should be found (for
-    /// example in the connection that serves the session); dropping it removes the entry.
+    /// Registers `session` under `id`, replacing any earlier registration of that key, and
+    /// returns the guard that owns the entry. Keep the guard as long as the session should be
+    /// found (for example in the connection that serves the session); dropping it removes the
+    /// entry.
     ///
     /// The registry keeps only a weak reference to `session`.
-    pub fn register(&self, id: impl Into<Arc<str>>, session: &Arc<S>) -> SessionGuard<S> {
-        let id = id.into();
+    pub fn register(&self, id: K, session: &Arc<S>) -> SessionGuard<K, S> {
         let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
         let replaced = self.shared.sessions.insert(
-            Arc::clone(&id),
+            id.clone(),
             Entry {
                 session: Arc::downgrade(session),
                 generation,
@@ -103,7 +113,11 @@ impl<S> SessionRegistry<S> {
 
     /// The live session registered under `id`, if any. An entry whose session has gone is removed
     /// (only if it is still that same entry) and `None` is returned. Does not allocate.
-    pub fn get(&self, id: &str) -> Option<Arc<S>> {
+    pub fn get<Q>(&self, id: &Q) -> Option<Arc<S>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let (session, generation) = {
             let entry = self.shared.sessions.get(id)?;
             (entry.session.upgrade(), entry.generation)
@@ -149,13 +163,13 @@ impl<S> SessionRegistry<S> {
     }
 }
 
-impl<S> Default for SessionRegistry<S> {
+impl<K: Hash + Eq + Clone, S> Default for SessionRegistry<K, S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S> Clone for SessionRegistry<S> {
+impl<K, S> Clone for SessionRegistry<K, S> {
     /// Another handle to the same registry.
     fn clone(&self) -> Self {
         Self {
@@ -164,7 +178,7 @@ impl<S> Clone for SessionRegistry<S> {
     }
 }
 
-impl<S> fmt::Debug for SessionRegistry<S> {
+impl<K: Hash + Eq + Clone, S> fmt::Debug for SessionRegistry<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionRegistry")
             .field("len", &self.len())
@@ -178,15 +192,15 @@ impl<S> fmt::Debug for SessionRegistry<S> {
 /// The guard holds the registry weakly and the session not at all: it keeps neither alive.
 /// `Debug` shows neither the id nor the session.
 #[must_use = "dropping the guard unregisters the session at once"]
-pub struct SessionGuard<S> {
-    registry: Weak<Shared<S>>,
-    id: Arc<str>,
+pub struct SessionGuard<K: Hash + Eq, S> {
+    registry: Weak<Shared<K, S>>,
+    id: K,
     generation: u64,
 }
 
-impl<S> SessionGuard<S> {
-    /// The session id this guard registered.
-    pub fn id(&self) -> &str {
+impl<K: Hash + Eq, S> SessionGuard<K, S> {
+    /// The key this guard registered.
+    pub fn id(&self) -> &K {
         &self.id
     }
 
@@ -196,7 +210,7 @@ impl<S> SessionGuard<S> {
         self.registry.upgrade().is_some_and(|shared| {
             shared
                 .sessions
-                .get(&*self.id)
+                .get(&self.id)
                 .is_some_and(|entry| entry.generation == self.generation)
         })
     }
@@ -214,13 +228,13 @@ impl<S> SessionGuard<S> {
     }
 }
 
-impl<S> Drop for SessionGuard<S> {
+impl<K: Hash + Eq, S> Drop for SessionGuard<K, S> {
     fn drop(&mut self) {
         self.release();
     }
 }
 
-impl<S> fmt::Debug for SessionGuard<S> {
+impl<K: Hash + Eq, S> fmt::Debug for SessionGuard<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionGuard")
             .field("generation", &self.generation)

@@ -14,8 +14,12 @@ pub const ALWAYS_SECRET_HEADERS: [&str; 4] = [
     "proxy-authorization",
 ];
 
-/// Header names [`HeaderPolicy::default`] leaves out of a snapshot.
-pub const DEFAULT_DROPPED_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// The credential headers of a request: captured with its access token, they are handed out only
+/// while that token is installed (SPEC section 6).
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// Header names [`HeaderPolicy::default`] leaves out of a snapshot: the credential headers.
+pub const DEFAULT_DROPPED_HEADERS: [&str; 3] = CREDENTIAL_HEADERS;
 
 /// The default cap on the total bytes (names plus values) of captured headers: 64 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -85,9 +89,61 @@ impl Headers {
     }
 
     /// Inserts a header whose value is redacted in `Debug` (in addition to
-    /// [`ALWAYS_SECRET_HEADERS`]). The mark is not stored in any stored form.
+    /// [`ALWAYS_SECRET_HEADERS`]). The native stored form keeps the mark; the reference's JSON
+    /// cannot, so a reader re-applies its [`HeaderPolicy`] ([`apply_secret_marks`](Self::apply_secret_marks)).
     pub fn insert_secret(&mut self, name: &str, value: impl AsRef<str>) {
         self.insert_with(name, value.as_ref(), true);
+    }
+
+    /// Marks every header the policy calls secret ([`HeaderPolicy::is_secret`]); marks already
+    /// set stay.
+    pub fn apply_secret_marks(&mut self, policy: &HeaderPolicy) {
+        if policy.secret.is_empty() {
+            return;
+        }
+        let text = &self.text;
+        for entry in &mut self.entries {
+            let name = text
+                .get(entry.name_start..entry.name_end)
+                .unwrap_or_default();
+            entry.secret |= policy.is_secret(name);
+        }
+    }
+
+    /// Keeps only the headers for which `keep(name, value)` is true, in order, with their marks.
+    /// The removed values are zeroized.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let kept: Vec<(&str, &str, bool)> = self
+            .entries
+            .iter()
+            .map(|entry| (self.name_of(entry), self.value_of(entry), entry.secret))
+            .filter(|(name, value, _)| keep(name, value))
+            .collect();
+        if kept.len() == self.entries.len() {
+            return;
+        }
+        let rebuilt = Self::from_marked_pairs(&kept);
+        *self = rebuilt;
+    }
+
+    /// The headers in order, as `(name, value, marked secret)`.
+    pub(crate) fn iter_marked(&self) -> impl Iterator<Item = (&str, &str, bool)> + '_ {
+        self.entries
+            .iter()
+            .map(|entry| (self.name_of(entry), self.value_of(entry), entry.secret))
+    }
+
+    /// Builds a map from borrowed `(name, value, marked secret)` triples, sizing the buffer once.
+    pub(crate) fn from_marked_pairs(pairs: &[(&str, &str, bool)]) -> Self {
+        let bytes = pairs
+            .iter()
+            .map(|(name, value, _)| name.len() + value.len())
+            .sum();
+        let mut headers = Self::with_capacity(pairs.len(), bytes);
+        for (name, value, secret) in pairs {
+            headers.insert_with(name, value, *secret);
+        }
+        headers
     }
 
     /// Builds a map from `(name, value)` pairs, as repeated [`insert`](Self::insert) does, in
@@ -102,19 +158,6 @@ impl Headers {
         let mut headers = Self::with_capacity(pairs.size_hint().0, 0);
         for (name, value) in pairs {
             headers.insert(name.as_ref(), value.as_ref());
-        }
-        headers
-    }
-
-    /// Builds a map from borrowed pairs, sizing the buffer once.
-    pub(crate) fn from_str_pairs(pairs: &[(&str, &str)]) -> Self {
-        let bytes = pairs
-            .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum();
-        let mut headers = Self::with_capacity(pairs.len(), bytes);
-        for (name, value) in pairs {
-            headers.insert(name, value);
         }
         headers
     }
@@ -457,7 +500,9 @@ impl HeaderPolicy {
         self
     }
 
-    /// Marks a header secret: its value is redacted in `Debug`.
+    /// Marks a header secret: its value is redacted in `Debug`, in the snapshot captured with
+    /// this policy and (the native form keeps the mark; for JSON the reader re-applies its
+    /// policy) after restore.
     #[must_use]
     pub fn secret(mut self, name: &str) -> Self {
         let name = lowercase_name(name);

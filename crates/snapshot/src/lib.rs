@@ -106,8 +106,8 @@ pub use fernet::FernetKey;
 pub use sealed::{KEY_ID_MAX_BYTES, KeyId, KeyRing, SealingKey, SealingKeyError};
 
 pub use headers::{
-    ALWAYS_SECRET_HEADERS, CaptureError, DEFAULT_DROPPED_HEADERS, DEFAULT_MAX_HEADER_BYTES,
-    HeaderPolicy, Headers, HeadersIter,
+    ALWAYS_SECRET_HEADERS, CREDENTIAL_HEADERS, CaptureError, DEFAULT_DROPPED_HEADERS,
+    DEFAULT_MAX_HEADER_BYTES, HeaderPolicy, Headers, HeadersIter,
 };
 pub use snapshot::{ScopeInputs, SnapshotBuilder, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 pub use token::{AccessToken, AccessTokenBuilder, TokenError};

@@ -1,13 +1,15 @@
 //! The native stored form: taskctx's versioned envelope around a postcard body, optionally
 //! sealed with XChaCha20-Poly1305 bound to its key id and its Redis key.
 //!
-//! Layout (format version 1):
+//! Layout (format version 2; version 1 is still read):
 //!
 //! ```text
 //! 0x00 't' 'c' 'x' | version (1) | codec id (1) | key id length (1) | key id | body
 //! ```
 //!
 //! Codec 1 (`postcard`): the body is the postcard encoding of the snapshot; the key id is empty.
+//! Version 2 stores each header with its secret mark (see [`HeaderPolicy::secret`](crate::HeaderPolicy::secret)),
+//! so a header captured as secret stays redacted after restore; version 1 had no marks.
 //! Codec 2 (`postcard + XChaCha20-Poly1305`): the body is a 24-byte nonce, then the sealed
 //! postcard bytes and the 16-byte tag; the associated data is every envelope byte before the
 //! body followed by the full Redis key, so a value copied to another key (another scope or task)
@@ -25,8 +27,10 @@ use crate::token::{AccessToken, TokenError};
 
 /// The first four bytes of every native value.
 pub const MAGIC: [u8; 4] = *b"\0tcx";
-/// The envelope format version this crate writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// The envelope format version this crate writes.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest envelope format version this crate reads (no secret header marks).
+pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Codec id: postcard body, not encrypted.
 pub const CODEC_POSTCARD: u8 = 1;
 /// Codec id: postcard body sealed with XChaCha20-Poly1305.
@@ -42,7 +46,9 @@ pub enum NativeError {
     #[error("the native snapshot envelope is truncated")]
     Truncated,
     /// A format version this build does not know.
-    #[error("the native snapshot format version {0} is not supported (this build reads version 1)")]
+    #[error(
+        "the native snapshot format version {0} is not supported (this build reads versions 1 and 2)"
+    )]
     UnsupportedVersion(u8),
     /// A codec id this build does not know.
     #[error("the native snapshot codec id {0} is unknown")]
@@ -82,7 +88,8 @@ pub enum SealError {
     TooLarge,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The body of format version 1: headers without secret marks.
+#[derive(Deserialize)]
 struct BodyV1<'a> {
     #[serde(borrow)]
     access_token_json: Option<&'a str>,
@@ -102,14 +109,55 @@ struct BodyV1<'a> {
     tracestate: Option<&'a str>,
 }
 
+/// The body of format version 2: each header as `(name, value, marked secret)`.
+#[derive(Serialize, Deserialize)]
+struct BodyV2<'a> {
+    #[serde(borrow)]
+    access_token_json: Option<&'a str>,
+    #[serde(borrow)]
+    http_headers: Option<Vec<(&'a str, &'a str, bool)>>,
+    #[serde(borrow)]
+    origin_request_id: Option<&'a str>,
+    #[serde(borrow)]
+    session_id: Option<&'a str>,
+    #[serde(borrow)]
+    owning_tool_name: Option<&'a str>,
+    #[serde(borrow)]
+    owning_tool_version: Option<&'a str>,
+    #[serde(borrow)]
+    traceparent: Option<&'a str>,
+    #[serde(borrow)]
+    tracestate: Option<&'a str>,
+}
+
 impl<'a> BodyV1<'a> {
+    fn into_v2(self) -> BodyV2<'a> {
+        BodyV2 {
+            access_token_json: self.access_token_json,
+            http_headers: self.http_headers.map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(name, value)| (name, value, false))
+                    .collect()
+            }),
+            origin_request_id: self.origin_request_id,
+            session_id: self.session_id,
+            owning_tool_name: self.owning_tool_name,
+            owning_tool_version: self.owning_tool_version,
+            traceparent: self.traceparent,
+            tracestate: self.tracestate,
+        }
+    }
+}
+
+impl<'a> BodyV2<'a> {
     fn of(snapshot: &'a TaskContextSnapshot) -> Self {
         Self {
             access_token_json: snapshot.access_token.as_ref().map(AccessToken::json),
             http_headers: snapshot
                 .http_headers
                 .as_ref()
-                .map(|headers| headers.iter().collect()),
+                .map(|headers| headers.iter_marked().collect()),
             origin_request_id: snapshot.origin_request_id.as_deref(),
             session_id: snapshot.session_id.as_deref(),
             owning_tool_name: snapshot.owning_tool_name.as_deref(),
@@ -127,7 +175,7 @@ impl<'a> BodyV1<'a> {
                 .transpose()?,
             http_headers: self
                 .http_headers
-                .map(|pairs| Headers::from_str_pairs(&pairs)),
+                .map(|pairs| Headers::from_marked_pairs(&pairs)),
             origin_request_id: self.origin_request_id.map(str::to_owned),
             session_id: self.session_id.map(str::to_owned),
             owning_tool_name: self.owning_tool_name.map(str::to_owned),
@@ -147,9 +195,14 @@ fn push_header(out: &mut Vec<u8>, codec: u8, key_id: &[u8]) {
     out.extend_from_slice(key_id);
 }
 
-fn body_from_bytes(bytes: &[u8]) -> Result<TaskContextSnapshot, NativeError> {
-    let (body, rest) =
-        postcard::take_from_bytes::<BodyV1<'_>>(bytes).map_err(|_| NativeError::Body)?;
+fn body_from_bytes(version: u8, bytes: &[u8]) -> Result<TaskContextSnapshot, NativeError> {
+    let (body, rest) = if version == OLDEST_READABLE_VERSION {
+        postcard::take_from_bytes::<BodyV1<'_>>(bytes)
+            .map(|(body, rest)| (body.into_v2(), rest))
+            .map_err(|_| NativeError::Body)?
+    } else {
+        postcard::take_from_bytes::<BodyV2<'_>>(bytes).map_err(|_| NativeError::Body)?
+    };
     if !rest.is_empty() {
         return Err(NativeError::Body);
     }
@@ -166,7 +219,7 @@ impl Extend<u8> for Append<'_> {
 }
 
 fn push_body(out: &mut Vec<u8>, snapshot: &TaskContextSnapshot) -> Result<(), postcard::Error> {
-    postcard::to_extend(&BodyV1::of(snapshot), Append(out)).map(|_| ())
+    postcard::to_extend(&BodyV2::of(snapshot), Append(out)).map(|_| ())
 }
 
 /// Appends the unsealed native form of a snapshot to `out`.
@@ -233,6 +286,7 @@ fn associated_data(envelope_header: &[u8], redis_key: &str) -> Vec<u8> {
 /// A native value's envelope, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Envelope<'a> {
+    pub(crate) version: u8,
     pub(crate) codec: u8,
     pub(crate) key_id: &'a [u8],
     pub(crate) header: &'a [u8],
@@ -245,7 +299,7 @@ pub(crate) fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, NativeError> {
     else {
         return Err(NativeError::Truncated);
     };
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(NativeError::UnsupportedVersion(version));
     }
     if codec != CODEC_POSTCARD && codec != CODEC_POSTCARD_XCHACHA20POLY1305 {
@@ -264,6 +318,7 @@ pub(crate) fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, NativeError> {
         return Err(NativeError::InvalidKeyId);
     }
     Ok(Envelope {
+        version,
         codec,
         key_id,
         header,
@@ -273,7 +328,7 @@ pub(crate) fn envelope(bytes: &[u8]) -> Result<Envelope<'_>, NativeError> {
 
 /// Reads an unsealed native value.
 pub(crate) fn read_plain(envelope: &Envelope<'_>) -> Result<TaskContextSnapshot, NativeError> {
-    body_from_bytes(envelope.body)
+    body_from_bytes(envelope.version, envelope.body)
 }
 
 /// Opens a sealed native value with the key its envelope names.
@@ -304,7 +359,7 @@ pub(crate) fn read_sealed(
             &tag,
         )
         .map_err(|_| NativeError::Unauthenticated)?;
-    body_from_bytes(&plaintext)
+    body_from_bytes(envelope.version, &plaintext)
 }
 
 /// Decodes an unsealed native value (see also the codec, which detects every form).

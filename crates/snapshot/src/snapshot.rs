@@ -70,6 +70,17 @@ impl TaskContextSnapshot {
         self.http_headers.as_ref()
     }
 
+    /// Takes the access token out of the snapshot (leaving an anonymous one), without copying.
+    pub fn take_access_token(&mut self) -> Option<AccessToken> {
+        self.access_token.take()
+    }
+
+    /// Takes the headers out of the snapshot, without copying. The trace context read from them
+    /// ([`traceparent`](Self::traceparent)) goes with them.
+    pub fn take_http_headers(&mut self) -> Option<Headers> {
+        self.http_headers.take()
+    }
+
     /// The id of the request that submitted the task.
     #[must_use]
     pub fn origin_request_id(&self) -> Option<&str> {

@@ -8,9 +8,8 @@
 )]
 
 use divan::{Bencher, black_box};
-use taskctx_scope::{Component, Leg, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, Codec, KeyRing, SealingKey, TaskContextSnapshot};
-use taskctx_worker_glue::{Submit, TaskGlue, access_token, scope_of};
+use taskctx_worker_glue::Codec;
+use taskctx_worker_glue::prelude::*;
 
 fn main() {
     divan::main();
@@ -63,16 +62,21 @@ fn restore_and_run(bencher: Bencher<'_, '_>, codec: &str) {
     let runtime = runtime();
     let glue = glue(codec);
     let snapshot = snapshot();
-    let task = TaskKey::new(
-        scope_of(&snapshot).unwrap(),
-        TaskId::new("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").unwrap(),
-        TaskType::TOOL,
-        Component::new("weather"),
-    );
+    let task_id = TaskId::new("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").unwrap();
     let key = runtime
-        .block_on(glue.submit(Submit::new(task, &snapshot).leg(Leg::new(2))))
+        .block_on(
+            glue.submit(
+                Submit::new(
+                    &snapshot,
+                    task_id,
+                    TaskType::TOOL,
+                    Component::new("weather"),
+                )
+                .leg(Leg::new(2)),
+            ),
+        )
         .unwrap()
-        .execution_key;
+        .into_execution_key();
     bencher.bench_local(|| {
         runtime.block_on(async {
             glue.run(black_box(&key), async { access_token().is_some() })
@@ -96,21 +100,21 @@ fn run_non_task_key(bencher: Bencher<'_, '_>) {
     });
 }
 
-/// Submit: scope check, encode and one save to `memory://`.
+/// Submit: scope derivation, encode and one save to `memory://`.
 #[divan::bench(args = ["json", "native", "sealed"])]
 fn submit(bencher: Bencher<'_, '_>, codec: &str) {
     let runtime = runtime();
     let glue = glue(codec);
     let snapshot = snapshot();
-    let task = TaskKey::new(
-        scope_of(&snapshot).unwrap(),
-        TaskId::new("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").unwrap(),
-        TaskType::TOOL,
-        Component::new("weather"),
-    );
+    let task_id = TaskId::new("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").unwrap();
     bencher.bench_local(|| {
         runtime
-            .block_on(glue.submit(Submit::new(black_box(task.clone()), &snapshot)))
+            .block_on(glue.submit(Submit::<()>::new(
+                &snapshot,
+                black_box(task_id.clone()),
+                TaskType::TOOL,
+                Component::new("weather"),
+            )))
             .unwrap()
     });
 }

@@ -2,14 +2,20 @@
 //! with [`TaskGlueBuilder`].
 
 use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use taskctx_registry::{ServerRegistry, SessionRegistry};
-use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace};
-use taskctx_snapshot::{Codec, FernetKey, HeaderPolicy, KeyRing, SnapshotCodec};
+use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, Scope};
+use taskctx_snapshot::{AccessToken, Codec, FernetKey, HeaderPolicy, KeyRing, SnapshotCodec};
 
-use crate::context::{AnyArc, Owners};
-use crate::{AnyStore, ConfigError, SnapshotStore, StoreConfig, Ttl, open_with};
+use crate::fingerprint::{FingerprintKey, ScopeFingerprint};
+use crate::glue_store::GlueStore;
+use crate::refresh::{RefreshRequest, Refresher};
+use crate::registries::{Servers, Sessions};
+use crate::{BoxError, ConfigError, SnapshotStore, StoreConfig, Ttl, open_with};
 
 /// The default execution TTL of a queue, in seconds.
 pub const DEFAULT_EXECUTION_TTL_SECS: u64 = 900;
@@ -19,6 +25,7 @@ pub const TTL_GRACE_SECS: u64 = 900;
 
 /// What a worker does when a task's context cannot be restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RestorePolicy {
     /// Log a warning and run the task with no caller (the default without encryption).
     FailOpen,
@@ -33,59 +40,39 @@ pub fn key_ttl(execution_ttl_secs: u64) -> Option<Ttl> {
     Ttl::from_secs(execution_ttl_secs.checked_add(TTL_GRACE_SECS)?)
 }
 
-/// Resolves a task's owning server from its owning tool's name and version.
-pub type ServerResolver<Sv> = dyn Fn(&str, Option<&str>) -> Option<Arc<Sv>> + Send + Sync;
+/// Resolves a task's owning server from its owning tool's name and version (a worker in another
+/// process, where the registry has no entry).
+type ServerResolver<Sv> = dyn Fn(&str, Option<&str>) -> Option<Arc<Sv>> + Send + Sync;
 
-/// The registries and resolvers behind [`live_session`](crate::live_session) and
-/// [`owning_server`](crate::owning_server).
-pub(crate) struct Registries<Se, Sv> {
-    pub(crate) sessions: SessionRegistry<Se>,
-    pub(crate) servers: ServerRegistry<Sv>,
-    resolver: Option<Box<ServerResolver<Sv>>>,
-    root: Option<Arc<Sv>>,
-}
-
-impl<Se, Sv> Owners for Registries<Se, Sv>
-where
-    Se: Send + Sync + 'static,
-    Sv: Send + Sync + 'static,
-{
-    fn session(&self, session_id: &str) -> Option<AnyArc> {
-        self.sessions
-            .get(session_id)
-            .map(|session| session as AnyArc)
-    }
-
-    fn server(&self, task_id: &str, tool: Option<&str>, version: Option<&str>) -> Option<AnyArc> {
-        if let Some(server) = self.servers.get(task_id) {
-            return Some(server);
-        }
-        let resolved = tool.and_then(|tool| self.resolver.as_ref()?(tool, version));
-        if let Some(server) = resolved {
-            self.servers.register(task_id, &server);
-            return Some(server);
-        }
-        self.root.clone().map(|root| root as AnyArc)
-    }
-}
+/// Tells glues apart, so a context is served only by the glue that restored it.
+static NEXT_GLUE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One queue's task-context glue: submit ([`TaskGlue::submit`]) on the server side, restore and
-/// run ([`TaskGlue::run`], [`TaskGlue::restore`]) on the worker side.
+/// run ([`TaskGlue::run`], [`TaskGlue::restore`]) on the worker side, and the typed lookups of a
+/// running task's live session ([`TaskGlue::live_session`]) and owning server
+/// ([`TaskGlue::owning_server`]).
 ///
-/// `Se` is the application's session type and `Sv` its server type (both `()` when unused). Cheap
-/// to clone: clones share one configuration, store and registries.
+/// `Se` is the application's session type and `Sv` its server type (both `()` when unused): they
+/// are fixed by the glue, so asking for the wrong type is a compile error, not a `None`. Cheap to
+/// clone: clones share one configuration, store and registries.
 pub struct TaskGlue<Se = (), Sv = ()> {
     pub(crate) inner: Arc<Inner<Se, Sv>>,
 }
 
 pub(crate) struct Inner<Se, Sv> {
+    pub(crate) id: u64,
     pub(crate) keys: KeySpace,
-    pub(crate) store: AnyStore,
-    pub(crate) codec: Codec,
+    pub(crate) store: GlueStore,
+    pub(crate) codec: Arc<dyn SnapshotCodec>,
     pub(crate) policy: RestorePolicy,
     pub(crate) ttl: Ttl,
     pub(crate) header_policy: HeaderPolicy,
-    pub(crate) registries: Arc<Registries<Se, Sv>>,
+    pub(crate) fingerprints: FingerprintKey,
+    pub(crate) refresher: Option<Refresher>,
+    pub(crate) sessions: Sessions<Se>,
+    pub(crate) servers: Servers<Sv>,
+    pub(crate) resolver: Option<Box<ServerResolver<Sv>>>,
+    pub(crate) root: Option<Arc<Sv>>,
 }
 
 impl<Se, Sv> Clone for TaskGlue<Se, Sv> {
@@ -104,6 +91,7 @@ impl<Se, Sv> fmt::Debug for TaskGlue<Se, Sv> {
             .field("codec", &self.inner.codec)
             .field("policy", &self.inner.policy)
             .field("ttl", &self.inner.ttl)
+            .field("refresher", &self.inner.refresher)
             .finish_non_exhaustive()
     }
 }
@@ -127,14 +115,14 @@ where
 
     /// The snapshot store.
     #[must_use]
-    pub fn store(&self) -> &AnyStore {
+    pub fn store(&self) -> &GlueStore {
         &self.inner.store
     }
 
     /// The codec snapshots are written and read with.
     #[must_use]
-    pub fn codec(&self) -> &Codec {
-        &self.inner.codec
+    pub fn codec(&self) -> &dyn SnapshotCodec {
+        &*self.inner.codec
     }
 
     /// The restore policy.
@@ -149,41 +137,53 @@ where
         self.inner.ttl
     }
 
-    /// The policy to capture request headers with at submission.
+    /// The policy to capture request headers with at submission; restore re-applies its secret
+    /// marks.
     #[must_use]
     pub fn header_policy(&self) -> &HeaderPolicy {
         &self.inner.header_policy
     }
 
-    /// The session registry (shared with clones and with the builder's
-    /// [`sessions`](TaskGlueBuilder::sessions)).
+    /// The live sessions, by (scope, session id): the connection layer registers each session
+    /// here once, and keeps the registration while the connection lives.
     #[must_use]
-    pub fn sessions(&self) -> &SessionRegistry<Se> {
-        &self.inner.registries.sessions
+    pub fn sessions(&self) -> &Sessions<Se> {
+        &self.inner.sessions
     }
 
-    /// The server registry.
+    /// The owning servers, by (scope, task id).
     #[must_use]
-    pub fn servers(&self) -> &ServerRegistry<Sv> {
-        &self.inner.registries.servers
+    pub fn servers(&self) -> &Servers<Sv> {
+        &self.inner.servers
+    }
+
+    /// The fingerprint of `scope` in this glue's logs (`anon` for `None`).
+    #[must_use]
+    pub fn scope_fingerprint(&self, scope: Option<&Scope<'_>>) -> ScopeFingerprint {
+        self.inner.fingerprints.fingerprint(scope)
     }
 }
 
-/// Builds a [`TaskGlue`]. Only a store is required.
+/// Builds a [`TaskGlue`]. Only a store is required; options that contradict each other are a
+/// [`ConfigError`] from [`build`](Self::build), never a silent choice.
 pub struct TaskGlueBuilder<Se, Sv> {
     queue_name: String,
     store_url: Option<String>,
-    store: Option<AnyStore>,
-    store_config: StoreConfig,
-    codec: Option<Codec>,
-    native: bool,
+    store: Option<GlueStore>,
+    store_config: Option<StoreConfig>,
+    codec: Option<Arc<dyn SnapshotCodec>>,
+    native: Option<bool>,
     fernet: Option<FernetKey>,
     sealing: Option<KeyRing>,
     policy: Option<RestorePolicy>,
     execution_ttl_secs: u64,
     header_policy: HeaderPolicy,
-    sessions: SessionRegistry<Se>,
-    servers: ServerRegistry<Sv>,
+    fingerprints: Option<FingerprintKey>,
+    refresher: Option<Refresher>,
+    refresh_margin: Option<Duration>,
+    sessions: Option<Sessions<Se>>,
+    server_capacity: Option<NonZeroUsize>,
+    servers: Option<Servers<Sv>>,
     resolver: Option<Box<ServerResolver<Sv>>>,
     root: Option<Arc<Sv>>,
 }
@@ -194,16 +194,20 @@ impl<Se, Sv> Default for TaskGlueBuilder<Se, Sv> {
             queue_name: DEFAULT_QUEUE_NAME.to_owned(),
             store_url: None,
             store: None,
-            store_config: StoreConfig::default(),
+            store_config: None,
             codec: None,
-            native: false,
+            native: None,
             fernet: None,
             sealing: None,
             policy: None,
             execution_ttl_secs: DEFAULT_EXECUTION_TTL_SECS,
             header_policy: HeaderPolicy::default(),
-            sessions: SessionRegistry::new(),
-            servers: ServerRegistry::new(),
+            fingerprints: None,
+            refresher: None,
+            refresh_margin: None,
+            sessions: None,
+            server_capacity: None,
+            servers: None,
             resolver: None,
             root: None,
         }
@@ -242,58 +246,64 @@ where
     }
 
     /// The store, opened from `url` at [`build`](Self::build); a `redis+cluster` or
-    /// `rediss+cluster` URL also puts the queue's keys under one hash tag.
+    /// `rediss+cluster` URL also puts the queue's keys under one hash tag. Conflicts with
+    /// [`store`](Self::store).
     #[must_use]
     pub fn store_url(mut self, url: impl Into<String>) -> Self {
         self.store_url = Some(url.into());
-        self.store = None;
         self
     }
 
-    /// Timeouts and pool size for a store opened from a URL.
+    /// Timeouts and pool size for a store opened from a URL (only with
+    /// [`store_url`](Self::store_url)).
     #[must_use]
     pub fn store_config(mut self, config: StoreConfig) -> Self {
-        self.store_config = config;
+        self.store_config = Some(config);
         self
     }
 
-    /// An already opened store; its [`deployment`](SnapshotStore::deployment) decides whether
-    /// the queue's keys go under one hash tag.
+    /// An already opened store: a built-in one ([`AnyStore`](crate::AnyStore),
+    /// [`MemoryStore`](crate::MemoryStore), [`RedisStore`](crate::RedisStore)) or the
+    /// application's own [`SnapshotStore`]. Its [`deployment`](SnapshotStore::deployment) decides
+    /// whether the queue's keys go under one hash tag. Conflicts with
+    /// [`store_url`](Self::store_url).
     #[must_use]
-    pub fn store(mut self, store: impl Into<AnyStore>) -> Self {
-        self.store = Some(store.into());
-        self.store_url = None;
+    pub fn store(mut self, store: impl SnapshotStore) -> Self {
+        self.store = Some(GlueStore::new(store));
         self
     }
 
     /// Writes the native stored form instead of the reference's JSON (only where every reader
-    /// is taskctx).
+    /// is taskctx). Conflicts with [`fernet_key`](Self::fernet_key) (Fernet writes JSON) and
+    /// [`codec`](Self::codec).
     #[must_use]
     pub fn native(mut self, native: bool) -> Self {
-        self.native = native;
+        self.native = Some(native);
         self
     }
 
-    /// Encrypts snapshots with Fernet, as the reference does (JSON form); also reads Fernet
-    /// values alongside a sealing key ring.
+    /// Encrypts snapshots with Fernet, as the reference does (JSON form). With
+    /// [`sealing_keys`](Self::sealing_keys) too, the sealed native form is written and Fernet
+    /// values are still read (a migration from Fernet).
     #[must_use]
     pub fn fernet_key(mut self, key: FernetKey) -> Self {
         self.fernet = Some(key);
         self
     }
 
-    /// Seals snapshots in the native form with `ring` (takes precedence over Fernet for writing).
+    /// Seals snapshots in the native form with `ring`.
     #[must_use]
     pub fn sealing_keys(mut self, ring: KeyRing) -> Self {
         self.sealing = Some(ring);
         self
     }
 
-    /// A codec of your own, overriding [`native`](Self::native), [`fernet_key`](Self::fernet_key)
-    /// and [`sealing_keys`](Self::sealing_keys).
+    /// A codec of your own (any [`SnapshotCodec`], or a configured [`Codec`]). Conflicts with
+    /// [`native`](Self::native), [`fernet_key`](Self::fernet_key) and
+    /// [`sealing_keys`](Self::sealing_keys).
     #[must_use]
-    pub fn codec(mut self, codec: Codec) -> Self {
-        self.codec = Some(codec);
+    pub fn codec(mut self, codec: impl SnapshotCodec + 'static) -> Self {
+        self.codec = Some(Arc::new(codec));
         self
     }
 
@@ -311,29 +321,73 @@ where
         self
     }
 
-    /// The policy for capturing request headers at submission.
+    /// The policy for capturing request headers at submission. Restore re-applies its secret
+    /// marks to the headers it hands out, whatever stored form they travelled in.
     #[must_use]
     pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
         self.header_policy = policy;
         self
     }
 
-    /// Shares a session registry (for example the one the connection layer registers into).
+    /// The key scope fingerprints in logs are computed with (default: a random key per glue, so
+    /// fingerprints agree only within one glue). Give every process the same key for fleet-wide
+    /// fingerprints.
     #[must_use]
-    pub fn sessions(mut self, sessions: SessionRegistry<Se>) -> Self {
-        self.sessions = sessions;
+    pub fn fingerprint_key(mut self, key: FingerprintKey) -> Self {
+        self.fingerprints = Some(key);
         self
     }
 
-    /// Shares a server registry.
+    /// A token refresher, called before a task's code runs when its restored token has expired
+    /// or expires within the [`refresh_margin`](Self::refresh_margin) (default 60 s). The
+    /// refreshed token must be of the task's scope; it is installed for that task only (never
+    /// written back, never logged).
     #[must_use]
-    pub fn servers(mut self, servers: ServerRegistry<Sv>) -> Self {
-        self.servers = servers;
+    pub fn token_refresher<F, Fut, E>(mut self, refresher: F) -> Self
+    where
+        F: Fn(RefreshRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<AccessToken, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.refresher = Some(Refresher::new(refresher));
+        self
+    }
+
+    /// How long before its expiry a token is refreshed (only with
+    /// [`token_refresher`](Self::token_refresher); default 60 s).
+    #[must_use]
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = Some(margin);
+        self
+    }
+
+    /// Shares a session registry with another glue (for example one per queue, one connection
+    /// layer).
+    #[must_use]
+    pub fn sessions(mut self, sessions: Sessions<Se>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// Shares a server registry with another glue. Conflicts with
+    /// [`server_capacity`](Self::server_capacity).
+    #[must_use]
+    pub fn servers(mut self, servers: Servers<Sv>) -> Self {
+        self.servers = Some(servers);
+        self
+    }
+
+    /// How many owning servers the registry keeps (default 10,000, least recently used
+    /// evicted).
+    #[must_use]
+    pub fn server_capacity(mut self, capacity: NonZeroUsize) -> Self {
+        self.server_capacity = Some(capacity);
         self
     }
 
     /// Resolves a task's owning server from its tool name and version when the registry has no
-    /// entry (a worker in another process); a resolved server is then registered for the task.
+    /// entry (a worker in another process); a resolved server is then registered for the task
+    /// (its scope and id).
     #[must_use]
     pub fn server_resolver(
         mut self,
@@ -353,26 +407,64 @@ where
     /// Builds the glue.
     ///
     /// # Errors
-    /// [`ConfigError::NoStore`], [`ConfigError::Store`] for a URL that cannot be opened,
-    /// [`ConfigError::QueueName`] for an empty queue name or one with `{` or `}`,
-    /// [`ConfigError::TtlTooLong`].
+    /// [`ConfigError::NoStore`]; [`ConfigError::Conflict`] for `store` with `store_url` or
+    /// `store_config`, `codec` with `native`, `fernet_key` or `sealing_keys`, `native(true)` with
+    /// `fernet_key` alone, `servers` with `server_capacity`; [`ConfigError::Requires`] for
+    /// `refresh_margin` without `token_refresher`; [`ConfigError::Store`] for a URL that cannot
+    /// be opened; [`ConfigError::QueueName`] for an empty queue name or one with `{` or `}`;
+    /// [`ConfigError::TtlTooLong`]; [`ConfigError::Randomness`].
     pub fn build(self) -> Result<TaskGlue<Se, Sv>, ConfigError> {
+        let conflict = |first, second| Err(ConfigError::Conflict { first, second });
+        if self.codec.is_some() {
+            if self.native.is_some() {
+                return conflict("codec", "native");
+            }
+            if self.fernet.is_some() {
+                return conflict("codec", "fernet_key");
+            }
+            if self.sealing.is_some() {
+                return conflict("codec", "sealing_keys");
+            }
+        }
+        if self.native == Some(true) && self.fernet.is_some() && self.sealing.is_none() {
+            return conflict("native", "fernet_key");
+        }
+        if self.native == Some(false) && self.sealing.is_some() {
+            return conflict("native", "sealing_keys");
+        }
+        if self.servers.is_some() && self.server_capacity.is_some() {
+            return conflict("servers", "server_capacity");
+        }
+        if self.refresh_margin.is_some() && self.refresher.is_none() {
+            return Err(ConfigError::Requires {
+                option: "refresh_margin",
+                needs: "token_refresher",
+            });
+        }
         let store = match (self.store, self.store_url) {
-            (Some(store), _) => store,
-            (None, Some(url)) => open_with(&url, &self.store_config)?,
+            (Some(_), Some(_)) => return conflict("store", "store_url"),
+            (Some(_), None) if self.store_config.is_some() => {
+                return conflict("store", "store_config");
+            }
+            (Some(store), None) => store,
+            (None, Some(url)) => GlueStore::new(
+                open_with(&url, &self.store_config.unwrap_or_default())
+                    .map_err(ConfigError::Store)?,
+            ),
             (None, None) => return Err(ConfigError::NoStore),
         };
         let keys =
             KeySpace::new(&self.queue_name, store.deployment()).map_err(ConfigError::QueueName)?;
-        let codec = self
-            .codec
-            .unwrap_or_else(|| match (self.sealing, self.fernet) {
+        let codec: Arc<dyn SnapshotCodec> = match self.codec {
+            Some(codec) => codec,
+            None => Arc::new(match (self.sealing, self.fernet) {
                 (Some(ring), Some(fernet)) => Codec::native_sealed(ring).reading_fernet(fernet),
                 (Some(ring), None) => Codec::native_sealed(ring),
                 (None, Some(fernet)) => Codec::json_fernet(fernet),
-                (None, None) if self.native => Codec::native(),
+                (None, None) if self.native == Some(true) => Codec::native(),
                 (None, None) => Codec::json(),
-            });
+            }),
+        };
         let policy = self.policy.unwrap_or(if codec.protected() {
             RestorePolicy::FailClosed
         } else {
@@ -381,20 +473,36 @@ where
         let ttl = key_ttl(self.execution_ttl_secs).ok_or(ConfigError::TtlTooLong {
             secs: self.execution_ttl_secs,
         })?;
+        let fingerprints = match self.fingerprints {
+            Some(key) => key,
+            None => FingerprintKey::random()?,
+        };
+        let refresher = self.refresher.map(|mut refresher| {
+            if let Some(margin) = self.refresh_margin {
+                refresher.margin = margin;
+            }
+            refresher
+        });
+        let servers = match (self.servers, self.server_capacity) {
+            (Some(servers), _) => servers,
+            (None, Some(capacity)) => Servers::with_capacity(capacity),
+            (None, None) => Servers::default(),
+        };
         Ok(TaskGlue {
             inner: Arc::new(Inner {
+                id: NEXT_GLUE_ID.fetch_add(1, Ordering::Relaxed),
                 keys,
                 store,
                 codec,
                 policy,
                 ttl,
                 header_policy: self.header_policy,
-                registries: Arc::new(Registries {
-                    sessions: self.sessions,
-                    servers: self.servers,
-                    resolver: self.resolver,
-                    root: self.root,
-                }),
+                fingerprints,
+                refresher,
+                sessions: self.sessions.unwrap_or_default(),
+                servers,
+                resolver: self.resolver,
+                root: self.root,
             }),
         })
     }

@@ -1,32 +1,27 @@
 //! The task-local context a worker's task runs with, and the accessors user code calls.
 //!
 //! [`TaskGlue::run`](crate::TaskGlue::run) installs a [`TaskContext`] for exactly one future;
-//! inside it (in sync or async code on that task) [`current`], [`current_task`], [`session_id`],
-//! [`access_token`], [`headers`], [`trace_context`], [`live_session`] and [`owning_server`] read
-//! it. Outside a task they return `None`. A child task started with plain `tokio::spawn` does not
-//! inherit the context; start it with [`spawn_with_context`] instead.
+//! inside it (in sync or async code on that task) [`current`], [`with_current`],
+//! [`access_token`], [`headers`], [`session_id`] and [`trace_context`] read it, and the glue's
+//! typed [`TaskGlue::live_session`](crate::TaskGlue::live_session) and
+//! [`TaskGlue::owning_server`](crate::TaskGlue::owning_server) find the task's session and
+//! server. Outside a task they return `None`. A child task started with plain `tokio::spawn` does
+//! not inherit the context; start it with [`spawn_with_context`] instead.
+//!
+//! Nothing here copies the token or the headers: they are shared (`Arc`) between the context and
+//! every caller.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use taskctx_scope::{Leg, TaskKey};
-use taskctx_snapshot::{AccessToken, Headers, TaskContextSnapshot};
+use taskctx_snapshot::{AccessToken, Headers};
+
+use crate::registries::{ServerKey, SessionKey};
 
 tokio::task_local! {
     static TASK_CONTEXT: Option<Arc<TaskContext>>;
-}
-
-/// A shared value of any type, as the registries hand it out before it is downcast.
-pub(crate) type AnyArc = Arc<dyn Any + Send + Sync>;
-
-/// Looks up the live session and owning server of a task (the glue's registries).
-pub(crate) trait Owners: Send + Sync {
-    /// The live session registered under `session_id`.
-    fn session(&self, session_id: &str) -> Option<AnyArc>;
-    /// The server owning task `task_id`, resolved from the tool name and version if needed.
-    fn server(&self, task_id: &str, tool: Option<&str>, version: Option<&str>) -> Option<AnyArc>;
 }
 
 /// How a task's context was restored.
@@ -35,7 +30,10 @@ pub(crate) trait Owners: Send + Sync {
 pub enum RestoreOutcome {
     /// The snapshot was found, decoded and installed.
     Restored,
-    /// The snapshot was installed without its access token, which had expired (FailOpen).
+    /// The snapshot was installed with a token the refresher renewed for this task.
+    Refreshed,
+    /// The snapshot was installed without its access token, which had expired, and without the
+    /// credential headers captured with it (FailOpen).
     ExpiredToken,
     /// No snapshot was stored; the task runs with no caller (FailOpen).
     Missing,
@@ -49,12 +47,13 @@ pub enum RestoreOutcome {
 }
 
 impl RestoreOutcome {
-    /// A short name for logs: `restored`, `expired_token`, `missing`, `store_failed`,
-    /// `undecodable`, `scope_mismatch`.
+    /// A short name for logs: `restored`, `refreshed`, `expired_token`, `missing`,
+    /// `store_failed`, `undecodable`, `scope_mismatch`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Restored => "restored",
+            Self::Refreshed => "refreshed",
             Self::ExpiredToken => "expired_token",
             Self::Missing => "missing",
             Self::StoreFailed => "store_failed",
@@ -72,6 +71,7 @@ impl fmt::Display for RestoreOutcome {
 
 /// The W3C trace context the task was submitted under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TraceContext {
     /// The `traceparent` value.
     pub traceparent: Option<String>,
@@ -79,71 +79,52 @@ pub struct TraceContext {
     pub tracestate: Option<String>,
 }
 
+/// The caller-side parts of a restored context.
+#[derive(Default)]
+pub(crate) struct CallerParts {
+    pub(crate) access_token: Option<Arc<AccessToken>>,
+    pub(crate) headers: Option<Arc<Headers>>,
+    pub(crate) session_id: Option<Arc<str>>,
+    pub(crate) origin_request_id: Option<String>,
+    pub(crate) trace: TraceContext,
+    pub(crate) owning_tool_name: Option<String>,
+    pub(crate) owning_tool_version: Option<String>,
+}
+
 /// Everything a running task knows about itself and the caller who submitted it.
 ///
-/// `Debug` never shows the access token or secret header values.
+/// Untyped on purpose: the live session and owning server are found through the glue that
+/// restored the context ([`TaskGlue::live_session_of`](crate::TaskGlue::live_session_of)), whose
+/// type parameters fix their types.
+///
+/// `Debug` never shows the access token, a secret header value or the session id.
 pub struct TaskContext {
     task: TaskKey<'static>,
     leg: Leg,
     outcome: RestoreOutcome,
-    access_token: Option<AccessToken>,
-    headers: Option<Headers>,
-    session_id: Option<String>,
-    origin_request_id: Option<String>,
-    trace: TraceContext,
-    owning_tool_name: Option<String>,
-    owning_tool_version: Option<String>,
-    owners: Option<Arc<dyn Owners>>,
+    caller: CallerParts,
+    /// Which glue restored it: only that glue's registries are asked for its session and server.
+    pub(crate) glue_id: u64,
+    server_key: OnceLock<ServerKey>,
+    session_key: OnceLock<Option<SessionKey>>,
 }
 
 impl TaskContext {
-    /// A context with the task's identity and no caller.
-    pub(crate) fn anonymous(
+    pub(crate) fn new(
         task: TaskKey<'static>,
         leg: Leg,
         outcome: RestoreOutcome,
-        owners: Option<Arc<dyn Owners>>,
+        caller: CallerParts,
+        glue_id: u64,
     ) -> Self {
         Self {
             task,
             leg,
             outcome,
-            access_token: None,
-            headers: None,
-            session_id: None,
-            origin_request_id: None,
-            trace: TraceContext::default(),
-            owning_tool_name: None,
-            owning_tool_version: None,
-            owners,
-        }
-    }
-
-    /// A context from a restored snapshot; the token is installed only when `with_token`.
-    pub(crate) fn from_snapshot(
-        task: TaskKey<'static>,
-        leg: Leg,
-        snapshot: &TaskContextSnapshot,
-        with_token: bool,
-        owners: Option<Arc<dyn Owners>>,
-    ) -> Self {
-        let outcome = if with_token {
-            RestoreOutcome::Restored
-        } else {
-            RestoreOutcome::ExpiredToken
-        };
-        Self {
-            access_token: snapshot.access_token().filter(|_| with_token).cloned(),
-            headers: snapshot.http_headers().cloned(),
-            session_id: snapshot.session_id().map(str::to_owned),
-            origin_request_id: snapshot.origin_request_id().map(str::to_owned),
-            trace: TraceContext {
-                traceparent: snapshot.traceparent().map(str::to_owned),
-                tracestate: snapshot.tracestate().map(str::to_owned),
-            },
-            owning_tool_name: snapshot.owning_tool_name().map(str::to_owned),
-            owning_tool_version: snapshot.owning_tool_version().map(str::to_owned),
-            ..Self::anonymous(task, leg, outcome, owners)
+            caller,
+            glue_id,
+            server_key: OnceLock::new(),
+            session_key: OnceLock::new(),
         }
     }
 
@@ -166,69 +147,63 @@ impl TaskContext {
     }
 
     /// The caller's access token; `None` for an anonymous caller, an expired token, or a failed
-    /// restore.
+    /// restore. Clone the `Arc` to keep it.
     #[must_use]
-    pub const fn access_token(&self) -> Option<&AccessToken> {
-        self.access_token.as_ref()
+    pub const fn access_token(&self) -> Option<&Arc<AccessToken>> {
+        self.caller.access_token.as_ref()
     }
 
-    /// The request headers captured at submission.
+    /// The request headers captured at submission, with the capture policy's secret marks.
+    /// Without an installed token (an expired one), the credential headers captured with it
+    /// (`authorization`, `proxy-authorization`, `cookie`) are left out.
     #[must_use]
-    pub const fn headers(&self) -> Option<&Headers> {
-        self.headers.as_ref()
+    pub const fn headers(&self) -> Option<&Arc<Headers>> {
+        self.caller.headers.as_ref()
     }
 
     /// The id of the session that submitted the task.
     #[must_use]
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.caller.session_id.as_deref()
     }
 
     /// The id of the request that submitted the task.
     #[must_use]
     pub fn origin_request_id(&self) -> Option<&str> {
-        self.origin_request_id.as_deref()
+        self.caller.origin_request_id.as_deref()
     }
 
     /// The W3C trace context of the submission.
     #[must_use]
     pub const fn trace_context(&self) -> &TraceContext {
-        &self.trace
+        &self.caller.trace
     }
 
     /// The name of the tool that owns the task.
     #[must_use]
     pub fn owning_tool_name(&self) -> Option<&str> {
-        self.owning_tool_name.as_deref()
+        self.caller.owning_tool_name.as_deref()
     }
 
     /// The version of the tool that owns the task.
     #[must_use]
     pub fn owning_tool_version(&self) -> Option<&str> {
-        self.owning_tool_version.as_deref()
+        self.caller.owning_tool_version.as_deref()
     }
 
-    /// The live session that submitted the task, when it runs in the same process and the
-    /// session is still open, and `S` is the glue's session type.
-    #[must_use]
-    pub fn live_session<S: Send + Sync + 'static>(&self) -> Option<Arc<S>> {
-        let id = self.session_id.as_deref()?;
-        self.owners.as_ref()?.session(id)?.downcast::<S>().ok()
+    /// The key of the task in the server registry (built once).
+    pub(crate) fn server_key(&self) -> &ServerKey {
+        self.server_key.get_or_init(|| ServerKey::of(&self.task))
     }
 
-    /// The server that owns the task: the one registered at submission, else the one the glue's
-    /// resolver finds for the owning tool's name and version, else the glue's root server.
-    #[must_use]
-    pub fn owning_server<S: Send + Sync + 'static>(&self) -> Option<Arc<S>> {
-        self.owners
-            .as_ref()?
-            .server(
-                self.task.task_id().as_str(),
-                self.owning_tool_name.as_deref(),
-                self.owning_tool_version.as_deref(),
-            )?
-            .downcast::<S>()
-            .ok()
+    /// The key of the task's session in the session registry (built once).
+    pub(crate) fn session_key(&self) -> Option<&SessionKey> {
+        self.session_key
+            .get_or_init(|| {
+                let id = self.caller.session_id.as_deref()?;
+                Some(SessionKey::new(self.task.scope(), id))
+            })
+            .as_ref()
     }
 }
 
@@ -240,9 +215,9 @@ impl fmt::Debug for TaskContext {
             .field("authenticated", &self.task.scope().is_some())
             .field("leg", &self.leg)
             .field("outcome", &self.outcome)
-            .field("access_token", &self.access_token)
-            .field("headers", &self.headers)
-            .field("session_id", &self.session_id)
+            .field("access_token", &self.caller.access_token)
+            .field("headers", &self.caller.headers)
+            .field("session", &self.caller.session_id.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -258,53 +233,44 @@ pub fn current() -> Option<Arc<TaskContext>> {
     TASK_CONTEXT.try_with(Clone::clone).ok().flatten()
 }
 
-fn with<R>(read: impl FnOnce(&TaskContext) -> Option<R>) -> Option<R> {
+/// Calls `read` with the running task's context, without touching its reference count; `None`
+/// outside a task.
+pub fn with_current<R>(read: impl FnOnce(&TaskContext) -> R) -> Option<R> {
     TASK_CONTEXT
-        .try_with(|context| context.as_deref().and_then(read))
+        .try_with(|context| context.as_deref().map(read))
         .ok()
         .flatten()
+}
+
+/// The access token of the running task's caller (never an expired one), shared.
+#[must_use]
+pub fn access_token() -> Option<Arc<AccessToken>> {
+    with_current(|context| context.caller.access_token.clone()).flatten()
+}
+
+/// The request headers captured when the running task was submitted, shared (see
+/// [`TaskContext::headers`]).
+#[must_use]
+pub fn headers() -> Option<Arc<Headers>> {
+    with_current(|context| context.caller.headers.clone()).flatten()
+}
+
+/// The id of the session that submitted the running task, shared.
+#[must_use]
+pub fn session_id() -> Option<Arc<str>> {
+    with_current(|context| context.caller.session_id.clone()).flatten()
 }
 
 /// The running task's key (scope, id, type, component) and leg.
 #[must_use]
 pub fn current_task() -> Option<(TaskKey<'static>, Leg)> {
-    with(|context| Some((context.task.clone(), context.leg)))
-}
-
-/// The id of the session that submitted the running task.
-#[must_use]
-pub fn session_id() -> Option<String> {
-    with(|context| context.session_id.clone())
-}
-
-/// The access token of the running task's caller (never an expired one).
-#[must_use]
-pub fn access_token() -> Option<AccessToken> {
-    with(|context| context.access_token.clone())
-}
-
-/// The request headers captured when the running task was submitted.
-#[must_use]
-pub fn headers() -> Option<Headers> {
-    with(|context| context.headers.clone())
+    with_current(|context| (context.task.clone(), context.leg))
 }
 
 /// The W3C trace context the running task was submitted under.
 #[must_use]
 pub fn trace_context() -> Option<TraceContext> {
-    with(|context| Some(context.trace.clone()))
-}
-
-/// The live session that submitted the running task (see [`TaskContext::live_session`]).
-#[must_use]
-pub fn live_session<S: Send + Sync + 'static>() -> Option<Arc<S>> {
-    with(TaskContext::live_session::<S>)
-}
-
-/// The server that owns the running task (see [`TaskContext::owning_server`]).
-#[must_use]
-pub fn owning_server<S: Send + Sync + 'static>() -> Option<Arc<S>> {
-    with(TaskContext::owning_server::<S>)
+    with_current(|context| context.caller.trace.clone())
 }
 
 /// Spawns `future` on the current tokio runtime with the running task's context (none outside a

@@ -1,27 +1,30 @@
-//! Submission: store a task's snapshot (and companion keys) and register its session and server.
+//! Submission: store a task's snapshot (and companion keys) and register its owning server.
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
-use taskctx_registry::SessionGuard;
-use taskctx_scope::{KeySuffix, Leg, Scope, SubClaim, TaskKey};
-use taskctx_snapshot::{SnapshotCodec, TaskContextSnapshot};
+use taskctx_scope::{Component, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType};
+use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 
-use crate::{SnapshotStore, SubmitError, TaskGlue};
+use crate::registries::ServerKey;
+use crate::{KeyError, SnapshotStore, SubmitError, TaskGlue};
 
 /// The scope of the caller whose token the snapshot holds; `None` for an anonymous caller.
 ///
 /// # Errors
 /// The key layer's error when the token gives no valid scope (a `client_id` with `|`, or a `sub`
 /// claim that is `true`, a float, an array or an object).
-pub fn scope_of(
-    snapshot: &TaskContextSnapshot,
-) -> Result<Option<Scope<'static>>, taskctx_scope::Error> {
-    let Some(inputs) = snapshot.scope_inputs() else {
-        return Ok(None);
-    };
-    let sub = match inputs.sub {
+pub fn scope_of(snapshot: &TaskContextSnapshot) -> Result<Option<Scope<'static>>, KeyError> {
+    snapshot.access_token().map(scope_of_token).transpose()
+}
+
+/// The scope an access token stands for (SPEC §2).
+///
+/// # Errors
+/// As [`scope_of`].
+pub fn scope_of_token(token: &AccessToken) -> Result<Scope<'static>, KeyError> {
+    let sub = match token.sub_claim() {
         None => SubClaim::Absent,
         Some(Value::Null) => SubClaim::Null,
         Some(Value::Bool(value)) => SubClaim::Bool(*value),
@@ -34,29 +37,50 @@ pub fn scope_of(
         Some(Value::Array(_)) => SubClaim::Array,
         Some(Value::Object(_)) => SubClaim::Object,
     };
-    Scope::from_token(inputs.client_id, sub).map(|scope| Some(scope.into_owned()))
+    Scope::from_token(token.client_id(), sub).map(Scope::into_owned)
 }
 
-/// One task to submit: its key, leg, captured snapshot, and optionally its live session, owning
+/// One task to submit: the caller's snapshot, the task's id, type and component (its scope is
+/// the snapshot's token's, derived once by [`TaskGlue::submit`]), and optionally its leg, owning
 /// server and extra per-task keys stored in the same write.
-pub struct Submit<'a, Se = (), Sv = ()> {
-    task: TaskKey<'a>,
-    leg: Leg,
+///
+/// ```
+/// use taskctx_worker_glue::prelude::*;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let snapshot = TaskContextSnapshot::new();
+/// let task = Submit::<()>::new(&snapshot, TaskId::new("T1")?, TaskType::TOOL, Component::new("my_tool"))
+///     .leg(Leg::new(2))
+///     .extra(KeySuffix::Args, b"[]");
+/// # let _ = task;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Submit<'a, Sv = ()> {
     snapshot: &'a TaskContextSnapshot,
-    session: Option<&'a Arc<Se>>,
+    task_id: TaskId<'a>,
+    task_type: TaskType<'a>,
+    component: Component<'a>,
+    leg: Leg,
     server: Option<&'a Arc<Sv>>,
-    extras: Vec<(&'a str, &'a [u8])>,
+    extras: Vec<(KeySuffix, &'a [u8])>,
 }
 
-impl<'a, Se, Sv> Submit<'a, Se, Sv> {
-    /// Task `task` (leg 1) with the caller's `snapshot`.
+impl<'a, Sv> Submit<'a, Sv> {
+    /// Task `task_id` of type `task_type` running `component` (leg 1), for the caller of
+    /// `snapshot`.
     #[must_use]
-    pub fn new(task: TaskKey<'a>, snapshot: &'a TaskContextSnapshot) -> Self {
+    pub fn new(
+        snapshot: &'a TaskContextSnapshot,
+        task_id: TaskId<'a>,
+        task_type: TaskType<'a>,
+        component: Component<'a>,
+    ) -> Self {
         Self {
-            task,
-            leg: Leg::default(),
             snapshot,
-            session: None,
+            task_id,
+            task_type,
+            component,
+            leg: Leg::default(),
             server: None,
             extras: Vec::new(),
         }
@@ -69,33 +93,29 @@ impl<'a, Se, Sv> Submit<'a, Se, Sv> {
         self
     }
 
-    /// The live session, registered under the snapshot's session id.
-    #[must_use]
-    pub const fn session(mut self, session: &'a Arc<Se>) -> Self {
-        self.session = Some(session);
-        self
-    }
-
-    /// The owning server, registered under the task id.
+    /// The owning server, registered for the task (its scope and task id).
     #[must_use]
     pub const fn server(mut self, server: &'a Arc<Sv>) -> Self {
         self.server = Some(server);
         self
     }
 
-    /// Another key of the task, `{queue}:{scope}:{task_id}:{suffix}` (the task's meta key when
-    /// `suffix` is empty), saved with the snapshot in one atomic write.
+    /// Another key of the task, `{queue prefix}:{scope prefix}:{task_id}:{suffix}`, saved with
+    /// the snapshot in one atomic write. [`KeySuffix::Snapshot`] (written by the glue) and
+    /// [`KeySuffix::Meta`] (the task's meta hash) are refused by submit with
+    /// [`SubmitError::ReservedSuffix`], before anything is written.
     #[must_use]
-    pub fn extra(mut self, suffix: &'a str, value: &'a [u8]) -> Self {
+    pub fn extra(mut self, suffix: KeySuffix, value: &'a [u8]) -> Self {
         self.extras.push((suffix, value));
         self
     }
 }
 
-impl<Se, Sv> fmt::Debug for Submit<'_, Se, Sv> {
+impl<Sv> fmt::Debug for Submit<'_, Sv> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Submit")
-            .field("task_id", &self.task.task_id())
+            .field("task_id", &self.task_id)
+            .field("task_type", &self.task_type)
             .field("leg", &self.leg)
             .field("snapshot", &self.snapshot)
             .field("extras", &self.extras.len())
@@ -103,22 +123,39 @@ impl<Se, Sv> fmt::Debug for Submit<'_, Se, Sv> {
     }
 }
 
-/// A submitted task: its execution key, and the guard of its session's registration.
-pub struct Submitted<Se> {
-    /// The key the worker receives: `{task key}` or `{task key}#leg{n}`.
-    pub execution_key: String,
-    /// The guard of the session registration made for the task, when a session was given and
-    /// was not already registered; keep it while the session should be found. Dropping it
-    /// removes the registration.
-    pub session_guard: Option<SessionGuard<Se>>,
+/// A submitted task: its full key and leg, and the execution key to hand the worker.
+#[must_use = "the execution key is what the worker needs: enqueue it"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Submitted {
+    task: TaskKey<'static>,
+    leg: Leg,
+    execution_key: String,
 }
 
-impl<Se> fmt::Debug for Submitted<Se> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Submitted")
-            .field("execution_key", &self.execution_key)
-            .field("session_guard", &self.session_guard.is_some())
-            .finish()
+impl Submitted {
+    /// The key the worker receives: `{task key}` or `{task key}#leg{n}`.
+    #[must_use]
+    pub fn execution_key(&self) -> &str {
+        &self.execution_key
+    }
+
+    /// The execution key, owned.
+    #[must_use]
+    pub fn into_execution_key(self) -> String {
+        self.execution_key
+    }
+
+    /// The task's key (with the scope derived from the snapshot's token).
+    #[must_use]
+    pub const fn task(&self) -> &TaskKey<'static> {
+        &self.task
+    }
+
+    /// The leg of the execution key.
+    #[must_use]
+    pub const fn leg(&self) -> Leg {
+        self.leg
     }
 }
 
@@ -128,33 +165,42 @@ where
     Sv: Send + Sync + 'static,
 {
     /// Stores the task's snapshot (and extra keys) in one atomic write with the queue's TTL,
-    /// registers its session (by the snapshot's session id) and server (by task id), and returns
-    /// its execution key.
+    /// registers its server (under the task's scope and id), and returns its execution key.
+    ///
+    /// The task's scope is derived from the snapshot's token here, once. Sessions are not
+    /// registered by submit: the connection layer registers each session once
+    /// ([`TaskGlue::sessions`]).
     ///
     /// # Errors
-    /// [`SubmitError::Scope`] or [`SubmitError::ScopeMismatch`] when the task key's scope is not
-    /// the scope of the snapshot's token; [`SubmitError::Encode`]; [`SubmitError::Store`].
-    pub async fn submit(&self, task: Submit<'_, Se, Sv>) -> Result<Submitted<Se>, SubmitError> {
-        let token_scope = scope_of(task.snapshot).map_err(SubmitError::Scope)?;
-        if token_scope.as_ref() != task.task.scope() {
-            return Err(SubmitError::ScopeMismatch);
+    /// [`SubmitError::Scope`] when the snapshot's token gives no valid scope;
+    /// [`SubmitError::ReservedSuffix`] and [`SubmitError::DuplicateSuffix`] for extra keys;
+    /// [`SubmitError::Encode`]; [`SubmitError::Store`]. Nothing is written or registered then.
+    pub async fn submit(&self, task: Submit<'_, Sv>) -> Result<Submitted, SubmitError> {
+        let scope = scope_of(task.snapshot).map_err(SubmitError::Scope)?;
+        for (index, (suffix, _)) in task.extras.iter().enumerate() {
+            if matches!(suffix, KeySuffix::Snapshot | KeySuffix::Meta) {
+                return Err(SubmitError::ReservedSuffix { suffix: *suffix });
+            }
+            if task
+                .extras
+                .iter()
+                .take(index)
+                .any(|(seen, _)| seen == suffix)
+            {
+                return Err(SubmitError::DuplicateSuffix { suffix: *suffix });
+            }
         }
         let inner = &self.inner;
-        let scope = task.task.scope();
-        let task_id = task.task.task_id();
-        let snapshot_key = inner.keys.snapshot_key(scope, task_id);
-        let encoded = inner.codec.encode(task.snapshot, &snapshot_key)?;
+        let scope = scope.as_ref();
+        let snapshot_key = inner.keys.snapshot_key(scope, &task.task_id);
+        let encoded = inner
+            .codec
+            .encode(task.snapshot, &snapshot_key)
+            .map_err(SubmitError::Encode)?;
         let extra_keys: Vec<String> = task
             .extras
             .iter()
-            .map(|(suffix, _)| {
-                let mut key = inner.keys.task_key(scope, task_id, KeySuffix::Meta);
-                if !suffix.is_empty() {
-                    key.push(':');
-                    key.push_str(suffix);
-                }
-                key
-            })
+            .map(|(suffix, _)| inner.keys.task_key(scope, &task.task_id, *suffix))
             .collect();
         let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
         entries.push((&snapshot_key, &encoded));
@@ -164,37 +210,34 @@ where
                 .zip(&task.extras)
                 .map(|(key, (_, value))| (key.as_str(), *value)),
         );
-        inner.store.save(&entries, inner.ttl).await?;
+        inner
+            .store
+            .save(&entries, inner.ttl)
+            .await
+            .map_err(SubmitError::Store)?;
 
-        let registries = &inner.registries;
+        let key = TaskKey::new(
+            scope.map(|scope| scope.clone().into_owned()),
+            task.task_id.into_owned(),
+            task.task_type.into_owned(),
+            task.component.into_owned(),
+        );
         if let Some(server) = task.server {
-            registries.servers.register(task_id.as_str(), server);
+            inner.servers.register_key(ServerKey::of(&key), server);
         }
-        let session_guard = match (task.session, task.snapshot.session_id()) {
-            (Some(session), Some(id)) => {
-                let current = registries.sessions.get(id);
-                if current.is_some_and(|current| Arc::ptr_eq(&current, session)) {
-                    None
-                } else {
-                    Some(registries.sessions.register(id, session))
-                }
-            }
-            _ => None,
-        };
         Ok(Submitted {
-            execution_key: task.task.execution_key(task.leg),
-            session_guard,
+            execution_key: key.execution_key(task.leg),
+            leg: task.leg,
+            task: key,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use taskctx_snapshot::AccessToken;
-
     use super::*;
 
-    fn scope_with_sub(sub: Option<Value>) -> Result<Option<String>, taskctx_scope::Error> {
+    fn scope_with_sub(sub: Option<Value>) -> Result<Option<String>, KeyError> {
         let mut token = AccessToken::builder("t", "client-a");
         if let Some(sub) = sub {
             token = token.claim("sub", sub);
