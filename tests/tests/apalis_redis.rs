@@ -21,13 +21,10 @@ use std::time::Duration;
 use apalis::prelude::{BoxDynError, Data, Task, TaskSink, WorkerBuilder, WorkerContext};
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
-use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 use taskctx_tests::redis::RedisServer;
 use taskctx_tower::TaskContextLayer;
-use taskctx_worker_glue::{
-    RestorePolicy, Submit, TaskGlue, access_token, current_task, session_id,
-};
+use taskctx_worker_glue::current_task;
+use taskctx_worker_glue::prelude::*;
 
 /// The variable that makes this binary the producer; its value is the Redis URL.
 const PRODUCER_ENV: &str = "TASKCTX_APALIS_PRODUCER_REDIS_URL";
@@ -59,7 +56,7 @@ fn seen() -> Seen {
         (token.client_id().to_owned(), sub.to_owned())
     });
     let task = current_task().map(|(task, _)| task.task_id().as_str().to_owned());
-    (task, token, session_id())
+    (task, token, session_id().map(|id| id.to_string()))
 }
 
 fn expected(job: &Job) -> Seen {
@@ -145,15 +142,15 @@ async fn submit(
     task_id: &str,
     caller: Option<(String, String, String)>,
 ) -> Job {
-    let task = TaskKey::new(
-        taskctx_worker_glue::scope_of(snapshot).unwrap(),
+    let task = Submit::new(
+        snapshot,
         TaskId::new(task_id).unwrap(),
         TaskType::TOOL,
         Component::new("report"),
     );
-    let submitted = glue.submit(Submit::new(task, snapshot)).await.unwrap();
+    let submitted = glue.submit(task).await.unwrap();
     Job {
-        execution_key: submitted.execution_key,
+        execution_key: submitted.into_execution_key(),
         task_id: task_id.to_owned(),
         caller,
     }

@@ -21,10 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use apalis::prelude::{BoxDynError, Data, Task, TaskSink, WorkerBuilder, WorkerContext};
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
-use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 use taskctx_tower::TaskContextLayer;
-use taskctx_worker_glue::{Submit, TaskGlue, access_token, current_task, scope_of};
+use taskctx_worker_glue::current_task;
+use taskctx_worker_glue::prelude::*;
 
 /// An apalis job: the task's execution key is all it carries of its caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,16 +75,13 @@ async fn main() -> Result<(), BoxDynError> {
                 .build(),
             None => builder.build(),
         };
-        let task = TaskKey::new(
-            scope_of(&snapshot)?,
+        let task = Submit::new(
+            &snapshot,
             TaskId::new(task_id)?,
             TaskType::TOOL,
             Component::new("report"),
         );
-        let execution_key = glue
-            .submit(Submit::new(task, &snapshot))
-            .await?
-            .execution_key;
+        let execution_key = glue.submit(task).await?.into_execution_key();
         storage.push(Report { execution_key }).await?;
     }
 

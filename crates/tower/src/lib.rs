@@ -17,10 +17,8 @@
 //! # Example
 //!
 //! ```
-//! use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-//! use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 //! use taskctx_tower::{RequestIsKey, TaskContextLayer};
-//! use taskctx_worker_glue::{Submit, TaskGlue, access_token, scope_of};
+//! use taskctx_worker_glue::prelude::*;
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,13 +29,8 @@
 //!     // Producer: submit the caller's task; the job carries its execution key.
 //!     let token = AccessToken::builder("secret-token", "client-a").claim("sub", "user-1").build();
 //!     let snapshot = TaskContextSnapshot::builder().access_token(token).build();
-//!     let task = TaskKey::new(
-//!         scope_of(&snapshot)?,
-//!         TaskId::new("job-1")?,
-//!         TaskType::TOOL,
-//!         Component::new("report"),
-//!     );
-//!     let job = glue.submit(Submit::new(task, &snapshot)).await?.execution_key;
+//!     let task = Submit::new(&snapshot, TaskId::new("job-1")?, TaskType::TOOL, Component::new("report"));
+//!     let job = glue.submit(task).await?.into_execution_key();
 //!
 //!     // Worker: the service runs as the job's caller.
 //!     let worker = TaskContextLayer::new(glue, RequestIsKey).layer(service_fn(|_job: String| async {

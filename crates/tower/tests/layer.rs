@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 use taskctx_tower::{RequestIsKey, TaskContextError, TaskContextLayer};
-use taskctx_worker_glue::{RestorePolicy, Submit, TaskGlue, access_token, current_task, scope_of};
+use taskctx_worker_glue::current_task;
+use taskctx_worker_glue::prelude::*;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -44,16 +43,16 @@ fn snapshot(client: Option<&str>) -> TaskContextSnapshot {
 /// Submits task `id` for `client` (anonymous for `None`) and returns its execution key.
 async fn submit(glue: &TaskGlue, client: Option<&str>, id: &str) -> String {
     let snapshot = snapshot(client);
-    let task = TaskKey::new(
-        scope_of(&snapshot).expect("scope"),
+    let task = Submit::new(
+        &snapshot,
         TaskId::new(id).expect("task id"),
         TaskType::TOOL,
         Component::new("job"),
     );
-    glue.submit(Submit::new(task, &snapshot))
+    glue.submit(task)
         .await
         .expect("submit")
-        .execution_key
+        .into_execution_key()
 }
 
 fn caller() -> Option<String> {
@@ -229,5 +228,37 @@ fn the_inner_services_own_error_is_kept_whole() {
             panic!("not the service's error: {error:?}");
         };
         assert_eq!(inner.to_string(), "failed as client-a");
+    });
+}
+
+#[test]
+fn a_malformed_task_key_is_refused_under_fail_closed_and_served_with_no_context_under_fail_open() {
+    runtime().block_on(async {
+        let malformed = "auth:client-a:T1:tool".to_owned();
+        let closed = TaskContextLayer::new(
+            glue("memory://tower-malformed-closed", RestorePolicy::FailClosed),
+            RequestIsKey,
+        )
+        .layer(service_fn(|_: String| async {
+            panic!("the inner service ran for a malformed task key");
+            #[allow(unreachable_code, reason = "gives the closure its error type")]
+            Ok::<Seen, Infallible>(seen())
+        }));
+        let error = closed
+            .oneshot(malformed.clone())
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(error.restore_error(), Some(RestoreError::MalformedKey(_))),
+            "{error:?}"
+        );
+        let open = TaskContextLayer::new(
+            glue("memory://tower-malformed-open", RestorePolicy::FailOpen),
+            RequestIsKey,
+        )
+        .layer(service_fn(|_: String| async {
+            Ok::<_, Infallible>(seen())
+        }));
+        assert_eq!(open.oneshot(malformed).await.expect("served"), (None, None));
     });
 }

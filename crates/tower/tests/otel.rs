@@ -8,10 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 use taskctx_tower::{RequestIsKey, TaskContextLayer, TraceJoin};
-use taskctx_worker_glue::{Submit, TaskGlue, access_token, scope_of};
+use taskctx_worker_glue::prelude::*;
 use tower::{Layer as _, ServiceExt as _, service_fn};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -92,17 +90,17 @@ fn run_job(name: &str, traceparent: &str, join: TraceJoin) -> Run {
                 .traceparent(traceparent)
                 .tracestate("vendor=value")
                 .build();
-            let task = TaskKey::new(
-                scope_of(&snapshot).expect("scope"),
+            let task = Submit::new(
+                &snapshot,
                 TaskId::new("T1").expect("task id"),
                 TaskType::TOOL,
                 Component::new("job"),
             );
             let key = glue
-                .submit(Submit::new(task, &snapshot))
+                .submit(task)
                 .await
                 .expect("submit")
-                .execution_key;
+                .into_execution_key();
             let service = TaskContextLayer::new(glue, RequestIsKey)
                 .trace_join(join)
                 .layer(service_fn(|_: String| async {
