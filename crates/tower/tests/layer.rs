@@ -235,14 +235,15 @@ fn the_inner_services_own_error_is_kept_whole() {
 fn a_malformed_task_key_is_refused_under_fail_closed_and_served_with_no_context_under_fail_open() {
     runtime().block_on(async {
         let malformed = "auth:client-a:T1:tool".to_owned();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
         let closed = TaskContextLayer::new(
             glue("memory://tower-malformed-closed", RestorePolicy::FailClosed),
             RequestIsKey,
         )
-        .layer(service_fn(|_: String| async {
-            panic!("the inner service ran for a malformed task key");
-            #[allow(unreachable_code, reason = "gives the closure its error type")]
-            Ok::<Seen, Infallible>(seen())
+        .layer(service_fn(move |_: String| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(seen()) }
         }));
         let error = closed
             .oneshot(malformed.clone())
@@ -251,6 +252,11 @@ fn a_malformed_task_key_is_refused_under_fail_closed_and_served_with_no_context_
         assert!(
             matches!(error.restore_error(), Some(RestoreError::MalformedKey(_))),
             "{error:?}"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the inner service was called"
         );
         let open = TaskContextLayer::new(
             glue("memory://tower-malformed-open", RestorePolicy::FailOpen),
