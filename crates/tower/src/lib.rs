@@ -60,7 +60,8 @@
 //!   snapshot's W3C `traceparent`/`tracestate`, through `tracing-opentelemetry` (install its
 //!   layer in the worker's subscriber): as its parent ([`TraceJoin::Parent`], the default) or as
 //!   a link ([`TraceJoin::Link`]), set with [`TaskContextLayer::trace_join`]. A malformed
-//!   `traceparent` is ignored with a warning.
+//!   `traceparent` is ignored with a warning. On the producer's side, [`capture_trace`] stamps a
+//!   snapshot with the current span's trace context.
 
 mod error;
 mod layer;
@@ -72,4 +73,4 @@ pub use layer::{
     ExecutionKey, RequestIsKey, TaskContextFuture, TaskContextLayer, TaskContextService,
 };
 #[cfg(feature = "otel")]
-pub use otel::TraceJoin;
+pub use otel::{TraceJoin, capture_trace};

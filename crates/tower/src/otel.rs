@@ -6,6 +6,7 @@ use std::str::FromStr as _;
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 };
+use taskctx_worker_glue::SnapshotBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// How a job's `taskctx.job` span joins the submitter's trace.
@@ -51,6 +52,33 @@ pub(crate) fn join_trace(span: &tracing::Span, join: TraceJoin) {
         }
         TraceJoin::Link => span.add_link(remote),
         TraceJoin::Off => {}
+    }
+}
+
+/// Stamps `builder` with the W3C trace context (`traceparent`, and `tracestate` when not empty)
+/// of `span`, as tracing-opentelemetry knows it: the producer's side of
+/// [`TraceJoin`], so that the job's span joins the producer's trace. `builder` is returned
+/// unchanged when `span` has no valid OpenTelemetry context (no tracing-opentelemetry layer, or
+/// a disabled span).
+#[must_use]
+pub fn capture_trace(builder: SnapshotBuilder, span: &tracing::Span) -> SnapshotBuilder {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if !span_context.is_valid() {
+        return builder;
+    }
+    let traceparent = format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        span_context.trace_flags().to_u8()
+    );
+    let tracestate = span_context.trace_state().header();
+    let builder = builder.traceparent(traceparent);
+    if tracestate.is_empty() {
+        builder
+    } else {
+        builder.tracestate(tracestate)
     }
 }
 

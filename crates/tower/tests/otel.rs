@@ -6,12 +6,14 @@
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use taskctx_tower::{RequestIsKey, TaskContextLayer, TraceJoin};
+use taskctx_tower::{RequestIsKey, TaskContextLayer, TraceJoin, capture_trace};
 use taskctx_worker_glue::prelude::*;
 use tower::{Layer as _, ServiceExt as _, service_fn};
 use tracing::field::{Field, Visit};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -47,8 +49,18 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
     }
 }
 
+/// The trace context the producer submits under.
+enum Submitter<'a> {
+    /// This `traceparent`, as from another process.
+    Traceparent(&'a str),
+    /// The context of a producer span in this process, through `capture_trace`.
+    Span,
+}
+
 /// What one job left behind: its caller, the finished spans and the warnings.
 struct Run {
+    /// The producer span's trace and span id, for [`Submitter::Span`].
+    producer: Option<(TraceId, SpanId)>,
     caller: Option<String>,
     spans: Vec<SpanData>,
     warnings: Vec<String>,
@@ -65,7 +77,7 @@ impl Run {
 
 /// Submits a task whose snapshot carries `traceparent`, then runs it through the layer with
 /// `join`, under a subscriber exporting to memory.
-fn run_job(name: &str, traceparent: &str, join: TraceJoin) -> Run {
+fn run_job(name: &str, submitter: &Submitter<'_>, join: TraceJoin) -> Run {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
@@ -78,18 +90,29 @@ fn run_job(name: &str, traceparent: &str, join: TraceJoin) -> Run {
         .enable_all()
         .build()
         .expect("runtime");
-    let caller = tracing::subscriber::with_default(subscriber, || {
+    let (producer, caller) = tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(async {
             let glue: TaskGlue = TaskGlue::builder()
                 .store_url(format!("memory://otel-{name}"))
                 .build()
                 .expect("glue");
             let token = AccessToken::builder("secret-token", "client-a").build();
-            let snapshot = TaskContextSnapshot::builder()
-                .access_token(token)
-                .traceparent(traceparent)
-                .tracestate("vendor=value")
-                .build();
+            let builder = TaskContextSnapshot::builder().access_token(token);
+            let (snapshot, producer) = match submitter {
+                Submitter::Traceparent(traceparent) => {
+                    let builder = builder.traceparent(*traceparent).tracestate("vendor=value");
+                    (builder.build(), None)
+                }
+                Submitter::Span => {
+                    let span = tracing::info_span!("producer");
+                    let context = span.context().span().span_context().clone();
+                    let builder = capture_trace(builder, &span);
+                    (
+                        builder.build(),
+                        Some((context.trace_id(), context.span_id())),
+                    )
+                }
+            };
             let task = Submit::new(
                 &snapshot,
                 TaskId::new("T1").expect("task id"),
@@ -107,11 +130,12 @@ fn run_job(name: &str, traceparent: &str, join: TraceJoin) -> Run {
                     tracing::info!("job runs");
                     Ok::<_, Infallible>(access_token().map(|token| token.client_id().to_owned()))
                 }));
-            service.oneshot(key).await.expect("served")
+            (producer, service.oneshot(key).await.expect("served"))
         })
     });
     provider.force_flush().expect("flush");
     Run {
+        producer,
         caller,
         spans: exporter.get_finished_spans().expect("spans"),
         warnings: warnings.all(),
@@ -130,7 +154,7 @@ fn submitter_span() -> SpanId {
 fn the_job_span_is_a_child_of_the_submitters_span() {
     let run = run_job(
         "parent",
-        &format!("00-{TRACE_ID}-{SPAN_ID}-01"),
+        &Submitter::Traceparent(&format!("00-{TRACE_ID}-{SPAN_ID}-01")),
         TraceJoin::Parent,
     );
     assert_eq!(run.caller.as_deref(), Some("client-a"));
@@ -154,7 +178,7 @@ fn the_job_span_is_a_child_of_the_submitters_span() {
 fn as_a_link_the_job_span_keeps_its_own_trace_and_links_the_submitters_span() {
     let run = run_job(
         "link",
-        &format!("00-{TRACE_ID}-{SPAN_ID}-01"),
+        &Submitter::Traceparent(&format!("00-{TRACE_ID}-{SPAN_ID}-01")),
         TraceJoin::Link,
     );
     assert_eq!(run.caller.as_deref(), Some("client-a"));
@@ -173,7 +197,7 @@ fn as_a_link_the_job_span_keeps_its_own_trace_and_links_the_submitters_span() {
 fn off_the_submitters_trace_is_not_joined() {
     let run = run_job(
         "off",
-        &format!("00-{TRACE_ID}-{SPAN_ID}-01"),
+        &Submitter::Traceparent(&format!("00-{TRACE_ID}-{SPAN_ID}-01")),
         TraceJoin::Off,
     );
     let job = run.job_span();
@@ -189,7 +213,7 @@ fn a_malformed_traceparent_is_ignored_with_a_warning() {
         ("bad-link", TraceJoin::Link),
     ] {
         let malformed = format!("00-{}-{SPAN_ID}-01", TRACE_ID.to_uppercase());
-        let run = run_job(name, &malformed, join);
+        let run = run_job(name, &Submitter::Traceparent(&malformed), join);
         assert_eq!(
             run.caller.as_deref(),
             Some("client-a"),
@@ -204,4 +228,20 @@ fn a_malformed_traceparent_is_ignored_with_a_warning() {
             ["malformed traceparent in the task's snapshot: the submitter's trace is not joined"]
         );
     }
+}
+
+#[test]
+fn a_producer_span_captured_in_the_snapshot_is_the_job_spans_parent() {
+    let run = run_job("captured", &Submitter::Span, TraceJoin::Parent);
+    let (trace_id, span_id) = run.producer.expect("the producer span had a context");
+    assert_ne!(trace_id, TraceId::INVALID);
+    let job = run.job_span();
+    assert_eq!(job.span_context.trace_id(), trace_id);
+    assert_eq!(job.parent_span_id, span_id);
+    let producer = run.spans.iter().find(|span| span.name == "producer");
+    assert_eq!(
+        producer.map(|span| span.span_context.span_id()),
+        Some(span_id),
+        "the producer span was exported"
+    );
 }
