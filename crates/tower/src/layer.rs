@@ -53,7 +53,7 @@ impl<Req: AsRef<str>> ExecutionKey<Req> for RequestIsKey {
 ///
 /// Each job runs in a `taskctx.job` span (fields `task_id` and `leg`) opened after the context is
 /// restored. With the cargo feature `otel`, that span joins the submitter's trace from the
-/// snapshot's `traceparent` ([`TaskContextLayer::trace_join`]).
+/// snapshot's `traceparent` (`TaskContextLayer::trace_join`).
 pub struct TaskContextLayer<K, Se = (), Sv = ()> {
     glue: TaskGlue<Se, Sv>,
     key: Arc<K>,

@@ -58,9 +58,9 @@
 //!
 //! - `otel` (off by default): the `taskctx.job` span joins the submitter's trace from the
 //!   snapshot's W3C `traceparent`/`tracestate`, through `tracing-opentelemetry` (install its
-//!   layer in the worker's subscriber): as its parent ([`TraceJoin::Parent`], the default) or as
-//!   a link ([`TraceJoin::Link`]), set with [`TaskContextLayer::trace_join`]. A malformed
-//!   `traceparent` is ignored with a warning. On the producer's side, [`capture_trace`] stamps a
+//!   layer in the worker's subscriber): as its parent (`TraceJoin::Parent`, the default) or as
+//!   a link (`TraceJoin::Link`), set with `TaskContextLayer::trace_join`. A malformed
+//!   `traceparent` is ignored with a warning. On the producer's side, `capture_trace` stamps a
 //!   snapshot with the current span's trace context.
 
 mod error;
