@@ -14,14 +14,14 @@ mod glue_common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use glue_common::{Server, Session, caller, scope_text, server, session, task_for, token};
-use taskctx_registry::SessionRegistry;
-use taskctx_scope::{KeySpace, Leg, TaskId};
-use taskctx_snapshot::{Codec, FernetKey, KeyRing, SealingKey, TaskContextSnapshot};
+use glue_common::{
+    Server, Session, caller, scope, scope_text, server, session, submit, task_for, token,
+};
 use taskctx_worker_glue::{
-    RedisStore, RestoreError, RestoreOutcome, RestorePolicy, SnapshotStore, StoreConfig, Submit,
-    SubmitError, TaskGlue, Ttl, access_token, current, current_task, headers, key_ttl,
-    live_session, owning_server, session_id, spawn_with_context, trace_context,
+    Codec, DecodeError, FernetKey, KeyRing, KeySpace, KeySuffix, Leg, RedisStore, RestoreError,
+    RestoreOutcome, RestorePolicy, SealingKey, SnapshotStore, StoreConfig, SubmitError,
+    TaskContextSnapshot, TaskGlue, TaskId, Ttl, access_token, current, current_task, headers,
+    key_ttl, session_id, spawn_with_context, trace_context, with_current,
 };
 
 type Glue = TaskGlue<Session, Server>;
@@ -45,25 +45,34 @@ fn worker_sees_the_submitters_context() {
         let owner = server("weather");
         let snapshot = caller("client-a", "user-1", "session-1");
         let task = task_for(&snapshot, "T-e2e");
+        // The connection layer registers the session once, for its caller's scope.
+        let registration = glue
+            .sessions()
+            .register(scope(&snapshot).as_ref(), "session-1", &live);
         let submitted = glue
             .submit(
-                Submit::new(task.clone(), &snapshot)
+                submit(&snapshot, "T-e2e")
                     .leg(Leg::new(3))
-                    .session(&live)
                     .server(&owner)
-                    .extra("args", b"[1,2]")
-                    .extra("", b"meta"),
+                    .extra(KeySuffix::Args, b"[1,2]")
+                    .extra(KeySuffix::CreatedAt, b"1700000000"),
             )
             .await
             .unwrap();
-        assert_eq!(submitted.execution_key, task.execution_key(Leg::new(3)));
-        assert!(submitted.session_guard.is_some());
+        assert_eq!(submitted.execution_key(), task.execution_key(Leg::new(3)));
+        assert_eq!(submitted.task(), &task);
+        assert_eq!(submitted.leg(), Leg::new(3));
 
         // One write: snapshot and extras share the TTL (execution 900 s + 900 s).
         let keys = KeySpace::default();
         let args_key = format!(
             "{}:args",
-            keys.task_key(task.scope(), task.task_id(), taskctx_scope::KeySuffix::Meta)
+            keys.task_key(task.scope(), task.task_id(), KeySuffix::Meta)
+        );
+        let created = keys.task_key(task.scope(), task.task_id(), KeySuffix::CreatedAt);
+        assert_eq!(
+            glue.store().load(&created).await.unwrap().as_deref(),
+            Some(b"1700000000".as_slice())
         );
         let args = glue
             .store()
@@ -78,7 +87,7 @@ fn worker_sees_the_submitters_context() {
         assert_eq!(stored.first(), Some(&b'{'), "JSON form by default");
 
         let seen = glue
-            .run(&submitted.execution_key, async {
+            .run(submitted.execution_key(), async {
                 let (key, leg) = current_task().unwrap();
                 let token = access_token().unwrap();
                 let headers = headers().unwrap();
@@ -89,10 +98,10 @@ fn worker_sees_the_submitters_context() {
                     token.client_id().to_owned(),
                     token.token().to_owned(),
                     headers.get("x-request-id").map(str::to_owned),
-                    session_id(),
+                    session_id().map(|id| id.to_string()),
                     trace_context().unwrap().traceparent,
-                    live_session::<Session>().map(|s| s.user.clone()),
-                    owning_server::<Server>().map(|s| s.name.clone()),
+                    glue.live_session().map(|s| s.user.clone()),
+                    glue.owning_server().map(|s| s.name.clone()),
                     current().unwrap().outcome(),
                 )
             })
@@ -113,16 +122,17 @@ fn worker_sees_the_submitters_context() {
         assert_eq!(seen.9.as_deref(), Some("weather"));
         assert_eq!(seen.10, RestoreOutcome::Restored);
 
-        // The session goes: the worker no longer finds it; the guard's drop removes the entry.
+        // The session goes: the worker no longer finds it; the registration's drop removes the
+        // entry.
         drop(live);
         let after = glue
-            .run(&submitted.execution_key, async {
-                (live_session::<Session>().is_none(), session_id())
+            .run(submitted.execution_key(), async {
+                (glue.live_session().is_none(), session_id().as_deref().map(str::to_owned))
             })
             .await
             .unwrap();
         assert_eq!(after, (true, Some("session-1".to_owned())));
-        drop(submitted.session_guard);
+        drop(registration);
         assert!(glue.sessions().is_empty());
         // Debug shows neither the token nor the caller's headers.
         let restored = glue.restore(&task.to_key()).await.unwrap().unwrap();
@@ -139,15 +149,18 @@ fn nothing_outside_a_task() {
     assert!(session_id().is_none());
     assert!(headers().is_none());
     assert!(trace_context().is_none());
-    assert!(live_session::<Session>().is_none());
-    assert!(owning_server::<Server>().is_none());
+    assert!(with_current(|_| ()).is_none());
+    let glue = glue("memory://glue-not-a-key");
+    assert!(glue.live_session().is_none());
+    assert!(glue.owning_server().is_none());
     runtime().block_on(async {
         assert!(current().is_none());
-        // A key that is not a task key runs the future with no context.
-        let glue = glue("memory://glue-not-a-key");
+        // A key without the task tag runs the future with no context (FailOpen and FailClosed
+        // alike); so does a malformed task key under FailOpen.
         for key in [
             "",
             "job-42",
+            "authx:T1",
             "auth:x",
             "anon:T1:tool:c#leg1",
             "anon:T1:tool:c:extra",
@@ -179,9 +192,9 @@ fn one_thousand_interleaved_tasks_each_see_only_their_caller() {
                 format!("user-{}", index % 100 / 10),
             );
             let snapshot = caller(&client, &user, &format!("session-{}", index % 100));
-            let task = task_for(&snapshot, &format!("T{index}"));
-            let submitted = glue.submit(Submit::new(task, &snapshot)).await.unwrap();
-            keys.push((submitted.execution_key, client, user, index));
+            let task = format!("T{index}");
+            let submitted = glue.submit(submit(&snapshot, &task)).await.unwrap();
+            keys.push((submitted.into_execution_key(), client, user, index));
         }
         let mut handles = Vec::new();
         for (key, client, user, index) in keys {
@@ -195,7 +208,10 @@ fn one_thousand_interleaved_tasks_each_see_only_their_caller() {
                             token.sub_claim().and_then(|sub| sub.as_str()),
                             Some(user.as_str())
                         );
-                        assert_eq!(session_id(), Some(format!("session-{}", index % 100)));
+                        assert_eq!(
+                            session_id().as_deref(),
+                            Some(format!("session-{}", index % 100).as_str())
+                        );
                         let (task, _) = current_task().unwrap();
                         assert_eq!(task.task_id().as_str(), format!("T{index}"));
                         assert_eq!(
@@ -221,19 +237,16 @@ fn anonymous_after_authenticated_sees_no_identity() {
         let glue = glue("memory://glue-anon-after");
         let authenticated = caller("client-a", "user-1", "session-1");
         let auth_key = glue
-            .submit(Submit::new(
-                task_for(&authenticated, "T-auth"),
-                &authenticated,
-            ))
+            .submit(submit(&authenticated, "T-auth"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         let anonymous = TaskContextSnapshot::new();
         let anon_key = glue
-            .submit(Submit::new(task_for(&anonymous, "T-anon"), &anonymous))
+            .submit(submit(&anonymous, "T-anon"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         assert!(anon_key.starts_with("anon:"));
         assert!(
             glue.run(&auth_key, async { access_token().is_some() })
@@ -244,14 +257,14 @@ fn anonymous_after_authenticated_sees_no_identity() {
             .run(&anon_key, async {
                 (
                     access_token().is_none(),
-                    session_id(),
-                    headers(),
+                    session_id().is_none(),
+                    headers().is_none(),
                     current_task().is_some(),
                 )
             })
             .await
             .unwrap();
-        assert_eq!(seen, (true, None, None, true));
+        assert_eq!(seen, (true, true, true, true));
         // A task run inside another task's scope sees its own context, not the outer one.
         let nested = glue
             .run(
@@ -285,10 +298,10 @@ fn child_tasks_keep_the_context_only_through_spawn_with_context() {
         let glue = glue("memory://glue-children");
         let snapshot = caller("client-a", "user-1", "session-1");
         let key = glue
-            .submit(Submit::new(task_for(&snapshot, "T-child"), &snapshot))
+            .submit(submit(&snapshot, "T-child"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         let (with, plain) = glue
             .run(&key, async {
                 let with = spawn_with_context(async { session_id() }).await.unwrap();
@@ -301,7 +314,7 @@ fn child_tasks_keep_the_context_only_through_spawn_with_context() {
         assert_eq!(plain, None);
         // Synchronous code on the task sees it too.
         fn sync_reader() -> Option<String> {
-            session_id()
+            session_id().map(|id| id.to_string())
         }
         let sync = glue.run(&key, async { sync_reader() }).await.unwrap();
         assert_eq!(sync.as_deref(), Some("session-1"));
@@ -314,9 +327,10 @@ fn owning_server_from_registry_then_resolver_then_root() {
         let root = server("root");
         let mounted = server("weather-v2");
         let resolver_server = Arc::clone(&mounted);
-        let sessions = SessionRegistry::new();
+        let sessions = taskctx_worker_glue::Sessions::new();
         let connection = session("bob");
-        let _connection_guard = sessions.register("session-1", &connection);
+        let snapshot = caller("client-a", "user-1", "session-1");
+        let _registration = sessions.register(scope(&snapshot).as_ref(), "session-1", &connection);
         let glue: Glue = TaskGlue::builder()
             .store_url("memory://glue-owners")
             .sessions(sessions)
@@ -327,29 +341,20 @@ fn owning_server_from_registry_then_resolver_then_root() {
             .build()
             .unwrap();
         // Without a registered server: the resolver finds it from the tool name and version.
-        let snapshot = caller("client-a", "user-1", "session-1");
-        let submitted = glue
-            .submit(Submit::new(task_for(&snapshot, "T-owner"), &snapshot).session(&connection))
-            .await
-            .unwrap();
-        assert!(
-            submitted.session_guard.is_none(),
-            "already registered by the connection"
-        );
+        let submitted = glue.submit(submit(&snapshot, "T-owner")).await.unwrap();
         let found = glue
-            .run(&submitted.execution_key, async {
+            .run(submitted.execution_key(), async {
                 (
-                    owning_server::<Server>().map(|s| s.name.clone()),
-                    live_session::<Session>().map(|s| s.user.clone()),
-                    live_session::<Server>().is_none(),
+                    glue.owning_server().map(|s| s.name.clone()),
+                    glue.live_session().map(|s| s.user.clone()),
                 )
             })
             .await
             .unwrap();
-        assert_eq!(found, (Some("weather-v2".into()), Some("bob".into()), true));
+        assert_eq!(found, (Some("weather-v2".into()), Some("bob".into())));
         assert!(
-            glue.servers().get("T-owner").is_some(),
-            "resolved server is registered"
+            glue.servers().get(submitted.task()).is_some(),
+            "resolved server is registered for the task's scope and id"
         );
         // An unknown tool: the root server.
         let other = TaskContextSnapshot::builder()
@@ -357,14 +362,12 @@ fn owning_server_from_registry_then_resolver_then_root() {
             .owning_tool_name("unknown")
             .build();
         let key = glue
-            .submit(Submit::new(task_for(&other, "T-root"), &other))
+            .submit(submit(&other, "T-root"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         let name = glue
-            .run(&key, async {
-                owning_server::<Server>().map(|s| s.name.clone())
-            })
+            .run(&key, async { glue.owning_server().map(|s| s.name.clone()) })
             .await
             .unwrap();
         assert_eq!(name.as_deref(), Some("root"));
@@ -421,24 +424,17 @@ fn ttl_and_configuration() {
 }
 
 #[test]
-fn submit_refuses_a_key_of_another_scope() {
+fn submit_refuses_a_token_without_a_scope() {
     runtime().block_on(async {
         let glue = glue("memory://glue-submit-scope");
-        let alice = caller("client-a", "alice", "s");
-        let bob = caller("client-a", "bob", "s");
-        let error = glue
-            .submit(Submit::new(task_for(&bob, "T1"), &alice))
-            .await
-            .unwrap_err();
-        assert!(matches!(error, SubmitError::ScopeMismatch), "{error}");
         let bad = TaskContextSnapshot::builder()
             .access_token(token("client|a", "alice", None))
             .build();
-        let error = glue
-            .submit(Submit::new(task_for(&alice, "T1"), &bad))
-            .await
-            .unwrap_err();
+        let error = glue.submit(submit(&bad, "T1")).await.unwrap_err();
         assert!(matches!(error, SubmitError::Scope(_)), "{error}");
+        let source = std::error::Error::source(&error).expect("the key error is the source");
+        assert!(!error.to_string().contains(&source.to_string()), "{error}");
+        assert!(glue.store().load(&glue.keys().snapshot_key(None, &TaskId::new("T1").unwrap())).await.unwrap().is_none());
     });
 }
 
@@ -540,10 +536,10 @@ fn fail_open_and_fail_closed_matrix() {
 
         // Written under key A, read with key B.
         let written = fernet_a(RestorePolicy::FailClosed)
-            .submit(Submit::new(task_for(&snapshot, "T-fernet"), &snapshot))
+            .submit(submit(&snapshot, "T-fernet"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         check_matrix(
             "wrong key",
             &fernet_b(RestorePolicy::FailOpen),
@@ -572,16 +568,16 @@ fn fail_open_and_fail_closed_matrix() {
             |e| {
                 matches!(
                     e,
-                    RestoreError::Decode(taskctx_snapshot::DecodeError::MissingKey { .. })
+                    RestoreError::Decode(DecodeError::MissingKey { .. })
                 )
             },
         )
         .await;
         let sealed_key = sealed(RestorePolicy::FailClosed)
-            .submit(Submit::new(task_for(&snapshot, "T-sealed"), &snapshot))
+            .submit(submit(&snapshot, "T-sealed"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         check_matrix(
             "keyless/sealed",
             &plain_open,
@@ -591,7 +587,7 @@ fn fail_open_and_fail_closed_matrix() {
             |e| {
                 matches!(
                     e,
-                    RestoreError::Decode(taskctx_snapshot::DecodeError::MissingKey { .. })
+                    RestoreError::Decode(DecodeError::MissingKey { .. })
                 )
             },
         )
@@ -599,10 +595,10 @@ fn fail_open_and_fail_closed_matrix() {
 
         // Plaintext read by a keyed reader.
         let plain_key = plain_open
-            .submit(Submit::new(task_for(&snapshot, "T-plain"), &snapshot))
+            .submit(submit(&snapshot, "T-plain"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         check_matrix(
             "plaintext under key",
             &fernet_a(RestorePolicy::FailOpen),
@@ -612,7 +608,7 @@ fn fail_open_and_fail_closed_matrix() {
             |e| {
                 matches!(
                     e,
-                    RestoreError::Decode(taskctx_snapshot::DecodeError::Plaintext { .. })
+                    RestoreError::Decode(DecodeError::Plaintext { .. })
                 )
             },
         )
@@ -673,10 +669,10 @@ fn fail_open_and_fail_closed_matrix() {
             .session_id("session-exp")
             .build();
         let expired_key = plain_open
-            .submit(Submit::new(task_for(&expired, "T-expired"), &expired))
+            .submit(submit(&expired, "T-expired"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         check_matrix(
             "expired",
             &plain_open,
@@ -687,7 +683,7 @@ fn fail_open_and_fail_closed_matrix() {
         )
         .await;
         let kept = plain_open
-            .run(&expired_key, async { session_id() })
+            .run(&expired_key, async { session_id().map(|id| id.to_string()) })
             .await
             .unwrap();
         assert_eq!(kept.as_deref(), Some("session-exp"));
@@ -696,10 +692,10 @@ fn fail_open_and_fail_closed_matrix() {
             .access_token(token("client-a", "user-1", Some(i64::MAX)))
             .build();
         let fresh_key = plain_closed
-            .submit(Submit::new(task_for(&fresh, "T-fresh"), &fresh))
+            .submit(submit(&fresh, "T-fresh"))
             .await
             .unwrap()
-            .execution_key;
+            .into_execution_key();
         assert!(
             plain_closed
                 .run(&fresh_key, async { access_token().is_some() })

@@ -14,13 +14,11 @@ mod glue_common;
 
 use std::time::{Duration, Instant};
 
-use glue_common::{Server, Session, caller, server, session, task_for};
-use taskctx_scope::KeySpace;
-use taskctx_snapshot::{Codec, KeyRing, SealingKey};
+use glue_common::{Server, Session, caller, scope, server, session, submit, task_for};
 use taskctx_tests::redis::{RedisCluster, RedisServer};
 use taskctx_worker_glue::{
-    RestoreError, RestoreOutcome, RestorePolicy, StoreConfig, Submit, TaskGlue, access_token,
-    current, headers, live_session, owning_server, session_id,
+    Codec, KeyRing, KeySpace, KeySuffix, RestoreError, RestoreOutcome, RestorePolicy, SealingKey,
+    StoreConfig, TaskGlue, access_token, current, headers, session_id,
 };
 
 type Glue = TaskGlue<Session, Server>;
@@ -60,12 +58,14 @@ async fn remote_worker_sees_the_submitters_caller() {
     let owner = server("weather");
     let snapshot = caller("client-a", "user-1", "session-1");
     let task = task_for(&snapshot, "T-redis");
+    let _registration = submitter
+        .sessions()
+        .register(scope(&snapshot).as_ref(), "session-1", &live);
     let submitted = submitter
         .submit(
-            Submit::new(task.clone(), &snapshot)
-                .session(&live)
+            submit(&snapshot, "T-redis")
                 .server(&owner)
-                .extra("args", b"[]"),
+                .extra(KeySuffix::Args, b"[]"),
         )
         .await
         .unwrap();
@@ -88,10 +88,10 @@ async fn remote_worker_sees_the_submitters_caller() {
 
     // The submitting process finds the live session and server.
     let local = submitter
-        .run(&submitted.execution_key, async {
+        .run(submitted.execution_key(), async {
             (
-                live_session::<Session>().map(|s| s.user.clone()),
-                owning_server::<Server>().map(|s| s.name.clone()),
+                submitter.live_session().map(|s| s.user.clone()),
+                submitter.owning_server().map(|s| s.name.clone()),
             )
         })
         .await
@@ -100,13 +100,13 @@ async fn remote_worker_sees_the_submitters_caller() {
 
     // Another worker: the caller, headers and session id, no live session, a resolved server.
     let remote = worker
-        .run(&submitted.execution_key, async {
+        .run(submitted.execution_key(), async {
             (
                 access_token().map(|t| t.token().to_owned()),
                 headers().and_then(|h| h.get("x-request-id").map(str::to_owned)),
-                session_id(),
-                live_session::<Session>().is_none(),
-                owning_server::<Server>().map(|s| s.name.clone()),
+                session_id().map(|id| id.to_string()),
+                worker.live_session().is_none(),
+                worker.owning_server().map(|s| s.name.clone()),
             )
         })
         .await
@@ -123,13 +123,21 @@ async fn a_key_that_is_not_a_task_key_reads_nothing() {
     let redis = RedisServer::start();
     let worker = glue(&redis.url(), RestorePolicy::FailClosed);
     let before = calls(&redis, "get");
-    for key in ["job-1", "anon:T1:tool", "auth:a:T1:tool:c#leg0"] {
+    for key in ["job-1", "", "authx:T1:tool:c"] {
         assert!(
             worker
                 .run(key, async { current().is_none() })
                 .await
                 .unwrap()
         );
+    }
+    // A malformed task key fails closed before anything is read.
+    for key in ["anon:T1:tool", "auth:a:T1:tool:c#leg0"] {
+        let error = worker
+            .run(key, async { panic!("must not run") })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, RestoreError::MalformedKey(_)), "{error:?}");
     }
     assert_eq!(calls(&redis, "get"), before);
     // A task key does read.
@@ -151,10 +159,10 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
     let open = glue(&redis.url(), RestorePolicy::FailOpen);
     let snapshot = caller("client-a", "user-1", "session-1");
     let key = closed
-        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .submit(submit(&snapshot, "T-fault"))
         .await
         .unwrap()
-        .execution_key;
+        .into_execution_key();
     assert!(
         closed
             .run(&key, async { access_token().is_some() })
@@ -185,10 +193,10 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
     // Frozen (accepts connections, never answers): refused within the store's timeouts.
     redis.restart();
     let key = closed
-        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .submit(submit(&snapshot, "T-fault"))
         .await
         .unwrap()
-        .execution_key;
+        .into_execution_key();
     redis.freeze();
     let started = Instant::now();
     let error = closed
@@ -207,10 +215,10 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
     // Restarted (empty): the next submission and run succeed on the same glue.
     redis.restart();
     let key = closed
-        .submit(Submit::new(task_for(&snapshot, "T-fault"), &snapshot))
+        .submit(submit(&snapshot, "T-fault"))
         .await
         .unwrap()
-        .execution_key;
+        .into_execution_key();
     let seen = closed
         .run(&key, async {
             access_token().map(|t| t.client_id().to_owned())
@@ -231,14 +239,14 @@ async fn cluster_keeps_a_tasks_keys_in_one_slot() {
     let task = task_for(&snapshot, "T-cluster");
     let key = glue
         .submit(
-            Submit::new(task.clone(), &snapshot)
-                .extra("args", b"[]")
-                .extra("", b"meta")
-                .extra("poll_interval", b"5"),
+            submit(&snapshot, "T-cluster")
+                .extra(KeySuffix::Args, b"[]")
+                .extra(KeySuffix::CreatedAt, b"1700000000")
+                .extra(KeySuffix::PollInterval, b"5"),
         )
         .await
         .unwrap()
-        .execution_key;
+        .into_execution_key();
     let snapshot_key = glue.keys().snapshot_key(task.scope(), task.task_id());
     assert!(
         snapshot_key.starts_with("{fastmcp}:fastmcp:task:auth:"),

@@ -11,56 +11,11 @@
 
 mod glue_common;
 
-use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use glue_common::{caller, task_for};
-use taskctx_scope::Leg;
-use taskctx_worker_glue::{Submit, TaskGlue, scope_fingerprint};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-/// Every span and event as one line of text: `span <name> k=v …`, `record k=v`, `event k=v`.
-#[derive(Clone, Default)]
-struct Capture {
-    lines: Arc<Mutex<Vec<String>>>,
-    next_id: Arc<AtomicU64>,
-}
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        write!(self.0, " {}={value:?}", field.name()).unwrap();
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut line = Line(format!("span {}", span.metadata().name()));
-        span.record(&mut line);
-        self.lines.lock().unwrap().push(line.0);
-        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut line = Line("record".to_owned());
-        values.record(&mut line);
-        self.lines.lock().unwrap().push(line.0);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(format!("event {}", event.metadata().level()));
-        event.record(&mut line);
-        self.lines.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
+use glue_common::capture::Capture;
+use glue_common::{caller, submit, task_for};
+use taskctx_worker_glue::{FingerprintKey, Leg, TaskGlue};
 
 #[test]
 fn restore_span_has_task_leg_outcome_and_fingerprint_only() {
@@ -79,15 +34,15 @@ fn restore_span_has_task_leg_outcome_and_fingerprint_only() {
             let snapshot = caller("client-a", "user-1", "session-1");
             let task = task_for(&snapshot, "T-trace");
             let key = glue
-                .submit(Submit::new(task.clone(), &snapshot).leg(Leg::new(2)))
+                .submit(submit(&snapshot, "T-trace").leg(Leg::new(2)))
                 .await
                 .unwrap()
-                .execution_key;
+                .into_execution_key();
             glue.run(&key, async {}).await.unwrap();
             let missing = task_for(&snapshot, "T-missing").to_key();
             glue.run(&missing, async {}).await.unwrap();
-            let fingerprint = scope_fingerprint(task.scope());
-            assert_eq!(fingerprint.len(), 8);
+            let fingerprint = glue.scope_fingerprint(task.scope()).to_string();
+            assert_eq!(fingerprint.len(), 16);
             assert!(fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
 
             let lines = lines.lock().unwrap().clone();
@@ -121,3 +76,33 @@ fn restore_span_has_task_leg_outcome_and_fingerprint_only() {
         });
     });
 }
+
+/// The fingerprint is a keyed MAC: processes configured with one key agree, a glue with another
+/// key (or none: a random key) does not, and the anonymous scope shows as `anon`.
+#[test]
+fn scope_fingerprints_are_keyed() {
+    let snapshot = caller("client-a", "user-1", "session-1");
+    let task = task_for(&snapshot, "T1");
+    let with_key = |key: Option<[u8; 32]>| {
+        let builder = TaskGlue::<(), ()>::builder().store_url("memory://glue-fingerprint");
+        match key {
+            Some(key) => builder.fingerprint_key(FingerprintKey::new(key)),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+        .scope_fingerprint(task.scope())
+    };
+    assert_eq!(with_key(Some([1; 32])), with_key(Some([1; 32])));
+    assert_ne!(with_key(Some([1; 32])), with_key(Some([2; 32])));
+    assert_ne!(with_key(None), with_key(None), "random per glue");
+    // HMAC-SHA256(key = [1; 32], "client-a|user-1"), first 8 bytes, from Python's `hmac`.
+    assert_eq!(with_key(Some([1; 32])).to_string(), EXPECTED);
+    let glue: TaskGlue = TaskGlue::builder()
+        .store_url("memory://glue-fingerprint")
+        .build()
+        .unwrap();
+    assert_eq!(glue.scope_fingerprint(None).to_string(), "anon");
+}
+
+const EXPECTED: &str = "0168205928218e66";

@@ -348,9 +348,9 @@ mod taskctx_side {
     /// What the task's code sees through the task-local accessors while it runs.
     #[derive(Debug)]
     pub(crate) struct Seen {
-        pub(crate) access_token: Option<AccessToken>,
-        pub(crate) headers: Option<Headers>,
-        pub(crate) session_id: Option<String>,
+        pub(crate) access_token: Option<Arc<AccessToken>>,
+        pub(crate) headers: Option<Arc<Headers>>,
+        pub(crate) session_id: Option<Arc<str>>,
         pub(crate) context: Arc<TaskContext>,
     }
 
@@ -481,16 +481,26 @@ mod taskctx_side {
         /// through the glue configured for `form`; returns the execution key.
         pub(crate) async fn submit(&self, cell: &Cell, form: StoredForm) -> String {
             let snapshot = Self::snapshot_of(cell);
+            let task = Self::task_key(cell);
             let submitted = self
                 .glue(form, None)
-                .submit(Submit::new(Self::task_key(cell), &snapshot).leg(Leg::new(cell.leg)))
+                .submit(
+                    Submit::new(
+                        &snapshot,
+                        task.task_id().clone(),
+                        task.task_type().clone(),
+                        task.component().clone(),
+                    )
+                    .leg(Leg::new(cell.leg)),
+                )
                 .await
                 .unwrap();
-            assert_eq!(submitted.execution_key, Self::execution_key(cell));
-            let (value, ttl) = self.load(&submitted.execution_key).await.unwrap();
+            assert_eq!(submitted.task(), &task, "the scope derived from the token");
+            assert_eq!(submitted.execution_key(), Self::execution_key(cell));
+            let (value, ttl) = self.load(submitted.execution_key()).await.unwrap();
             assert_eq!(StoredForm::detect(&value), form);
             super::assert_ttl_near(ttl, SNAPSHOT_TTL_SECS, "taskctx's submission");
-            submitted.execution_key
+            submitted.into_execution_key()
         }
 
         /// What a worker does: runs the task named by `execution_key` through the glue
@@ -568,7 +578,7 @@ mod taskctx_side {
 }
 
 use taskctx_side::{Restored, Taskctx};
-use taskctx_snapshot::{SnapshotCodec, StoredForm};
+use taskctx_snapshot::StoredForm;
 use taskctx_worker_glue::{RestoreError, RestoreOutcome, RestorePolicy};
 
 /// How far a TTL may have run down between being set and being read. The TTLs the cells set

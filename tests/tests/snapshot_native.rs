@@ -187,10 +187,12 @@ fn wrong_key_tampering_and_envelope_errors_are_distinct() {
 
     // Unknown version and codec: typed, never a misparse.
     let mut future = stored;
-    future[4] = 2;
+    future[4] = native::FORMAT_VERSION + 1;
     assert_eq!(
         codec.decode(&future, KEY_T1),
-        Err(DecodeError::Native(NativeError::UnsupportedVersion(2)))
+        Err(DecodeError::Native(NativeError::UnsupportedVersion(
+            native::FORMAT_VERSION + 1
+        )))
     );
     let plain = Codec::native().encode(&snapshot, KEY_T1).unwrap();
     let mut future_plain = plain.clone();

@@ -96,8 +96,8 @@ fn next_id(ids: &[String]) -> &str {
 #[divan::bench(threads = [1, 2], sample_size = 10_000, sample_count = 100)]
 fn session_get_hit(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(session_id);
-    let sessions = SessionRegistry::new();
-    let _guards: Vec<SessionGuard<Live>> = fixture
+    let sessions = SessionRegistry::<Arc<str>, _>::new();
+    let _guards: Vec<SessionGuard<Arc<str>, Live>> = fixture
         .entries()
         .map(|(id, value)| sessions.register(id.as_str(), value))
         .collect();
@@ -129,7 +129,7 @@ fn mutex_hashmap_get_hit(bencher: Bencher<'_, '_>) {
 #[divan::bench(threads = [1, 2], sample_size = 10_000, sample_count = 100)]
 fn server_get_hit(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(task_id);
-    let servers = ServerRegistry::new();
+    let servers = ServerRegistry::<Arc<str>, _>::new();
     for (id, value) in fixture.entries() {
         servers.register(id.as_str(), value);
     }
@@ -143,19 +143,19 @@ fn server_get_hit(bencher: Bencher<'_, '_>) {
 #[divan::bench]
 fn session_get_miss(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(session_id);
-    let sessions = SessionRegistry::new();
-    let _guards: Vec<SessionGuard<Live>> = fixture
+    let sessions = SessionRegistry::<Arc<str>, _>::new();
+    let _guards: Vec<SessionGuard<Arc<str>, Live>> = fixture
         .entries()
         .map(|(id, value)| sessions.register(id.as_str(), value))
         .collect();
     let absent = session_id(ENTRIES + 1);
-    bencher.bench_local(|| sessions.get(black_box(&absent)));
+    bencher.bench_local(|| sessions.get(black_box(absent.as_str())));
 }
 
 #[divan::bench]
 fn session_register_and_drop_guard(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(session_id);
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<Arc<str>, _>::new();
     let value = Arc::new(Live { _number: 0 });
     bencher.bench_local(|| {
         let id: Arc<str> = Arc::from(next_id(&fixture.ids));
@@ -166,7 +166,7 @@ fn session_register_and_drop_guard(bencher: Bencher<'_, '_>) {
 #[divan::bench]
 fn server_register_evicting(bencher: Bencher<'_, '_>) {
     let fixture = Fixture::new(task_id);
-    let servers = ServerRegistry::with_capacity((ENTRIES / 2).try_into().unwrap());
+    let servers = ServerRegistry::<Arc<str>, _>::with_capacity((ENTRIES / 2).try_into().unwrap());
     let value = Arc::new(Live { _number: 0 });
     bencher.bench_local(|| {
         let id: Arc<str> = Arc::from(next_id(&fixture.ids));

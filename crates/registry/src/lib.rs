@@ -2,20 +2,32 @@
 //! server that accepted it, the task can reach the live session that submitted it (to send
 //! notifications directly) and the (possibly mounted, child) server that owns its tool.
 //!
-//! - [`SessionRegistry`]: session id → the live session, held weakly. Each registration is owned
-//!   by the [`SessionGuard`] it returns; dropping the guard (or the connection that holds it)
-//!   removes the entry.
-//! - [`ServerRegistry`]: task id → the owning server, held weakly, bounded (10,000 entries by
+//! - [`SessionRegistry`]: session key → the live session, held weakly. Each registration is
+//!   owned by the [`SessionGuard`] it returns; dropping the guard (or the connection that holds
+//!   it) removes the entry.
+//! - [`ServerRegistry`]: task key → the owning server, held weakly, bounded (10,000 entries by
 //!   default, [`DEFAULT_SERVER_CAPACITY`]) with least-recently-used eviction.
 //!
-//! A worker in another process finds neither; it then resolves the owning server from the
-//! snapshot's owning tool name and version instead.
+//! Both are generic over their key. Task ids and session ids are unique only within a scope, so
+//! a key must carry the whole identity (the scope and the id); taskctx's glue uses typed
+//! (scope, id) keys. A worker in another process finds neither; it then resolves the owning
+//! server from the snapshot's owning tool name and version instead.
 //!
 //! # Example
 //!
 //! ```
 //! use std::sync::Arc;
 //! use taskctx_registry::{ServerRegistry, SessionRegistry};
+//!
+//! /// A task's or session's identity: the caller's scope (none: anonymous) and the id.
+//! #[derive(Clone, PartialEq, Eq, Hash)]
+//! struct Identity {
+//!     scope: Option<String>,
+//!     id: String,
+//! }
+//! fn identity(scope: &str, id: &str) -> Identity {
+//!     Identity { scope: Some(scope.into()), id: id.into() }
+//! }
 //!
 //! struct Session {
 //!     user: String,
@@ -24,31 +36,32 @@
 //!     name: &'static str,
 //! }
 //!
-//! let sessions = SessionRegistry::new();
-//! let servers = ServerRegistry::new();
+//! let sessions = SessionRegistry::<Identity, Session>::new();
+//! let servers = ServerRegistry::<Identity, Server>::new();
 //!
 //! // The server accepts a connection and a task.
 //! let session = Arc::new(Session { user: "user-1".into() });
-//! let guard = sessions.register("9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d", &session);
+//! let guard = sessions.register(identity("client-a|user-1", "9b1deb4d"), &session);
 //! let server = Arc::new(Server { name: "weather" });
-//! servers.register("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7", &server);
+//! servers.register(identity("client-a|user-1", "job-0"), &server);
 //!
-//! // The in-process worker finds both while they live.
-//! let found = sessions.get("9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d").expect("session is live");
+//! // The in-process worker finds both while they live, under the exact identity only.
+//! let found = sessions.get(&identity("client-a|user-1", "9b1deb4d")).expect("session is live");
 //! assert_eq!(found.user, "user-1");
 //! drop(found);
-//! let owner = servers.get("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").expect("server is live");
+//! assert!(sessions.get(&identity("client-b|user-2", "9b1deb4d")).is_none());
+//! let owner = servers.get(&identity("client-a|user-1", "job-0")).expect("server is live");
 //! assert_eq!(owner.name, "weather");
 //! drop(owner);
+//! assert!(servers.get(&identity("client-b|user-2", "job-0")).is_none());
 //!
 //! // The registries never keep them alive.
 //! drop(server);
-//! assert!(servers.get("Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7").is_none());
+//! assert!(servers.get(&identity("client-a|user-1", "job-0")).is_none());
 //! assert!(servers.is_empty());
 //!
 //! // The connection closes: dropping its guard removes the session's entry.
 //! drop(guard);
-//! assert!(sessions.get("9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d").is_none());
 //! assert!(sessions.is_empty());
 //! # drop(session);
 //! ```
@@ -62,8 +75,9 @@
 //! - **Identity-safe removal.** A session entry is removed by its guard, or as dead by a lookup or
 //!   sweep, only if it is still that very registration (each has a never-reused 64-bit generation,
 //!   compared under the map's lock): an old guard never removes a newer session registered under
-//!   the same id, and there is no ABA.
-//! - **Exact keys.** An entry is found only by the exact id it was registered under, so one task
+//!   the same key, and there is no ABA. A server entry is removed by
+//!   [`ServerRegistry::remove`] only if it is still the given server's.
+//! - **Exact keys.** An entry is found only by the exact key it was registered under, so one task
 //!   is never handed another session's or another task's entry.
 //! - **Bounded.** The server registry never holds more than its capacity, evicting the least
 //!   recently used entry (lookups and re-registrations count as uses) in one global order. The
@@ -72,7 +86,7 @@
 //!   [`SessionRegistry::shrink_to_fit`] returns what a burst left behind.
 //! - **Sync, thread-safe, cheap.** Both are `Send + Sync` when the value is, cheap to clone (the
 //!   clones share one registry), usable from any thread without an async runtime, and look up by
-//!   `&str` without allocating. `Debug` shows only counts, never ids.
+//!   a borrowed key (`K: Borrow<Q>`) without allocating. `Debug` shows only counts, never keys.
 //!
 //! [`Weak`]: std::sync::Weak
 

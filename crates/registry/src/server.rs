@@ -63,9 +63,9 @@ impl<K: Hash + Eq + Clone, S> ServerRegistry<K, S> {
     /// used entry is evicted.
     ///
     /// The registry keeps only a weak reference to `server`.
-    pub fn register(&self, key: K, server: &Arc<S>) {
+    pub fn register(&self, key: impl Into<K>, server: &Arc<S>) {
         let server = Arc::downgrade(server);
-        let displaced = self.lock().insert(key, server);
+        let displaced = self.lock().insert(key.into(), server);
         drop(displaced);
     }
 

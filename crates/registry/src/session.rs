@@ -94,7 +94,8 @@ impl<K: Hash + Eq + Clone, S> SessionRegistry<K, S> {
     /// entry.
     ///
     /// The registry keeps only a weak reference to `session`.
-    pub fn register(&self, id: K, session: &Arc<S>) -> SessionGuard<K, S> {
+    pub fn register(&self, id: impl Into<K>, session: &Arc<S>) -> SessionGuard<K, S> {
+        let id = id.into();
         let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
         let replaced = self.shared.sessions.insert(
             id.clone(),

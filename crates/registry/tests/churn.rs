@@ -31,12 +31,12 @@ struct Session {
 
 #[test]
 fn a_million_sessions_come_and_go_leaving_nothing_behind() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     thread::scope(|scope| {
         for thread in 0..THREADS {
             let sessions = sessions.clone();
             scope.spawn(move || {
-                let mut open: VecDeque<(Arc<Session>, SessionGuard<Session>)> =
+                let mut open: VecDeque<(Arc<Session>, SessionGuard<String, Session>)> =
                     VecDeque::with_capacity(OPEN_PER_THREAD + 1);
                 let mut id = String::new();
                 for serial in (thread..TOTAL).step_by(THREADS) {
@@ -75,7 +75,7 @@ fn a_million_sessions_come_and_go_leaving_nothing_behind() {
 #[test]
 fn a_million_dead_sessions_are_swept_and_their_memory_returned() {
     // Here the guards outlive their sessions, so the entries stay until a sweep.
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let mut guards = Vec::with_capacity(TOTAL / 10);
     let mut high_water = 0;
     for round in 0..10 {
@@ -101,7 +101,7 @@ fn a_million_dead_sessions_are_swept_and_their_memory_returned() {
 #[test]
 fn a_million_task_registrations_keep_the_server_registry_bounded() {
     const CAPACITY: usize = 1_000;
-    let servers = ServerRegistry::with_capacity(NonZeroUsize::new(CAPACITY).unwrap());
+    let servers = ServerRegistry::<String, _>::with_capacity(NonZeroUsize::new(CAPACITY).unwrap());
     let server = Arc::new(Session { _serial: 0 });
     thread::scope(|scope| {
         for thread in 0..THREADS {

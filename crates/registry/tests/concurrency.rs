@@ -62,7 +62,7 @@ fn race<Ctx: Sync>(
 
 #[test]
 fn old_guard_drop_racing_a_new_registration_keeps_the_new_one() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let newest = tagged("id");
     race(
         RACE_ROUNDS,
@@ -93,7 +93,7 @@ fn old_guard_drop_racing_a_new_registration_keeps_the_new_one() {
 
 #[test]
 fn dead_entry_removal_racing_a_new_registration_keeps_the_new_one() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let newest = tagged("id");
     race(
         RACE_ROUNDS,
@@ -143,7 +143,7 @@ fn many_threads_register_get_and_drop_without_lost_or_stale_entries() {
     const THREADS: usize = 6;
     const ROUNDS: usize = 4_000;
     const SHARED_IDS: usize = 8;
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     thread::scope(|scope| {
         for thread in 0..THREADS {
             let sessions = sessions.clone();
@@ -232,7 +232,7 @@ fn server_registry_under_concurrent_use_stays_bounded_and_exact() {
     const THREADS: usize = 4;
     const ROUNDS: usize = 5_000;
     const CAPACITY: usize = 64;
-    let servers = ServerRegistry::with_capacity(NonZeroUsize::new(CAPACITY).unwrap());
+    let servers = ServerRegistry::<String, _>::with_capacity(NonZeroUsize::new(CAPACITY).unwrap());
     thread::scope(|scope| {
         for thread in 0..THREADS {
             let servers = servers.clone();
@@ -253,7 +253,7 @@ fn server_registry_under_concurrent_use_stays_bounded_and_exact() {
                     match round % 3 {
                         0 => kept.push(server),
                         1 => {
-                            servers.remove(&id);
+                            servers.remove(&id, &server);
                         }
                         _ => drop(server),
                     }

@@ -23,14 +23,14 @@ fn server(name: &str) -> Arc<Server> {
     Arc::new(Server { name: name.into() })
 }
 
-fn registry(capacity: usize) -> ServerRegistry<Server> {
-    ServerRegistry::with_capacity(NonZeroUsize::new(capacity).unwrap())
+fn registry(capacity: usize) -> ServerRegistry<String, Server> {
+    ServerRegistry::<String, _>::with_capacity(NonZeroUsize::new(capacity).unwrap())
 }
 
 /// Which of `ids` the registry still finds (a lookup refreshes each, in the order given).
-fn present(servers: &ServerRegistry<Server>, ids: &[&str]) -> Vec<String> {
+fn present(servers: &ServerRegistry<String, Server>, ids: &[&str]) -> Vec<String> {
     ids.iter()
-        .filter(|id| servers.get(id).is_some())
+        .filter(|id| servers.get(**id).is_some())
         .map(|id| (*id).to_owned())
         .collect()
 }
@@ -38,9 +38,9 @@ fn present(servers: &ServerRegistry<Server>, ids: &[&str]) -> Vec<String> {
 #[test]
 fn default_capacity_is_ten_thousand() {
     assert_eq!(DEFAULT_SERVER_CAPACITY.get(), 10_000);
-    let servers = ServerRegistry::<Server>::new();
+    let servers = ServerRegistry::<String, Server>::new();
     assert_eq!(servers.capacity(), DEFAULT_SERVER_CAPACITY);
-    assert_eq!(ServerRegistry::<Server>::default().capacity().get(), 10_000);
+    assert_eq!(ServerRegistry::<String, Server>::default().capacity().get(), 10_000);
 }
 
 #[test]
@@ -128,8 +128,13 @@ fn remove_and_sweep() {
     servers.register("t-dead-1", &dead);
     servers.register("t-dead-2", &dead);
     servers.register("t-done", &live);
-    assert!(servers.remove("t-done"));
-    assert!(!servers.remove("t-done"));
+    assert!(servers.remove("t-done", &live));
+    assert!(!servers.remove("t-done", &live));
+    // An entry that is another server's stays.
+    let other = server("other");
+    servers.register("t-other", &other);
+    assert!(!servers.remove("t-other", &live));
+    assert!(servers.remove("t-other", &other));
     drop(dead);
     assert_eq!(servers.len(), 3);
     assert_eq!(servers.sweep(), 2);
@@ -169,7 +174,7 @@ fn ids_of_every_owned_form_and_lookup_by_str() {
     let owner = server("owner");
     servers.register("t1", &owner);
     servers.register(String::from("t2"), &owner);
-    servers.register(Arc::<str>::from("t3"), &owner);
+    servers.register(Box::<str>::from("t3"), &owner);
     let key = String::from("t2");
     assert!(servers.get(&key).is_some());
     assert_eq!(present(&servers, &["t1", "t3"]), ["t1", "t3"]);
@@ -179,19 +184,20 @@ fn ids_of_every_owned_form_and_lookup_by_str() {
 /// drops a server while holding its lock.
 #[derive(Debug)]
 struct Unregistering {
-    registry: ServerRegistry<Unregistering>,
+    registry: ServerRegistry<String, Unregistering>,
     task_id: &'static str,
 }
 
 impl Drop for Unregistering {
     fn drop(&mut self) {
-        self.registry.remove(self.task_id);
+        self.registry.sweep();
+        assert!(self.registry.get(self.task_id).is_none());
     }
 }
 
 #[test]
 fn a_server_may_use_the_registry_in_its_drop() {
-    let servers = ServerRegistry::with_capacity(NonZeroUsize::new(2).unwrap());
+    let servers = ServerRegistry::<String, _>::with_capacity(NonZeroUsize::new(2).unwrap());
     let owner = Arc::new(Unregistering {
         registry: servers.clone(),
         task_id: "t",
@@ -218,5 +224,40 @@ fn debug_shows_counts_not_ids() {
 #[test]
 fn registry_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<ServerRegistry<Server>>();
+    assert_send_sync::<ServerRegistry<String, Server>>();
+}
+
+/// A task key as the glue uses it: the scope (none for anonymous) and the task id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TaskIdentity {
+    scope: Option<&'static str>,
+    task_id: &'static str,
+}
+
+#[test]
+fn tasks_of_two_scopes_sharing_an_id_keep_their_own_servers() {
+    let servers = ServerRegistry::<TaskIdentity, Server>::new();
+    let a = TaskIdentity {
+        scope: Some("client-a|user-1"),
+        task_id: "job-0",
+    };
+    let b = TaskIdentity {
+        scope: Some("client-b|user-2"),
+        task_id: "job-0",
+    };
+    let anonymous = TaskIdentity {
+        scope: None,
+        task_id: "job-0",
+    };
+    let (server_a, server_b) = (server("a"), server("b"));
+    servers.register(a.clone(), &server_a);
+    servers.register(b.clone(), &server_b);
+    assert_eq!(servers.get(&a).unwrap().name, "a");
+    assert_eq!(servers.get(&b).unwrap().name, "b");
+    assert!(servers.get(&anonymous).is_none());
+    // Removing one task's entry leaves the other's.
+    assert!(!servers.remove(&a, &server_b));
+    assert!(servers.remove(&a, &server_a));
+    assert!(servers.get(&a).is_none());
+    assert_eq!(servers.get(&b).unwrap().name, "b");
 }

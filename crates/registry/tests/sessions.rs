@@ -24,7 +24,7 @@ fn session(id: &'static str) -> Arc<Session> {
 
 #[test]
 fn get_finds_the_registered_session_while_it_lives() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
     let found = sessions.get("alice").unwrap();
@@ -41,7 +41,7 @@ fn get_finds_the_registered_session_while_it_lives() {
 
 #[test]
 fn registry_never_keeps_a_session_alive() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
     assert_eq!(Arc::strong_count(&alice), 1);
@@ -64,7 +64,7 @@ fn registry_never_keeps_a_session_alive() {
 
 #[test]
 fn sweep_removes_only_dead_entries() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let live = session("live");
     let dead = session("dead");
     let other_dead = session("other-dead");
@@ -82,7 +82,7 @@ fn sweep_removes_only_dead_entries() {
 
 #[test]
 fn dropping_the_guard_removes_the_entry() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
     drop(guard);
@@ -94,7 +94,7 @@ fn dropping_the_guard_removes_the_entry() {
 
 #[test]
 fn unregister_reports_whether_it_removed() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
     assert!(guard.unregister());
@@ -103,7 +103,7 @@ fn unregister_reports_whether_it_removed() {
 
 #[test]
 fn an_old_guard_never_removes_a_newer_registration() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let first = session("first");
     let second = session("second");
     let old_guard = sessions.register("same-id", &first);
@@ -122,7 +122,7 @@ fn an_old_guard_never_removes_a_newer_registration() {
 #[test]
 fn the_same_session_registered_twice_is_two_registrations() {
     // Pointer identity alone could not tell these apart; generations do.
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let first = sessions.register("alice", &alice);
     let second = sessions.register("alice", &alice);
@@ -134,7 +134,7 @@ fn the_same_session_registered_twice_is_two_registrations() {
 
 #[test]
 fn a_dead_lookup_never_removes_a_newer_live_registration() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let first = session("first");
     let _first_guard = sessions.register("id", &first);
     drop(first);
@@ -146,7 +146,7 @@ fn a_dead_lookup_never_removes_a_newer_live_registration() {
 
 #[test]
 fn re_registering_after_the_old_session_died_is_found() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let first = session("first");
     let old_guard = sessions.register("id", &first);
     drop(first);
@@ -161,11 +161,11 @@ fn re_registering_after_the_old_session_died_is_found() {
 
 #[test]
 fn ids_of_every_owned_form_and_lookup_by_str() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let a = session("a");
     let from_str = sessions.register("s1", &a);
     let from_string = sessions.register(String::from("s2"), &a);
-    let from_arc = sessions.register(Arc::<str>::from("s3"), &a);
+    let from_arc = sessions.register(Box::<str>::from("s3"), &a);
     let key = String::from("s2");
     assert!(sessions.get(&key).is_some());
     assert!(sessions.get("s1").is_some());
@@ -177,7 +177,7 @@ fn ids_of_every_owned_form_and_lookup_by_str() {
 
 #[test]
 fn clones_share_one_registry() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let other_handle = sessions.clone();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
@@ -190,7 +190,7 @@ fn clones_share_one_registry() {
 
 #[test]
 fn a_guard_outliving_its_registry_is_harmless() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guard = sessions.register("alice", &alice);
     drop(sessions);
@@ -201,12 +201,12 @@ fn a_guard_outliving_its_registry_is_harmless() {
 /// A session that owns its own registration, as a connection object would.
 #[derive(Debug)]
 struct SelfRegistered {
-    guard: Mutex<Option<SessionGuard<SelfRegistered>>>,
+    guard: Mutex<Option<SessionGuard<String, SelfRegistered>>>,
 }
 
 #[test]
 fn a_session_may_own_its_guard_and_drop_it_in_its_own_drop() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let connection = Arc::new(SelfRegistered {
         guard: Mutex::new(None),
     });
@@ -221,7 +221,7 @@ fn a_session_may_own_its_guard_and_drop_it_in_its_own_drop() {
 
 #[test]
 fn debug_shows_counts_not_ids() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let secret = session("secret");
     let guard = sessions.register("secret-session-id-123", &secret);
     let registry_debug = format!("{sessions:?}");
@@ -234,7 +234,7 @@ fn debug_shows_counts_not_ids() {
 
 #[test]
 fn shrink_to_fit_returns_memory_after_a_burst() {
-    let sessions = SessionRegistry::new();
+    let sessions = SessionRegistry::<String, _>::new();
     let alice = session("alice");
     let guards: Vec<_> = (0..20_000)
         .map(|i| sessions.register(format!("burst-{i}"), &alice))
@@ -254,6 +254,45 @@ fn shrink_to_fit_returns_memory_after_a_burst() {
 #[test]
 fn registries_and_guards_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<SessionRegistry<Session>>();
-    assert_send_sync::<SessionGuard<Session>>();
+    assert_send_sync::<SessionRegistry<String, Session>>();
+    assert_send_sync::<SessionGuard<String, Session>>();
+}
+
+/// A session key as the glue uses it: the scope the session serves and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionIdentity {
+    scope: Option<&'static str>,
+    id: &'static str,
+}
+
+#[test]
+fn sessions_of_two_scopes_sharing_an_id_are_never_mixed() {
+    let sessions = SessionRegistry::<SessionIdentity, Session>::new();
+    let a = SessionIdentity {
+        scope: Some("client-a|user-1"),
+        id: "session-1",
+    };
+    let b = SessionIdentity {
+        scope: Some("client-b|user-2"),
+        id: "session-1",
+    };
+    let (session_a, session_b) = (session("a"), session("b"));
+    let guard_a = sessions.register(a.clone(), &session_a);
+    let guard_b = sessions.register(b.clone(), &session_b);
+    assert!(Arc::ptr_eq(&sessions.get(&a).unwrap(), &session_a));
+    assert!(Arc::ptr_eq(&sessions.get(&b).unwrap(), &session_b));
+    assert!(
+        sessions
+            .get(&SessionIdentity {
+                scope: None,
+                id: "session-1"
+            })
+            .is_none()
+    );
+    // One scope's guard removes only its own entry.
+    drop(guard_a);
+    assert!(sessions.get(&a).is_none());
+    assert!(Arc::ptr_eq(&sessions.get(&b).unwrap(), &session_b));
+    drop(guard_b);
+    assert!(sessions.is_empty());
 }

@@ -3,11 +3,14 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub(crate) mod capture;
+
 use std::sync::Arc;
 
-use taskctx_scope::{Component, Scope, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
-use taskctx_worker_glue::scope_of;
+use taskctx_worker_glue::{
+    AccessToken, Component, Scope, Submit, TaskContextSnapshot, TaskId, TaskKey, TaskType,
+    scope_of,
+};
 
 /// The application's session type.
 #[derive(Debug)]
@@ -64,6 +67,21 @@ pub(crate) fn task_for(snapshot: &TaskContextSnapshot, task_id: &str) -> TaskKey
         TaskType::TOOL,
         Component::new("weather"),
     )
+}
+
+/// A submission of task `task_id` (a `weather` tool) for `snapshot`'s caller.
+pub(crate) fn submit<'a, Sv>(snapshot: &'a TaskContextSnapshot, task_id: &str) -> Submit<'a, Sv> {
+    Submit::new(
+        snapshot,
+        TaskId::new(task_id.to_owned()).unwrap(),
+        TaskType::TOOL,
+        Component::new("weather"),
+    )
+}
+
+/// The scope of `snapshot`'s caller.
+pub(crate) fn scope(snapshot: &TaskContextSnapshot) -> Option<Scope<'static>> {
+    scope_of(snapshot).unwrap()
 }
 
 /// The scope text of `client` and `sub`.
