@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use glue_common::{
-    Server, Session, caller, scope, scope_text, server, session, submit, task_for, token,
+    Server, Session, caller, runtime, scope, scope_text, server, session, submit, submit_key,
+    task_for, token,
 };
 use taskctx_worker_glue::{
     Codec, DecodeError, FernetKey, KeyRing, KeySpace, KeySuffix, Leg, RedisStore, RestoreError,
@@ -28,13 +29,6 @@ type Glue = TaskGlue<Session, Server>;
 
 fn glue(store: &str) -> Glue {
     TaskGlue::builder().store_url(store).build().unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -62,6 +56,11 @@ fn worker_sees_the_submitters_context() {
         assert_eq!(submitted.execution_key(), task.execution_key(Leg::new(3)));
         assert_eq!(submitted.task(), &task);
         assert_eq!(submitted.leg(), Leg::new(3));
+        let shown = format!("{submitted:?} {registration:?} {:?}", glue.sessions());
+        assert!(shown.contains("T-e2e"), "{shown}");
+        for hidden in ["client-a", "user-1", "session-1"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
 
         // One write: snapshot and extras share the TTL (execution 900 s + 900 s).
         let keys = KeySpace::default();
@@ -127,7 +126,10 @@ fn worker_sees_the_submitters_context() {
         drop(live);
         let after = glue
             .run(submitted.execution_key(), async {
-                (glue.live_session().is_none(), session_id().as_deref().map(str::to_owned))
+                (
+                    glue.live_session().is_none(),
+                    session_id().as_deref().map(str::to_owned),
+                )
             })
             .await
             .unwrap();
@@ -236,17 +238,9 @@ fn anonymous_after_authenticated_sees_no_identity() {
     runtime().block_on(async {
         let glue = glue("memory://glue-anon-after");
         let authenticated = caller("client-a", "user-1", "session-1");
-        let auth_key = glue
-            .submit(submit(&authenticated, "T-auth"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let auth_key = submit_key(&glue, &authenticated, "T-auth").await;
         let anonymous = TaskContextSnapshot::new();
-        let anon_key = glue
-            .submit(submit(&anonymous, "T-anon"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let anon_key = submit_key(&glue, &anonymous, "T-anon").await;
         assert!(anon_key.starts_with("anon:"));
         assert!(
             glue.run(&auth_key, async { access_token().is_some() })
@@ -297,11 +291,7 @@ fn child_tasks_keep_the_context_only_through_spawn_with_context() {
     runtime.block_on(async {
         let glue = glue("memory://glue-children");
         let snapshot = caller("client-a", "user-1", "session-1");
-        let key = glue
-            .submit(submit(&snapshot, "T-child"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &snapshot, "T-child").await;
         let (with, plain) = glue
             .run(&key, async {
                 let with = spawn_with_context(async { session_id() }).await.unwrap();
@@ -361,11 +351,7 @@ fn owning_server_from_registry_then_resolver_then_root() {
             .access_token(token("client-a", "user-1", None))
             .owning_tool_name("unknown")
             .build();
-        let key = glue
-            .submit(submit(&other, "T-root"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let key = submit_key(&glue, &other, "T-root").await;
         let name = glue
             .run(&key, async { glue.owning_server().map(|s| s.name.clone()) })
             .await
@@ -434,7 +420,13 @@ fn submit_refuses_a_token_without_a_scope() {
         assert!(matches!(error, SubmitError::Scope(_)), "{error}");
         let source = std::error::Error::source(&error).expect("the key error is the source");
         assert!(!error.to_string().contains(&source.to_string()), "{error}");
-        assert!(glue.store().load(&glue.keys().snapshot_key(None, &TaskId::new("T1").unwrap())).await.unwrap().is_none());
+        assert!(
+            glue.store()
+                .load(&glue.keys().snapshot_key(None, &TaskId::new("T1").unwrap()))
+                .await
+                .unwrap()
+                .is_none()
+        );
     });
 }
 
@@ -565,12 +557,7 @@ fn fail_open_and_fail_closed_matrix() {
             &plain_closed,
             &written,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::MissingKey { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::MissingKey { .. })),
         )
         .await;
         let sealed_key = sealed(RestorePolicy::FailClosed)
@@ -584,33 +571,19 @@ fn fail_open_and_fail_closed_matrix() {
             &plain_closed,
             &sealed_key,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::MissingKey { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::MissingKey { .. })),
         )
         .await;
 
         // Plaintext read by a keyed reader.
-        let plain_key = plain_open
-            .submit(submit(&snapshot, "T-plain"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let plain_key = submit_key(&plain_open, &snapshot, "T-plain").await;
         check_matrix(
             "plaintext under key",
             &fernet_a(RestorePolicy::FailOpen),
             &fernet_a(RestorePolicy::FailClosed),
             &plain_key,
             RestoreOutcome::Undecodable,
-            |e| {
-                matches!(
-                    e,
-                    RestoreError::Decode(DecodeError::Plaintext { .. })
-                )
-            },
+            |e| matches!(e, RestoreError::Decode(DecodeError::Plaintext { .. })),
         )
         .await;
 
@@ -668,11 +641,7 @@ fn fail_open_and_fail_closed_matrix() {
             .access_token(token("client-a", "user-1", Some(1_000)))
             .session_id("session-exp")
             .build();
-        let expired_key = plain_open
-            .submit(submit(&expired, "T-expired"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let expired_key = submit_key(&plain_open, &expired, "T-expired").await;
         check_matrix(
             "expired",
             &plain_open,
@@ -683,7 +652,9 @@ fn fail_open_and_fail_closed_matrix() {
         )
         .await;
         let kept = plain_open
-            .run(&expired_key, async { session_id().map(|id| id.to_string()) })
+            .run(&expired_key, async {
+                session_id().map(|id| id.to_string())
+            })
             .await
             .unwrap();
         assert_eq!(kept.as_deref(), Some("session-exp"));
@@ -691,11 +662,7 @@ fn fail_open_and_fail_closed_matrix() {
         let fresh = TaskContextSnapshot::builder()
             .access_token(token("client-a", "user-1", Some(i64::MAX)))
             .build();
-        let fresh_key = plain_closed
-            .submit(submit(&fresh, "T-fresh"))
-            .await
-            .unwrap()
-            .into_execution_key();
+        let fresh_key = submit_key(&plain_closed, &fresh, "T-fresh").await;
         assert!(
             plain_closed
                 .run(&fresh_key, async { access_token().is_some() })

@@ -14,7 +14,7 @@ mod glue_common;
 
 use std::time::{Duration, Instant};
 
-use glue_common::{Server, Session, caller, scope, server, session, submit, task_for};
+use glue_common::{Server, Session, caller, scope, server, session, submit, submit_key, task_for};
 use taskctx_tests::redis::{RedisCluster, RedisServer};
 use taskctx_worker_glue::{
     Codec, KeyRing, KeySpace, KeySuffix, RestoreError, RestoreOutcome, RestorePolicy, SealingKey,
@@ -58,9 +58,10 @@ async fn remote_worker_sees_the_submitters_caller() {
     let owner = server("weather");
     let snapshot = caller("client-a", "user-1", "session-1");
     let task = task_for(&snapshot, "T-redis");
-    let _registration = submitter
-        .sessions()
-        .register(scope(&snapshot).as_ref(), "session-1", &live);
+    let _registration =
+        submitter
+            .sessions()
+            .register(scope(&snapshot).as_ref(), "session-1", &live);
     let submitted = submitter
         .submit(
             submit(&snapshot, "T-redis")
@@ -158,11 +159,7 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
     assert_eq!(closed.policy(), RestorePolicy::FailClosed);
     let open = glue(&redis.url(), RestorePolicy::FailOpen);
     let snapshot = caller("client-a", "user-1", "session-1");
-    let key = closed
-        .submit(submit(&snapshot, "T-fault"))
-        .await
-        .unwrap()
-        .into_execution_key();
+    let key = submit_key(&closed, &snapshot, "T-fault").await;
     assert!(
         closed
             .run(&key, async { access_token().is_some() })
@@ -192,11 +189,7 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
 
     // Frozen (accepts connections, never answers): refused within the store's timeouts.
     redis.restart();
-    let key = closed
-        .submit(submit(&snapshot, "T-fault"))
-        .await
-        .unwrap()
-        .into_execution_key();
+    let key = submit_key(&closed, &snapshot, "T-fault").await;
     redis.freeze();
     let started = Instant::now();
     let error = closed
@@ -214,11 +207,7 @@ async fn stopped_redis_fails_closed_quickly_then_recovers_after_restart() {
 
     // Restarted (empty): the next submission and run succeed on the same glue.
     redis.restart();
-    let key = closed
-        .submit(submit(&snapshot, "T-fault"))
-        .await
-        .unwrap()
-        .into_execution_key();
+    let key = submit_key(&closed, &snapshot, "T-fault").await;
     let seen = closed
         .run(&key, async {
             access_token().map(|t| t.client_id().to_owned())

@@ -5,18 +5,24 @@
 //! with a TTL ([`TaskGlue::submit`]) → hand the worker only the execution key → parse it → load →
 //! decode → run the task inside its context ([`TaskGlue::run`]) → the task checks its caller.
 
+use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use taskctx_worker_glue::{
-    AccessToken, Component, FernetKey, RestoreError, RestoreOutcome, RestorePolicy, Scope,
-    SnapshotStore, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, current,
+    AccessToken, Component, FernetKey, HeaderPolicy, RestoreError, RestoreOutcome, RestorePolicy,
+    Scope, SnapshotStore, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, current,
     scope_of_token,
 };
 use tokio::sync::{Mutex, mpsc};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
 
 use crate::failure::Failure;
 
@@ -45,15 +51,24 @@ pub(crate) struct DemoArgs {
     /// workers run, to show the isolation check catching it (the demo then exits 1).
     #[arg(long)]
     inject_cross_scope: bool,
+    /// Log every span and event down to TRACE (each task's restored context included) to
+    /// stderr: what an operator's log would hold. Secrets never appear in it.
+    #[arg(long)]
+    trace: bool,
 }
 
-/// A simulated caller: a token (or none) and a session.
+/// A simulated caller: a token (or none), a session and an API key sent as a header.
 #[derive(Debug)]
 pub(crate) struct Caller {
     pub(crate) token: Option<AccessToken>,
     session_id: String,
+    api_key: String,
     pub(crate) expiring: bool,
 }
+
+/// The header the demo's callers send their API key in, marked secret by the demo's header
+/// policy.
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// What a queued job carries: the execution key and the submission's request id (the task's
 /// own arguments), never the context itself.
@@ -141,6 +156,7 @@ pub(crate) fn callers(count: usize, now: i64) -> Vec<Caller> {
             Caller {
                 token,
                 session_id: format!("session-{i}"),
+                api_key: format!("api-key-{i}-secret"),
                 expiring,
             }
         })
@@ -159,6 +175,21 @@ pub(crate) async fn submit(
         .session_id(caller.session_id.as_str())
         .origin_request_id(request_id)
         .owning_tool_name("demo_tool");
+    // The request's headers, captured as the reference does (every header, credentials too).
+    let bearer = caller
+        .token
+        .as_ref()
+        .map(|token| format!("Bearer {}", token.token()));
+    let mut request: Vec<(&str, &[u8])> = vec![
+        ("User-Agent", b"taskctx-demo"),
+        ("X-Api-Key", caller.api_key.as_bytes()),
+    ];
+    if let Some(bearer) = &bearer {
+        request.push(("Authorization", bearer.as_bytes()));
+    }
+    builder = builder
+        .capture_headers(request, glue.header_policy())
+        .map_err(|e| Failure::input("could not capture the request headers", e))?;
     if let Some(token) = &caller.token {
         builder = builder.access_token(token.clone());
     }
@@ -187,6 +218,7 @@ async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
             let Some(context) = current() else {
                 return Outcome::Failed;
             };
+            tracing::trace!(?context, "task context");
             let token_scope = context.access_token().map(|token| scope_from_token(token));
             let own_caller = match token_scope {
                 None => context.task().scope().is_none(),
@@ -267,7 +299,12 @@ pub(crate) struct Tally {
 }
 
 async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
+    if args.trace {
+        tracing::subscriber::set_global_default(StderrLog::default())
+            .map_err(|e| Failure::check("could not install the trace log", e))?;
+    }
     let glue = glue_for(&args.url, args.encrypt)?;
+    tracing::trace!(?glue, "task glue");
     let now = unix_now();
     let callers = callers(args.callers, now);
 
@@ -341,11 +378,13 @@ fn progress(len: usize, phase: &'static str) -> ProgressBar {
     bar.with_message(phase)
 }
 
-/// The demo's glue: FailClosed, Fernet-encrypted when asked.
+/// The demo's glue: FailClosed, Fernet-encrypted when asked, every request header captured (as
+/// the reference does) with the API key header marked secret.
 pub(crate) fn glue_for(url: &str, encrypt: bool) -> Result<TaskGlue, Failure> {
     let mut builder = TaskGlue::builder()
         .store_url(url)
-        .restore_policy(RestorePolicy::FailClosed);
+        .restore_policy(RestorePolicy::FailClosed)
+        .header_policy(HeaderPolicy::all().secret(API_KEY_HEADER));
     if let Some(key) = fernet_key(encrypt)? {
         builder = builder.fernet_key(key);
     }
@@ -496,4 +535,59 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
     } else {
         out!("isolation        FAIL ({} violations)", total.violations);
     }
+}
+
+/// A `tracing` subscriber that writes every span, recorded value and event, at every level, to
+/// stderr as one line each (`--trace`).
+#[derive(Debug, Default)]
+struct StderrLog {
+    next_id: AtomicU64,
+}
+
+/// One line of `name=value` fields.
+struct Fields(String);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl StderrLog {
+    fn write(line: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+impl Subscriber for StderrLog {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        let mut line = Fields(format!("span {}", span.metadata().name()));
+        span.record(&mut line);
+        Self::write(&line.0);
+        Id::from_u64(
+            self.next_id
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1),
+        )
+    }
+    fn record(&self, _: &Id, values: &Record<'_>) {
+        let mut line = Fields("record".to_owned());
+        values.record(&mut line);
+        Self::write(&line.0);
+    }
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = Fields(format!(
+            "{} {}",
+            event.metadata().level(),
+            event.metadata().target()
+        ));
+        event.record(&mut line);
+        Self::write(&line.0);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, TaskKey};
 use taskctx_snapshot::{
-    AccessToken, Codec, DecodeError, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec,
-    StoredForm, TaskContextSnapshot, json,
+    AccessToken, Codec, DecodeError, FernetKey, HeaderPolicy, Headers, KeyRing, SealingKey,
+    SnapshotCodec, StoredForm, TaskContextSnapshot, json,
 };
 use taskctx_worker_glue::{SnapshotStore, open};
 
@@ -38,9 +38,23 @@ pub(crate) struct ShowArgs {
     /// Print the reference's JSON form instead of a table.
     #[arg(long)]
     json: bool,
+    /// A header to treat as secret (redacted) beside the always-secret credentials and the
+    /// marks the native form carries; the reference's JSON carries no marks, so name here the
+    /// headers the capturing server's policy marks secret. Repeatable.
+    #[arg(long = "secret-header", value_name = "NAME")]
+    secret_headers: Vec<String>,
     /// Show the access token and secret header values instead of redacting them.
     #[arg(long)]
     show_secrets: bool,
+}
+
+impl ShowArgs {
+    /// The header policy whose secret marks the decoded headers get.
+    fn header_policy(&self) -> HeaderPolicy {
+        self.secret_headers
+            .iter()
+            .fold(HeaderPolicy::all(), |policy, name| policy.secret(name))
+    }
 }
 
 /// Arguments of `snapshot decode`.
@@ -116,7 +130,7 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
         }
         _ => Codec::json(),
     };
-    codec.decode(stored, redis_key).map_err(|e| {
+    let mut snapshot = codec.decode(stored, redis_key).map_err(|e| {
         let what = match &e {
             DecodeError::MissingKey { .. } => {
                 "the stored snapshot is encrypted and no key was given for it"
@@ -129,7 +143,12 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
             _ => "could not decode the stored snapshot",
         };
         Failure::input(what, e)
-    })
+    })?;
+    if let Some(mut headers) = snapshot.take_http_headers() {
+        headers.apply_secret_marks(&args.header_policy());
+        snapshot = snapshot.into_builder().headers(headers).build();
+    }
+    Ok(snapshot)
 }
 
 /// Reads a key ring from the environment variable `var`: `ID:BASE64KEY` entries separated by
@@ -169,10 +188,10 @@ fn sealing_keys(var: Option<&str>) -> Result<KeyRing, Failure> {
 fn get(args: &GetArgs) -> Result<(), Failure> {
     let (key, _leg) =
         TaskKey::parse_execution(&args.key).map_err(|e| Failure::input("invalid task key", e))?;
-    let keys = KeySpace::for_url(&args.queue, &args.url)
+    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
+    let keys = KeySpace::new(&args.queue, store.deployment())
         .map_err(|e| Failure::input("invalid queue name", e))?;
     let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
-    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -40,7 +40,10 @@ fn default_capacity_is_ten_thousand() {
     assert_eq!(DEFAULT_SERVER_CAPACITY.get(), 10_000);
     let servers = ServerRegistry::<String, Server>::new();
     assert_eq!(servers.capacity(), DEFAULT_SERVER_CAPACITY);
-    assert_eq!(ServerRegistry::<String, Server>::default().capacity().get(), 10_000);
+    assert_eq!(
+        ServerRegistry::<String, Server>::default().capacity().get(),
+        10_000
+    );
 }
 
 #[test]

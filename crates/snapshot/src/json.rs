@@ -257,7 +257,7 @@ pub enum JsonError {
         found: JsonKind,
     },
     /// `access_token_json` is not a valid access token.
-    #[error("snapshot field `access_token_json`: {0}")]
+    #[error("snapshot field `access_token_json` is not a valid access token")]
     AccessToken(#[from] TokenError),
 }
 

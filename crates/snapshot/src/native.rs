@@ -41,6 +41,7 @@ const TAG_LEN: usize = 16;
 
 /// Why a native value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NativeError {
     /// Shorter than its envelope says.
     #[error("the native snapshot envelope is truncated")]
@@ -73,12 +74,13 @@ pub enum NativeError {
     #[error("the native snapshot body is malformed")]
     Body,
     /// The access token inside is not valid.
-    #[error("the native snapshot's access token: {0}")]
+    #[error("the native snapshot's access token is not valid")]
     AccessToken(#[from] TokenError),
 }
 
 /// Why a snapshot could not be sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SealError {
     /// The operating system's random source failed while making a nonce.
     #[error("the operating system's random source failed while making a nonce")]
@@ -88,13 +90,12 @@ pub enum SealError {
     TooLarge,
 }
 
-/// The body of format version 1: headers without secret marks.
-#[derive(Deserialize)]
-struct BodyV1<'a> {
+/// The postcard body: eight optional fields; the headers' form `H` is what the versions differ in.
+#[derive(Serialize, Deserialize)]
+struct Body<'a, H> {
     #[serde(borrow)]
     access_token_json: Option<&'a str>,
-    #[serde(borrow)]
-    http_headers: Option<Vec<(&'a str, &'a str)>>,
+    http_headers: Option<Vec<H>>,
     #[serde(borrow)]
     origin_request_id: Option<&'a str>,
     #[serde(borrow)]
@@ -109,30 +110,14 @@ struct BodyV1<'a> {
     tracestate: Option<&'a str>,
 }
 
-/// The body of format version 2: each header as `(name, value, marked secret)`.
-#[derive(Serialize, Deserialize)]
-struct BodyV2<'a> {
-    #[serde(borrow)]
-    access_token_json: Option<&'a str>,
-    #[serde(borrow)]
-    http_headers: Option<Vec<(&'a str, &'a str, bool)>>,
-    #[serde(borrow)]
-    origin_request_id: Option<&'a str>,
-    #[serde(borrow)]
-    session_id: Option<&'a str>,
-    #[serde(borrow)]
-    owning_tool_name: Option<&'a str>,
-    #[serde(borrow)]
-    owning_tool_version: Option<&'a str>,
-    #[serde(borrow)]
-    traceparent: Option<&'a str>,
-    #[serde(borrow)]
-    tracestate: Option<&'a str>,
-}
+/// Format version 1: each header as `(name, value)`, without secret marks.
+type BodyV1<'a> = Body<'a, (&'a str, &'a str)>;
+/// Format version 2: each header as `(name, value, marked secret)`.
+type BodyV2<'a> = Body<'a, (&'a str, &'a str, bool)>;
 
 impl<'a> BodyV1<'a> {
     fn into_v2(self) -> BodyV2<'a> {
-        BodyV2 {
+        Body {
             access_token_json: self.access_token_json,
             http_headers: self.http_headers.map(|pairs| {
                 pairs

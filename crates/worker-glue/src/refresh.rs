@@ -15,12 +15,21 @@ use crate::BoxError;
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// What a token refresher is asked to renew: the task and its restored token (expired, or
-/// expiring within the margin). `Debug` never shows the token.
-#[derive(Debug, Clone)]
+/// expiring within the margin). `Debug` shows neither the token nor the task's scope.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RefreshRequest {
     task: TaskKey<'static>,
     token: Arc<AccessToken>,
+}
+
+impl fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("task_id", self.task.task_id())
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RefreshRequest {

@@ -123,9 +123,10 @@ impl<Sv> fmt::Debug for Submit<'_, Sv> {
     }
 }
 
-/// A submitted task: its full key and leg, and the execution key to hand the worker.
+/// A submitted task: its full key and leg, and the execution key to hand the worker. `Debug`
+/// shows the task id and leg only (the key names the caller's scope).
 #[must_use = "the execution key is what the worker needs: enqueue it"]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Submitted {
     task: TaskKey<'static>,
@@ -156,6 +157,15 @@ impl Submitted {
     #[must_use]
     pub const fn leg(&self) -> Leg {
         self.leg
+    }
+}
+
+impl fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitted")
+            .field("task_id", self.task.task_id())
+            .field("leg", &self.leg)
+            .finish_non_exhaustive()
     }
 }
 

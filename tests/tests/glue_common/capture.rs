@@ -54,4 +54,3 @@ impl Subscriber for Capture {
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
-

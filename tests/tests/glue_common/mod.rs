@@ -8,8 +8,8 @@ pub(crate) mod capture;
 use std::sync::Arc;
 
 use taskctx_worker_glue::{
-    AccessToken, Component, Scope, Submit, TaskContextSnapshot, TaskId, TaskKey, TaskType,
-    scope_of,
+    AccessToken, Component, Scope, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskKey,
+    TaskType, scope_of,
 };
 
 /// The application's session type.
@@ -77,6 +77,30 @@ pub(crate) fn submit<'a, Sv>(snapshot: &'a TaskContextSnapshot, task_id: &str) -
         TaskType::TOOL,
         Component::new("weather"),
     )
+}
+
+/// Submits task `task_id` for `snapshot`'s caller through `glue`; returns its execution key.
+pub(crate) async fn submit_key<Se, Sv>(
+    glue: &TaskGlue<Se, Sv>,
+    snapshot: &TaskContextSnapshot,
+    task_id: &str,
+) -> String
+where
+    Se: Send + Sync + 'static,
+    Sv: Send + Sync + 'static,
+{
+    glue.submit(submit(snapshot, task_id))
+        .await
+        .unwrap()
+        .into_execution_key()
+}
+
+/// A single-threaded runtime with I/O and time.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The scope of `snapshot`'s caller.
