@@ -1,7 +1,8 @@
 //! An apalis worker on a real `redis-server`, its jobs served through `TaskContextLayer`: a
 //! producer in another OS process submits 1,000 tasks of 100 callers (the same ten task ids in
 //! every scope) and an anonymous task after every ten, and pushes one apalis job per task; every
-//! job sees exactly its own caller, and an anonymous job after an authenticated one sees none.
+//! job sees exactly its own caller, before and after yielding to the jobs interleaved with it (the
+//! test checks that they do interleave), and an anonymous job after an authenticated one sees none.
 //!
 //! The producer is this test binary itself, run again with `PRODUCER_ENV` set and the
 //! `producer_process` entry point selected (see [`producer_process`]).
@@ -15,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,21 +73,31 @@ fn expected(job: &Job) -> Seen {
 /// Every run of a job, by execution key: what it should see, and what it saw before and after
 /// yielding to the other jobs.
 #[derive(Clone, Default)]
-struct Record(Arc<Mutex<BTreeMap<String, Vec<Run>>>>);
+struct Record {
+    runs: Arc<Mutex<BTreeMap<String, Vec<Run>>>>,
+    /// How many jobs are between their first look at the context and their last.
+    in_flight: Arc<AtomicUsize>,
+    /// The most jobs ever in flight at once.
+    most_in_flight: Arc<AtomicUsize>,
+}
 
 /// One run of a job: what it should see, and what it saw before and after yielding.
 type Run = (Seen, Seen, Seen);
 
 async fn handle(job: Job, record: Data<Record>, worker: WorkerContext) -> Result<(), BoxDynError> {
+    let record: &Record = &record;
+    let in_flight = record.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    record.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     let before = seen();
     tokio::task::yield_now().await;
     let after = seen();
+    record.in_flight.fetch_sub(1, Ordering::SeqCst);
     let done = {
-        let record: &Record = &record;
-        let mut record = record.0.lock().unwrap();
-        let runs = record.entry(job.execution_key.clone()).or_default();
-        runs.push((expected(&job), before, after));
-        record.len() == JOBS
+        let mut runs = record.runs.lock().unwrap();
+        runs.entry(job.execution_key.clone())
+            .or_default()
+            .push((expected(&job), before, after));
+        runs.len() == JOBS
     };
     if done {
         worker.stop()?;
@@ -193,7 +205,12 @@ async fn apalis_worker_runs_each_job_as_its_own_caller() {
         .expect("the worker ran every job within 120 s")
         .unwrap();
 
-    let record = record.0.lock().unwrap();
+    let most_in_flight = record.most_in_flight.load(Ordering::SeqCst);
+    assert!(
+        most_in_flight > 1,
+        "the jobs never interleaved ({most_in_flight} at most in flight)"
+    );
+    let record = record.runs.lock().unwrap();
     assert_eq!(record.len(), JOBS);
     let mut scopes = std::collections::BTreeSet::new();
     let mut anonymous = 0;
