@@ -60,8 +60,10 @@
 //!   snapshot's W3C `traceparent`/`tracestate`, through `tracing-opentelemetry` (install its
 //!   layer in the worker's subscriber): as its parent (`TraceJoin::Parent`, the default) or as
 //!   a link (`TraceJoin::Link`), set with `TaskContextLayer::trace_join`. A malformed
-//!   `traceparent` is ignored with a warning. On the producer's side, `capture_trace` stamps a
-//!   snapshot with the current span's trace context.
+//!   `traceparent` is ignored with a warning. `join_restore_span`, given to
+//!   `TaskGlueBuilder::restore_span_hook`, makes the glue's own `taskctx.restore` span join the
+//!   same way. On the producer's side, `capture_trace` stamps a snapshot with the current span's
+//!   trace context.
 
 mod error;
 mod layer;
@@ -73,4 +75,4 @@ pub use layer::{
     ExecutionKey, RequestIsKey, TaskContextFuture, TaskContextLayer, TaskContextService,
 };
 #[cfg(feature = "otel")]
-pub use otel::{TraceJoin, capture_trace};
+pub use otel::{TraceJoin, capture_trace, join_restore_span};

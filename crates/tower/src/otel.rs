@@ -6,7 +6,7 @@ use std::str::FromStr as _;
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 };
-use taskctx_worker_glue::SnapshotBuilder;
+use taskctx_worker_glue::{SnapshotBuilder, TraceContext};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// How a job's `taskctx.job` span joins the submitter's trace.
@@ -27,12 +27,38 @@ pub enum TraceJoin {
 /// Nothing happens outside a task, without a `traceparent`, or without a
 /// `tracing-opentelemetry` layer; a malformed `traceparent` is ignored with a warning.
 pub(crate) fn join_trace(span: &tracing::Span, join: TraceJoin) {
+    if let Some(trace) = taskctx_worker_glue::trace_context() {
+        join_span(span, &trace, join);
+    }
+}
+
+/// A hook for [`TaskGlueBuilder::restore_span_hook`]: the glue's own `taskctx.restore` span
+/// joins the submitter's trace per `join`, as the `taskctx.job` span does, so one trace runs
+/// from submission through restore to execution.
+///
+/// ```
+/// use taskctx_tower::{TraceJoin, join_restore_span};
+/// use taskctx_worker_glue::TaskGlue;
+///
+/// let glue: TaskGlue = TaskGlue::builder()
+///     .store_url("memory://otel-doc")
+///     .restore_span_hook(join_restore_span(TraceJoin::Parent))
+///     .build()?;
+/// # Ok::<(), taskctx_worker_glue::ConfigError>(())
+/// ```
+///
+/// [`TaskGlueBuilder::restore_span_hook`]: taskctx_worker_glue::TaskGlueBuilder::restore_span_hook
+pub fn join_restore_span(
+    join: TraceJoin,
+) -> impl Fn(&tracing::Span, &TraceContext) + Send + Sync + 'static {
+    move |span, trace| join_span(span, trace, join)
+}
+
+/// Joins `span` (not yet entered) to the trace `trace` names, per `join`.
+fn join_span(span: &tracing::Span, trace: &TraceContext, join: TraceJoin) {
     if join == TraceJoin::Off {
         return;
     }
-    let Some(trace) = taskctx_worker_glue::trace_context() else {
-        return;
-    };
     let Some(traceparent) = trace.traceparent.as_deref() else {
         return;
     };
@@ -47,7 +73,7 @@ pub(crate) fn join_trace(span: &tracing::Span, join: TraceJoin) {
         TraceJoin::Parent => {
             let parent = opentelemetry::Context::new().with_remote_span_context(remote);
             if let Err(error) = span.set_parent(parent) {
-                tracing::debug!(%error, "the job span could not join the submitter's trace");
+                tracing::debug!(%error, "the span could not join the submitter's trace");
             }
         }
         TraceJoin::Link => span.add_link(remote),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use taskctx_tower::{RequestIsKey, TaskContextLayer, TraceJoin, capture_trace};
+use taskctx_tower::{RequestIsKey, TaskContextLayer, TraceJoin, capture_trace, join_restore_span};
 use taskctx_worker_glue::prelude::*;
 use tower::{Layer as _, ServiceExt as _, service_fn};
 use tracing::field::{Field, Visit};
@@ -73,6 +73,16 @@ impl Run {
         assert!(jobs.next().is_none(), "one job, one span");
         job
     }
+
+    fn restore_span(&self) -> &SpanData {
+        let mut restores = self
+            .spans
+            .iter()
+            .filter(|span| span.name == "taskctx.restore");
+        let restore = restores.next().expect("a taskctx.restore span");
+        assert!(restores.next().is_none(), "one job, one restore span");
+        restore
+    }
 }
 
 /// Submits a task whose snapshot carries `traceparent`, then runs it through the layer with
@@ -94,6 +104,7 @@ fn run_job(name: &str, submitter: &Submitter<'_>, join: TraceJoin) -> Run {
         runtime.block_on(async {
             let glue: TaskGlue = TaskGlue::builder()
                 .store_url(format!("memory://otel-{name}"))
+                .restore_span_hook(join_restore_span(join))
                 .build()
                 .expect("glue");
             let token = AccessToken::builder("secret-token", "client-a").build();
@@ -164,6 +175,11 @@ fn the_job_span_is_a_child_of_the_submitters_span() {
     assert!(job.parent_span_is_remote);
     assert!(job.span_context.is_sampled());
     assert_eq!(job.span_context.trace_state().get("vendor"), Some("value"));
+    // The glue's restore span joins the same trace, through the restore span hook.
+    let restore = run.restore_span();
+    assert_eq!(restore.span_context.trace_id(), submitter_trace());
+    assert_eq!(restore.parent_span_id, submitter_span());
+    assert!(restore.parent_span_is_remote);
     assert!(
         job.attributes.iter().any(
             |attribute| attribute.key.as_str() == "task_id" && attribute.value.as_str() == "T1"
@@ -186,6 +202,14 @@ fn as_a_link_the_job_span_keeps_its_own_trace_and_links_the_submitters_span() {
     assert_ne!(job.span_context.trace_id(), submitter_trace());
     assert_eq!(job.parent_span_id, SpanId::INVALID);
     let linked: Vec<_> = job
+        .links
+        .iter()
+        .map(|link| (link.span_context.trace_id(), link.span_context.span_id()))
+        .collect();
+    assert_eq!(linked, [(submitter_trace(), submitter_span())]);
+    let restore = run.restore_span();
+    assert_ne!(restore.span_context.trace_id(), submitter_trace());
+    let linked: Vec<_> = restore
         .links
         .iter()
         .map(|link| (link.span_context.trace_id(), link.span_context.span_id()))
@@ -223,9 +247,14 @@ fn a_malformed_traceparent_is_ignored_with_a_warning() {
         assert_ne!(job.span_context.trace_id(), submitter_trace());
         assert_eq!(job.parent_span_id, SpanId::INVALID);
         assert!(job.links.is_empty());
+        let restore = run.restore_span();
+        assert_ne!(restore.span_context.trace_id(), submitter_trace());
+        assert!(restore.links.is_empty());
+        // One warning for each span that would have joined: the restore span, then the job span.
         assert_eq!(
             run.warnings,
-            ["malformed traceparent in the task's snapshot: the submitter's trace is not joined"]
+            ["malformed traceparent in the task's snapshot: the submitter's trace is not joined";
+                2]
         );
     }
 }
