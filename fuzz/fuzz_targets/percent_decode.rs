@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
     match unquote(text, Part::Component) {
         Ok(decoded) => {
             let requoted = quote(&decoded);
-            assert_eq!(unquote(&requoted, Part::Component).as_deref(), Ok(&*decoded));
+            assert_eq!(
+                unquote(&requoted, Part::Component).as_deref(),
+                Ok(&*decoded)
+            );
             // Only unreserved bytes are accepted raw, and escapes are either case on read: the
             // canonical form is never longer, and is the text itself when nothing was escaped.
             assert!(requoted.len() <= text.len(), "{text} -> {requoted}");

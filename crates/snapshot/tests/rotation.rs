@@ -157,3 +157,28 @@ fn debug_shows_no_key_material() {
     assert!(!shown.contains("[1, 1"), "{shown}");
     assert!(!shown.contains("[2, 2"), "{shown}");
 }
+
+/// Found by the `codec_decode` fuzz target: a token after a space does not start with `gAAAAA`,
+/// yet a keyed reader opens it (the reference's base64 reader skips the space), with one key or
+/// several, while a keyless reader reads it as (invalid) JSON, never as a token.
+#[test]
+fn a_token_after_whitespace_is_opened_by_every_keyed_reader() {
+    let stored = format!(
+        " {}",
+        String::from_utf8(
+            Codec::json_fernet(old_key())
+                .encode(&snapshot(), REDIS_KEY)
+                .unwrap()
+        )
+        .unwrap()
+    );
+    assert_eq!(StoredForm::detect(stored.as_bytes()), StoredForm::Json);
+    let rotated = Codec::json_fernet_keys(FernetKeys::with_reading_keys(new_key(), [old_key()]));
+    for codec in [Codec::json_fernet(old_key()), rotated] {
+        assert_eq!(codec.decode(stored.as_bytes(), REDIS_KEY), Ok(snapshot()));
+    }
+    assert!(matches!(
+        Codec::json().decode(stored.as_bytes(), REDIS_KEY),
+        Err(DecodeError::Json(_))
+    ));
+}

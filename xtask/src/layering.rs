@@ -1,0 +1,302 @@
+//! Dependency checks of `cargo xtask ci`: each layer depends only on the workspace crates below it
+//! and on no crate its row forbids ([`LAYERS`]: one row per crate, so a new crate is one more
+//! row), and the lock file holds one version of each crate, except the exceptions named with
+//! their reason in [`ACCEPTED_DUPLICATES`].
+
+use std::collections::BTreeMap;
+
+use crate::{StepResult, cargo};
+
+/// One layer: the crate, the workspace crates it may depend on, and the external crates that
+/// must never appear in its normal dependency tree (every feature on, every target). A forbidden
+/// name also matches its family (`deadpool` matches `deadpool-redis`).
+struct Layer {
+    krate: &'static str,
+    may_use: &'static [&'static str],
+    forbidden: &'static [&'static [&'static str]],
+}
+
+/// Async runtimes and Redis clients: what a sync, I/O-free layer must not pull.
+const IO: &[&str] = &["tokio", "redis", "deadpool", "futures", "mio", "async-lock"];
+/// The adapters' frameworks and the command line's crates: no layer below them may pull them.
+const FRAMEWORKS: &[&str] = &["rmcp", "tower", "axum", "hyper", "clap", "indicatif"];
+
+/// The layers, lowest first. An adapter crate (`crates/rmcp`, `crates/tower`) is one more row:
+/// it may use the glue and the layers below, and none of the other adapters' frameworks.
+const LAYERS: &[Layer] = &[
+    Layer {
+        krate: "taskctx-scope",
+        may_use: &[],
+        forbidden: &[
+            IO,
+            FRAMEWORKS,
+            &["serde", "serde_json", "dashmap", "tracing"],
+        ],
+    },
+    Layer {
+        krate: "taskctx-snapshot",
+        may_use: &["taskctx-scope"],
+        forbidden: &[IO, FRAMEWORKS, &["dashmap", "tracing", "rustls"]],
+    },
+    Layer {
+        krate: "taskctx-registry",
+        may_use: &["taskctx-scope"],
+        forbidden: &[IO, FRAMEWORKS, &["serde_json", "tracing", "rustls"]],
+    },
+    Layer {
+        krate: "taskctx-worker-glue",
+        may_use: &["taskctx-scope", "taskctx-snapshot", "taskctx-registry"],
+        forbidden: &[FRAMEWORKS],
+    },
+];
+
+/// Crates the lock file may hold in two versions, each with the reason it cannot be one.
+const ACCEPTED_DUPLICATES: &[(&str, &str)] = &[(
+    "getrandom",
+    "ring 0.17 (rustls's crypto provider, behind worker-glue's `tls` feature) still uses \
+     getrandom 0.2; snapshot and everything else use 0.4",
+)];
+
+/// Checks every row of [`LAYERS`].
+pub(crate) fn check_layers() -> StepResult {
+    let mut problems = Vec::new();
+    for layer in LAYERS {
+        eprintln!(
+            "\n==> layering: cargo tree -p {} -e normal --all-features",
+            layer.krate
+        );
+        let tree = normal_tree(layer.krate)?;
+        let mut names: Vec<&str> = tree
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| *name != layer.krate)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        problems.extend(layer_problems(layer, &names));
+        eprintln!("{} depends on {} crates", layer.krate, names.len());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("layering:\n  {}", problems.join("\n  ")))
+    }
+}
+
+/// What is wrong with a layer whose normal dependency tree holds `names`.
+fn layer_problems(layer: &Layer, names: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in names {
+        if name.starts_with("taskctx-") && !layer.may_use.contains(name) {
+            problems.push(format!(
+                "{} depends on {name}, which is not below it (it may use: {})",
+                layer.krate,
+                if layer.may_use.is_empty() {
+                    "no other taskctx crate".to_owned()
+                } else {
+                    layer.may_use.join(", ")
+                }
+            ));
+        }
+        let forbidden = layer
+            .forbidden
+            .iter()
+            .flat_map(|list| list.iter())
+            .find(|forbidden| name == *forbidden || name.starts_with(&format!("{forbidden}-")));
+        if let Some(forbidden) = forbidden {
+            problems.push(format!(
+                "{} must not depend on {forbidden}, but its tree has {name}",
+                layer.krate
+            ));
+        }
+    }
+    problems
+}
+
+fn normal_tree(krate: &str) -> Result<String, String> {
+    let output = cargo()
+        .args([
+            "tree",
+            "--locked",
+            "-p",
+            krate,
+            "-e",
+            "normal",
+            "--all-features",
+            "--target",
+            "all",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|error| format!("layering: could not run cargo tree: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "layering: cargo tree -p {krate} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Checks that `Cargo.lock` holds one version of each crate, apart from [`ACCEPTED_DUPLICATES`],
+/// and that each accepted exception is still needed.
+pub(crate) fn check_lock_duplicates() -> StepResult {
+    eprintln!("\n==> one version of each crate: Cargo.lock");
+    let path = crate::workspace_root().join("Cargo.lock");
+    let lock = std::fs::read_to_string(&path)
+        .map_err(|error| format!("could not read {}: {error}", path.display()))?;
+    let problems = duplicate_problems(&lock_versions(&lock), ACCEPTED_DUPLICATES);
+    for (name, reason) in ACCEPTED_DUPLICATES {
+        eprintln!("accepted: two versions of {name}: {reason}");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "one version of each crate:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// Every package of a lock file, with its versions.
+fn lock_versions(lock: &str) -> BTreeMap<String, Vec<String>> {
+    let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut name = None;
+    for line in lock.lines() {
+        let line = line.trim();
+        if line == "[[package]]" {
+            name = None;
+        } else if let Some(value) = toml_string(line, "name") {
+            name = Some(value.to_owned());
+        } else if let Some(value) = toml_string(line, "version")
+            && let Some(name) = name.take()
+        {
+            versions.entry(name).or_default().push(value.to_owned());
+        }
+    }
+    versions
+}
+
+/// The value of `key = "value"`.
+fn toml_string<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.strip_prefix(key)?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim()
+        .strip_prefix('"')?
+        .strip_suffix('"')
+}
+
+fn duplicate_problems(
+    versions: &BTreeMap<String, Vec<String>>,
+    accepted: &[(&str, &str)],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, found) in versions {
+        let is_accepted = accepted.iter().any(|(accepted, _)| accepted == name);
+        if found.len() > 1 && !is_accepted {
+            problems.push(format!(
+                "{name} is locked at {} versions ({}); align them, or name the exception and its \
+                 reason in ACCEPTED_DUPLICATES (xtask/src/layering.rs)",
+                found.len(),
+                found.join(", ")
+            ));
+        }
+    }
+    for (name, _) in accepted {
+        if versions.get(*name).is_none_or(|found| found.len() < 2) {
+            problems.push(format!(
+                "{name} is listed in ACCEPTED_DUPLICATES but is locked at one version now: drop \
+                 the exception"
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"
+[[package]]
+name = "getrandom"
+version = "0.2.17"
+
+[[package]]
+name = "getrandom"
+version = "0.4.3"
+dependencies = [
+ "cfg-if",
+]
+
+[[package]]
+name = "serde"
+version = "1.0.229"
+"#;
+
+    #[test]
+    fn the_lock_file_is_read_per_package() {
+        let versions = lock_versions(LOCK);
+        assert_eq!(versions["getrandom"], ["0.2.17", "0.4.3"]);
+        assert_eq!(versions["serde"], ["1.0.229"]);
+        assert_eq!(versions.len(), 2);
+    }
+
+    #[test]
+    fn a_duplicate_fails_unless_accepted_and_a_stale_exception_fails() {
+        let versions = lock_versions(LOCK);
+        assert!(duplicate_problems(&versions, &[("getrandom", "why")]).is_empty());
+        let unexplained = duplicate_problems(&versions, &[]);
+        assert_eq!(unexplained.len(), 1);
+        assert!(unexplained[0].contains("getrandom is locked at 2 versions"));
+        let stale = duplicate_problems(&versions, &[("getrandom", "why"), ("serde", "why")]);
+        assert_eq!(stale.len(), 1);
+        assert!(stale[0].contains("serde is listed"));
+    }
+
+    #[test]
+    fn a_layer_may_not_use_a_higher_one_or_a_forbidden_family() {
+        let snapshot = LAYERS
+            .iter()
+            .find(|layer| layer.krate == "taskctx-snapshot")
+            .unwrap();
+        assert!(layer_problems(snapshot, &["taskctx-scope", "serde", "sha2"]).is_empty());
+        let problems = layer_problems(
+            snapshot,
+            &[
+                "taskctx-worker-glue",
+                "deadpool-redis",
+                "tokio",
+                "tokio-util",
+            ],
+        );
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("taskctx-worker-glue, which is not below it"));
+        assert!(problems[1].contains("must not depend on deadpool"));
+        let scope = &LAYERS[0];
+        assert!(layer_problems(scope, &["taskctx-snapshot"])[0].contains("no other taskctx"));
+    }
+
+    #[test]
+    fn every_layer_is_in_the_workspace_and_lower_layers_come_first() {
+        let root = crate::workspace_root();
+        for (index, layer) in LAYERS.iter().enumerate() {
+            let folder = layer.krate.trim_start_matches("taskctx-");
+            assert!(
+                root.join("crates")
+                    .join(folder)
+                    .join("Cargo.toml")
+                    .is_file(),
+                "{}",
+                layer.krate
+            );
+            for used in layer.may_use {
+                let position = LAYERS.iter().position(|other| other.krate == *used);
+                assert!(position.is_some_and(|position| position < index), "{used}");
+            }
+        }
+    }
+}
