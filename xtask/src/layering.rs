@@ -1,7 +1,7 @@
 //! Dependency checks of `cargo xtask ci`: each layer depends only on the workspace crates below it
 //! and on no crate its row forbids ([`LAYERS`]: one row per crate, so a new crate is one more
-//! row), and the lock file holds one version of each crate, except the exceptions named with
-//! their reason in [`ACCEPTED_DUPLICATES`].
+//! row), and the lock file resolves one version of each crate the workspace builds, except the
+//! exceptions named with their reason in [`ACCEPTED_DUPLICATES`].
 
 use std::collections::BTreeMap;
 
@@ -50,12 +50,24 @@ const LAYERS: &[Layer] = &[
     },
 ];
 
-/// Crates the lock file may hold in two versions, each with the reason it cannot be one.
-const ACCEPTED_DUPLICATES: &[(&str, &str)] = &[(
-    "getrandom",
-    "ring 0.17 (rustls's crypto provider, behind worker-glue's `tls` feature) still uses \
-     getrandom 0.2; snapshot and everything else use 0.4",
-)];
+/// Crates that may be built in two versions, each with the reason it cannot be one.
+const ACCEPTED_DUPLICATES: &[(&str, &str)] = &[
+    (
+        "getrandom",
+        "ring 0.17 (rustls's crypto provider, behind worker-glue's `tls` feature) still uses \
+         getrandom 0.2; snapshot and everything else use 0.4",
+    ),
+    (
+        "windows-sys",
+        "ring 0.17 pins windows-sys 0.52 on Windows targets (never built on Linux); tokio and the \
+         rest use 0.61",
+    ),
+    (
+        "syn",
+        "divan's macros (the benchmarks' dev-dependency, latest 0.1.21) still use syn 2; every \
+         other proc macro uses syn 3",
+    ),
+];
 
 /// Checks every row of [`LAYERS`].
 pub(crate) fn check_layers() -> StepResult {
@@ -139,16 +151,47 @@ fn normal_tree(krate: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Checks that `Cargo.lock` holds one version of each crate, apart from [`ACCEPTED_DUPLICATES`],
-/// and that each accepted exception is still needed.
+/// Checks that the lock file resolves one version of each crate that any build of the workspace
+/// compiles (every member, every feature, every target, dev-dependencies included), apart from
+/// [`ACCEPTED_DUPLICATES`], and that each accepted exception is still needed.
+///
+/// It reads `cargo tree --duplicates` rather than `Cargo.lock` itself: the lock file is
+/// feature-independent and also lists optional dependencies that no feature turns on (postcard's
+/// `embedded-io` 0.4 and 0.6), which are never built.
 pub(crate) fn check_lock_duplicates() -> StepResult {
-    eprintln!("\n==> one version of each crate: Cargo.lock");
-    let path = crate::workspace_root().join("Cargo.lock");
-    let lock = std::fs::read_to_string(&path)
-        .map_err(|error| format!("could not read {}: {error}", path.display()))?;
-    let problems = duplicate_problems(&lock_versions(&lock), ACCEPTED_DUPLICATES);
+    eprintln!(
+        "\n==> one version of each crate: cargo tree --workspace --duplicates --all-features \
+         --target all"
+    );
+    let output = cargo()
+        .args([
+            "tree",
+            "--locked",
+            "--workspace",
+            "--duplicates",
+            "--all-features",
+            "--target",
+            "all",
+            "--depth",
+            "0",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|error| format!("could not run cargo tree: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo tree --duplicates failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let versions = duplicated_versions(&String::from_utf8_lossy(&output.stdout));
+    let problems = duplicate_problems(&versions, ACCEPTED_DUPLICATES);
     for (name, reason) in ACCEPTED_DUPLICATES {
-        eprintln!("accepted: two versions of {name}: {reason}");
+        let found = versions
+            .get(*name)
+            .map_or_else(String::new, |found| found.join(", "));
+        eprintln!("accepted: {name} {found}: {reason}");
     }
     if problems.is_empty() {
         Ok(())
@@ -160,33 +203,22 @@ pub(crate) fn check_lock_duplicates() -> StepResult {
     }
 }
 
-/// Every package of a lock file, with its versions.
-fn lock_versions(lock: &str) -> BTreeMap<String, Vec<String>> {
+/// The crates `cargo tree --duplicates --depth 0 --prefix none` lists (`name vX.Y.Z` lines),
+/// with their versions.
+fn duplicated_versions(tree: &str) -> BTreeMap<String, Vec<String>> {
     let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut name = None;
-    for line in lock.lines() {
-        let line = line.trim();
-        if line == "[[package]]" {
-            name = None;
-        } else if let Some(value) = toml_string(line, "name") {
-            name = Some(value.to_owned());
-        } else if let Some(value) = toml_string(line, "version")
-            && let Some(name) = name.take()
+    for line in tree.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some(name), Some(version)) = (words.next(), words.next())
+            && let Some(version) = version.strip_prefix('v')
         {
-            versions.entry(name).or_default().push(value.to_owned());
+            let found = versions.entry(name.to_owned()).or_default();
+            if !found.iter().any(|known| known == version) {
+                found.push(version.to_owned());
+            }
         }
     }
     versions
-}
-
-/// The value of `key = "value"`.
-fn toml_string<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.strip_prefix(key)?
-        .trim_start()
-        .strip_prefix('=')?
-        .trim()
-        .strip_prefix('"')?
-        .strip_suffix('"')
 }
 
 fn duplicate_problems(
@@ -220,39 +252,29 @@ fn duplicate_problems(
 mod tests {
     use super::*;
 
-    const LOCK: &str = r#"
-[[package]]
-name = "getrandom"
-version = "0.2.17"
-
-[[package]]
-name = "getrandom"
-version = "0.4.3"
-dependencies = [
- "cfg-if",
-]
-
-[[package]]
-name = "serde"
-version = "1.0.229"
-"#;
+    const TREE: &str = "getrandom v0.2.17\n\ngetrandom v0.4.3\n\nsyn v2.0.119 (proc-macro)\n\n\
+                        syn v3.0.10\nsyn v3.0.10\n";
 
     #[test]
-    fn the_lock_file_is_read_per_package() {
-        let versions = lock_versions(LOCK);
+    fn the_duplicates_are_read_from_cargo_tree() {
+        let versions = duplicated_versions(TREE);
         assert_eq!(versions["getrandom"], ["0.2.17", "0.4.3"]);
-        assert_eq!(versions["serde"], ["1.0.229"]);
+        assert_eq!(versions["syn"], ["2.0.119", "3.0.10"]);
         assert_eq!(versions.len(), 2);
+        assert!(duplicated_versions("warning: nothing to print.").is_empty());
     }
 
     #[test]
     fn a_duplicate_fails_unless_accepted_and_a_stale_exception_fails() {
-        let versions = lock_versions(LOCK);
-        assert!(duplicate_problems(&versions, &[("getrandom", "why")]).is_empty());
-        let unexplained = duplicate_problems(&versions, &[]);
+        let versions = duplicated_versions(TREE);
+        assert!(duplicate_problems(&versions, &[("getrandom", "why"), ("syn", "why")]).is_empty());
+        let unexplained = duplicate_problems(&versions, &[("syn", "why")]);
         assert_eq!(unexplained.len(), 1);
         assert!(unexplained[0].contains("getrandom is locked at 2 versions"));
-        let stale = duplicate_problems(&versions, &[("getrandom", "why"), ("serde", "why")]);
+        let stale = duplicate_problems(
+            &versions,
+            &[("getrandom", "why"), ("syn", "why"), ("serde", "why")],
+        );
         assert_eq!(stale.len(), 1);
         assert!(stale[0].contains("serde is listed"));
     }

@@ -15,9 +15,15 @@ use serde_json::Value;
 use taskctx_tests::redis::RedisServer;
 
 fn taskctx(args: &[&str], stdin: &[u8]) -> Output {
+    taskctx_with_env(args, &[], stdin)
+}
+
+/// Runs the binary with `args`, the environment variables `env` set, and `stdin` as its input.
+fn taskctx_with_env(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
         .args(args)
         .env_remove("TASKCTX_ENCRYPTION_KEY")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -300,23 +306,18 @@ fn snapshot_decode_reads_reference_fernet_tokens_and_refuses_wrong_keys() {
     let vector = &vectors["tokens_deterministic_fixed_time_iv"][0];
     let token = vector["stored_value"].as_str().unwrap();
     let decode = |material: &str, stored: &[u8]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
-            .args([
+        taskctx_with_env(
+            &[
                 "snapshot",
                 "decode",
                 "--json",
                 "--show-secrets",
                 "--key-env",
                 "TASKCTX_TEST_KEY",
-            ])
-            .env("TASKCTX_TEST_KEY", material)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        child.stdin.take().unwrap().write_all(stored).unwrap();
-        child.wait_with_output().expect("the binary finishes")
+            ],
+            &[("TASKCTX_TEST_KEY", material)],
+            stored,
+        )
     };
 
     let output = decode(material, token.as_bytes());
@@ -456,22 +457,20 @@ fn bench_measures_every_form() {
 
 /// Runs `taskctx snapshot decode` on `stored` with the sealing keys in `TASKCTX_TEST_SEALING`.
 fn decode_sealed(stored: &[u8], redis_key: &str, keys: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
-        .args(["snapshot", "decode", "--json", "--show-secrets"])
-        .args([
+    taskctx_with_env(
+        &[
+            "snapshot",
+            "decode",
+            "--json",
+            "--show-secrets",
             "--sealing-key-env",
             "TASKCTX_TEST_SEALING",
             "--redis-key",
             redis_key,
-        ])
-        .env("TASKCTX_TEST_SEALING", keys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stored).unwrap();
-    child.wait_with_output().unwrap()
+        ],
+        &[("TASKCTX_TEST_SEALING", keys)],
+        stored,
+    )
 }
 
 #[test]
@@ -557,29 +556,21 @@ fn snapshot_decode_reads_fernet_tokens_under_any_rotated_key() {
     let vector = &vectors["tokens_deterministic_fixed_time_iv"][0];
     let token = vector["stored_value"].as_str().unwrap();
     let decode = |vars: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_taskctx"));
-        command.args(["snapshot", "decode", "--json", "--show-secrets"]);
+        let mut args = vec!["snapshot", "decode", "--json", "--show-secrets"];
         for var in vars {
-            command.args(["--key-env", var]);
+            args.extend(["--key-env", var]);
         }
-        let mut child = command
-            .env(
-                "TASKCTX_TEST_NEW_KEY",
-                "new key material after the rotation",
-            )
-            .env("TASKCTX_TEST_OLD_KEY", old_material)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(token.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("the binary finishes")
+        taskctx_with_env(
+            &args,
+            &[
+                (
+                    "TASKCTX_TEST_NEW_KEY",
+                    "new key material after the rotation",
+                ),
+                ("TASKCTX_TEST_OLD_KEY", old_material),
+            ],
+            token.as_bytes(),
+        )
     };
     // The new key first (it would write), the old one still read: the old token opens.
     let rotated = decode(&["TASKCTX_TEST_NEW_KEY", "TASKCTX_TEST_OLD_KEY"]);
