@@ -226,15 +226,21 @@ impl Checker {
         }
     }
 
-    /// Every listed deviation must have been met at least once.
-    fn finish(self) -> usize {
+    /// Every listed deviation must have been met at least once, and exactly `expected` results
+    /// compared: an emptied or shortened vector section fails here.
+    fn finish(self, expected: usize) {
         for (&(section, input), (_, rule)) in &self.deviations {
             assert!(
                 self.met.contains_key(&(section, input)),
                 "deviation {section} {input:?} ({rule}) was never met"
             );
         }
-        self.compared
+        assert!(expected > 0, "a section must compare something");
+        assert_eq!(
+            self.compared, expected,
+            "compared {} results against the reference, expected {expected}",
+            self.compared
+        );
     }
 }
 
@@ -339,8 +345,8 @@ fn keys_cases_build_parse_prefix_and_legs() {
             assert_eq!((parsed, parsed_leg), (key.clone(), leg));
         }
     }
-    let compared = checker.finish();
-    assert_eq!(compared, 252 * 5);
+    // Each case: its base key and four legs.
+    checker.finish(252 * 5);
 }
 
 #[test]
@@ -365,7 +371,8 @@ fn keys_non_roundtrip_cases_are_rejected() {
             &case["parse_task_key"],
         );
     }
-    checker.finish();
+    // Each case: build and parse.
+    checker.finish(9 * 2);
 }
 
 #[test]
@@ -399,7 +406,8 @@ fn keys_malformed_or_edge_keys() {
             &json!({ "ok": case["leg_number_from_key"] }),
         );
     }
-    checker.finish();
+    // Each key: parse, base key and leg number.
+    checker.finish(30 * 3);
 }
 
 #[test]
@@ -423,7 +431,8 @@ fn keys_leg_number_cases() {
             &json!({ "ok": case["base_task_key"] }),
         );
     }
-    checker.finish();
+    // Each key: leg number and base key.
+    checker.finish(17 * 2);
 }
 
 #[test]
@@ -467,12 +476,13 @@ fn keys_quote_table_and_unquote_samples() {
     assert_eq!(quote(""), "");
 
     let samples = vectors["unquote_samples"].as_object().unwrap();
+    assert_eq!(samples.len(), 21);
     let mut checker = Checker::new(UNQUOTE_DEVIATIONS);
     for (input, sample) in samples {
         let ours = json_result(unquote(input, Part::Component).map(|text| text.into_owned()));
         checker.check("unquote", input, ours, &json!({ "ok": sample["unquote"] }));
     }
-    checker.finish();
+    checker.finish(21);
 }
 
 #[test]
@@ -548,7 +558,7 @@ fn scope_from_real_tokens() {
             assert_eq!(TaskKey::parse(&built).unwrap(), key);
         }
     }
-    checker.finish();
+    checker.finish(19);
 }
 
 /// The `redis_snapshot_keys` array of `snapshots.json`, read on its own: other parts of that file
@@ -569,7 +579,7 @@ fn redis_snapshot_keys() -> Value {
 fn redis_snapshot_keys_standalone_and_cluster() {
     let vectors = redis_snapshot_keys();
     let cases = vectors.as_array().unwrap();
-    assert!(!cases.is_empty());
+    assert_eq!(cases.len(), 40);
     let mut checker = Checker::new(REDIS_DEVIATIONS);
     for case in cases {
         let name = str_of(case, "docket_name");
@@ -607,5 +617,5 @@ fn redis_snapshot_keys_standalone_and_cluster() {
         });
         checker.check("redis", name, ours, &json!({ "ok": case["snapshot_key"] }));
     }
-    checker.finish();
+    checker.finish(40);
 }

@@ -10,6 +10,7 @@
     reason = "tests fail loudly on a broken assumption"
 )]
 
+#[path = "../../crates/worker-glue/tests/store_common/mod.rs"]
 mod store_common;
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,10 @@
 //! Project automation for taskctx, run as `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks, in order, failing fast: formatting, clippy, tests (with a
-//!   `redis-server` provisioned for the Redis-backed ones), docs, and dependency layering.
+//!   `redis-server` provisioned for the Redis-backed ones), the glue without its `tls` feature,
+//!   docs, dependency layering and one version of each crate ([`layering`]), and every fuzz
+//!   target for a bounded time ([`fuzz`]).
+//! - `fuzz [--seconds N] [TARGET…]`: builds and runs the fuzz targets in `fuzz/` ([`fuzz`]).
 //! - `bench`: every benchmark in the workspace (`cargo bench --workspace`), arguments passed on.
 //! - `bench --reference`: taskctx's benchmarks beside the Python reference's, in one run, on one
 //!   Redis, as one table ([`reference_bench`]).
@@ -19,7 +22,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod interop;
+mod layering;
 mod reference_bench;
 
 /// The result of one step: `Err` carries the sentence printed before exiting non-zero.
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         }
         "bench" => bench(rest),
         "interop" => interop::interop(),
+        "fuzz" => fuzz::fuzz_command(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -59,7 +65,10 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci       fmt, clippy, tests (provisions redis-server), docs, dependency layering
+  ci       fmt, clippy, tests (provisions redis-server), the glue without `tls`, docs,
+           dependency layering, one version of each crate, every fuzz target for 30 s
+  fuzz     build and run the fuzz targets in fuzz/ (installs cargo-fuzz when missing):
+           `cargo xtask fuzz [--seconds N] [TARGET...]`, 60 s per target by default
   bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)
   bench --reference [--tasks N]
            taskctx beside the Python reference (interop venv), one run, one redis-server:
@@ -104,8 +113,22 @@ fn render(command: &Command) -> String {
     words.join(" ")
 }
 
+/// Seconds each fuzz target runs for in `cargo xtask ci`.
+const CI_FUZZ_SECONDS: u64 = 30;
+
 fn ci() -> StepResult {
+    let started = std::time::Instant::now();
     run("format", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "format (fuzz)",
+        cargo().args([
+            "fmt",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--all",
+            "--check",
+        ]),
+    )?;
     run(
         "clippy",
         cargo().args([
@@ -136,6 +159,12 @@ fn ci() -> StepResult {
             cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
         )?;
     }
+    if !workspace_root().join("../shared/conformance").is_dir() {
+        eprintln!(
+            "\nnote: ../shared/conformance is missing: tests/conformance was not compared with it"
+        );
+    }
+    glue_without_tls()?;
     run(
         "doctests",
         cargo().args(["test", "--workspace", "--locked", "--doc"]),
@@ -146,8 +175,52 @@ fn ci() -> StepResult {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
-    check_layering()?;
-    eprintln!("\nxtask: ci passed");
+    layering::check_layers()?;
+    layering::check_lock_duplicates()?;
+    let outcomes = fuzz::fuzz(CI_FUZZ_SECONDS, &[])?;
+    fuzz::report(&outcomes);
+    eprintln!(
+        "\nxtask: ci passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The glue's unit tests in a build without its `tls` feature (the workspace test run turns it
+/// on through feature unification), checking that the test of that build ran.
+fn glue_without_tls() -> StepResult {
+    const TEST: &str = "store::tests::tls_urls_need_the_tls_feature";
+    let mut command = cargo();
+    command.args([
+        "test",
+        "-p",
+        "taskctx-worker-glue",
+        "--no-default-features",
+        "--lib",
+        "--locked",
+    ]);
+    eprintln!("\n==> glue without tls: {}", render(&command));
+    let output = command
+        .output()
+        .map_err(|error| format!("glue without tls: could not start cargo: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "glue without tls failed ({}):\n{stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    if !stdout.contains(&format!("test {TEST} ... ok")) {
+        return Err(format!(
+            "glue without tls: `{TEST}` did not run in the build without `tls`:\n{stdout}"
+        ));
+    }
+    let summary = stdout
+        .lines()
+        .find(|line| line.starts_with("test result"))
+        .unwrap_or("");
+    eprintln!("{TEST} ran; {summary}");
     Ok(())
 }
 
@@ -160,55 +233,6 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|output| output.status.success())
-}
-
-/// Crates that must never appear in the normal dependency tree of `taskctx-scope`.
-const SCOPE_FORBIDDEN: &[&str] = &["tokio", "redis", "deadpool", "serde_json", "futures"];
-
-/// `taskctx-scope` is the sync, I/O-free base layer: it must not pull async, Redis or JSON crates.
-fn check_layering() -> StepResult {
-    eprintln!("\n==> layering: cargo tree -p taskctx-scope -e normal");
-    let output = cargo()
-        .args([
-            "tree",
-            "--locked",
-            "-p",
-            "taskctx-scope",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .map_err(|error| format!("layering: could not run cargo tree: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "layering: cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let tree = String::from_utf8_lossy(&output.stdout);
-    let offenders: Vec<&str> = tree
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| {
-            SCOPE_FORBIDDEN
-                .iter()
-                .any(|forbidden| name == forbidden || name.starts_with(&format!("{forbidden}-")))
-        })
-        .collect();
-    if offenders.is_empty() {
-        eprintln!(
-            "taskctx-scope depends on: {}",
-            tree.lines().count().saturating_sub(1)
-        );
-        Ok(())
-    } else {
-        Err(format!(
-            "layering: taskctx-scope must stay sync and I/O-free, but its tree has: {}",
-            offenders.join(", ")
-        ))
-    }
 }
 
 /// Makes sure `redis-server`, `redis-cli` (and `openssl`, which makes the TLS tests' certificates)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, TaskKey};
 use taskctx_snapshot::{
-    AccessToken, Codec, DecodeError, FernetKey, HeaderPolicy, Headers, KeyRing, SealingKey,
-    SnapshotCodec, StoredForm, TaskContextSnapshot, json,
+    AccessToken, Codec, DecodeError, FernetKey, FernetKeys, HeaderPolicy, Headers, KeyRing,
+    SealingKey, SnapshotCodec, StoredForm, TaskContextSnapshot, json,
 };
 use taskctx_worker_glue::{SnapshotStore, open};
 
@@ -28,9 +28,10 @@ pub(crate) enum SnapshotCommand {
 /// How to show a decoded snapshot.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The environment variable holding the Fernet key material (for encrypted values).
+    /// The environment variable holding the Fernet key material (for encrypted values). Give it
+    /// several times while rotating keys: a value written under any of them is read.
     #[arg(long, value_name = "VAR")]
-    key_env: Option<String>,
+    key_env: Vec<String>,
     /// The environment variable holding the sealing keys (for sealed native values), as
     /// `ID:BASE64KEY[,ID:BASE64KEY…]`.
     #[arg(long, value_name = "VAR")]
@@ -113,17 +114,13 @@ fn trim_line_end(stored: &[u8]) -> &[u8] {
 
 fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContextSnapshot, Failure> {
     let form = StoredForm::detect(stored);
-    let codec = match (&args.key_env, form) {
-        (Some(var), StoredForm::JsonFernet) => {
-            let material = std::env::var(var).map_err(|_| {
-                Failure::input(
-                    "no key material",
-                    format!("the environment variable {var} is not set or not UTF-8"),
-                )
-            })?;
-            let key = FernetKey::derive(&material)
-                .map_err(|e| Failure::input("invalid key material", e))?;
-            Codec::json_fernet(key)
+    let codec = match (args.key_env.split_first(), form) {
+        (Some((primary, older)), StoredForm::JsonFernet) => {
+            let older = older.iter().map(|var| fernet_key(var));
+            Codec::json_fernet_keys(FernetKeys::with_reading_keys(
+                fernet_key(primary)?,
+                older.collect::<Result<Vec<_>, _>>()?,
+            ))
         }
         (_, StoredForm::NativeSealed) if args.sealing_key_env.is_some() => {
             Codec::native_sealed(sealing_keys(args.sealing_key_env.as_deref())?)
@@ -149,6 +146,17 @@ fn decode(stored: &[u8], redis_key: &str, args: &ShowArgs) -> Result<TaskContext
         snapshot = snapshot.into_builder().headers(headers).build();
     }
     Ok(snapshot)
+}
+
+/// Derives the Fernet key from the key material in the environment variable `var`.
+fn fernet_key(var: &str) -> Result<FernetKey, Failure> {
+    let material = std::env::var(var).map_err(|_| {
+        Failure::input(
+            "no key material",
+            format!("the environment variable {var} is not set or not UTF-8"),
+        )
+    })?;
+    FernetKey::derive(&material).map_err(|e| Failure::input("invalid key material", e))
 }
 
 /// Reads a key ring from the environment variable `var`: `ID:BASE64KEY` entries separated by

@@ -9,15 +9,21 @@
 )]
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use taskctx_tests::redis::RedisServer;
 
 fn taskctx(args: &[&str], stdin: &[u8]) -> Output {
+    taskctx_with_env(args, &[], stdin)
+}
+
+/// Runs the binary with `args`, the environment variables `env` set, and `stdin` as its input.
+fn taskctx_with_env(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
         .args(args)
         .env_remove("TASKCTX_ENCRYPTION_KEY")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,9 +47,7 @@ fn stderr(output: &Output) -> String {
 }
 
 fn conformance(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/conformance")
-        .join(name);
+    let path = taskctx_tests::conformance::dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -302,23 +306,18 @@ fn snapshot_decode_reads_reference_fernet_tokens_and_refuses_wrong_keys() {
     let vector = &vectors["tokens_deterministic_fixed_time_iv"][0];
     let token = vector["stored_value"].as_str().unwrap();
     let decode = |material: &str, stored: &[u8]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
-            .args([
+        taskctx_with_env(
+            &[
                 "snapshot",
                 "decode",
                 "--json",
                 "--show-secrets",
                 "--key-env",
                 "TASKCTX_TEST_KEY",
-            ])
-            .env("TASKCTX_TEST_KEY", material)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        child.stdin.take().unwrap().write_all(stored).unwrap();
-        child.wait_with_output().expect("the binary finishes")
+            ],
+            &[("TASKCTX_TEST_KEY", material)],
+            stored,
+        )
     };
 
     let output = decode(material, token.as_bytes());
@@ -347,58 +346,6 @@ fn snapshot_decode_reads_reference_fernet_tokens_and_refuses_wrong_keys() {
         "{}",
         stderr(&altered)
     );
-}
-
-/// A `redis-server` on a free loopback port, stopped on drop.
-struct RedisServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = Self {
-            child: Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed"),
-            port,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -510,22 +457,20 @@ fn bench_measures_every_form() {
 
 /// Runs `taskctx snapshot decode` on `stored` with the sealing keys in `TASKCTX_TEST_SEALING`.
 fn decode_sealed(stored: &[u8], redis_key: &str, keys: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskctx"))
-        .args(["snapshot", "decode", "--json", "--show-secrets"])
-        .args([
+    taskctx_with_env(
+        &[
+            "snapshot",
+            "decode",
+            "--json",
+            "--show-secrets",
             "--sealing-key-env",
             "TASKCTX_TEST_SEALING",
             "--redis-key",
             redis_key,
-        ])
-        .env("TASKCTX_TEST_SEALING", keys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stored).unwrap();
-    child.wait_with_output().unwrap()
+        ],
+        &[("TASKCTX_TEST_SEALING", keys)],
+        stored,
+    )
 }
 
 #[test]
@@ -599,4 +544,48 @@ fn bench_json_prints_one_object_per_row() {
         let is_glue = row["op"] == "submit" || row["op"] == "run";
         assert_eq!(row["vs_raw"].is_f64(), is_glue, "{row}");
     }
+}
+
+#[test]
+fn snapshot_decode_reads_fernet_tokens_under_any_rotated_key() {
+    let vectors: Value =
+        serde_json::from_str(&conformance("encryption.json")).expect("encryption.json parses");
+    let old_material = vectors["test_mode_10_iterations"]["material"]
+        .as_str()
+        .unwrap();
+    let vector = &vectors["tokens_deterministic_fixed_time_iv"][0];
+    let token = vector["stored_value"].as_str().unwrap();
+    let decode = |vars: &[&str]| {
+        let mut args = vec!["snapshot", "decode", "--json", "--show-secrets"];
+        for var in vars {
+            args.extend(["--key-env", var]);
+        }
+        taskctx_with_env(
+            &args,
+            &[
+                (
+                    "TASKCTX_TEST_NEW_KEY",
+                    "new key material after the rotation",
+                ),
+                ("TASKCTX_TEST_OLD_KEY", old_material),
+            ],
+            token.as_bytes(),
+        )
+    };
+    // The new key first (it would write), the old one still read: the old token opens.
+    let rotated = decode(&["TASKCTX_TEST_NEW_KEY", "TASKCTX_TEST_OLD_KEY"]);
+    assert_eq!(rotated.status.code(), Some(0), "{}", stderr(&rotated));
+    assert_eq!(
+        stdout(&rotated),
+        format!("{}\n", vector["plaintext"].as_str().unwrap())
+    );
+    // A missing variable is named, never the value of another.
+    let missing = decode(&["TASKCTX_TEST_UNSET", "TASKCTX_TEST_NEW_KEY"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("TASKCTX_TEST_UNSET"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!stderr(&missing).contains("new key material"));
 }

@@ -340,8 +340,13 @@ mod tests {
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(hash_slot(b"foo"), 12182);
         assert_eq!(hash_slot(b"bar"), 5061);
-        assert_eq!(hash_slot(b"{}foo"), hash_slot(b"{}foo"));
+        // An empty tag `{}` is no tag: the whole key is hashed (slots from `CLUSTER KEYSLOT`).
+        assert_eq!(hash_slot(b"{}foo"), 9500);
+        assert_eq!(hash_slot(b"{}foo"), crc16(b"{}foo") % HASH_SLOTS);
         assert_ne!(hash_slot(b"{}foo"), hash_slot(b"foo"));
+        assert_eq!(hash_slot(b"a{}b{c}"), 7353);
+        assert_eq!(hash_slot(b"{}{x}"), 3257);
+        assert_eq!(hash_slot(b"{foo"), 13308);
         assert_eq!(hash_slot(b"a{foo}b{bar}"), hash_slot(b"foo"));
         assert_eq!(hash_slot(b"{foo"), crc16(b"{foo") % HASH_SLOTS);
     }

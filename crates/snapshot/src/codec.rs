@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::fernet::{FernetError, FernetKey};
+use crate::fernet::{FernetError, FernetKey, FernetKeys};
 use crate::json::{self, JsonError};
 use crate::native::{self, NativeError, SealError};
 use crate::sealed::KeyRing;
@@ -150,7 +150,7 @@ pub struct Codec {
 
 struct Config {
     writer: Writer,
-    fernet: Option<FernetKey>,
+    fernet: Option<FernetKeys>,
     ring: Option<KeyRing>,
 }
 
@@ -163,7 +163,7 @@ enum Writer {
 }
 
 impl Codec {
-    fn with(writer: Writer, fernet: Option<FernetKey>, ring: Option<KeyRing>) -> Self {
+    fn with(writer: Writer, fernet: Option<FernetKeys>, ring: Option<KeyRing>) -> Self {
         Self {
             config: Arc::new(Config {
                 writer,
@@ -191,7 +191,14 @@ impl Codec {
     /// Writes Fernet-encrypted JSON, as the reference does with an encryption key.
     #[must_use]
     pub fn json_fernet(key: FernetKey) -> Self {
-        Self::with(Writer::JsonFernet(key.clone()), Some(key), None)
+        Self::json_fernet_keys(FernetKeys::new(key))
+    }
+
+    /// Writes Fernet-encrypted JSON with the primary key, and reads tokens made with any of the
+    /// keys, as the reference does with a `MultiFernet`: the codec for rotating key material.
+    #[must_use]
+    pub fn json_fernet_keys(keys: FernetKeys) -> Self {
+        Self::with(Writer::JsonFernet(keys.primary().clone()), Some(keys), None)
     }
 
     /// Writes the native envelope, unencrypted.
@@ -210,7 +217,14 @@ impl Codec {
     /// sealed native form). Makes the codec protected.
     #[must_use]
     pub fn reading_fernet(self, key: FernetKey) -> Self {
-        Self::with(self.rewrap(), Some(key), self.config.ring.clone())
+        self.reading_fernet_keys(FernetKeys::new(key))
+    }
+
+    /// Also reads Fernet tokens made with any of these keys (replacing the Fernet keys it read
+    /// with). Makes the codec protected.
+    #[must_use]
+    pub fn reading_fernet_keys(self, keys: FernetKeys) -> Self {
+        Self::with(self.rewrap(), Some(keys), self.config.ring.clone())
     }
 
     /// Also reads sealed native values with this ring (for example while moving from the sealed
@@ -304,8 +318,8 @@ impl SnapshotCodec for Codec {
             });
         }
         match &self.config.fernet {
-            Some(key) => {
-                let plaintext = key.decrypt(stored)?;
+            Some(keys) => {
+                let plaintext = keys.decrypt(stored)?;
                 Ok(json::from_json(&plaintext)?)
             }
             None => Err(DecodeError::MissingKey {

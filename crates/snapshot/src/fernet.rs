@@ -492,3 +492,99 @@ fn sextet(byte: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+/// Several Fernet keys for rotation, as Python's `MultiFernet`: the first (primary) key writes,
+/// and every key reads, tried in order.
+///
+/// To rotate key material without downtime, readers first learn the new key as a reading key,
+/// then writers make it primary, and the old key is dropped once no value written under it is
+/// still stored (see `docs/operations.md`).
+///
+/// ```
+/// use taskctx_snapshot::FernetKey;
+/// use taskctx_snapshot::fernet::{FernetError, FernetKeys};
+///
+/// let old = FernetKey::from_bytes([1; 32]);
+/// let new = FernetKey::from_bytes([2; 32]);
+/// let written_before = old.encrypt(b"{}")?;
+///
+/// let rotated = FernetKeys::with_reading_keys(new.clone(), [old.clone()]);
+/// assert_eq!(rotated.decrypt(written_before.as_bytes())?.as_slice(), b"{}");
+/// let written_after = rotated.encrypt(b"{}")?;
+/// assert_eq!(new.decrypt(written_after.as_bytes())?.as_slice(), b"{}");
+/// assert_eq!(
+///     FernetKeys::new(old).decrypt(written_after.as_bytes()),
+///     Err(FernetError::Unauthenticated)
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Cheap to clone (shared); `Debug` shows only how many keys there are.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FernetKeys {
+    primary: FernetKey,
+    reading: Arc<[FernetKey]>,
+}
+
+impl FernetKeys {
+    /// One key, writing and reading.
+    #[must_use]
+    pub fn new(primary: FernetKey) -> Self {
+        Self::with_reading_keys(primary, [])
+    }
+
+    /// `primary` writes; `primary`, then each of `reading` in order, read.
+    #[must_use]
+    pub fn with_reading_keys<I>(primary: FernetKey, reading: I) -> Self
+    where
+        I: IntoIterator<Item = FernetKey>,
+    {
+        Self {
+            primary,
+            reading: reading.into_iter().collect(),
+        }
+    }
+
+    /// The key that writes.
+    #[must_use]
+    pub fn primary(&self) -> &FernetKey {
+        &self.primary
+    }
+
+    /// Every key in the order they are tried, the primary first.
+    pub fn keys(&self) -> impl Iterator<Item = &FernetKey> + '_ {
+        std::iter::once(&self.primary).chain(self.reading.iter())
+    }
+
+    /// Encrypts with the primary key (see [`FernetKey::encrypt`]).
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+        self.primary.encrypt(plaintext)
+    }
+
+    /// Decrypts with the first key that authenticates the token. A malformed token is refused
+    /// as such at once (its form does not depend on the key); a token no key authenticates is
+    /// [`FernetError::Unauthenticated`].
+    pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        for key in self.keys() {
+            match key.decrypt(token) {
+                Err(FernetError::Unauthenticated) => {}
+                result => return result,
+            }
+        }
+        Err(FernetError::Unauthenticated)
+    }
+}
+
+impl From<FernetKey> for FernetKeys {
+    fn from(primary: FernetKey) -> Self {
+        Self::new(primary)
+    }
+}
+
+impl fmt::Debug for FernetKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FernetKeys")
+            .field("keys", &(1 + self.reading.len()))
+            .finish_non_exhaustive()
+    }
+}

@@ -91,6 +91,9 @@
 //!   reference count.
 
 pub mod fernet;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod native;
 
@@ -102,7 +105,7 @@ mod snapshot;
 mod token;
 
 pub use codec::{Codec, DecodeError, EncodeError, FERNET_PREFIX, SnapshotCodec, StoredForm};
-pub use fernet::FernetKey;
+pub use fernet::{FernetKey, FernetKeys};
 pub use sealed::{KEY_ID_MAX_BYTES, KeyId, KeyRing, SealingKey, SealingKeyError};
 
 pub use headers::{

@@ -1,5 +1,6 @@
 //! Properties of every stored form over arbitrary snapshots (Unicode, empty maps, large
-//! headers), and decoding of arbitrary bytes (never a panic).
+//! headers), decoding of arbitrary bytes (a typed error with a bounded message, never a panic),
+//! and tampering (an altered Fernet token or sealed value never opens).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,10 +10,14 @@
     reason = "tests fail loudly on a broken assumption"
 )]
 
+mod support;
+
 use proptest::prelude::*;
+use support::{base64_decode, base64_encode};
+use taskctx_snapshot::fernet::{FernetError, Malformation};
 use taskctx_snapshot::{
-    AccessToken, Codec, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec,
-    TaskContextSnapshot, json,
+    AccessToken, Codec, DecodeError, FernetKey, Headers, KeyRing, SealingKey, SnapshotCodec,
+    StoredForm, TaskContextSnapshot, json,
 };
 
 const REDIS_KEY: &str = "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T1:snapshot";
@@ -181,7 +186,7 @@ proptest! {
     }
 
     #[test]
-    fn decoding_arbitrary_bytes_never_panics(
+    fn decoding_arbitrary_bytes_gives_typed_errors_with_bounded_messages(
         prefix in prop_oneof![
             Just(Vec::new()),
             Just(b"{".to_vec()),
@@ -195,29 +200,117 @@ proptest! {
     ) {
         let mut stored = prefix;
         stored.extend_from_slice(&body);
+        let mut messages = Vec::new();
         for codec in [Codec::json(), Codec::native(), fernet_codec(), sealed_codec()] {
-            let _ = codec.decode(&stored, REDIS_KEY);
+            match codec.decode(&stored, REDIS_KEY) {
+                // Whatever decodes is a snapshot the codec writes and reads back the same.
+                Ok(snapshot) => {
+                    let again = codec.encode(&snapshot, REDIS_KEY).unwrap();
+                    prop_assert_eq!(codec.decode(&again, REDIS_KEY).unwrap(), snapshot);
+                }
+                Err(error) => messages.push(error.to_string()),
+            }
         }
-        let _ = json::from_json(&stored);
-        let _ = taskctx_snapshot::native::from_native(&stored);
-        let _ = FernetKey::from_bytes([9; 32]).decrypt(&stored);
+        // Random bytes never carry a valid Fernet tag or seal.
+        prop_assert!(fernet_codec().decode(&stored, REDIS_KEY).is_err());
+        prop_assert!(sealed_codec().decode(&stored, REDIS_KEY).is_err());
+        messages.extend(json::from_json(&stored).err().map(|error| error.to_string()));
+        messages.extend(
+            taskctx_snapshot::native::from_native(&stored).err().map(|error| error.to_string()),
+        );
+        let fernet = FernetKey::from_bytes([9; 32]).decrypt(&stored);
+        prop_assert!(fernet.is_err());
+        messages.extend(fernet.err().map(|error| error.to_string()));
+        prop_assert!(messages.len() >= 4, "{:?}", messages);
+        for message in &messages {
+            // A short fixed sentence with at most a short excerpt of the input, never the value.
+            prop_assert!(message.len() <= MESSAGE_MAX_BYTES, "{} bytes: {}", message.len(), message);
+            prop_assert!(!message.is_empty());
+            if body.len() >= 80 {
+                let tail = String::from_utf8_lossy(&body[body.len() - 80..]);
+                prop_assert!(!message.contains(&*tail), "{}", message);
+            }
+        }
     }
 
     #[test]
-    fn corrupted_values_never_panic_and_sealed_ones_always_fail(
+    fn corrupted_values_never_panic_and_encrypted_ones_never_open_altered(
         snapshot in snapshot(true),
         flips in prop::collection::vec((any::<prop::sample::Index>(), 0_u8..8), 1..4),
     ) {
         for codec in [Codec::json(), Codec::native(), fernet_codec(), sealed_codec()] {
-            let mut stored = codec.encode(&snapshot, REDIS_KEY).unwrap();
+            let original = codec.encode(&snapshot, REDIS_KEY).unwrap();
+            let mut stored = original.clone();
             for (index, bit) in &flips {
                 let position = index.index(stored.len());
                 stored[position] ^= 1 << bit;
             }
             let decoded = codec.decode(&stored, REDIS_KEY);
-            if matches!(codec.form(), taskctx_snapshot::StoredForm::NativeSealed) && flips.len() == 1 {
-                prop_assert!(decoded.is_err());
+            match codec.form() {
+                // Every byte of a sealed value is authenticated.
+                StoredForm::NativeSealed if stored != original => {
+                    prop_assert!(decoded.is_err(), "an altered sealed value opened");
+                }
+                StoredForm::JsonFernet => {
+                    // The base64 text may change without changing the token's bytes (the unused
+                    // low bits of the last character, a character outside the alphabet that the
+                    // reference's reader skips); any change to the bytes is refused.
+                    match &decoded {
+                        Ok(back) => {
+                            prop_assert_eq!(back, &snapshot);
+                            prop_assert!(
+                                same_token_bytes(&original, &stored),
+                                "an altered Fernet token decrypted"
+                            );
+                        }
+                        Err(error) => prop_assert!(
+                            matches!(
+                                error,
+                                DecodeError::Fernet(_) | DecodeError::Plaintext { .. }
+                            ),
+                            "{}",
+                            error
+                        ),
+                    }
+                }
+                _ => {}
             }
         }
     }
+
+    #[test]
+    fn fernet_tokens_altered_in_any_byte_are_refused(
+        snapshot in snapshot(false),
+        index in any::<prop::sample::Index>(),
+        bit in 0_u8..8,
+    ) {
+        let key = FernetKey::from_bytes([9; 32]);
+        let token = key.encrypt(json::to_json(&snapshot).as_bytes()).unwrap();
+        let mut raw = base64_decode(&token);
+        let position = index.index(raw.len());
+        raw[position] ^= 1 << bit;
+        let altered = base64_encode(&raw);
+        let expected = if position == 0 {
+            DecodeError::Fernet(FernetError::Malformed(Malformation::Version))
+        } else {
+            DecodeError::Fernet(FernetError::Unauthenticated)
+        };
+        prop_assert_eq!(fernet_codec().decode(altered.as_bytes(), REDIS_KEY), Err(expected));
+    }
+}
+
+/// The longest error message any decoder may produce for any input.
+const MESSAGE_MAX_BYTES: usize = 400;
+
+/// Whether two Fernet texts carry the same token bytes.
+fn same_token_bytes(left: &[u8], right: &[u8]) -> bool {
+    let decode = |text: &[u8]| {
+        let text: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|byte| byte.is_ascii_alphanumeric() || b"-_+/=".contains(byte))
+            .collect();
+        base64_decode(&String::from_utf8_lossy(&text))
+    };
+    decode(left) == decode(right)
 }
