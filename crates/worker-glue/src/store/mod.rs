@@ -8,7 +8,6 @@ mod config;
 mod error;
 mod memory;
 mod redis;
-mod slot;
 mod url;
 
 use std::fmt;
