@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::{RedisCluster, Reply};
 use taskctx_worker_glue::{
-    AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, open,
+    AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open,
 };
 
 fn cluster_store(url: &str) -> RedisStore {
@@ -224,4 +224,59 @@ async fn a_stopped_cluster_fails_within_the_timeout() {
         ),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn cluster_calls_honour_the_store_timeouts() {
+    let cluster = RedisCluster::start(3);
+    // Limits above redis-rs's defaults (1 s connect, 500 ms response): a default ending the
+    // call first would end it before the limit it names.
+    let config = StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(1300))
+        .with_response_timeout(Duration::from_millis(1100))
+        .with_pool_wait_timeout(Duration::from_millis(1700));
+    let store = RedisStore::open_with(&cluster.url(), &config.with_pool_size(1)).unwrap();
+    let key = TaskKeys::new("cluster-timeouts").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+    for node in cluster.nodes() {
+        node.freeze();
+    }
+    let started = Instant::now();
+    let held = store.load(&key).await.unwrap_err();
+    let held_took = started.elapsed();
+    let fresh = RedisStore::open_with(&cluster.url(), &config).unwrap();
+    let started = Instant::now();
+    let fresh_error = fresh.load(&key).await.unwrap_err();
+    let fresh_took = started.elapsed();
+    for node in cluster.nodes() {
+        node.thaw();
+    }
+    for (error, took, phase, limit) in [
+        (
+            &held,
+            held_took,
+            TimeoutPhase::Response,
+            config.response_timeout(),
+        ),
+        (
+            &fresh_error,
+            fresh_took,
+            TimeoutPhase::Connect,
+            config.connect_timeout(),
+        ),
+    ] {
+        assert!(
+            matches!(error, StoreError::Timeout { phase: found, after, .. } if *found == phase && *after == limit),
+            "{error:?}"
+        );
+        assert!(took >= limit, "{error} after only {took:?}");
+        assert!(
+            took < limit + Duration::from_secs(5),
+            "{error} after {took:?}"
+        );
+    }
+    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
 }

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::{RedisSentinel, RedisServer};
-use taskctx_worker_glue::{AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, open};
+use taskctx_worker_glue::{
+    AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open,
+};
 
 fn sentinel_store(url: &str) -> RedisStore {
     match open(url).unwrap() {
@@ -117,4 +119,55 @@ async fn an_unknown_master_name_is_a_connect_error() {
     let url = sentinel.url().replace("/mymaster", "/no-such-master");
     let error = sentinel_store(&url).load("k").await.unwrap_err();
     assert!(matches!(error, StoreError::Connect { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn sentinel_calls_honour_the_store_timeouts() {
+    let sentinel = RedisSentinel::start();
+    // Limits above redis-rs's defaults (1 s connect, 500 ms response).
+    let config = StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(1300))
+        .with_response_timeout(Duration::from_millis(1100))
+        .with_pool_wait_timeout(Duration::from_millis(1700));
+    let store = RedisStore::open_with(&sentinel.url(), &config.with_pool_size(1)).unwrap();
+    let key = TaskKeys::new("sentinel-timeouts").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+    sentinel.master().freeze();
+    let started = Instant::now();
+    let held = store.load(&key).await.unwrap_err();
+    let held_took = started.elapsed();
+    // A new store asks the Sentinel, then cannot set up its connection to the frozen master.
+    let fresh = RedisStore::open_with(&sentinel.url(), &config).unwrap();
+    let started = Instant::now();
+    let fresh_error = fresh.load(&key).await.unwrap_err();
+    let fresh_took = started.elapsed();
+    sentinel.master().thaw();
+    for (error, took, phase, limit) in [
+        (
+            &held,
+            held_took,
+            TimeoutPhase::Response,
+            config.response_timeout(),
+        ),
+        (
+            &fresh_error,
+            fresh_took,
+            TimeoutPhase::Connect,
+            config.connect_timeout(),
+        ),
+    ] {
+        assert!(
+            matches!(error, StoreError::Timeout { phase: found, after, .. } if *found == phase && *after == limit),
+            "{error:?}"
+        );
+        assert!(took >= limit, "{error} after only {took:?}");
+        assert!(
+            took < limit + Duration::from_secs(5),
+            "{error} after {took:?}"
+        );
+    }
+    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
 }

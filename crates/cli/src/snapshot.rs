@@ -169,10 +169,10 @@ fn sealing_keys(var: Option<&str>) -> Result<KeyRing, Failure> {
 fn get(args: &GetArgs) -> Result<(), Failure> {
     let (key, _leg) =
         TaskKey::parse_execution(&args.key).map_err(|e| Failure::input("invalid task key", e))?;
-    let keys = KeySpace::for_url(&args.queue, &args.url)
+    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
+    let keys = KeySpace::new(&args.queue, store.deployment())
         .map_err(|e| Failure::input("invalid queue name", e))?;
     let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
-    let store = open(&args.url).map_err(|e| Failure::input("could not open the store", e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -21,7 +21,10 @@ pub use config::StoreConfig;
 pub use error::{Operation, StoreError, TimeoutPhase};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
-pub use url::{ACCEPTED_URL_FORMS, RedactedUrl, UrlProblem, redact_url};
+pub use url::{
+    ACCEPTED_URL_FORMS, RedactedUrl, ServerAddr, StoreUrl, TlsCheck, UrlKind, UrlProblem,
+    redact_url,
+};
 
 /// How long saved keys live, in whole seconds (Redis `SET … EX ttl`): at least 1 s, at most
 /// [`Ttl::MAX_SECS`].
@@ -216,15 +219,11 @@ pub fn open(url: &str) -> Result<AnyStore, StoreError> {
 /// accepted forms), [`StoreError::TlsNotEnabled`] for `rediss` URLs in a build without the `tls`
 /// feature, [`StoreError::PoolSetup`] when the connection pool cannot be built.
 pub fn open_with(url: &str, config: &StoreConfig) -> Result<AnyStore, StoreError> {
-    match url::parse(url) {
-        Ok(url::Target::Memory { name }) => Ok(AnyStore::Memory(MemoryStore::shared(&name))),
-        Ok(url::Target::Redis(target)) => {
-            RedisStore::from_target(target, redact_url(url), config).map(AnyStore::Redis)
+    match StoreUrl::parse(url)?.into_parts() {
+        (url::Target::Memory { name }, _) => Ok(AnyStore::Memory(MemoryStore::shared(&name))),
+        (url::Target::Redis(target), redacted) => {
+            RedisStore::from_target(target, redacted, config).map(AnyStore::Redis)
         }
-        Err(reason) => Err(StoreError::InvalidUrl {
-            url: redact_url(url),
-            reason,
-        }),
     }
 }
 

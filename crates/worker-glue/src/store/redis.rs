@@ -26,17 +26,14 @@ use deadpool_redis::Runtime;
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::sentinel::{
-    SentinelClient, SentinelNodeConnectionInfo, SentinelServerType,
-};
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
     IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, RedisFuture, Value,
 };
 use taskctx_scope::hash_slot;
 
 use super::error::excerpt;
-use super::url::{Credentials, HostPort, RedisTarget, Tls, Topology};
+use super::url::{Credentials, HostPort, RedisTarget, TlsCheck, Topology};
 use super::{
     Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue,
     TimeoutPhase, Ttl,
@@ -153,8 +150,13 @@ enum Connector {
     /// settings).
     Single(deadpool_redis::Manager),
     Cluster(ClusterClient),
+    /// Asks each sentinel in turn for the master's address, then connects to the master; every
+    /// connection with the store's connect timeout (redis-rs's own sentinel client connects with
+    /// its fixed defaults).
     Sentinel {
-        client: tokio::sync::Mutex<SentinelClient>,
+        sentinels: Vec<redis::Client>,
+        master: String,
+        settings: RedisConnectionInfo,
         config: AsyncConnectionConfig,
     },
 }
@@ -167,10 +169,12 @@ impl managed::Manager for Connector {
         match self {
             Self::Single(manager) => managed::Manager::create(manager).await.map(Conn::Single),
             Self::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
-            Self::Sentinel { client, config } => client
-                .lock()
-                .await
-                .get_async_connection_with_config(config)
+            Self::Sentinel {
+                sentinels,
+                master,
+                settings,
+                config,
+            } => sentinel_master(sentinels, master, settings, config)
                 .await
                 .map(Conn::Single),
         }
@@ -689,23 +693,15 @@ fn connector(
         Topology::Sentinel { sentinels, master } => {
             // The sentinels are asked without credentials; the URL's credentials and database are
             // for the master they name.
-            let sentinel_infos = sentinels
+            let sentinels = sentinels
                 .iter()
-                .map(|node| {
-                    ConnectionAddr::Tcp(node.host.clone(), node.port).into_connection_info()
-                })
+                .map(|node| redis::Client::open(ConnectionAddr::Tcp(node.host.clone(), node.port)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let master_info = SentinelNodeConnectionInfo::default()
-                .set_redis_connection_info(redis_settings(&target.credentials, target.db));
-            let client = SentinelClient::build(
-                sentinel_infos,
-                master.clone(),
-                Some(master_info),
-                SentinelServerType::Master,
-            )?;
             (
                 Connector::Sentinel {
-                    client: tokio::sync::Mutex::new(client),
+                    sentinels,
+                    master: master.clone(),
+                    settings: redis_settings(&target.credentials, target.db),
                     config: connection_config,
                 },
                 Deployment::Standalone,
@@ -713,6 +709,64 @@ fn connector(
             )
         }
     })
+}
+
+/// A connection to the master `master` as the first sentinel that knows it names it, checked to
+/// be a master (`ROLE`).
+async fn sentinel_master(
+    sentinels: &[redis::Client],
+    master: &str,
+    settings: &RedisConnectionInfo,
+    config: &AsyncConnectionConfig,
+) -> Result<MultiplexedConnection, RedisError> {
+    let mut last_error = RedisError::from((
+        ErrorKind::EmptySentinelList,
+        "no sentinel to ask for the master",
+    ));
+    for sentinel in sentinels {
+        let address = async {
+            let mut conn = sentinel
+                .get_multiplexed_async_connection_with_config(config)
+                .await?;
+            redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(master)
+                .query_async::<Option<(String, u16)>>(&mut conn)
+                .await
+        };
+        let (host, port) = match address.await {
+            Ok(Some(address)) => address,
+            Ok(None) => {
+                last_error = RedisError::from((
+                    ErrorKind::MasterNameNotFoundBySentinel,
+                    "the sentinel knows no master of that name",
+                    excerpt(master),
+                ));
+                continue;
+            }
+            Err(error) => {
+                last_error = error;
+                continue;
+            }
+        };
+        let info = ConnectionAddr::Tcp(host, port)
+            .into_connection_info()?
+            .set_redis_settings(settings.clone());
+        let mut conn = redis::Client::open(info)?
+            .get_multiplexed_async_connection_with_config(config)
+            .await?;
+        let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+        match role.first() {
+            Some(Value::BulkString(role)) if role.as_slice() == b"master" => return Ok(conn),
+            _ => {
+                last_error = RedisError::from((
+                    ErrorKind::MasterNameNotFoundBySentinel,
+                    "the server the sentinel names is not a master",
+                ));
+            }
+        }
+    }
+    Err(last_error)
 }
 
 /// Makes ring rustls's process-wide crypto provider, unless the application installed one first
@@ -734,13 +788,13 @@ fn scrub(text: &str, password: Option<&str>) -> String {
     }
 }
 
-fn tcp_addr(node: &HostPort, tls: Option<Tls>) -> ConnectionAddr {
+fn tcp_addr(node: &HostPort, tls: Option<TlsCheck>) -> ConnectionAddr {
     match tls {
         None => ConnectionAddr::Tcp(node.host.clone(), node.port),
         Some(tls) => ConnectionAddr::TcpTls {
             host: node.host.clone(),
             port: node.port,
-            insecure: tls == Tls::Insecure,
+            insecure: tls == TlsCheck::Insecure,
             tls_params: None,
         },
     }
