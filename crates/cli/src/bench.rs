@@ -13,7 +13,7 @@ use serde_json::json;
 use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, KeyRing, SealingKey, TaskContextSnapshot};
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
-use taskctx_worker_glue::{RestorePolicy, SnapshotStore, Submit, TaskGlue, scope_of};
+use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue, scope_of};
 
 use crate::demo::{self, Job};
 use crate::failure::Failure;
@@ -40,6 +40,9 @@ pub(crate) struct BenchArgs {
     /// `redis-benchmark`'s one client thread; more is a multi-threaded runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
+    #[arg(long)]
+    connections: Option<usize>,
     /// Skip the `redis-benchmark` baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -89,14 +92,11 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     let sealing = SealingKey::generate("bench")
         .map_err(|e| Failure::check("could not generate a sealing key", e))?;
     let mut forms: Vec<(&str, TaskGlue)> = vec![
-        ("json", builder(&args.url).build().map_err(setup)?),
-        (
-            "native",
-            builder(&args.url).native(true).build().map_err(setup)?,
-        ),
+        ("json", builder(args).build().map_err(setup)?),
+        ("native", builder(args).native(true).build().map_err(setup)?),
         (
             "sealed native",
-            builder(&args.url)
+            builder(args)
                 .sealing_keys(KeyRing::new(sealing))
                 .build()
                 .map_err(setup)?,
@@ -105,7 +105,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     if let Some(key) = demo::fernet_key(args.encrypt)? {
         forms.push((
             "fernet",
-            builder(&args.url).fernet_key(key).build().map_err(setup)?,
+            builder(args).fernet_key(key).build().map_err(setup)?,
         ));
     }
     let url = StoreUrl::parse(&args.url).map_err(|e| Failure::input("invalid store URL", e))?;
@@ -570,6 +570,7 @@ impl Table<'_> {
                 "op": row.op,
                 "concurrency": self.args.concurrency,
                 "threads": self.args.threads.max(1),
+                "connections": self.args.connections.unwrap_or_else(|| StoreConfig::default().pool_size()),
                 "operations": self.args.tasks,
                 "value_bytes": row.value_bytes,
                 "ops_per_sec": row.rate,
@@ -599,9 +600,14 @@ impl Table<'_> {
     }
 }
 
-fn builder(url: &str) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {
+fn builder(args: &BenchArgs) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {
+    let mut config = StoreConfig::default();
+    if let Some(connections) = args.connections {
+        config = config.with_pool_size(connections);
+    }
     TaskGlue::builder()
-        .store_url(url)
+        .store_url(&args.url)
+        .store_config(config)
         .restore_policy(RestorePolicy::FailClosed)
 }
 
