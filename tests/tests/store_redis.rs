@@ -14,7 +14,7 @@ mod store_common;
 
 use std::time::{Duration, Instant};
 
-use store_common::{TaskKeys, assert_ttl_near, ttl};
+use store_common::{TaskKeys, assert_timeout, assert_ttl_near, distinct_config, ttl};
 use taskctx_tests::redis::{RedisServer, Reply};
 use taskctx_worker_glue::{
     AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open, open_with,
@@ -367,36 +367,6 @@ async fn wrong_type_is_a_command_error() {
     let error = store.load(&key).await.unwrap_err();
     assert!(matches!(error, StoreError::Command { .. }), "{error:?}");
     assert!(error.to_string().contains("WRONGTYPE"), "{error}");
-}
-
-/// Limits apart from each other and above redis-rs's own defaults (1 s connect, 500 ms response),
-/// so an error naming the wrong phase, or a default ending the call early, shows.
-fn distinct_config() -> StoreConfig {
-    StoreConfig::default()
-        .with_connect_timeout(Duration::from_millis(1300))
-        .with_response_timeout(Duration::from_millis(1100))
-        .with_pool_wait_timeout(Duration::from_millis(1700))
-}
-
-/// Asserts `error` is a timeout of `phase` after `limit`, and that the call really lasted that
-/// long (`took`), so the limit named is the one that ended it.
-fn assert_timeout(error: &StoreError, took: Duration, phase: TimeoutPhase, limit: Duration) {
-    match error {
-        StoreError::Timeout {
-            phase: found,
-            after,
-            ..
-        } => {
-            assert_eq!(*found, phase, "{error}");
-            assert_eq!(*after, limit, "{error}");
-        }
-        other => panic!("expected a {phase:?} timeout, got {other:?}"),
-    }
-    assert!(took >= limit, "{error} after only {took:?}");
-    assert!(
-        took < limit + Duration::from_secs(5),
-        "{error} after {took:?}"
-    );
 }
 
 #[tokio::test]

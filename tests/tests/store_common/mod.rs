@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use taskctx_worker_glue::{SnapshotStore, Ttl};
+use taskctx_worker_glue::{SnapshotStore, StoreConfig, StoreError, TimeoutPhase, Ttl};
 
 /// A task's keys under one hash tag, as taskctx builds them for Redis Cluster.
 pub(crate) struct TaskKeys {
@@ -238,4 +238,39 @@ pub(crate) async fn full_contract<S: SnapshotStore>(store: &S) {
     refresh_moves_every_ttl(store).await;
     delete_removes_only_named_keys(store).await;
     keys_expire(store).await;
+}
+
+/// Limits apart from each other and above redis-rs's own defaults (1 s connect, 500 ms response),
+/// so an error naming the wrong phase, or a default ending the call early, shows.
+pub(crate) fn distinct_config() -> StoreConfig {
+    StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(1300))
+        .with_response_timeout(Duration::from_millis(1100))
+        .with_pool_wait_timeout(Duration::from_millis(1700))
+}
+
+/// Asserts `error` is a timeout of `phase` after `limit`, and that the call really lasted that
+/// long (`took`), so the limit named is the one that ended it.
+pub(crate) fn assert_timeout(
+    error: &StoreError,
+    took: Duration,
+    phase: TimeoutPhase,
+    limit: Duration,
+) {
+    match error {
+        StoreError::Timeout {
+            phase: found,
+            after,
+            ..
+        } => {
+            assert_eq!(*found, phase, "{error}");
+            assert_eq!(*after, limit, "{error}");
+        }
+        other => panic!("expected a {phase:?} timeout, got {other:?}"),
+    }
+    assert!(took >= limit, "{error} after only {took:?}");
+    assert!(
+        took < limit + Duration::from_secs(5),
+        "{error} after {took:?}"
+    );
 }
