@@ -14,10 +14,10 @@ mod store_common;
 
 use std::time::{Duration, Instant};
 
-use store_common::{TaskKeys, assert_timeout, distinct_config, ttl};
-use taskctx_tests::redis::{RedisCluster, Reply};
+use store_common::{TaskKeys, ttl};
+use taskctx_tests::redis::{RedisCluster, RedisServer, Reply};
 use taskctx_worker_glue::{
-    AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open,
+    AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, open,
 };
 
 fn cluster_store(url: &str) -> RedisStore {
@@ -229,41 +229,10 @@ async fn a_stopped_cluster_fails_within_the_timeout() {
 #[tokio::test]
 async fn cluster_calls_honour_the_store_timeouts() {
     let cluster = RedisCluster::start(3);
-    let config = distinct_config();
-    let store = RedisStore::open_with(&cluster.url(), &config.with_pool_size(1)).unwrap();
-    let key = TaskKeys::new("cluster-timeouts").key("snapshot");
-    store
-        .save(&[(&key, b"v".as_slice())], ttl(60))
-        .await
-        .unwrap();
-    for node in cluster.nodes() {
-        node.freeze();
-    }
-    let started = Instant::now();
-    let held = store.load(&key).await.unwrap_err();
-    let held_took = started.elapsed();
-    let fresh = RedisStore::open_with(&cluster.url(), &config).unwrap();
-    let started = Instant::now();
-    let fresh_error = fresh.load(&key).await.unwrap_err();
-    let fresh_took = started.elapsed();
-    for node in cluster.nodes() {
-        node.thaw();
-    }
-    for (error, took, phase, limit) in [
-        (
-            &held,
-            held_took,
-            TimeoutPhase::Response,
-            config.response_timeout(),
-        ),
-        (
-            &fresh_error,
-            fresh_took,
-            TimeoutPhase::Connect,
-            config.connect_timeout(),
-        ),
-    ] {
-        assert_timeout(error, took, phase, limit);
-    }
-    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
+    store_common::frozen_calls_time_out_by_phase(
+        &cluster.url(),
+        || cluster.nodes().iter().for_each(RedisServer::freeze),
+        || cluster.nodes().iter().for_each(RedisServer::thaw),
+    )
+    .await;
 }

@@ -14,11 +14,9 @@ mod store_common;
 
 use std::time::{Duration, Instant};
 
-use store_common::{TaskKeys, assert_timeout, distinct_config, ttl};
+use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::{RedisSentinel, RedisServer};
-use taskctx_worker_glue::{
-    AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open,
-};
+use taskctx_worker_glue::{AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, open};
 
 fn sentinel_store(url: &str) -> RedisStore {
     match open(url).unwrap() {
@@ -124,38 +122,11 @@ async fn an_unknown_master_name_is_a_connect_error() {
 #[tokio::test]
 async fn sentinel_calls_honour_the_store_timeouts() {
     let sentinel = RedisSentinel::start();
-    let config = distinct_config();
-    let store = RedisStore::open_with(&sentinel.url(), &config.with_pool_size(1)).unwrap();
-    let key = TaskKeys::new("sentinel-timeouts").key("snapshot");
-    store
-        .save(&[(&key, b"v".as_slice())], ttl(60))
-        .await
-        .unwrap();
-    sentinel.master().freeze();
-    let started = Instant::now();
-    let held = store.load(&key).await.unwrap_err();
-    let held_took = started.elapsed();
     // A new store asks the Sentinel, then cannot set up its connection to the frozen master.
-    let fresh = RedisStore::open_with(&sentinel.url(), &config).unwrap();
-    let started = Instant::now();
-    let fresh_error = fresh.load(&key).await.unwrap_err();
-    let fresh_took = started.elapsed();
-    sentinel.master().thaw();
-    for (error, took, phase, limit) in [
-        (
-            &held,
-            held_took,
-            TimeoutPhase::Response,
-            config.response_timeout(),
-        ),
-        (
-            &fresh_error,
-            fresh_took,
-            TimeoutPhase::Connect,
-            config.connect_timeout(),
-        ),
-    ] {
-        assert_timeout(error, took, phase, limit);
-    }
-    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
+    store_common::frozen_calls_time_out_by_phase(
+        &sentinel.url(),
+        || sentinel.master().freeze(),
+        || sentinel.master().thaw(),
+    )
+    .await;
 }

@@ -10,9 +10,9 @@
     reason = "shared by several test files, each using part of it; tests fail loudly"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use taskctx_worker_glue::{SnapshotStore, StoreConfig, StoreError, TimeoutPhase, Ttl};
+use taskctx_worker_glue::{RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, Ttl};
 
 /// A task's keys under one hash tag, as taskctx builds them for Redis Cluster.
 pub(crate) struct TaskKeys {
@@ -273,4 +273,40 @@ pub(crate) fn assert_timeout(
         took < limit + Duration::from_secs(5),
         "{error} after {took:?}"
     );
+}
+
+/// Against the deployment at `url`, frozen by `freeze` (and thawed by `thaw`): a call on a held
+/// connection ends on the response limit, a new store's first call on the connect limit (each
+/// error naming that phase and limit, after really waiting that long), and once thawed the store
+/// answers again.
+pub(crate) async fn frozen_calls_time_out_by_phase(url: &str, freeze: impl Fn(), thaw: impl Fn()) {
+    let config = distinct_config();
+    let store = RedisStore::open_with(url, &config.with_pool_size(1)).unwrap();
+    let key = TaskKeys::new("frozen-phases").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+    freeze();
+    let started = Instant::now();
+    let held = store.load(&key).await.unwrap_err();
+    let held_took = started.elapsed();
+    let fresh = RedisStore::open_with(url, &config).unwrap();
+    let started = Instant::now();
+    let fresh_error = fresh.load(&key).await.unwrap_err();
+    let fresh_took = started.elapsed();
+    thaw();
+    assert_timeout(
+        &held,
+        held_took,
+        TimeoutPhase::Response,
+        config.response_timeout(),
+    );
+    assert_timeout(
+        &fresh_error,
+        fresh_took,
+        TimeoutPhase::Connect,
+        config.connect_timeout(),
+    );
+    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
 }
