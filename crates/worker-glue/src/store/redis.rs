@@ -306,8 +306,9 @@ impl RedisStore {
         })
     }
 
-    /// Sends `request` on the next slot's connection: one round trip. A connection found closed
-    /// before the request was written is replaced and the request sent again, once.
+    /// Sends `request` on the next slot's connection: one round trip. A held connection found
+    /// closed is replaced and the request sent again, once, when that cannot apply it twice (see
+    /// the retry rule below).
     async fn query<T: FromRedisValue>(
         &self,
         operation: Operation,
@@ -390,7 +391,9 @@ impl RedisStore {
             .map_err(|error| self.pool_error(operation, error))?;
         let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::clone(&object);
-        *slot.lock() = Some(Held { generation, object });
+        if let Some(old) = slot.lock().replace(Held { generation, object }) {
+            discard(old);
+        }
         Ok((generation, conn))
     }
 
