@@ -637,6 +637,11 @@ fn bench_on_redis_compares_with_redis_benchmark_in_the_same_run() {
         b"",
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("no redis-benchmark baseline"),
+        "redis-benchmark (installed with redis-server) is needed: {}",
+        stderr(&output)
+    );
     let rows: Vec<Value> = stdout(&output)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
