@@ -330,6 +330,7 @@ mod taskctx_side {
     use taskctx_snapshot::{
         AccessToken, FernetKey, Headers, KeyRing, SealingKey, StoredForm, TaskContextSnapshot,
     };
+    use taskctx_worker_glue::store::StoreUrl;
     use taskctx_worker_glue::{
         AnyStore, RestoreError, RestorePolicy, SnapshotStore, Submit, TaskContext, TaskGlue, Ttl,
         access_token, current, headers, open, session_id,
@@ -382,7 +383,7 @@ mod taskctx_side {
             Self {
                 url: url.to_owned(),
                 store: open(url).unwrap(),
-                keys: KeySpace::for_url(QUEUE, url).unwrap(),
+                keys: KeySpace::new(QUEUE, StoreUrl::parse(url).unwrap().deployment()).unwrap(),
             }
         }
 

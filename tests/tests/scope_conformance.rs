@@ -22,6 +22,7 @@ use taskctx_scope::{
     base_key, execution_key, hash_slot, leg_number, quote, scope_prefix, unquote,
 };
 use taskctx_tests::conformance::load;
+use taskctx_worker_glue::store::StoreUrl;
 
 const TASK_ID_RULE: &str = "SPEC §3 Deviation: task ids are 1-256 chars of A-Z a-z 0-9 - . _ ~";
 const TASK_TYPE_RULE: &str = "SPEC §3 Deviation: task types are 1-64 chars of a-z 0-9 _ -";
@@ -584,7 +585,8 @@ fn redis_snapshot_keys_standalone_and_cluster() {
     for case in cases {
         let name = str_of(case, "docket_name");
         let url = str_of(case, "docket_url");
-        let space = KeySpace::for_url(name, url);
+        let deployment = StoreUrl::parse(url).unwrap().deployment();
+        let space = KeySpace::new(name, deployment);
         if let Ok(space) = &space {
             assert_eq!(
                 space.queue_prefix(),

@@ -16,7 +16,7 @@ mod store_common;
 use std::time::{Duration, Instant};
 
 use store_common::{TaskKeys, ttl};
-use taskctx_tests::redis::{RedisCluster, Reply};
+use taskctx_tests::redis::{RedisCluster, RedisServer, Reply};
 use taskctx_worker_glue::{
     AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, open,
 };
@@ -225,4 +225,15 @@ async fn a_stopped_cluster_fails_within_the_timeout() {
         ),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn cluster_calls_honour_the_store_timeouts() {
+    let cluster = RedisCluster::start(3);
+    store_common::frozen_calls_time_out_by_phase(
+        &cluster.url(),
+        || cluster.nodes().iter().for_each(RedisServer::freeze),
+        || cluster.nodes().iter().for_each(RedisServer::thaw),
+    )
+    .await;
 }

@@ -15,7 +15,7 @@ mod store_common;
 
 use std::time::{Duration, Instant};
 
-use store_common::{TaskKeys, assert_ttl_near, ttl};
+use store_common::{TaskKeys, assert_timeout, assert_ttl_near, distinct_config, ttl};
 use taskctx_tests::redis::{RedisServer, Reply};
 use taskctx_worker_glue::{
     AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open, open_with,
@@ -368,4 +368,134 @@ async fn wrong_type_is_a_command_error() {
     let error = store.load(&key).await.unwrap_err();
     assert!(matches!(error, StoreError::Command { .. }), "{error:?}");
     assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+}
+
+#[tokio::test]
+async fn timeouts_name_the_phase_and_limit_that_ended_the_call() {
+    let server = RedisServer::start();
+    let config = distinct_config();
+    let store = RedisStore::open_with(&server.url(), &config.with_pool_size(1)).unwrap();
+    let key = TaskKeys::new("phases").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+
+    server.freeze();
+    // A held connection: the request is written, the reply never comes.
+    let started = Instant::now();
+    let error = store.load(&key).await.unwrap_err();
+    let response = (error, started.elapsed());
+    // A new store: the TCP handshake succeeds, the connection set-up never completes.
+    let fresh = RedisStore::open_with(&server.url(), &config).unwrap();
+    let started = Instant::now();
+    let error = fresh.load(&key).await.unwrap_err();
+    let connect = (error, started.elapsed());
+    // Two calls on one slot of a new store: the second waits for the first one's connect.
+    let waiting = RedisStore::open_with(
+        &server.url(),
+        &config
+            .with_pool_size(1)
+            .with_pool_wait_timeout(Duration::from_millis(600)),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (first, second) = tokio::join!(waiting.load(&key), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        (waiting.load(&key).await, started.elapsed())
+    });
+    let first = (first.unwrap_err(), started.elapsed());
+    server.thaw();
+
+    assert_timeout(
+        &response.0,
+        response.1,
+        TimeoutPhase::Response,
+        config.response_timeout(),
+    );
+    assert!(response.0.to_string().contains("waiting for the reply"));
+    assert_timeout(
+        &connect.0,
+        connect.1,
+        TimeoutPhase::Connect,
+        config.connect_timeout(),
+    );
+    assert!(connect.0.to_string().contains("connecting"));
+    assert_timeout(
+        &first.0,
+        first.1,
+        TimeoutPhase::Connect,
+        config.connect_timeout(),
+    );
+    assert_timeout(
+        &second.0.unwrap_err(),
+        second.1,
+        TimeoutPhase::PoolWait,
+        Duration::from_millis(600),
+    );
+    // The timed-out connection was replaced: the store answers again.
+    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[tokio::test]
+async fn every_call_is_one_round_trip_on_a_few_shared_connections() {
+    let server = RedisServer::start();
+    let store =
+        RedisStore::open_with(&server.url(), &StoreConfig::default().with_pool_size(3)).unwrap();
+    let key = TaskKeys::new("round-trips").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+    // Warm every slot, so connection set-up commands are not counted.
+    for _ in 0..3 {
+        store.load(&key).await.unwrap();
+    }
+    let connections_before = store_connections(&server);
+    assert_eq!(connections_before.len(), 3, "{connections_before:?}");
+    server.command(&["CONFIG", "RESETSTAT"]);
+
+    // 200 calls, 64 at a time.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.spawn(async move {
+            if n % 2 == 0 {
+                store.load(&key).await.map(|_| ())
+            } else {
+                store.save(&[(&key, b"v".as_slice())], ttl(60)).await
+            }
+        });
+        if tasks.len() >= 64 {
+            tasks.join_next().await.unwrap().unwrap().unwrap();
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    // One command per call: no PING, no MULTI for a single key.
+    assert_eq!(calls(&server, "get"), 100);
+    assert_eq!(calls(&server, "set"), 100);
+    assert_eq!(calls(&server, "ping"), 0);
+    assert_eq!(calls(&server, "multi"), 0);
+    assert_eq!(
+        store_connections(&server),
+        connections_before,
+        "the same three connections carried every call"
+    );
+}
+
+/// The ids of the store's clients: those whose last command was a GET or SET (the harness's own
+/// connections send other commands, one each).
+fn store_connections(server: &RedisServer) -> Vec<String> {
+    let clients = server.command(&["CLIENT", "LIST"]).text();
+    let mut ids: Vec<String> = clients
+        .lines()
+        .filter(|line| line.contains(" cmd=get ") || line.contains(" cmd=set "))
+        .filter_map(|line| line.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids
 }

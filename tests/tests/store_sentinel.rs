@@ -119,3 +119,15 @@ async fn an_unknown_master_name_is_a_connect_error() {
     let error = sentinel_store(&url).load("k").await.unwrap_err();
     assert!(matches!(error, StoreError::Connect { .. }), "{error:?}");
 }
+
+#[tokio::test]
+async fn sentinel_calls_honour_the_store_timeouts() {
+    let sentinel = RedisSentinel::start();
+    // A new store asks the Sentinel, then cannot set up its connection to the frozen master.
+    store_common::frozen_calls_time_out_by_phase(
+        &sentinel.url(),
+        || sentinel.master().freeze(),
+        || sentinel.master().thaw(),
+    )
+    .await;
+}

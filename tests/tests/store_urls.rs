@@ -9,7 +9,13 @@
     reason = "tests fail loudly on a broken assumption"
 )]
 
-use taskctx_worker_glue::{ACCEPTED_URL_FORMS, AnyStore, StoreError, UrlProblem, open, redact_url};
+use std::time::Duration;
+
+use taskctx_worker_glue::store::{Deployment, ServerAddr, StoreUrl, UrlKind};
+use taskctx_worker_glue::{
+    ACCEPTED_URL_FORMS, AnyStore, SnapshotStore, StoreConfig, StoreError, UrlProblem, open,
+    open_with, redact_url,
+};
 
 const PASSWORD: &str = "hunter2-s3cret";
 
@@ -120,4 +126,152 @@ fn redact_url_is_public_and_safe_for_logs() {
     let redacted = redact_url(&format!("redis://app:{PASSWORD}@cache:6379/0"));
     assert_eq!(redacted.to_string(), "redis://app:***@cache:6379/0");
     assert!(!format!("{redacted:?}").contains(PASSWORD));
+}
+
+/// Every URL form with `?`, `&`, `#`, `@`, `%` and `/` inside the user name and the password,
+/// written raw (unescaped): whatever the URL parses to, the password (both halves around the odd
+/// character) never shows in an error, a `Debug` of the store or the parsed URL, the redacted
+/// URL, or the error of a call that cannot connect.
+#[tokio::test]
+async fn no_password_shows_for_any_scheme_or_odd_character() {
+    const ODD: [char; 6] = ['?', '&', '#', '@', '%', '/'];
+    let halves = ["hunter2", "s3cret"];
+    let config = StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(300))
+        .with_response_timeout(Duration::from_millis(300))
+        .with_pool_wait_timeout(Duration::from_millis(300));
+    let mut urls = Vec::new();
+    for odd in ODD {
+        let password = format!("hunter2{odd}s3cret");
+        let user = format!("us{odd}er");
+        for userinfo in [
+            format!(":{password}"),
+            format!("app:{password}"),
+            format!("{user}:{password}"),
+        ] {
+            // Port 1 on loopback: nothing listens, so a call fails at once.
+            urls.push(format!("redis://{userinfo}@127.0.0.1:1/0"));
+            urls.push(format!("rediss://{userinfo}@127.0.0.1:1#insecure"));
+            urls.push(format!("rediss://{userinfo}@127.0.0.1:1"));
+            urls.push(format!(
+                "redis+cluster://{userinfo}@127.0.0.1:1,127.0.0.1:2"
+            ));
+            urls.push(format!("rediss+cluster://{userinfo}@127.0.0.1:1#insecure"));
+            urls.push(format!(
+                "redis+sentinel://{userinfo}@127.0.0.1:1/mymaster/2"
+            ));
+            for scheme in ["unix", "redis+unix"] {
+                urls.push(format!("{scheme}://{userinfo}@/tmp/taskctx-none.sock"));
+                urls.push(format!(
+                    "{scheme}://{userinfo}@localhost/tmp/taskctx-none.sock"
+                ));
+            }
+        }
+        for scheme in ["unix", "redis+unix"] {
+            urls.push(format!(
+                "{scheme}:///tmp/taskctx-none.sock?user={user}&pass={password}"
+            ));
+            urls.push(format!(
+                "{scheme}:///tmp/taskctx-none.sock?pass={password}&db=1"
+            ));
+            urls.push(format!(
+                "{scheme}:///tmp/taskctx-none.sock?password={password}&x=1"
+            ));
+        }
+        // Malformed around the credentials too.
+        urls.push(format!("redis://:{password}@127.0.0.1:notaport"));
+        urls.push(format!("redis://:{password}@a,b"));
+        urls.push(format!("http://u:{password}@h"));
+        urls.push(format!("redis+sentinel://:{password}@s"));
+    }
+    let leaks = |shown: &str| halves.iter().any(|half| shown.contains(half));
+    for url in &urls {
+        let redacted = redact_url(url);
+        assert!(!leaks(redacted.as_str()), "{url} → {redacted}");
+        match StoreUrl::parse(url) {
+            Ok(parsed) => {
+                for shown in [format!("{parsed:?}"), parsed.to_string()] {
+                    assert!(!leaks(&shown), "{url} → {shown}");
+                }
+            }
+            Err(error) => {
+                for shown in [error.to_string(), format!("{error:?}")] {
+                    assert!(!leaks(&shown), "{url} → {shown}");
+                }
+            }
+        }
+        let store = match open_with(url, &config) {
+            Ok(store) => store,
+            Err(error) => {
+                for shown in [error.to_string(), format!("{error:?}")] {
+                    assert!(!leaks(&shown), "{url} → {shown}");
+                }
+                continue;
+            }
+        };
+        assert!(!leaks(&format!("{store:?}")), "{url} → {store:?}");
+        let error = store.load("k").await.unwrap_err();
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!leaks(&shown), "{url} → {shown}");
+        }
+    }
+}
+
+#[test]
+fn odd_characters_in_a_password_stay_in_the_password() {
+    for odd in ['?', '&', '#', '@', '/'] {
+        let password = format!("hunter2{odd}s3cret");
+        for url in [
+            format!("redis://app:{password}@127.0.0.1:6459/3"),
+            format!("rediss://app:{password}@127.0.0.1:6459/3#insecure"),
+            format!("redis+cluster://app:{password}@127.0.0.1:6459,127.0.0.1:6460"),
+            format!("redis+sentinel://app:{password}@127.0.0.1:6459/mymaster/3"),
+        ] {
+            let parsed = StoreUrl::parse(&url).unwrap_or_else(|error| panic!("{url}: {error}"));
+            assert_eq!(parsed.password(), Some(password.as_str()), "{url}");
+            assert_eq!(parsed.username(), Some("app"), "{url}");
+            assert_eq!(
+                parsed.servers().first(),
+                Some(&ServerAddr::Tcp {
+                    host: "127.0.0.1",
+                    port: 6459
+                }),
+                "{url}"
+            );
+        }
+    }
+    let parsed = StoreUrl::parse("unix:///run/r.sock?pass=a%26b&db=2").unwrap();
+    assert_eq!(parsed.password(), Some("a&b"));
+    assert_eq!(parsed.database(), 2);
+    assert_eq!(parsed.kind(), UrlKind::Unix);
+}
+
+#[test]
+fn one_parser_names_the_deployment() {
+    for (url, deployment, kind) in [
+        ("memory://", Deployment::Standalone, UrlKind::Memory),
+        ("redis://h:1/0", Deployment::Standalone, UrlKind::Server),
+        ("unix:///s.sock", Deployment::Standalone, UrlKind::Unix),
+        (
+            "redis+cluster://h:7000/0",
+            Deployment::Cluster,
+            UrlKind::Cluster,
+        ),
+        (
+            "REDISS+CLUSTER://h:7000",
+            Deployment::Cluster,
+            UrlKind::Cluster,
+        ),
+        (
+            "redis+sentinel://s/m",
+            Deployment::Standalone,
+            UrlKind::Sentinel,
+        ),
+    ] {
+        let parsed = StoreUrl::parse(url).unwrap();
+        assert_eq!(parsed.deployment(), deployment, "{url}");
+        assert_eq!(parsed.kind(), kind, "{url}");
+        let store = open(url).unwrap();
+        assert_eq!(store.deployment(), deployment, "{url}");
+    }
 }

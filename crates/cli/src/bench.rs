@@ -1,6 +1,7 @@
 //! `taskctx bench`: submit and run throughput and latency for each stored form, with C tasks in
-//! flight, beside a raw store baseline (`SET` and `GET` of one key of the same size and TTL) on
-//! the same store and connection pool.
+//! flight, beside two baselines measured in the same run: raw `SET` and `GET` of one key of the
+//! same size and TTL through the same store, and, on Redis, `redis-benchmark` against the same
+//! server with the same value size and concurrency (the server's own rate).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,9 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use taskctx_scope::TaskKey;
-use taskctx_snapshot::{KeyRing, SealingKey};
-use taskctx_worker_glue::{RestorePolicy, SnapshotStore, TaskGlue};
+use serde_json::json;
+use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
+use taskctx_snapshot::{AccessToken, KeyRing, SealingKey, TaskContextSnapshot};
+use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
+use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue, scope_of};
 
 use crate::demo::{self, Job};
 use crate::failure::Failure;
@@ -33,6 +36,16 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object per row (JSON lines) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Runtime threads the callers run on: 1 (the default) is a single-threaded runtime, like
+    /// `redis-benchmark`'s one client thread; more is a multi-threaded runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Skip the `redis-benchmark` baseline.
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 /// One measured phase: per-operation latencies (sorted) and the wall time of the whole phase.
@@ -62,10 +75,16 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Failure> {
             "--tasks and --concurrency must be at least 1",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        threads => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| Failure::check("could not start the async runtime", e))?;
     runtime.block_on(measure(args))
 }
 
@@ -73,14 +92,11 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     let sealing = SealingKey::generate("bench")
         .map_err(|e| Failure::check("could not generate a sealing key", e))?;
     let mut forms: Vec<(&str, TaskGlue)> = vec![
-        ("json", builder(&args.url).build().map_err(setup)?),
-        (
-            "native",
-            builder(&args.url).native(true).build().map_err(setup)?,
-        ),
+        ("json", builder(args).build().map_err(setup)?),
+        ("native", builder(args).native(true).build().map_err(setup)?),
         (
             "sealed native",
-            builder(&args.url)
+            builder(args)
                 .sealing_keys(KeyRing::new(sealing))
                 .build()
                 .map_err(setup)?,
@@ -89,25 +105,48 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     if let Some(key) = demo::fernet_key(args.encrypt)? {
         forms.push((
             "fernet",
-            builder(&args.url).fernet_key(key).build().map_err(setup)?,
+            builder(args).fernet_key(key).build().map_err(setup)?,
         ));
     }
+    let url = StoreUrl::parse(&args.url).map_err(|e| Failure::input("invalid store URL", e))?;
     let table = Table { args };
     table.header();
-    // One authenticated caller with a long-lived token.
-    let caller = Arc::new(
-        demo::callers(1, demo::unix_now())
-            .into_iter()
-            .next()
-            .ok_or_else(|| Failure::check("no caller", "the caller list is empty"))?,
-    );
+    // One authenticated caller's full snapshot (about 1.4 KB as JSON).
+    let snapshot = Arc::new(full_snapshot());
+    let mut baseline_note_shown = false;
     for (name, glue) in &forms {
         // A probe task gives the stored value's size; the raw baseline writes one key of that
         // size with the glue's TTL, through the glue's own store.
-        let probe = demo::submit(glue, &caller, "bench-probe", "req-probe").await?;
+        let probe = submit(glue, &snapshot, "bench-probe").await?;
         let value = stored_value(glue, &probe.execution_key).await?;
+        let value_bytes = value.len();
         let raw_key = Arc::new(format!("taskctx-bench:raw:{name}"));
         let value = Arc::new(value);
+
+        let baseline = if args.no_baseline {
+            None
+        } else {
+            match redis_benchmark(&url, args, value_bytes) {
+                Ok(baseline) => {
+                    // redis-benchmark leaves its key behind, without a TTL.
+                    let _ = glue.store().delete(&[REDIS_BENCHMARK_KEY]).await;
+                    Some(baseline)
+                }
+                Err(reason) => {
+                    if !baseline_note_shown {
+                        eprintln!("no redis-benchmark baseline: {reason}");
+                        baseline_note_shown = true;
+                    }
+                    None
+                }
+            }
+        };
+        table.value_size(name, value_bytes);
+        if let Some(baseline) = &baseline {
+            table.baseline(&baseline.set);
+            table.baseline(&baseline.get);
+        }
+        let (set_baseline, get_baseline) = baseline.map(|b| (b.set, b.get)).unzip();
 
         let set = drive(args, {
             let (store, key, value, ttl) = (
@@ -128,12 +167,10 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         })
         .await?;
         let submit = drive(args, {
-            let (glue, caller) = (glue.clone(), caller.clone());
+            let (glue, snapshot) = (glue.clone(), snapshot.clone());
             move |n| {
-                let (glue, caller) = (glue.clone(), caller.clone());
-                async move {
-                    demo::submit(&glue, &caller, &format!("bench-{n}"), &format!("req-{n}")).await
-                }
+                let (glue, snapshot) = (glue.clone(), snapshot.clone());
+                async move { submit(&glue, &snapshot, &format!("bench-{n}")).await }
             }
         })
         .await?;
@@ -171,22 +208,46 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             }
         })
         .await?;
-        table.row(name, "raw SET", &set.latencies, set.ops_per_sec(), None);
-        table.row(
-            name,
+        let row = |op, phase_latencies, rate, raw_rate, baseline| Row {
+            form: name,
+            op,
+            value_bytes,
+            latencies: phase_latencies,
+            rate,
+            raw_rate,
+            baseline,
+        };
+        let set_rate = set.ops_per_sec();
+        let get_rate = get.ops_per_sec();
+        let run_rate = runs.ops_per_sec();
+        table.row(&row(
+            "raw SET",
+            &set.latencies,
+            set_rate,
+            None,
+            set_baseline.as_ref(),
+        ));
+        table.row(&row(
             "submit",
             &submit_latencies,
             submit_rate,
-            Some(set.ops_per_sec()),
-        );
-        table.row(name, "raw GET", &get.latencies, get.ops_per_sec(), None);
-        table.row(
-            name,
+            Some(set_rate),
+            set_baseline.as_ref(),
+        ));
+        table.row(&row(
+            "raw GET",
+            &get.latencies,
+            get_rate,
+            None,
+            get_baseline.as_ref(),
+        ));
+        table.row(&row(
             "run",
             &runs.latencies,
-            runs.ops_per_sec(),
-            Some(get.ops_per_sec()),
-        );
+            run_rate,
+            Some(get_rate),
+            get_baseline.as_ref(),
+        ));
     }
     Ok(())
 }
@@ -240,6 +301,56 @@ where
     })
 }
 
+/// The snapshot of the conformance vectors and the codec benchmarks: a token with claims and ten
+/// headers, about 1.4 KB as JSON.
+fn full_snapshot() -> TaskContextSnapshot {
+    let token = AccessToken::builder("eyJhbGciOiJSUzI1NiJ9.payload.sig", "client-a")
+        .scopes(["read", "write"])
+        .expires_at(1_893_456_000)
+        .claim("sub", "user-1")
+        .claim("iss", "https://idp.example")
+        .claim("name", "Jürgen 😀")
+        .claim("groups", json!(["a", "b"]))
+        .claim("n", 1)
+        .build();
+    TaskContextSnapshot::builder()
+        .access_token(token)
+        .header("host", "mcp.example.com")
+        .header("user-agent", "python-httpx/0.28.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig")
+        .header("mcp-session-id", "3f2a9c0d5b8e4f1a")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "10.0.0.1, 10.0.0.2")
+        .header("x-custom", "Grüße 😀 \"quoted\" \\ back/slash\ttab")
+        .origin_request_id("7")
+        .session_id("3f2a9c0d5b8e4f1a")
+        .owning_tool_name("child_echo")
+        .owning_tool_version("1.0")
+        .build()
+}
+
+/// Submits `snapshot` as task `task_id`; returns the job a queue would carry.
+async fn submit(
+    glue: &TaskGlue,
+    snapshot: &TaskContextSnapshot,
+    task_id: &str,
+) -> Result<Job, Failure> {
+    let scope = scope_of(snapshot).map_err(|e| Failure::input("the token gives no scope", e))?;
+    let task_id = TaskId::new(task_id).map_err(|e| Failure::input("invalid task id", e))?;
+    let task = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("child_echo"));
+    let submitted = glue
+        .submit(Submit::new(task, snapshot))
+        .await
+        .map_err(|e| Failure::check("could not submit a task", e))?;
+    Ok(Job {
+        execution_key: submitted.execution_key,
+        request_id: String::new(),
+    })
+}
+
 /// The bytes the glue stored for the task behind `execution_key`.
 async fn stored_value(glue: &TaskGlue, execution_key: &str) -> Result<Vec<u8>, Failure> {
     let (task, _) = TaskKey::parse_execution(execution_key)
@@ -250,6 +361,128 @@ async fn stored_value(glue: &TaskGlue, execution_key: &str) -> Result<Vec<u8>, F
         .await
         .map_err(|e| Failure::check("could not load the probe task", e))?
         .ok_or_else(|| Failure::check("could not load the probe task", "its snapshot is missing"))
+}
+
+/// The key `redis-benchmark -t set,get` writes.
+const REDIS_BENCHMARK_KEY: &str = "key:__rand_int__";
+
+/// One `redis-benchmark` figure.
+#[derive(Debug, Clone)]
+struct Baseline {
+    command: &'static str,
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    value_bytes: usize,
+}
+
+/// `redis-benchmark`'s SET and GET on the server `url` names.
+#[derive(Debug)]
+struct Baselines {
+    set: Baseline,
+    get: Baseline,
+}
+
+/// Runs `redis-benchmark -t set,get` against the server of `url` with this run's concurrency, request
+/// count and `value_bytes`, or says why it cannot.
+fn redis_benchmark(
+    url: &StoreUrl,
+    args: &BenchArgs,
+    value_bytes: usize,
+) -> Result<Baselines, String> {
+    let mut command = std::process::Command::new("redis-benchmark");
+    let first = url.servers().first().copied();
+    match (url.kind(), first) {
+        (UrlKind::Server | UrlKind::Cluster, Some(ServerAddr::Tcp { host, port })) => {
+            command.args(["-h", host, "-p", &port.to_string()]);
+        }
+        (UrlKind::Unix, Some(ServerAddr::Unix(path))) => {
+            command.arg("-s").arg(path);
+        }
+        (UrlKind::Memory, _) => return Err("the store is not Redis".to_owned()),
+        _ => return Err("redis-benchmark cannot target this kind of store URL".to_owned()),
+    }
+    if url.kind() == UrlKind::Cluster {
+        command.arg("--cluster");
+    }
+    match url.tls() {
+        None => {}
+        Some(TlsCheck::Insecure) => {
+            command.args(["--tls", "--insecure"]);
+        }
+        Some(_) => {
+            return Err("redis-benchmark would need the CA certificate (use #insecure)".to_owned());
+        }
+    }
+    if url.password().is_some() || url.username().is_some() {
+        return Err(
+            "redis-benchmark takes credentials only on its command line, where other \
+             users of the machine could read them"
+                .to_owned(),
+        );
+    }
+    if url.database() != 0 {
+        command.args(["--dbnum", &url.database().to_string()]);
+    }
+    command.args(["-c", &args.concurrency.to_string(), "-P", "1"]);
+    command.args([
+        "-n",
+        &args.tasks.to_string(),
+        "-d",
+        &value_bytes.to_string(),
+    ]);
+    command.args(["-t", "set,get", "--csv"]);
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run redis-benchmark: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("redis-benchmark failed ({})", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let figure = |command: &'static str| {
+        parse_csv_row(&text, command, value_bytes)
+            .ok_or_else(|| format!("redis-benchmark printed no {command} figures"))
+    };
+    Ok(Baselines {
+        set: figure("SET")?,
+        get: figure("GET")?,
+    })
+}
+
+/// The row of `command` in `redis-benchmark --csv` output:
+/// `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"`.
+fn parse_csv_row(text: &str, command: &'static str, value_bytes: usize) -> Option<Baseline> {
+    let fields: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            line.split(',')
+                .map(|field| field.trim_matches('"'))
+                .collect::<Vec<_>>()
+        })
+        .find(|fields| fields.first() == Some(&command))?;
+    let number = |index: usize| fields.get(index)?.parse::<f64>().ok();
+    let millis = |index: usize| number(index).map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1e3));
+    Some(Baseline {
+        command,
+        ops_per_sec: number(1)?,
+        p50: millis(4)?,
+        p99: millis(6)?,
+        value_bytes,
+    })
+}
+
+/// One measured row and what it is compared with.
+#[derive(Debug)]
+struct Row<'a> {
+    form: &'a str,
+    op: &'a str,
+    value_bytes: usize,
+    latencies: &'a [Duration],
+    rate: f64,
+    /// The same store's raw SET or GET rate, for `submit` and `run`.
+    raw_rate: Option<f64>,
+    baseline: Option<&'a Baseline>,
 }
 
 /// Where the rows go: a human table, or JSON lines with `--json`.
@@ -266,52 +499,115 @@ impl Table<'_> {
             return;
         }
         out!(
-            "store: {url}, {} operations per row, {} in flight",
+            "store: {url}, {} operations per row, {} in flight, {} runtime thread(s)",
             args.tasks,
-            args.concurrency
+            args.concurrency,
+            args.threads.max(1)
         );
         out!(
-            "{:<14} {:<8} {:>12} {:>12} {:>12} {:>8}",
+            "{:<16} {:<8} {:>10} {:>11} {:>11} {:>7} {:>7} {:>7}",
             "form",
             "op",
             "ops/s",
             "p50",
             "p99",
-            "vs raw"
+            "vs raw",
+            "vs r-b",
+            "p99/r-b"
         );
     }
 
-    /// One row; `raw_rate` is the baseline's ops/s the ratio is taken against.
-    fn row(&self, form: &str, op: &str, sorted: &[Duration], rate: f64, raw_rate: Option<f64>) {
-        let ratio = raw_rate.filter(|base| *base > 0.0).map(|base| rate / base);
-        let (p50, p99) = (demo::percentile(sorted, 500), demo::percentile(sorted, 990));
+    /// The size of `form`'s stored value (in JSON, a field of each row).
+    fn value_size(&self, form: &str, value_bytes: usize) {
+        if !self.args.json {
+            out!("{form}: {value_bytes} B stored per task");
+        }
+    }
+
+    /// A `redis-benchmark` figure, as a row of the table (in JSON it is part of each row).
+    fn baseline(&self, baseline: &Baseline) {
         if self.args.json {
-            let row = serde_json::json!({
+            return;
+        }
+        out!(
+            "{:<16} {:<8} {:>10.0} {:>11} {:>11}",
+            "redis-benchmark",
+            baseline.command,
+            baseline.ops_per_sec,
+            micros(baseline.p50),
+            micros(baseline.p99),
+        );
+    }
+
+    fn row(&self, row: &Row<'_>) {
+        let ratio = |ours: f64, theirs: f64| (theirs > 0.0).then(|| ours / theirs);
+        let vs_raw = row.raw_rate.and_then(|raw| ratio(row.rate, raw));
+        let (p50, p99) = (
+            demo::percentile(row.latencies, 500),
+            demo::percentile(row.latencies, 990),
+        );
+        let vs_baseline = row.baseline.and_then(|b| ratio(row.rate, b.ops_per_sec));
+        let p99_vs_baseline = row
+            .baseline
+            .and_then(|b| ratio(p99.as_secs_f64(), b.p99.as_secs_f64()));
+        if self.args.json {
+            let baseline = row.baseline.map(|b| {
+                json!({
+                    "tool": "redis-benchmark",
+                    "command": b.command,
+                    "clients": self.args.concurrency,
+                    "pipeline": 1,
+                    "requests": self.args.tasks,
+                    "value_bytes": b.value_bytes,
+                    "ops_per_sec": b.ops_per_sec,
+                    "p50_us": b.p50.as_secs_f64() * 1e6,
+                    "p99_us": b.p99.as_secs_f64() * 1e6,
+                })
+            });
+            let line = json!({
                 "store": taskctx_worker_glue::redact_url(&self.args.url).to_string(),
+                "form": row.form,
+                "op": row.op,
                 "concurrency": self.args.concurrency,
+                "threads": self.args.threads.max(1),
+                "connections": self.args.connections.unwrap_or_else(|| StoreConfig::default().pool_size()),
                 "operations": self.args.tasks,
-                "form": form,
-                "op": op,
-                "ops_per_sec": rate,
+                "value_bytes": row.value_bytes,
+                "ops_per_sec": row.rate,
                 "p50_us": p50.as_secs_f64() * 1e6,
                 "p99_us": p99.as_secs_f64() * 1e6,
-                "vs_raw": ratio,
+                "vs_raw": vs_raw,
+                "baseline": baseline,
+                "vs_baseline": vs_baseline,
+                "p99_vs_baseline": p99_vs_baseline,
             });
-            out!("{row}");
+            out!("{line}");
         } else {
-            let ratio = ratio.map_or_else(String::new, |ratio| format!("{ratio:.2}×"));
-            out!(
-                "{form:<14} {op:<8} {rate:>12.0} {:>12} {:>12} {ratio:>8}",
+            let times = |ratio: Option<f64>| ratio.map_or_else(String::new, |r| format!("{r:.2}×"));
+            let line = format!(
+                "{:<16} {:<8} {:>10.0} {:>11} {:>11} {:>7} {:>7} {:>7}",
+                row.form,
+                row.op,
+                row.rate,
                 micros(p50),
                 micros(p99),
+                times(vs_raw),
+                times(vs_baseline),
+                times(p99_vs_baseline),
             );
+            out!("{}", line.trim_end());
         }
     }
 }
 
-fn builder(url: &str) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {
+fn builder(args: &BenchArgs) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {
+    let mut config = StoreConfig::default();
+    if let Some(connections) = args.connections {
+        config = config.with_pool_size(connections);
+    }
     TaskGlue::builder()
-        .store_url(url)
+        .store_url(&args.url)
+        .store_config(config)
         .restore_policy(RestorePolicy::FailClosed)
 }
 

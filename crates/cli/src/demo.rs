@@ -311,21 +311,32 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     // Submission: task n belongs to caller n % K. Authenticated callers reuse the same client
     // task ids ("job-0", "job-1", …) in their own scopes; anonymous ones share one keyspace and
     // get unique ids.
+    // Every caller submits its own tasks, in order, concurrently with the other callers.
     let (sender, receiver) = mpsc::unbounded_channel();
     let submitting = progress(args.tasks, "submitting");
     let submit_started = Instant::now();
+    let callers = Arc::new(callers);
+    let mut submitters = tokio::task::JoinSet::new();
+    for caller_index in 0..args.callers.min(args.tasks) {
+        let (glue, callers, sender) = (glue.clone(), Arc::clone(&callers), sender.clone());
+        let (submitting, tasks, count) = (submitting.clone(), args.tasks, args.callers);
+        submitters.spawn(async move {
+            let Some(caller) = callers.get(caller_index) else {
+                return Ok(false);
+            };
+            for n in (caller_index..tasks).step_by(count) {
+                let task_id = task_id_for(n, count, caller);
+                let job = submit(&glue, caller, &task_id, &format!("req-{n}")).await?;
+                let _ = sender.send(job);
+                submitting.inc(1);
+            }
+            Ok::<_, Failure>(caller.expiring)
+        });
+    }
     let mut expiring_queued = false;
-    for n in 0..args.tasks {
-        let caller_index = n % args.callers;
-        let Some(caller) = callers.get(caller_index) else {
-            continue;
-        };
-        let task_id = task_id_for(n, args.callers, caller);
-        let request_id = format!("req-{n}");
-        let job = submit(&glue, caller, &task_id, &request_id).await?;
-        expiring_queued |= caller.expiring;
-        let _ = sender.send(job);
-        submitting.inc(1);
+    while let Some(submitted) = submitters.join_next().await {
+        expiring_queued |=
+            submitted.map_err(|e| Failure::check("a caller stopped unexpectedly", e))??;
     }
     submitting.finish_and_clear();
     drop(sender);

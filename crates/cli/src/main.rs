@@ -61,11 +61,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
-            // Help and version go to stdout, usage errors to stderr.
+        // Help and version go to stdout.
+        Err(error) if !error.use_stderr() => {
             let _ = error.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        // Usage errors go to stderr, with any URL they quote redacted.
+        Err(error) => {
+            let message = error.render().to_string();
+            eprint!(
+                "{}",
+                redact_arguments(&message, std::env::args_os().skip(1))
+            );
+            return ExitCode::from(2);
         }
     };
     let outcome = match cli.command {
@@ -81,6 +89,61 @@ fn main() -> ExitCode {
         Err(failure) => {
             eprintln!("taskctx: {failure}");
             ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// `message` with every argument that may carry a password (one holding `://` or `@`, whole or
+/// after `=`) replaced by its redacted form: clap quotes stray or invalid arguments verbatim.
+fn redact_arguments(message: &str, arguments: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    for argument in arguments {
+        let argument = argument.to_string_lossy().into_owned();
+        let value = argument.split_once('=').map(|(_, value)| value.to_owned());
+        for candidate in [Some(argument), value].into_iter().flatten() {
+            if candidate.contains("://") || candidate.contains('@') {
+                secrets.push(candidate);
+            }
+        }
+    }
+    // The longest first, so that an argument is replaced whole before any part of it.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets
+        .into_iter()
+        .fold(message.to_owned(), |message, secret| {
+            message.replace(&secret, taskctx_worker_glue::redact_url(&secret).as_str())
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_never_echo_a_url_password() {
+        for argv in [
+            vec!["taskctx", "demo", "redis://:hunter2@h"],
+            vec!["taskctx", "demo", "--url=redis://:hunter2@h", "--bogus"],
+            vec![
+                "taskctx",
+                "demo",
+                "--url",
+                "unix://:hunter2@/tmp/x.sock",
+                "extra",
+            ],
+            vec!["taskctx", "bench", "--tasks", "x", "rediss://u:hun?ter2@h"],
+        ] {
+            let Err(error) = Cli::try_parse_from(&argv) else {
+                panic!("{argv:?} parsed");
+            };
+            let raw = error.render().to_string();
+            let shown = redact_arguments(&raw, argv.iter().skip(1).map(std::ffi::OsString::from));
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("ter2"),
+                "{shown}"
+            );
+            assert!(!shown.is_empty());
         }
     }
 }

@@ -6,7 +6,11 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use deadpool_redis::redis;
+use deadpool_redis::redis::{
+    self, ConnectionAddr, IntoConnectionInfo as _, aio::MultiplexedConnection,
+};
+use taskctx_snapshot::SnapshotCodec as _;
+use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
 use tokio::sync::mpsc;
 
 use crate::demo::{self, Job, Summary};
@@ -63,21 +67,47 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::check("could not start the async runtime", e))
 }
 
-fn pool(url: &str) -> Result<deadpool_redis::Pool, Failure> {
-    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-    if !matches!(scheme, "redis" | "rediss" | "unix" | "redis+unix") {
-        return Err(Failure::input(
+/// A client for the job list on the single Redis server `url` names, read with the store's own
+/// URL parser (so `submit`/`work` accept exactly the URLs the snapshot store does).
+fn job_list(url: &str) -> Result<redis::Client, Failure> {
+    let parsed = StoreUrl::parse(url).map_err(|e| Failure::input("invalid store URL", e))?;
+    let unsupported = || {
+        Failure::input(
             "the job list needs a single Redis server",
-            format!("`{scheme}://` URLs are not supported by submit and work"),
-        ));
+            format!(
+                "`{}` is not a redis://, rediss://, unix:// or redis+unix:// URL",
+                parsed.redacted()
+            ),
+        )
+    };
+    let addr = match (parsed.kind(), parsed.servers().first()) {
+        (UrlKind::Server, Some(ServerAddr::Tcp { host, port })) => match parsed.tls() {
+            None => ConnectionAddr::Tcp((*host).to_owned(), *port),
+            Some(check) => ConnectionAddr::TcpTls {
+                host: (*host).to_owned(),
+                port: *port,
+                insecure: check == TlsCheck::Insecure,
+                tls_params: None,
+            },
+        },
+        (UrlKind::Unix, Some(ServerAddr::Unix(path))) => ConnectionAddr::Unix(path.to_path_buf()),
+        _ => return Err(unsupported()),
+    };
+    let mut settings = redis::RedisConnectionInfo::default().set_db(parsed.database());
+    if let Some(username) = parsed.username() {
+        settings = settings.set_username(username);
     }
-    deadpool_redis::Config::from_url(url)
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+    if let Some(password) = parsed.password() {
+        settings = settings.set_password(password);
+    }
+    addr.into_connection_info()
+        .and_then(|info| redis::Client::open(info.set_redis_settings(settings)))
         .map_err(|e| Failure::input("could not set up the job list connection", e))
 }
 
-async fn connection(pool: &deadpool_redis::Pool) -> Result<deadpool_redis::Connection, Failure> {
-    pool.get()
+async fn connection(client: &redis::Client) -> Result<MultiplexedConnection, Failure> {
+    client
+        .get_multiplexed_async_connection()
         .await
         .map_err(|e| Failure::check("could not connect to the job list's Redis", e))
 }
@@ -92,8 +122,8 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
     }
     runtime()?.block_on(async {
         let glue = demo::glue_for(&args.url, args.encrypt)?;
-        let pool = pool(&args.url)?;
-        let mut conn = connection(&pool).await?;
+        let client = job_list(&args.url)?;
+        let mut conn = connection(&client).await?;
         let callers = demo::callers(args.callers, demo::unix_now());
         let started = Instant::now();
         for n in 0..args.tasks {
@@ -106,7 +136,7 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
             redis::cmd("RPUSH")
                 .arg(&args.list)
                 .arg(entry)
-                .query_async::<i64>(&mut *conn)
+                .query_async::<i64>(&mut conn)
                 .await
                 .map_err(|e| Failure::check("could not push a job", e))?;
         }
@@ -131,8 +161,8 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
     }
     runtime()?.block_on(async {
         let glue = demo::glue_for(&args.url, args.encrypt)?;
-        let pool = pool(&args.url)?;
-        let mut conn = connection(&pool).await?;
+        let client = job_list(&args.url)?;
+        let mut conn = connection(&client).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let started = Instant::now();
         let workers = {
@@ -145,7 +175,7 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
         loop {
             let popped: Option<String> = redis::cmd("LPOP")
                 .arg(&args.list)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
                 .map_err(|e| Failure::check("could not pop a job", e))?;
             let Some(entry) = popped else {

@@ -589,3 +589,81 @@ fn snapshot_decode_reads_fernet_tokens_under_any_rotated_key() {
     );
     assert!(!stderr(&missing).contains("new key material"));
 }
+
+#[test]
+fn usage_errors_never_echo_a_url_password() {
+    for args in [
+        &["demo", "redis://:hunter2@h"][..],
+        &["demo", "--url", "unix://:hunter2@/tmp/x.sock", "stray"],
+        &["bench", "--tasks", "many", "rediss://u:hun?ter2@h:1"],
+    ] {
+        let output = taskctx(args, b"");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let shown = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("ter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("error"), "{shown}");
+    }
+}
+
+#[test]
+fn bench_on_redis_compares_with_redis_benchmark_in_the_same_run() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let output = taskctx(
+        &[
+            "bench",
+            "--url",
+            &url,
+            "--tasks",
+            "200",
+            "--concurrency",
+            "4",
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("no redis-benchmark baseline"),
+        "redis-benchmark (installed with redis-server) is needed: {}",
+        stderr(&output)
+    );
+    let rows: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 12);
+    for row in &rows {
+        let baseline = &row["baseline"];
+        let command = if row["op"] == "raw SET" || row["op"] == "submit" {
+            "SET"
+        } else {
+            "GET"
+        };
+        assert_eq!(baseline["tool"], "redis-benchmark", "{row}");
+        assert_eq!(baseline["command"], command, "{row}");
+        assert_eq!(baseline["clients"], 4, "{row}");
+        assert_eq!(baseline["requests"], 200, "{row}");
+        assert_eq!(baseline["value_bytes"], row["value_bytes"], "{row}");
+        assert!(baseline["ops_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+        let ratio =
+            row["ops_per_sec"].as_f64().unwrap() / baseline["ops_per_sec"].as_f64().unwrap();
+        assert!(
+            (row["vs_baseline"].as_f64().unwrap() - ratio).abs() < 1e-9,
+            "{row}"
+        );
+        assert!(row["p99_vs_baseline"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    let exists = Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "EXISTS", "key:__rand_int__"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&exists.stdout).trim(),
+        "0",
+        "redis-benchmark's key is removed"
+    );
+}

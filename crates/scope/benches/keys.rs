@@ -8,7 +8,9 @@
 )]
 
 use divan::{Bencher, black_box};
-use taskctx_scope::{Component, KeySpace, Leg, Scope, TaskId, TaskKey, TaskType, hash_slot};
+use taskctx_scope::{
+    Component, Deployment, KeySpace, Leg, Scope, TaskId, TaskKey, TaskType, hash_slot,
+};
 
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
@@ -95,14 +97,14 @@ fn build_typical_leg2(bencher: Bencher<'_, '_>) {
 
 #[divan::bench]
 fn snapshot_key_cluster(bencher: Bencher<'_, '_>) {
-    let space = KeySpace::for_url("fastmcp", "redis+cluster://h:7000").unwrap();
+    let space = KeySpace::new("fastmcp", Deployment::Cluster).unwrap();
     let key = typical_key();
     bencher.bench(|| space.snapshot_key(black_box(key.scope()), black_box(key.task_id())));
 }
 
 #[divan::bench]
 fn hash_slot_snapshot_key(bencher: Bencher<'_, '_>) {
-    let space = KeySpace::for_url("fastmcp", "redis+cluster://h:7000").unwrap();
+    let space = KeySpace::new("fastmcp", Deployment::Cluster).unwrap();
     let key = typical_key();
     let snapshot = space.snapshot_key(key.scope(), key.task_id());
     bencher.bench(|| hash_slot(black_box(snapshot.as_bytes())));

@@ -9,8 +9,8 @@
 )]
 
 use taskctx_scope::{
-    Component, Error, KeySpace, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType,
-    hash_slot,
+    Component, Deployment, Error, KeySpace, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey,
+    TaskType, hash_slot,
 };
 
 fn main() -> Result<(), Error> {
@@ -58,14 +58,14 @@ fn main() -> Result<(), Error> {
     }
 
     println!("redis keys of {}", tasks[0].to_key());
-    for (name, url) in [
-        ("fastmcp", "redis://localhost:6379/0"),
-        ("fastmcp", "redis+cluster://localhost:7000"),
+    for (name, deployment) in [
+        ("fastmcp", Deployment::Standalone),
+        ("fastmcp", Deployment::Cluster),
     ] {
-        let space = KeySpace::for_url(name, url)?;
+        let space = KeySpace::new(name, deployment)?;
         let snapshot = space.snapshot_key(Some(&scope), &task_id);
         let meta = space.task_key(Some(&scope), &task_id, KeySuffix::Meta);
-        println!("  {url} ({:?})", space.deployment());
+        println!("  {deployment:?}");
         println!(
             "    snapshot {snapshot} (slot {})",
             hash_slot(snapshot.as_bytes())

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use taskctx_scope::{
-//!     Component, KeySpace, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType,
+//!     Component, Deployment, KeySpace, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType,
 //! };
 //!
 //! // At submission: the caller's scope, and the key the worker will receive.
@@ -58,7 +58,7 @@
 //! // In the worker: parse it back (no allocation) and find the stored context.
 //! let (parsed, leg) = TaskKey::parse_execution(&execution_key)?;
 //! assert_eq!((&parsed, leg), (&task, Leg::new(2)));
-//! let keys = KeySpace::for_url("fastmcp", "redis+cluster://redis:7000")?;
+//! let keys = KeySpace::new("fastmcp", Deployment::Cluster)?;
 //! assert_eq!(
 //!     keys.snapshot_key(parsed.scope(), parsed.task_id()),
 //!     "{fastmcp}:fastmcp:task:auth:client-a%7Cuser-1:Jx4oUq8bS0y9k2pZ1vQxW3eR5tY7uI9oP1aS3dF5gH7:snapshot"

@@ -39,7 +39,8 @@ pub fn scope_prefix(scope: Option<&Scope<'_>>) -> String {
     out
 }
 
-/// How the Redis server is deployed, which decides the queue prefix.
+/// How the Redis server is deployed, which decides the queue prefix. (The store layer reads it
+/// from the store URL; this crate parses no URLs.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Deployment {
     /// A single server (or a replicated one): the queue name is the prefix.
@@ -48,28 +49,6 @@ pub enum Deployment {
     /// Redis Cluster: the prefix is `{name}`, a hash tag that keeps every key of the queue in one
     /// slot.
     Cluster,
-}
-
-impl Deployment {
-    /// Cluster for the URL schemes `redis+cluster` and `rediss+cluster` (any case), else
-    /// standalone.
-    ///
-    /// ```
-    /// use taskctx_scope::Deployment;
-    /// assert_eq!(Deployment::from_url("rediss+cluster://h:7000"), Deployment::Cluster);
-    /// assert_eq!(Deployment::from_url("redis://127.0.0.1:6379/0"), Deployment::Standalone);
-    /// ```
-    #[must_use]
-    pub fn from_url(url: &str) -> Self {
-        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-        if scheme.eq_ignore_ascii_case("redis+cluster")
-            || scheme.eq_ignore_ascii_case("rediss+cluster")
-        {
-            Self::Cluster
-        } else {
-            Self::Standalone
-        }
-    }
 }
 
 /// The key of one piece of a task's state, after `{queue prefix}:{scope prefix}:{task_id}`.
@@ -145,15 +124,15 @@ impl KeySuffix {
 /// The Redis keyspace of one queue: its name and deployment decide every task key's prefix.
 ///
 /// ```
-/// use taskctx_scope::{hash_slot, KeySpace, KeySuffix, Scope, TaskId};
+/// use taskctx_scope::{hash_slot, Deployment, KeySpace, KeySuffix, Scope, TaskId};
 /// let id = TaskId::new("T1")?;
 /// let scope = Scope::new("client-a|user-1");
-/// let standalone = KeySpace::for_url("fastmcp", "redis://localhost:6379/0")?;
+/// let standalone = KeySpace::new("fastmcp", Deployment::Standalone)?;
 /// assert_eq!(
 ///     standalone.snapshot_key(Some(&scope), &id),
 ///     "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T1:snapshot"
 /// );
-/// let cluster = KeySpace::for_url("docket", "redis+cluster://localhost:7000")?;
+/// let cluster = KeySpace::new("docket", Deployment::Cluster)?;
 /// let snapshot = cluster.snapshot_key(None, &id);
 /// assert_eq!(snapshot, "{docket}:fastmcp:task:anon:T1:snapshot");
 /// let meta = cluster.task_key(None, &id, KeySuffix::Meta);
@@ -193,14 +172,6 @@ impl KeySpace {
             Deployment::Cluster => format!("{{{queue_name}}}"),
         };
         Ok(Self { prefix, deployment })
-    }
-
-    /// The keyspace of queue `queue_name` on the server at `url` (see [`Deployment::from_url`]).
-    ///
-    /// # Errors
-    /// As [`KeySpace::new`].
-    pub fn for_url(queue_name: &str, url: &str) -> Result<Self, Error> {
-        Self::new(queue_name, Deployment::from_url(url))
     }
 
     /// `fastmcp` or `{name}`: the first segment of every key.

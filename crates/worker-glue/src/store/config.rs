@@ -1,12 +1,13 @@
-//! Timeouts and pool size for Redis-backed stores.
+//! Timeouts and connection count for Redis-backed stores.
 
 use std::time::Duration;
 
-/// Timeouts and pool size of a [`RedisStore`](super::RedisStore); a [`MemoryStore`](super::MemoryStore)
-/// ignores them.
+/// Timeouts and connection count of a [`RedisStore`](super::RedisStore); a
+/// [`MemoryStore`](super::MemoryStore) ignores them.
 ///
-/// Defaults: connect 2 s, response 2 s, pool wait 2 s, 16 pooled connections. A call never takes
-/// longer than [`StoreConfig::call_deadline`] (their sum) before it returns.
+/// Defaults: connect 2 s, response 2 s, pool wait 2 s, 4 connections. Each phase of a call is
+/// bounded by its own timeout, and a timeout error names the phase and limit that ended the call,
+/// so a call returns within about [`StoreConfig::call_deadline`] (their sum).
 ///
 /// ```
 /// use std::time::Duration;
@@ -32,7 +33,7 @@ impl Default for StoreConfig {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
             pool_wait_timeout: Duration::from_secs(2),
-            pool_size: 16,
+            pool_size: 4,
         }
     }
 }
@@ -44,19 +45,20 @@ impl StoreConfig {
         self.connect_timeout
     }
 
-    /// The most time spent waiting for one reply (including the pool's health-check `PING`).
+    /// The most time spent waiting for the reply to one request.
     #[must_use]
     pub const fn response_timeout(&self) -> Duration {
         self.response_timeout
     }
 
-    /// The most time spent waiting for a free pooled connection when all are in use.
+    /// The most time spent waiting while another call opens the connection this call is to use.
     #[must_use]
     pub const fn pool_wait_timeout(&self) -> Duration {
         self.pool_wait_timeout
     }
 
-    /// The most connections kept open per store.
+    /// How many connections the store keeps open. Each is multiplexed: it carries any number of
+    /// concurrent calls, their requests pipelined on one socket.
     #[must_use]
     pub const fn pool_size(&self) -> usize {
         self.pool_size

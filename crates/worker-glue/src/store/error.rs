@@ -24,6 +24,14 @@ pub enum Operation {
     Delete,
 }
 
+impl Operation {
+    /// Whether doing the call twice has the effect and result of doing it once (all but
+    /// [`Operation::Delete`], whose count of deleted keys would differ).
+    pub(crate) const fn is_idempotent(self) -> bool {
+        !matches!(self, Self::Delete)
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -40,7 +48,7 @@ impl fmt::Display for Operation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutPhase {
-    /// Waiting for a free pooled connection.
+    /// Waiting while another call opens the connection this call is to use.
     PoolWait,
     /// Opening a new connection.
     Connect,
@@ -53,7 +61,7 @@ pub enum TimeoutPhase {
 impl fmt::Display for TimeoutPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::PoolWait => "waiting for a pooled connection",
+            Self::PoolWait => "waiting for a connection being opened",
             Self::Connect => "connecting",
             Self::Response => "waiting for the reply",
             Self::Call => "the whole call",

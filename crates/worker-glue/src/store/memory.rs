@@ -8,14 +8,17 @@ use std::time::Instant;
 
 use super::{Deployment, SnapshotStore, StoreError, StoredValue, Ttl};
 
-/// Every this many writes, expired entries are purged (reads drop expired entries they meet).
+/// Expired entries are purged once the writes since the last purge reach the number of stored
+/// entries, and at least this many (reads drop expired entries they meet): a purge visits every
+/// entry, so this keeps its cost at O(1) per write however large the store grows.
 const PURGE_EVERY_WRITES: u32 = 1024;
 
 /// An in-process [`SnapshotStore`]: the default for `memory://` URLs, for a server and its workers
 /// running in one process, and for tests.
 ///
 /// TTLs are honoured: an expired key reads as missing (it is dropped on read) and expired keys are
-/// purged every 1024 writes. Clones share one map.
+/// purged every 1024 writes, or every N writes once the store holds N > 1024 keys. Clones share
+/// one map.
 ///
 /// [`MemoryStore::shared`] returns the process-wide store of a name, which is what
 /// `open("memory://name")` does, so every worker of the process that opens the same URL sees the
@@ -116,13 +119,17 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a write and purges expired entries every [`PURGE_EVERY_WRITES`] writes.
+    /// Counts a write and purges expired entries once the writes since the last purge reach
+    /// the number of entries (at least [`PURGE_EVERY_WRITES`]).
     fn note_write(&self, entries: &mut HashMap<String, Entry>, now: Instant) {
         let writes = self
             .inner
             .writes_since_purge
             .fetch_add(1, Ordering::Relaxed);
-        if writes.saturating_add(1) >= PURGE_EVERY_WRITES {
+        let every = u32::try_from(entries.len())
+            .unwrap_or(u32::MAX)
+            .max(PURGE_EVERY_WRITES);
+        if writes.saturating_add(1) >= every {
             self.inner.writes_since_purge.store(0, Ordering::Relaxed);
             entries.retain(|_, entry| entry.is_live(now));
         }
@@ -250,6 +257,28 @@ mod tests {
             store.save(&[("live", b"v".as_slice())], ttl(60)).await?;
         }
         assert_eq!(stored_entries(&store), 1, "only the live key is kept");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_large_store_purges_less_often() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let count = PURGE_EVERY_WRITES as usize * 2;
+        for n in 0..count {
+            let key = format!("short:{n}");
+            store.save(&[(&key, b"v".as_slice())], ttl(1)).await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // The first purge came at 1024 writes, when nothing had expired; the next is due once the
+        // writes reach the 2048 entries.
+        for _ in 0..PURGE_EVERY_WRITES {
+            store.save(&[("live", b"v".as_slice())], ttl(60)).await?;
+        }
+        assert_eq!(stored_entries(&store), count + 1, "not yet due");
+        for _ in 0..count {
+            store.save(&[("live", b"v".as_slice())], ttl(60)).await?;
+        }
+        assert_eq!(stored_entries(&store), 1, "purged once due");
         Ok(())
     }
 

@@ -3,12 +3,41 @@
 //! [`SnapshotStore`] is the interface; [`MemoryStore`] and [`RedisStore`] implement it, and
 //! [`AnyStore`] is whichever of them [`open`] picked from a URL at run time. Keys are plain
 //! strings (built by the key layer), values are bytes (encoded by the snapshot layer).
+//!
+//! # Store URLs
+//!
+//! [`StoreUrl::parse`] is the one parser of store URLs ([`ACCEPTED_URL_FORMS`]): [`open`] uses it,
+//! and so does anything else that needs to know what a URL names (its [`Deployment`], servers,
+//! database). User-info runs to the last `@`, so `?`, `&`, `#`, `/` and `@` inside a password stay
+//! in the password. No password, in any URL form, appears in an error, a `Debug` output or a
+//! [`RedactedUrl`].
+//!
+//! # Redis: one round trip per call
+//!
+//! A [`RedisStore`] keeps [`StoreConfig::pool_size`] connections (4 by default) and spreads calls
+//! over them round robin. Each is a redis-rs multiplexed connection (a `ClusterConnection` in
+//! cluster mode): every caller shares it, and concurrent requests are pipelined on its socket.
+//! A call is one request — a single command when it touches one key (`SET key value EX ttl`,
+//! `GET`, `EXPIRE`, `DEL`), one `MULTI … EXEC` when it touches several — and one round trip: no
+//! connection is checked out or tested (`PING`) first. Connections are made through a deadpool
+//! pool on first use; one that fails at the connection level (I/O error, closed, timed out) is
+//! taken out of the pool and replaced by the next call that needs it. A call on a connection
+//! found closed (a restarted or stopped server) is sent again once on a new connection when that
+//! cannot apply it twice (the request was never written, or the call is idempotent: all but
+//! [`SnapshotStore::delete`]), so a restarted Redis is used again on the very next call.
+//!
+//! # Timeouts
+//!
+//! Every phase of a call is bounded by its own [`StoreConfig`] limit — waiting while another call
+//! opens the connection (pool wait), opening one (connect: TCP or socket, TLS, `AUTH`, `SELECT`,
+//! and for Sentinel the master lookup), and the reply — for standalone, unix, TLS, cluster and
+//! sentinel stores alike, and a [`StoreError::Timeout`] names the phase and the limit that ended
+//! the call.
 
 mod config;
 mod error;
 mod memory;
 mod redis;
-mod slot;
 mod url;
 
 use std::fmt;
@@ -22,7 +51,10 @@ pub use config::StoreConfig;
 pub use error::{Operation, StoreError, TimeoutPhase};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
-pub use url::{ACCEPTED_URL_FORMS, RedactedUrl, UrlProblem, redact_url};
+pub use url::{
+    ACCEPTED_URL_FORMS, RedactedUrl, ServerAddr, StoreUrl, TlsCheck, UrlKind, UrlProblem,
+    redact_url,
+};
 
 /// How long saved keys live, in whole seconds (Redis `SET … EX ttl`): at least 1 s, at most
 /// [`Ttl::MAX_SECS`].
@@ -217,15 +249,11 @@ pub fn open(url: &str) -> Result<AnyStore, StoreError> {
 /// accepted forms), [`StoreError::TlsNotEnabled`] for `rediss` URLs in a build without the `tls`
 /// feature, [`StoreError::PoolSetup`] when the connection pool cannot be built.
 pub fn open_with(url: &str, config: &StoreConfig) -> Result<AnyStore, StoreError> {
-    match url::parse(url) {
-        Ok(url::Target::Memory { name }) => Ok(AnyStore::Memory(MemoryStore::shared(&name))),
-        Ok(url::Target::Redis(target)) => {
-            RedisStore::from_target(target, redact_url(url), config).map(AnyStore::Redis)
+    match StoreUrl::parse(url)?.into_parts() {
+        (url::Target::Memory { name }, _) => Ok(AnyStore::Memory(MemoryStore::shared(&name))),
+        (url::Target::Redis(target), redacted) => {
+            RedisStore::from_target(target, redacted, config).map(AnyStore::Redis)
         }
-        Err(reason) => Err(StoreError::InvalidUrl {
-            url: redact_url(url),
-            reason,
-        }),
     }
 }
 

@@ -1,65 +1,223 @@
-//! The Redis store: standalone servers (TCP or unix socket), Redis Cluster and Redis Sentinel,
-//! each through a deadpool-redis connection pool.
+//! The Redis store: standalone servers (TCP, TLS or unix socket), Redis Cluster and Redis
+//! Sentinel, each over a few held multiplexed connections made through a deadpool pool.
+//!
+//! # How a call reaches Redis
+//!
+//! The store keeps [`StoreConfig::pool_size`] connection slots. A call picks the next slot (round
+//! robin), clones the slot's connection (a redis-rs `MultiplexedConnection` or `ClusterConnection`:
+//! clones share one socket, and concurrent requests on it are pipelined) and sends its one
+//! request: one round trip, no health check first. A slot is filled on first use from the deadpool
+//! pool, and emptied (its connection taken out of the pool and dropped) when a call on it fails at
+//! the connection level (I/O error, closed connection, timeout); the next call on that slot opens
+//! a new one. A request on a connection already known to be closed never reaches the socket: it
+//! is sent again, once, on a new connection, so a restarted Redis is used again on the very next
+//! call.
 
-use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
+use std::{fmt, future};
 
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult, TimeoutType};
+use deadpool_redis::Runtime;
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, FromRedisValue,
-    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, aio::ConnectionLike,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
+    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, RedisFuture, Value,
 };
-use deadpool_redis::{PoolError, Runtime, TimeoutType};
+use taskctx_scope::hash_slot;
 
 use super::error::excerpt;
-use super::slot::key_slot;
-use super::url::{Credentials, HostPort, RedisTarget, Tls, Topology};
+use super::url::{Credentials, HostPort, RedisTarget, TlsCheck, Topology};
 use super::{
     Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue,
     TimeoutPhase, Ttl,
 };
 
-/// A [`SnapshotStore`] on Redis: a standalone server over TCP or a unix socket, a Redis Cluster, or
-/// the master named by Redis Sentinel.
+/// A [`SnapshotStore`] on Redis: a standalone server over TCP, TLS or a unix socket, a Redis
+/// Cluster, or the master named by Redis Sentinel.
 ///
 /// Open one with [`open`](super::open) / [`open_with`](super::open_with) or
-/// [`RedisStore::open_with`]. Connections are pooled (deadpool-redis) and made on first use; a
-/// broken connection is dropped when next checked out (the pool sends `PING` first), so a
-/// restarted Redis is used again on the next call. Clones share the pool.
+/// [`RedisStore::open_with`]. Nothing is connected until the first call. Every call is one
+/// request (one round trip): the store holds a few multiplexed connections that every caller
+/// shares, replaced when they fail rather than tested before use (see the module notes in
+/// [`store`](crate::store)). Clones share the connections.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: Pool,
+    pool: managed::Pool<Connector>,
+    slots: Box<[Slot]>,
+    /// The slot the next call uses (round robin).
+    next_slot: AtomicUsize,
+    /// Tells connections apart, so a failed call empties its slot only if the slot still holds the
+    /// connection it failed on.
+    next_generation: AtomicU64,
     config: StoreConfig,
     url: RedactedUrl,
+    deployment: Deployment,
+    mode: &'static str,
     /// The URL's password, scrubbed from any server or client message before it is kept.
     password: Option<String>,
 }
 
-enum Pool {
-    Standalone(deadpool_redis::Pool),
-    Cluster(deadpool_redis::cluster::Pool),
-    Sentinel(deadpool_redis::sentinel::Pool),
+/// One held connection, and the lock that lets only one call at a time open it.
+#[derive(Default)]
+struct Slot {
+    held: Mutex<Option<Held>>,
+    opening: tokio::sync::Mutex<()>,
 }
 
-impl Pool {
-    fn mode(&self) -> &'static str {
-        match self {
-            Self::Standalone(_) => "standalone",
-            Self::Cluster(_) => "cluster",
-            Self::Sentinel(_) => "sentinel",
+struct Held {
+    generation: u64,
+    object: Object<Connector>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Option<Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The held connection, if any.
+    fn current(&self) -> Option<(u64, Conn)> {
+        self.lock()
+            .as_ref()
+            .map(|held| (held.generation, Conn::clone(&held.object)))
+    }
+
+    /// Empties the slot if it still holds connection `generation`.
+    fn forget(&self, generation: u64) {
+        let mut held = self.lock();
+        if held.as_ref().is_some_and(|h| h.generation == generation)
+            && let Some(held) = held.take()
+        {
+            discard(held);
         }
     }
+}
+
+/// Takes a connection out of the pool for good (it is closed when its last clone goes): it must
+/// never be handed out again.
+fn discard(held: Held) {
+    drop(Object::take(held.object));
+}
+
+/// A connection of any deployment; clones share it.
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Opens connections for the pool, with the store's connect timeout.
+enum Connector {
+    /// A standalone server: deadpool-redis's own manager (a redis-rs client and its connection
+    /// settings).
+    Single(deadpool_redis::Manager),
+    Cluster(ClusterClient),
+    /// Asks each sentinel in turn for the master's address, then connects to the master; every
+    /// connection with the store's connect timeout (redis-rs's own sentinel client connects with
+    /// its fixed defaults).
+    Sentinel {
+        sentinels: Vec<redis::Client>,
+        master: String,
+        settings: RedisConnectionInfo,
+        config: AsyncConnectionConfig,
+    },
+}
+
+impl managed::Manager for Connector {
+    type Type = Conn;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<Conn, RedisError> {
+        match self {
+            Self::Single(manager) => managed::Manager::create(manager).await.map(Conn::Single),
+            Self::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+            Self::Sentinel {
+                sentinels,
+                master,
+                settings,
+                config,
+            } => sentinel_master(sentinels, master, settings, config)
+                .await
+                .map(Conn::Single),
+        }
+    }
+
+    /// Never called with a live connection: the store holds its connections and takes failed
+    /// ones out of the pool, so nothing is checked before reuse.
+    async fn recycle(&self, _: &mut Conn, _: &Metrics) -> RecycleResult<RedisError> {
+        Ok(())
+    }
+}
+
+/// One request: a single command or a pipeline (`MULTI … EXEC` when atomic).
+enum Request {
+    One(Cmd),
+    Many(Pipeline),
+}
+
+impl Request {
+    async fn send<T: FromRedisValue>(&self, conn: &mut Conn) -> Result<T, RedisError> {
+        match self {
+            Self::One(cmd) => cmd.query_async(conn).await,
+            Self::Many(pipeline) => pipeline.query_async(conn).await,
+        }
+    }
+}
+
+/// How a request on a connection failed.
+struct Failure {
+    error: StoreError,
+    /// The connection is unusable (I/O error, closed, timed out): take it out of its slot.
+    broken: bool,
+    /// It failed before anything was written: the connection had already closed.
+    unsent: bool,
+    /// The connection closed (not timed out) while the request was pending.
+    lost: bool,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.inner.url)
-            .field("mode", &self.inner.pool.mode())
+            .field("mode", &self.inner.mode)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -90,7 +248,7 @@ impl RedisStore {
         &self.inner.url
     }
 
-    /// The timeouts and pool size in use.
+    /// The timeouts and connection count in use.
     #[must_use]
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
@@ -99,7 +257,7 @@ impl RedisStore {
     /// Whether this store talks to a Redis Cluster (so the keys of one call must share a slot).
     #[must_use]
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.pool, Pool::Cluster(_))
+        self.inner.deployment == Deployment::Cluster
     }
 
     pub(crate) fn from_target(
@@ -113,86 +271,172 @@ impl RedisStore {
             }
             install_tls_provider();
         }
-        let setup_error = |message: String| StoreError::PoolSetup {
+        let setup_error = |error: &RedisError| StoreError::PoolSetup {
             url: url.clone(),
-            message: scrub(&message, target.credentials.password.as_deref()),
+            message: excerpt(&scrub(
+                &error.to_string(),
+                target.credentials.password.as_deref(),
+            )),
         };
-        let pool = match &target.topology {
-            Topology::Tcp(node) => {
-                let info = connection_info(tcp_addr(node, target.tls), &target)
-                    .map_err(|error| setup_error(error.to_string()))?;
-                standalone_pool(info, config).map_err(setup_error)?
-            }
-            Topology::Unix(path) => {
-                let info = connection_info(ConnectionAddr::Unix(path.clone()), &target)
-                    .map_err(|error| setup_error(error.to_string()))?;
-                standalone_pool(info, config).map_err(setup_error)?
-            }
-            Topology::Cluster(nodes) => {
-                cluster_pool(nodes, &target, config).map_err(setup_error)?
-            }
-            Topology::Sentinel { sentinels, master } => {
-                sentinel_pool(sentinels, master, &target, config).map_err(setup_error)?
-            }
-        };
+        let (connector, deployment, mode) =
+            connector(&target, config).map_err(|error| setup_error(&error))?;
+        let pool = managed::Pool::builder(connector)
+            .max_size(config.pool_size())
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.pool_wait_timeout()))
+            .create_timeout(Some(config.connect_timeout()))
+            .build()
+            .map_err(|error| StoreError::PoolSetup {
+                url: url.clone(),
+                message: excerpt(&error.to_string()),
+            })?;
+        let slots = (0..config.pool_size()).map(|_| Slot::default()).collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                slots,
+                next_slot: AtomicUsize::new(0),
+                next_generation: AtomicU64::new(0),
                 config: *config,
                 url,
+                deployment,
+                mode,
                 password: target.credentials.password,
             }),
         })
     }
 
-    /// Runs `pipeline` on a pooled connection, bounded by the call deadline.
+    /// Sends `request` on the next slot's connection: one round trip. A held connection found
+    /// closed is replaced and the request sent again, once, when that cannot apply it twice (see
+    /// the retry rule below).
     async fn query<T: FromRedisValue>(
         &self,
         operation: Operation,
-        pipeline: &Pipeline,
+        request: &Request,
     ) -> Result<T, StoreError> {
-        let deadline = self.inner.config.call_deadline();
-        // The pool's checkout future is large (about 20 KiB), so it is boxed rather than inlined
-        // into every caller's future.
-        let call = async {
-            match &self.inner.pool {
-                Pool::Standalone(pool) => {
-                    let mut connection = Box::pin(pool.get())
-                        .await
-                        .map_err(|error| self.pool_error(operation, error))?;
-                    self.send(operation, &mut connection, pipeline).await
-                }
-                Pool::Cluster(pool) => {
-                    let mut connection = Box::pin(pool.get())
-                        .await
-                        .map_err(|error| self.pool_error(operation, error))?;
-                    self.send(operation, &mut connection, pipeline).await
-                }
-                Pool::Sentinel(pool) => {
-                    let mut connection = Box::pin(pool.get())
-                        .await
-                        .map_err(|error| self.pool_error(operation, error))?;
-                    self.send(operation, &mut connection, pipeline).await
-                }
+        let inner = &self.inner;
+        let index = inner.next_slot.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
+        let Some(slot) = inner.slots.get(index) else {
+            return Err(StoreError::PoolSetup {
+                url: inner.url.clone(),
+                message: "the store has no connection slots".to_owned(),
+            });
+        };
+        let (generation, mut conn, fresh) = match slot.current() {
+            Some((generation, conn)) => (generation, conn, false),
+            None => {
+                let (generation, conn) = Box::pin(self.open_slot(operation, slot, None)).await?;
+                (generation, conn, true)
             }
         };
-        tokio::time::timeout(deadline, call)
+        let failure = match self.send(operation, &mut conn, request).await {
+            Ok(reply) => return Ok(reply),
+            Err(failure) => failure,
+        };
+        // A held connection that turns out closed (a restarted or stopped server) is replaced and
+        // the request sent once more when that cannot apply it twice: it was never written, or it
+        // is idempotent (everything but DEL, whose count would be wrong) and the connection was
+        // lost rather than timed out.
+        let retry = !fresh && (failure.unsent || (failure.lost && operation.is_idempotent()));
+        if !retry {
+            if failure.broken {
+                slot.forget(generation);
+            }
+            return Err(failure.error);
+        }
+        let (generation, mut conn) =
+            Box::pin(self.open_slot(operation, slot, Some(generation))).await?;
+        self.send(operation, &mut conn, request)
             .await
-            .unwrap_or_else(|_| Err(self.timeout(operation, TimeoutPhase::Call, deadline)))
+            .map_err(|failure| {
+                if failure.broken {
+                    slot.forget(generation);
+                }
+                failure.error
+            })
     }
 
-    async fn send<C: ConnectionLike + Send, T: FromRedisValue>(
+    /// Fills `slot` with a new connection, unless another call did meanwhile (and its connection
+    /// is not `stale`). Waits at most the pool wait timeout for another call's attempt, and opens
+    /// within the connect timeout.
+    async fn open_slot(
         &self,
         operation: Operation,
-        connection: &mut C,
-        pipeline: &Pipeline,
-    ) -> Result<T, StoreError> {
-        let limit = self.inner.config.response_timeout();
-        match tokio::time::timeout(limit, pipeline.query_async::<T>(connection)).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(self.redis_error(operation, &error)),
-            Err(_) => Err(self.timeout(operation, TimeoutPhase::Response, limit)),
+        slot: &Slot,
+        stale: Option<u64>,
+    ) -> Result<(u64, Conn), StoreError> {
+        let inner = &self.inner;
+        let wait = inner.config.pool_wait_timeout();
+        let _opening = tokio::time::timeout(wait, slot.opening.lock())
+            .await
+            .map_err(|_| self.timeout(operation, TimeoutPhase::PoolWait, wait))?;
+        {
+            let mut held = slot.lock();
+            match held.as_ref() {
+                Some(current) if Some(current.generation) != stale => {
+                    return Ok((current.generation, Conn::clone(&current.object)));
+                }
+                Some(_) => {
+                    if let Some(old) = held.take() {
+                        discard(old);
+                    }
+                }
+                None => {}
+            }
         }
+        let object = inner
+            .pool
+            .get()
+            .await
+            .map_err(|error| self.pool_error(operation, error))?;
+        let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::clone(&object);
+        if let Some(old) = slot.lock().replace(Held { generation, object }) {
+            discard(old);
+        }
+        Ok((generation, conn))
+    }
+
+    /// Sends `request` on `conn` and waits at most the response timeout for the reply.
+    async fn send<T: FromRedisValue>(
+        &self,
+        operation: Operation,
+        conn: &mut Conn,
+        request: &Request,
+    ) -> Result<T, Failure> {
+        let limit = self.inner.config.response_timeout();
+        let mut reply = pin!(request.send::<T>(conn));
+        // The first poll only queues the request for the connection's writer; it completes with an
+        // error at once only when the connection has already closed.
+        let first = future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(Err(error)) if is_connection_failure(&error) => {
+                return Err(Failure {
+                    error: self.redis_error(operation, &error),
+                    broken: true,
+                    unsent: true,
+                    lost: true,
+                });
+            }
+            Poll::Ready(result) => result,
+            Poll::Pending => match tokio::time::timeout(limit, reply).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(Failure {
+                        error: self.timeout(operation, TimeoutPhase::Response, limit),
+                        broken: true,
+                        unsent: false,
+                        lost: false,
+                    });
+                }
+            },
+        };
+        result.map_err(|error| Failure {
+            error: self.redis_error(operation, &error),
+            broken: is_connection_failure(&error),
+            unsent: false,
+            lost: is_connection_failure(&error) && !error.is_timeout(),
+        })
     }
 
     fn timeout(&self, operation: Operation, phase: TimeoutPhase, after: Duration) -> StoreError {
@@ -208,7 +452,7 @@ impl RedisStore {
         excerpt(&scrub(text, self.inner.password.as_deref()))
     }
 
-    fn pool_error(&self, operation: Operation, error: PoolError) -> StoreError {
+    fn pool_error(&self, operation: Operation, error: PoolError<RedisError>) -> StoreError {
         let config = &self.inner.config;
         match error {
             PoolError::Timeout(TimeoutType::Wait) => self.timeout(
@@ -218,9 +462,6 @@ impl RedisStore {
             ),
             PoolError::Timeout(TimeoutType::Create) => {
                 self.timeout(operation, TimeoutPhase::Connect, config.connect_timeout())
-            }
-            PoolError::Timeout(TimeoutType::Recycle) => {
-                self.timeout(operation, TimeoutPhase::Response, config.response_timeout())
             }
             PoolError::Backend(error) if error.is_timeout() => {
                 self.timeout(operation, TimeoutPhase::Connect, config.connect_timeout())
@@ -240,20 +481,21 @@ impl RedisStore {
 
     fn redis_error(&self, operation: Operation, error: &RedisError) -> StoreError {
         let url = self.inner.url.clone();
-        let message = self.message(&error.to_string());
         if error.is_timeout() {
-            self.timeout(
+            return self.timeout(
                 operation,
                 TimeoutPhase::Response,
                 self.inner.config.response_timeout(),
-            )
-        } else if error.is_connection_refusal() {
+            );
+        }
+        let message = self.message(&error.to_string());
+        if error.is_connection_refusal() {
             StoreError::Connect {
                 operation,
                 url,
                 message,
             }
-        } else if error.is_io_error() || error.is_connection_dropped() {
+        } else if is_connection_failure(error) {
             StoreError::ConnectionLost {
                 operation,
                 url,
@@ -281,9 +523,9 @@ impl RedisStore {
         let Some(first_key) = keys.next() else {
             return Ok(());
         };
-        let first_slot = key_slot(first_key.as_bytes());
+        let first_slot = hash_slot(first_key);
         for other_key in keys {
-            let other_slot = key_slot(other_key.as_bytes());
+            let other_slot = hash_slot(other_key);
             if other_slot != first_slot {
                 return Err(StoreError::CrossSlot {
                     operation,
@@ -296,50 +538,80 @@ impl RedisStore {
         }
         Ok(())
     }
+
+    /// `command` on every key, as one command when there is one key, else in one `MULTI … EXEC`.
+    fn per_key(keys: &[&str], command: &str, ttl: Option<Ttl>) -> Request {
+        let build = |cmd: &mut Cmd, key: &str| {
+            cmd.arg(key);
+            if let Some(ttl) = ttl {
+                cmd.arg(ttl.secs());
+            }
+        };
+        if let [key] = keys {
+            let mut cmd = redis::cmd(command);
+            build(&mut cmd, key);
+            return Request::One(cmd);
+        }
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        for key in keys {
+            let mut cmd = redis::cmd(command);
+            build(&mut cmd, key);
+            pipeline.add_command(cmd);
+        }
+        Request::Many(pipeline)
+    }
+}
+
+/// An error that leaves the connection unusable.
+fn is_connection_failure(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
 }
 
 impl SnapshotStore for RedisStore {
     fn deployment(&self) -> Deployment {
-        if self.is_cluster() {
-            Deployment::Cluster
-        } else {
-            Deployment::Standalone
-        }
+        self.inner.deployment
     }
 
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
-        for (key, value) in entries {
-            pipeline
-                .cmd("SET")
-                .arg(*key)
-                .arg(*value)
-                .arg("EX")
-                .arg(ttl.secs())
-                .ignore();
-        }
-        self.query::<()>(Operation::Save, &pipeline).await
+        let set = |(key, value): &(&str, &[u8])| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(*key).arg(*value).arg("EX").arg(ttl.secs());
+            cmd
+        };
+        let request = match entries {
+            [] => return Ok(()),
+            // One SET is atomic by itself.
+            [entry] => Request::One(set(entry)),
+            entries => {
+                self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
+                let mut pipeline = redis::pipe();
+                pipeline.atomic();
+                for entry in entries {
+                    pipeline.add_command(set(entry)).ignore();
+                }
+                Request::Many(pipeline)
+            }
+        };
+        self.query::<()>(Operation::Save, &request).await
     }
 
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut pipeline = redis::pipe();
-        pipeline.cmd("GET").arg(key);
-        let (value,) = self
-            .query::<(Option<Vec<u8>>,)>(Operation::Load, &pipeline)
-            .await?;
-        Ok(value)
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.query::<Option<Vec<u8>>>(Operation::Load, &Request::One(cmd))
+            .await
     }
 
     async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
         let mut pipeline = redis::pipe();
         pipeline.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
         let (value, pttl) = self
-            .query::<(Option<Vec<u8>>, i64)>(Operation::LoadWithTtl, &pipeline)
+            .query::<(Option<Vec<u8>>, i64)>(Operation::LoadWithTtl, &Request::Many(pipeline))
             .await?;
         Ok(value.map(|value| {
             // PTTL: -1 for no expiry, -2 when the key vanished in between (not possible inside
@@ -354,14 +626,8 @@ impl SnapshotStore for RedisStore {
             return Ok(0);
         }
         self.check_one_slot(Operation::Refresh, keys.iter().copied())?;
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
-        for key in keys {
-            pipeline.cmd("EXPIRE").arg(*key).arg(ttl.secs());
-        }
-        let replies = self
-            .query::<Vec<i64>>(Operation::Refresh, &pipeline)
-            .await?;
+        let request = Self::per_key(keys, "EXPIRE", Some(ttl));
+        let replies = self.counts(Operation::Refresh, &request).await?;
         Ok(replies.iter().filter(|&&reply| reply == 1).count())
     }
 
@@ -370,14 +636,140 @@ impl SnapshotStore for RedisStore {
             return Ok(0);
         }
         self.check_one_slot(Operation::Delete, keys.iter().copied())?;
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
-        for key in keys {
-            pipeline.cmd("DEL").arg(*key);
-        }
-        let replies = self.query::<Vec<i64>>(Operation::Delete, &pipeline).await?;
+        let request = Self::per_key(keys, "DEL", None);
+        let replies = self.counts(Operation::Delete, &request).await?;
         Ok(replies.iter().filter(|&&reply| reply > 0).count())
     }
+}
+
+impl RedisStore {
+    /// The integer replies of a [`per_key`](Self::per_key) request.
+    async fn counts(
+        &self,
+        operation: Operation,
+        request: &Request,
+    ) -> Result<Vec<i64>, StoreError> {
+        match request {
+            Request::One(_) => self.query::<i64>(operation, request).await.map(|n| vec![n]),
+            Request::Many(_) => self.query::<Vec<i64>>(operation, request).await,
+        }
+    }
+}
+
+/// The connector for `target`, its deployment and a name for `Debug`.
+fn connector(
+    target: &RedisTarget,
+    config: &StoreConfig,
+) -> Result<(Connector, Deployment, &'static str), RedisError> {
+    // Responses are timed by the store itself (so that a timeout names its phase); connecting is
+    // bounded here and by the pool.
+    let connection_config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout()))
+        .set_response_timeout(None);
+    Ok(match &target.topology {
+        Topology::Tcp(node) => {
+            let info = connection_info(tcp_addr(node, target.tls), target)?;
+            let manager = deadpool_redis::Manager::new_with_config(info, connection_config)?;
+            (
+                Connector::Single(manager),
+                Deployment::Standalone,
+                "standalone",
+            )
+        }
+        Topology::Unix(path) => {
+            let info = connection_info(ConnectionAddr::Unix(path.clone()), target)?;
+            let manager = deadpool_redis::Manager::new_with_config(info, connection_config)?;
+            (Connector::Single(manager), Deployment::Standalone, "unix")
+        }
+        Topology::Cluster(nodes) => {
+            let infos = nodes
+                .iter()
+                .map(|node| connection_info(tcp_addr(node, target.tls), target))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client = ClusterClientBuilder::new(infos)
+                .connection_timeout(config.connect_timeout())
+                .response_timeout(config.response_timeout())
+                .overall_response_timeout(Some(config.response_timeout()))
+                .build()?;
+            (Connector::Cluster(client), Deployment::Cluster, "cluster")
+        }
+        Topology::Sentinel { sentinels, master } => {
+            // The sentinels are asked without credentials; the URL's credentials and database are
+            // for the master they name.
+            let sentinels = sentinels
+                .iter()
+                .map(|node| redis::Client::open(ConnectionAddr::Tcp(node.host.clone(), node.port)))
+                .collect::<Result<Vec<_>, _>>()?;
+            (
+                Connector::Sentinel {
+                    sentinels,
+                    master: master.clone(),
+                    settings: redis_settings(&target.credentials, target.db),
+                    config: connection_config,
+                },
+                Deployment::Standalone,
+                "sentinel",
+            )
+        }
+    })
+}
+
+/// A connection to the master `master` as the first sentinel that knows it names it, checked to
+/// be a master (`ROLE`).
+async fn sentinel_master(
+    sentinels: &[redis::Client],
+    master: &str,
+    settings: &RedisConnectionInfo,
+    config: &AsyncConnectionConfig,
+) -> Result<MultiplexedConnection, RedisError> {
+    let mut last_error = RedisError::from((
+        ErrorKind::EmptySentinelList,
+        "no sentinel to ask for the master",
+    ));
+    for sentinel in sentinels {
+        let address = async {
+            let mut conn = sentinel
+                .get_multiplexed_async_connection_with_config(config)
+                .await?;
+            redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(master)
+                .query_async::<Option<(String, u16)>>(&mut conn)
+                .await
+        };
+        let (host, port) = match address.await {
+            Ok(Some(address)) => address,
+            Ok(None) => {
+                last_error = RedisError::from((
+                    ErrorKind::MasterNameNotFoundBySentinel,
+                    "the sentinel knows no master of that name",
+                    excerpt(master),
+                ));
+                continue;
+            }
+            Err(error) => {
+                last_error = error;
+                continue;
+            }
+        };
+        let info = ConnectionAddr::Tcp(host, port)
+            .into_connection_info()?
+            .set_redis_settings(settings.clone());
+        let mut conn = redis::Client::open(info)?
+            .get_multiplexed_async_connection_with_config(config)
+            .await?;
+        let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+        match role.first() {
+            Some(Value::BulkString(role)) if role.as_slice() == b"master" => return Ok(conn),
+            _ => {
+                last_error = RedisError::from((
+                    ErrorKind::MasterNameNotFoundBySentinel,
+                    "the server the sentinel names is not a master",
+                ));
+            }
+        }
+    }
+    Err(last_error)
 }
 
 /// Makes ring rustls's process-wide crypto provider, unless the application installed one first
@@ -399,13 +791,13 @@ fn scrub(text: &str, password: Option<&str>) -> String {
     }
 }
 
-fn tcp_addr(node: &HostPort, tls: Option<Tls>) -> ConnectionAddr {
+fn tcp_addr(node: &HostPort, tls: Option<TlsCheck>) -> ConnectionAddr {
     match tls {
         None => ConnectionAddr::Tcp(node.host.clone(), node.port),
         Some(tls) => ConnectionAddr::TcpTls {
             host: node.host.clone(),
             port: node.port,
-            insecure: tls == Tls::Insecure,
+            insecure: tls == TlsCheck::Insecure,
             tls_params: None,
         },
     }
@@ -429,87 +821,6 @@ fn connection_info(
     Ok(addr
         .into_connection_info()?
         .set_redis_settings(redis_settings(&target.credentials, target.db)))
-}
-
-fn standalone_pool(info: ConnectionInfo, config: &StoreConfig) -> Result<Pool, String> {
-    let connection_config = AsyncConnectionConfig::default()
-        .set_connection_timeout(Some(config.connect_timeout()))
-        .set_response_timeout(Some(config.response_timeout()));
-    let manager = deadpool_redis::Manager::new_with_config(info, connection_config)
-        .map_err(|error| error.to_string())?;
-    deadpool_redis::Pool::builder(manager)
-        .max_size(config.pool_size())
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(config.pool_wait_timeout()))
-        .create_timeout(Some(config.connect_timeout()))
-        .recycle_timeout(Some(config.response_timeout()))
-        .build()
-        .map(Pool::Standalone)
-        .map_err(|error| error.to_string())
-}
-
-fn cluster_pool(
-    nodes: &[HostPort],
-    target: &RedisTarget,
-    config: &StoreConfig,
-) -> Result<Pool, String> {
-    let infos = nodes
-        .iter()
-        .map(|node| connection_info(tcp_addr(node, target.tls), target))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| error.to_string())?;
-    let manager =
-        deadpool_redis::cluster::Manager::new(infos, false).map_err(|error| error.to_string())?;
-    deadpool_redis::cluster::Pool::builder(manager)
-        .max_size(config.pool_size())
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(config.pool_wait_timeout()))
-        .create_timeout(Some(config.connect_timeout()))
-        .recycle_timeout(Some(config.response_timeout()))
-        .build()
-        .map(Pool::Cluster)
-        .map_err(|error| error.to_string())
-}
-
-fn sentinel_pool(
-    sentinels: &[HostPort],
-    master: &str,
-    target: &RedisTarget,
-    config: &StoreConfig,
-) -> Result<Pool, String> {
-    use deadpool_redis::sentinel::{Manager, SentinelNodeConnectionInfo, SentinelServerType};
-    // The sentinels are asked without credentials; the URL's credentials and database are for the
-    // master they name.
-    let sentinel_infos = sentinels
-        .iter()
-        .map(|node| ConnectionAddr::Tcp(node.host.clone(), node.port).into_connection_info())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| error.to_string())?;
-    let master_info = SentinelNodeConnectionInfo {
-        tls_mode: None,
-        redis_connection_info: Some(deadpool_redis::RedisConnectionInfo {
-            db: target.db,
-            username: target.credentials.username.clone(),
-            password: target.credentials.password.clone(),
-            protocol: deadpool_redis::ProtocolVersion::default(),
-        }),
-    };
-    let manager = Manager::new(
-        sentinel_infos,
-        master.to_owned(),
-        Some(master_info),
-        SentinelServerType::Master,
-    )
-    .map_err(|error| error.to_string())?;
-    deadpool_redis::sentinel::Pool::builder(manager)
-        .max_size(config.pool_size())
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(config.pool_wait_timeout()))
-        .create_timeout(Some(config.connect_timeout()))
-        .recycle_timeout(Some(config.response_timeout()))
-        .build()
-        .map(Pool::Sentinel)
-        .map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

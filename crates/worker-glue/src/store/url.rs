@@ -5,7 +5,9 @@
 //! separated by commas.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::{Deployment, StoreError};
 
 /// Every URL form [`open`](super::open) accepts, as quoted in [`StoreError::InvalidUrl`](super::StoreError::InvalidUrl).
 pub const ACCEPTED_URL_FORMS: &str = "memory://[name] | \
@@ -73,7 +75,8 @@ pub enum UrlProblem {
     /// A query parameter the form does not take.
     #[error("unsupported query parameter `{name}`")]
     UnsupportedQuery {
-        /// The parameter's name (at most 32 characters; never its value).
+        /// The parameter's name (at most 32 characters; never its value), or `***` when it follows
+        /// a password and may be part of it.
         name: String,
     },
     /// A fragment other than `#insecure` on a TLS URL.
@@ -129,10 +132,23 @@ pub fn redact_url(url: &str) -> RedactedUrl {
     let mut out = String::with_capacity(url.len().min(REDACTED_URL_CHARS));
     out.push_str(prefix);
     let is_unix = prefix.to_ascii_lowercase().contains("unix");
-    // The user-info runs to the last `@`, so an unescaped `@`, `/`, `?` or `#` in a password still
-    // lands inside it. Unix URLs have no user-info; an `@` there belongs to the path or query.
+    // The user-info runs to the last `@`, so an unescaped `@`, `/`, `?`, `&` or `#` in a password
+    // still lands inside it.
     let rest = match rest.rfind('@') {
-        Some(at) if !is_unix => {
+        // A unix URL names its socket right after `//` (or after `localhost`); an `@` there belongs
+        // to the path or query.
+        _ if is_unix && (rest.starts_with('/') || rest.starts_with("localhost/")) => rest,
+        // Anything else before a unix socket path is credentials (which unix URLs refuse): hidden
+        // whole, up to the last `@` or, without one, up to the path.
+        Some(at) if is_unix => {
+            out.push_str("***");
+            rest.split_at(at).1
+        }
+        None if is_unix => {
+            out.push_str("***");
+            rest.find('/').map_or("", |slash| rest.split_at(slash).1)
+        }
+        Some(at) => {
             let (userinfo, after) = rest.split_at(at);
             match userinfo.split_once(':') {
                 Some((user, _)) => {
@@ -143,7 +159,7 @@ pub fn redact_url(url: &str) -> RedactedUrl {
             }
             after
         }
-        _ => rest,
+        None => rest,
     };
     let (before_fragment, fragment) = match rest.split_once('#') {
         Some((before, fragment)) => (before, Some(fragment)),
@@ -183,8 +199,198 @@ pub fn redact_url(url: &str) -> RedactedUrl {
     RedactedUrl(out)
 }
 
+/// A parsed store URL: the one parser behind [`open`](super::open), for callers that need to know
+/// what a URL names (its deployment, its servers, its credentials) without opening it. `Debug`
+/// shows it redacted.
+///
+/// ```
+/// use taskctx_worker_glue::store::{Deployment, ServerAddr, StoreUrl, UrlKind};
+///
+/// let url = StoreUrl::parse("redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7000")?;
+/// assert_eq!(url.kind(), UrlKind::Cluster);
+/// assert_eq!(url.deployment(), Deployment::Cluster);
+/// assert_eq!(url.servers()[0], ServerAddr::Tcp { host: "10.0.0.1", port: 7000 });
+/// assert_eq!(url.password(), Some("s3cret"));
+/// assert_eq!(url.redacted().as_str(), "redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7000");
+/// assert!(!format!("{url:?}").contains("s3cret"));
+/// # Ok::<(), taskctx_worker_glue::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct StoreUrl {
+    target: Target,
+    redacted: RedactedUrl,
+}
+
+/// Which form a [`StoreUrl`] has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UrlKind {
+    /// `memory://[name]`.
+    Memory,
+    /// `redis://` or `rediss://`: one server over TCP (TLS for `rediss`).
+    Server,
+    /// `unix://` or `redis+unix://`: one server on a unix socket.
+    Unix,
+    /// `redis+cluster://` or `rediss+cluster://`.
+    Cluster,
+    /// `redis+sentinel://`.
+    Sentinel,
+}
+
+/// Where one server of a [`StoreUrl`] listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerAddr<'a> {
+    /// A host name or IP address (IPv6 without brackets) and a port.
+    Tcp {
+        /// The host.
+        host: &'a str,
+        /// The port.
+        port: u16,
+    },
+    /// A unix socket.
+    Unix(&'a Path),
+}
+
+impl StoreUrl {
+    /// Parses `url` (one of [`ACCEPTED_URL_FORMS`]).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`], naming the URL redacted and what is wrong with it.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let redacted = redact_url(url);
+        match parse(url) {
+            Ok(target) => Ok(Self { target, redacted }),
+            Err(reason) => Err(StoreError::InvalidUrl {
+                url: redacted,
+                reason,
+            }),
+        }
+    }
+
+    /// The URL with its secrets hidden ([`redact_url`]).
+    #[must_use]
+    pub fn redacted(&self) -> &RedactedUrl {
+        &self.redacted
+    }
+
+    /// Which form the URL has.
+    #[must_use]
+    pub fn kind(&self) -> UrlKind {
+        match &self.target {
+            Target::Memory { .. } => UrlKind::Memory,
+            Target::Redis(redis) => match redis.topology {
+                Topology::Tcp(_) => UrlKind::Server,
+                Topology::Unix(_) => UrlKind::Unix,
+                Topology::Cluster(_) => UrlKind::Cluster,
+                Topology::Sentinel { .. } => UrlKind::Sentinel,
+            },
+        }
+    }
+
+    /// [`Deployment::Cluster`] for the cluster forms, else [`Deployment::Standalone`].
+    #[must_use]
+    pub fn deployment(&self) -> Deployment {
+        match self.kind() {
+            UrlKind::Cluster => Deployment::Cluster,
+            _ => Deployment::Standalone,
+        }
+    }
+
+    /// The servers named: the one server, the cluster's seed nodes or the sentinels; none for
+    /// `memory://`.
+    #[must_use]
+    pub fn servers(&self) -> Vec<ServerAddr<'_>> {
+        fn tcp(node: &HostPort) -> ServerAddr<'_> {
+            ServerAddr::Tcp {
+                host: node.host.as_str(),
+                port: node.port,
+            }
+        }
+        match &self.target {
+            Target::Memory { .. } => Vec::new(),
+            Target::Redis(redis) => match &redis.topology {
+                Topology::Tcp(node) => vec![tcp(node)],
+                Topology::Unix(path) => vec![ServerAddr::Unix(path)],
+                Topology::Cluster(nodes)
+                | Topology::Sentinel {
+                    sentinels: nodes, ..
+                } => nodes.iter().map(tcp).collect(),
+            },
+        }
+    }
+
+    /// How TLS checks the certificate, for the TLS forms; `None` without TLS.
+    #[must_use]
+    pub fn tls(&self) -> Option<TlsCheck> {
+        self.redis().and_then(|redis| redis.tls)
+    }
+
+    /// The database number (0 unless the URL names one).
+    #[must_use]
+    pub fn database(&self) -> i64 {
+        self.redis().map_or(0, |redis| redis.db)
+    }
+
+    /// The user name, decoded.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.redis()
+            .and_then(|redis| redis.credentials.username.as_deref())
+    }
+
+    /// The password, decoded. A secret: never print it.
+    #[must_use]
+    pub fn password(&self) -> Option<&str> {
+        self.redis()
+            .and_then(|redis| redis.credentials.password.as_deref())
+    }
+
+    /// The master name of a sentinel URL.
+    #[must_use]
+    pub fn sentinel_master(&self) -> Option<&str> {
+        match &self.redis()?.topology {
+            Topology::Sentinel { master, .. } => Some(master),
+            _ => None,
+        }
+    }
+
+    /// The store name of a `memory://` URL.
+    #[must_use]
+    pub fn memory_name(&self) -> Option<&str> {
+        match &self.target {
+            Target::Memory { name } => Some(name),
+            Target::Redis(_) => None,
+        }
+    }
+
+    fn redis(&self) -> Option<&RedisTarget> {
+        match &self.target {
+            Target::Redis(redis) => Some(redis),
+            Target::Memory { .. } => None,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Target, RedactedUrl) {
+        (self.target, self.redacted)
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreUrl").field(&self.redacted).finish()
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    /// The redacted URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.redacted, f)
+    }
+}
+
 /// What a URL names.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Target {
     /// `memory://name`.
     Memory { name: String },
@@ -193,16 +399,16 @@ pub(crate) enum Target {
 }
 
 /// A Redis deployment and how to authenticate to it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RedisTarget {
     pub(crate) topology: Topology,
     pub(crate) credentials: Credentials,
     pub(crate) db: i64,
-    pub(crate) tls: Option<Tls>,
+    pub(crate) tls: Option<TlsCheck>,
 }
 
 /// Which kind of Redis deployment, and where.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Topology {
     Tcp(HostPort),
     Unix(PathBuf),
@@ -220,9 +426,10 @@ pub(crate) struct HostPort {
     pub(crate) port: u16,
 }
 
-/// TLS certificate checking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tls {
+/// How a TLS URL (`rediss://`, `rediss+cluster://`) checks the server's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsCheck {
     /// Verify the server certificate and host name.
     Verified,
     /// `#insecure`: accept any certificate.
@@ -286,11 +493,17 @@ fn parse_memory(rest: &str) -> Result<Target, UrlProblem> {
 /// Splits off `#insecure` (or no fragment) for the TLS forms, then parses the rest.
 fn parse_tcp_tls(
     rest: &str,
-    parse_rest: impl FnOnce(&str, Tls) -> Result<Target, UrlProblem>,
+    parse_rest: impl FnOnce(&str, TlsCheck) -> Result<Target, UrlProblem>,
 ) -> Result<Target, UrlProblem> {
-    match rest.split_once('#') {
-        None => parse_rest(rest, Tls::Verified),
-        Some((before, "insecure")) => parse_rest(before, Tls::Insecure),
+    // A `#` before the last `@` belongs to the credentials.
+    let authority_start = rest.rfind('@').map_or(0, |at| at.saturating_add(1));
+    let fragment = rest
+        .get(authority_start..)
+        .and_then(|after| after.find('#'))
+        .map(|offset| authority_start.saturating_add(offset));
+    match fragment.map(|hash| rest.split_at(hash)) {
+        None => parse_rest(rest, TlsCheck::Verified),
+        Some((before, "#insecure")) => parse_rest(before, TlsCheck::Insecure),
         Some(_) => Err(UrlProblem::UnsupportedFragment),
     }
 }
@@ -303,6 +516,12 @@ struct Parts<'a> {
 }
 
 fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
+    // The user-info runs to the last `@`, so an unescaped `?`, `&`, `#`, `/` or `@` in a password
+    // stays in it (and never reaches the query or fragment checks below, which quote names).
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
+    };
     if rest.contains('#') {
         return Err(UrlProblem::UnsupportedFragment);
     }
@@ -317,10 +536,6 @@ fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
             name: name.chars().take(NAME_CHARS).collect(),
         });
     }
-    let (userinfo, rest) = match rest.rsplit_once('@') {
-        Some((userinfo, rest)) => (Some(userinfo), rest),
-        None => (None, rest),
-    };
     let (hosts, path) = match rest.find('/') {
         Some(slash) => rest.split_at(slash),
         None => (rest, ""),
@@ -345,7 +560,7 @@ fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
     })
 }
 
-fn parse_tcp(rest: &str, tls: Option<Tls>) -> Result<Target, UrlProblem> {
+fn parse_tcp(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem> {
     let parts = split_authority(rest)?;
     let mut hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
     let host = hosts.pop().ok_or(UrlProblem::MissingHost)?;
@@ -364,7 +579,7 @@ fn parse_tcp(rest: &str, tls: Option<Tls>) -> Result<Target, UrlProblem> {
     }))
 }
 
-fn parse_cluster(rest: &str, tls: Option<Tls>) -> Result<Target, UrlProblem> {
+fn parse_cluster(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem> {
     let parts = split_authority(rest)?;
     let hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
     if hosts.is_empty() {
@@ -443,6 +658,13 @@ fn parse_unix(rest: &str) -> Result<Target, UrlProblem> {
                     Some(percent_decode(value, true)?).filter(|user| !user.is_empty());
             }
             "pass" | "password" => credentials.password = Some(percent_decode(value, true)?),
+            // After a password, an unknown "parameter" may be the rest of a password holding an
+            // unescaped `&`: it is not quoted.
+            _ if credentials.password.is_some() => {
+                return Err(UrlProblem::UnsupportedQuery {
+                    name: "***".to_owned(),
+                });
+            }
             other => {
                 return Err(UrlProblem::UnsupportedQuery {
                     name: other.chars().take(NAME_CHARS).collect(),
@@ -614,8 +836,11 @@ mod tests {
 
     #[test]
     fn rediss_urls_ask_for_tls() {
-        assert_eq!(redis("rediss://h").tls, Some(Tls::Verified));
-        assert_eq!(redis("rediss://h:6380/1#insecure").tls, Some(Tls::Insecure));
+        assert_eq!(redis("rediss://h").tls, Some(TlsCheck::Verified));
+        assert_eq!(
+            redis("rediss://h:6380/1#insecure").tls,
+            Some(TlsCheck::Insecure)
+        );
         assert_eq!(
             parse("rediss://h#other").err(),
             Some(UrlProblem::UnsupportedFragment)
@@ -677,7 +902,7 @@ mod tests {
         assert_eq!(target.credentials.password.as_deref(), Some("pw"));
         assert_eq!(
             redis("rediss+cluster://a:1,b:2#insecure").tls,
-            Some(Tls::Insecure)
+            Some(TlsCheck::Insecure)
         );
         assert_eq!(
             parse("redis+cluster://a:1/2").err(),
@@ -762,6 +987,26 @@ mod tests {
     }
 
     #[test]
+    fn odd_characters_in_credentials_never_reach_the_query_or_fragment_checks() {
+        let target = redis("redis://:pa?ss&w#rd@h:1/2");
+        assert_eq!(target.credentials.password.as_deref(), Some("pa?ss&w#rd"));
+        assert_eq!(target.db, 2);
+        let target = redis("rediss://u:p#q@h#insecure");
+        assert_eq!(target.credentials.password.as_deref(), Some("p#q"));
+        assert_eq!(target.tls, Some(TlsCheck::Insecure));
+        assert_eq!(
+            parse("unix:///s.sock?pass=se&cret").err(),
+            Some(UrlProblem::UnsupportedQuery { name: "***".into() })
+        );
+        assert_eq!(
+            parse("unix:///s.sock?cret&pass=x").err(),
+            Some(UrlProblem::UnsupportedQuery {
+                name: "cret".into()
+            })
+        );
+    }
+
+    #[test]
     fn unknown_schemes_are_quoted_briefly() {
         let long = format!("{}://h", "x".repeat(100));
         match parse(&long) {
@@ -797,6 +1042,22 @@ mod tests {
                 "unix:///s.sock?pass=***&***&db=***",
             ),
             ("no-scheme:secret@h", "no-scheme:***@h"),
+            ("unix://:secret@/tmp/x.sock", "unix://***@/tmp/x.sock"),
+            (
+                "redis+unix://u:se?cret@/tmp/x.sock",
+                "redis+unix://***@/tmp/x.sock",
+            ),
+            (
+                "unix://:se/cret@/tmp/x.sock?db=1",
+                "unix://***@/tmp/x.sock?db=1",
+            ),
+            ("unix://:secret/tmp/x.sock", "unix://***/tmp/x.sock"),
+            (
+                "unix://localhost/tmp/x.sock?db=1",
+                "unix://localhost/tmp/x.sock?db=1",
+            ),
+            ("redis://:pa?secret@h:1", "redis://:***@h:1"),
+            ("rediss://:pa#secret@h#insecure", "rediss://:***@h#insecure"),
         ];
         for (url, expected) in cases {
             let redacted = redact_url(url);

@@ -10,9 +10,9 @@
     reason = "shared by several test files, each using part of it; tests fail loudly"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use taskctx_worker_glue::{SnapshotStore, Ttl};
+use taskctx_worker_glue::{RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, Ttl};
 
 /// A task's keys under one hash tag, as taskctx builds them for Redis Cluster.
 pub(crate) struct TaskKeys {
@@ -238,4 +238,75 @@ pub(crate) async fn full_contract<S: SnapshotStore>(store: &S) {
     refresh_moves_every_ttl(store).await;
     delete_removes_only_named_keys(store).await;
     keys_expire(store).await;
+}
+
+/// Limits apart from each other and above redis-rs's own defaults (1 s connect, 500 ms response),
+/// so an error naming the wrong phase, or a default ending the call early, shows.
+pub(crate) fn distinct_config() -> StoreConfig {
+    StoreConfig::default()
+        .with_connect_timeout(Duration::from_millis(1300))
+        .with_response_timeout(Duration::from_millis(1100))
+        .with_pool_wait_timeout(Duration::from_millis(1700))
+}
+
+/// Asserts `error` is a timeout of `phase` after `limit`, and that the call really lasted that
+/// long (`took`), so the limit named is the one that ended it.
+pub(crate) fn assert_timeout(
+    error: &StoreError,
+    took: Duration,
+    phase: TimeoutPhase,
+    limit: Duration,
+) {
+    match error {
+        StoreError::Timeout {
+            phase: found,
+            after,
+            ..
+        } => {
+            assert_eq!(*found, phase, "{error}");
+            assert_eq!(*after, limit, "{error}");
+        }
+        other => panic!("expected a {phase:?} timeout, got {other:?}"),
+    }
+    assert!(took >= limit, "{error} after only {took:?}");
+    assert!(
+        took < limit + Duration::from_secs(5),
+        "{error} after {took:?}"
+    );
+}
+
+/// Against the deployment at `url`, frozen by `freeze` (and thawed by `thaw`): a call on a held
+/// connection ends on the response limit, a new store's first call on the connect limit (each
+/// error naming that phase and limit, after really waiting that long), and once thawed the store
+/// answers again.
+pub(crate) async fn frozen_calls_time_out_by_phase(url: &str, freeze: impl Fn(), thaw: impl Fn()) {
+    let config = distinct_config();
+    let store = RedisStore::open_with(url, &config.with_pool_size(1)).unwrap();
+    let key = TaskKeys::new("frozen-phases").key("snapshot");
+    store
+        .save(&[(&key, b"v".as_slice())], ttl(60))
+        .await
+        .unwrap();
+    freeze();
+    let started = Instant::now();
+    let held = store.load(&key).await.unwrap_err();
+    let held_took = started.elapsed();
+    let fresh = RedisStore::open_with(url, &config).unwrap();
+    let started = Instant::now();
+    let fresh_error = fresh.load(&key).await.unwrap_err();
+    let fresh_took = started.elapsed();
+    thaw();
+    assert_timeout(
+        &held,
+        held_took,
+        TimeoutPhase::Response,
+        config.response_timeout(),
+    );
+    assert_timeout(
+        &fresh_error,
+        fresh_took,
+        TimeoutPhase::Connect,
+        config.connect_timeout(),
+    );
+    assert_eq!(store.load(&key).await.unwrap(), Some(b"v".to_vec()));
 }
