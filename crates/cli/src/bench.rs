@@ -13,7 +13,7 @@ use serde_json::json;
 use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, KeyRing, SealingKey, TaskContextSnapshot};
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
-use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue, scope_of};
+use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue};
 
 use crate::demo::{self, Job};
 use crate::failure::Failure;
@@ -338,15 +338,19 @@ async fn submit(
     snapshot: &TaskContextSnapshot,
     task_id: &str,
 ) -> Result<Job, Failure> {
-    let scope = scope_of(snapshot).map_err(|e| Failure::input("the token gives no scope", e))?;
     let task_id = TaskId::new(task_id).map_err(|e| Failure::input("invalid task id", e))?;
-    let task = TaskKey::new(scope, task_id, TaskType::TOOL, Component::new("child_echo"));
+    let task = Submit::new(
+        snapshot,
+        task_id,
+        TaskType::TOOL,
+        Component::new("child_echo"),
+    );
     let submitted = glue
-        .submit(Submit::new(task, snapshot))
+        .submit(task)
         .await
         .map_err(|e| Failure::check("could not submit a task", e))?;
     Ok(Job {
-        execution_key: submitted.execution_key,
+        execution_key: submitted.into_execution_key(),
         request_id: String::new(),
     })
 }

@@ -9,7 +9,6 @@ use clap::Args;
 use deadpool_redis::redis::{
     self, ConnectionAddr, IntoConnectionInfo as _, aio::MultiplexedConnection,
 };
-use taskctx_snapshot::SnapshotCodec as _;
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
 use tokio::sync::mpsc;
 

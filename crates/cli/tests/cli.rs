@@ -658,7 +658,12 @@ fn bench_on_redis_compares_with_redis_benchmark_in_the_same_run() {
         assert!(row["p99_vs_baseline"].as_f64().unwrap() > 0.0, "{row}");
     }
     let exists = Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string(), "EXISTS", "key:__rand_int__"])
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "EXISTS",
+            "key:__rand_int__",
+        ])
         .output()
         .unwrap();
     assert_eq!(
