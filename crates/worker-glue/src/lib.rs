@@ -150,7 +150,9 @@
 //!   opens the same name;
 //! - `redis://`, `unix://` / `redis+unix://`, `rediss://` (cargo feature `tls`),
 //!   `redis+cluster://` / `rediss+cluster://` and `redis+sentinel://` — a [`RedisStore`] on a
-//!   deadpool-redis connection pool.
+//!   few multiplexed connections that every caller shares (see [`store`]).
+//!
+//! [`store::StoreUrl`] is the one parser of store URLs; the command line and [`open`] both use it.
 //!
 //! Every store implements [`SnapshotStore`]: save several keys with one TTL atomically, load one
 //! key (optionally with its remaining TTL), refresh the TTL of a task's keys, delete keys.
@@ -181,12 +183,15 @@
 //! ## Store guarantees
 //!
 //! - One [`SnapshotStore::save`] writes all of its keys or none, with one TTL: on Redis as one
-//!   `MULTI`/`EXEC` of `SET key value EX ttl`, sent in one pipeline. In cluster mode the keys of one
+//!   `SET key value EX ttl`, or one `MULTI`/`EXEC` of them for several keys.
+//! - One round trip per call: no connection is checked out or `PING`ed first. In cluster mode the keys of one
 //!   call must share a hash slot (taskctx puts a task's keys under one hash tag); otherwise the call
 //!   fails with [`StoreError::CrossSlot`] before anything is sent.
-//! - No call hangs on a dead or frozen Redis: waiting for a pooled connection, connecting and each
-//!   response are bounded by [`StoreConfig`] timeouts, and the whole call by their sum.
-//! - A restarted Redis is used again on the next call: broken pooled connections are dropped.
+//! - No call hangs on a dead or frozen Redis: waiting for a connection being opened, connecting
+//!   and the reply are each bounded by a [`StoreConfig`] limit (standalone, unix, TLS, cluster and
+//!   sentinel alike), and a [`StoreError::Timeout`] names the phase and limit that ended the call.
+//! - A restarted Redis is used again on the next call: a failed connection is replaced, not
+//!   tested before every use.
 //! - Passwords in store URLs never appear in errors or `Debug` output ([`redact_url`]); stored
 //!   values are never printed either.
 //! - Library code never panics on any input; every failure is a typed [`StoreError`].
