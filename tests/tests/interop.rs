@@ -579,7 +579,7 @@ mod taskctx_side {
 }
 
 use taskctx_side::{Restored, Taskctx};
-use taskctx_snapshot::StoredForm;
+use taskctx_snapshot::{CREDENTIAL_HEADERS, StoredForm};
 use taskctx_worker_glue::{RestoreError, RestoreOutcome, RestorePolicy};
 
 /// How far a TTL may have run down between being set and being read. The TTLs the cells set
@@ -993,7 +993,7 @@ async fn ttl_refresh_by_either_side_is_seen_by_the_other() {
 /// A snapshot the reference saved for a caller whose token has since expired (SPEC §6,
 /// Deviation): taskctx under FailClosed refuses the task before its code runs with
 /// `RestoreError::ExpiredToken`; under FailOpen it runs the task as the caller without the token
-/// (headers, session and task identity kept).
+/// (session and task identity kept, and the headers without the credential ones).
 #[tokio::test]
 #[ignore = "needs the Python reference; run `cargo xtask interop`"]
 async fn expired_reference_tokens_are_never_installed_by_taskctx() {
@@ -1054,5 +1054,23 @@ async fn expired_reference_tokens_are_never_installed_by_taskctx() {
         .headers
         .as_ref()
         .map(|headers| headers.iter().collect::<Vec<_>>());
-    assert_eq!(json!(headers), json!(cell.headers), "FailOpen: the headers");
+    // SPEC §6: the credentials captured with a token that is not installed are withheld too.
+    let expected: Option<Vec<(String, String)>> = cell.headers.as_ref().map(|headers| {
+        headers
+            .iter()
+            .filter(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.as_str()))
+            .cloned()
+            .collect()
+    });
+    assert!(
+        expected
+            .as_ref()
+            .is_some_and(|kept| kept.len() < cell.headers.as_ref().map_or(0, Vec::len)),
+        "the cell captures credential headers"
+    );
+    assert_eq!(
+        json!(headers),
+        json!(expected),
+        "FailOpen: the headers, without the credentials"
+    );
 }
