@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::headers::Headers;
@@ -150,6 +149,29 @@ impl<'a> Scanner<'a> {
                 let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
                 self.escaped_rest(start, &mut out)?;
                 String::from_utf8(out).ok().map(Cow::Owned)
+            }
+            _ => None,
+        }
+    }
+
+    /// A string (after whitespace) as a [`Part`]: its span in the input when it has no escapes,
+    /// else its decoded text.
+    fn string_part(&mut self) -> Option<Part> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        self.skip_plain();
+        match self.peek()? {
+            b'"' => {
+                let end = self.pos;
+                self.pos += 1;
+                Some(Part::Span(start, end))
+            }
+            b'\\' => {
+                let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
+                self.escaped_rest(start, &mut out)?;
+                String::from_utf8(out)
+                    .ok()
+                    .map(|text| Part::Owned(Zeroizing::new(text)))
             }
             _ => None,
         }
@@ -422,24 +444,60 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
     // Escaped values are decoded here and copied into the map; the buffer is wiped after.
     let mut scratch = Zeroizing::new(Vec::new());
+    let mut seen = 0;
     scanner.object(|scanner, name| {
         let value = scanner.string_in(&mut scratch)?;
-        headers.insert(&name, value);
+        headers.push_stored(&mut seen, &name, value);
         Some(())
     })?;
     Some(Some(headers))
 }
 
-/// The access token's fields as read by the fast path.
+/// A string of a token text: its span in the text (no escapes), or its decoded text.
+#[derive(Clone)]
+pub(crate) enum Part {
+    /// Start and end of the string's content in the text.
+    Span(usize, usize),
+    /// The decoded string (it had escapes, or was not read from a text).
+    Owned(Zeroizing<String>),
+}
+
+impl Part {
+    /// The string, given the text it was read from.
+    pub(crate) fn get<'a>(&'a self, text: &'a str) -> &'a str {
+        match self {
+            Self::Span(start, end) => text.get(*start..*end).unwrap_or_default(),
+            Self::Owned(owned) => owned,
+        }
+    }
+}
+
+/// The access token's fields as read by the fast path. The scopes and the `sub` claim are
+/// checked here and kept as spans of the text, to be read when first asked for.
 pub(crate) struct FastToken {
-    pub(crate) token: String,
-    pub(crate) client_id: String,
-    pub(crate) scopes: Vec<String>,
+    pub(crate) token: Part,
+    pub(crate) client_id: Part,
+    /// The scopes array, brackets included.
+    pub(crate) scopes: (usize, usize),
     pub(crate) expires_at: Option<i64>,
     pub(crate) resource: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) sub: Option<Value>,
+    /// The `sub` claim's string value, quotes included.
+    pub(crate) sub: Option<(usize, usize)>,
     pub(crate) original_client_id: Option<String>,
+}
+
+/// The scopes array at `span` of a token text the fast path accepted.
+pub(crate) fn scopes_at(text: &str, span: (usize, usize)) -> Vec<String> {
+    text.get(span.0..span.1)
+        .and_then(|array| string_array(&mut Scanner::new(array)))
+        .unwrap_or_default()
+}
+
+/// The JSON string at `span` of a token text the fast path accepted.
+pub(crate) fn string_at(text: &str, span: (usize, usize)) -> Option<String> {
+    let mut scanner = Scanner::new(text.get(span.0..span.1)?);
+    scanner.string().map(Cow::into_owned)
 }
 
 /// Reads an access token text, or `None` when it needs the general reader (which also rejects
@@ -458,15 +516,18 @@ pub(crate) fn token(text: &str) -> Option<FastToken> {
     scanner.object(|scanner, key| {
         let bit = match &*key {
             "token" => {
-                token = Some(scanner.string()?.into_owned());
+                token = Some(scanner.string_part()?);
                 1
             }
             "client_id" => {
-                client_id = Some(scanner.string()?.into_owned());
+                client_id = Some(scanner.string_part()?);
                 2
             }
             "scopes" => {
-                scopes = Some(string_array(scanner)?);
+                scanner.ws();
+                let start = scanner.pos;
+                skip_string_array(scanner)?;
+                scopes = Some((start, scanner.pos));
                 4
             }
             "expires_at" => {
@@ -515,6 +576,21 @@ pub(crate) fn token(text: &str) -> Option<FastToken> {
     })
 }
 
+/// Checks an array of strings without keeping them.
+fn skip_string_array(scanner: &mut Scanner<'_>) -> Option<()> {
+    scanner.eat(b'[')?;
+    if scanner.try_eat(b']') {
+        return Some(());
+    }
+    loop {
+        scanner.string()?;
+        if scanner.try_eat(b',') {
+            continue;
+        }
+        return scanner.eat(b']');
+    }
+}
+
 fn string_array(scanner: &mut Scanner<'_>) -> Option<Vec<String>> {
     scanner.eat(b'[')?;
     let mut items = Vec::new();
@@ -547,11 +623,14 @@ fn integer_or_null(scanner: &mut Scanner<'_>) -> Option<Option<i64>> {
 
 /// The claims object: every value skipped except `sub` (a string; anything else goes to the
 /// general reader). Duplicate `sub`: last wins, as the general reader.
-fn claims_sub(scanner: &mut Scanner<'_>) -> Option<Option<Value>> {
+fn claims_sub(scanner: &mut Scanner<'_>) -> Option<Option<(usize, usize)>> {
     let mut sub = None;
     scanner.object(|scanner, key| {
         if key == "sub" {
-            sub = Some(Value::String(scanner.string()?.into_owned()));
+            scanner.ws();
+            let start = scanner.pos;
+            scanner.string()?;
+            sub = Some((start, scanner.pos));
             Some(())
         } else {
             scanner.skip_value(1)

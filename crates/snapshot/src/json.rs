@@ -182,6 +182,12 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
                 let run = (special.trailing_zeros() / 8) as usize;
                 out.truncate(out.len() - 8 + run);
                 index += run;
+                // `"` and `\\`, the common escapes of the embedded token JSON, stay in this loop.
+                if let Some(&quoted @ (b'"' | b'\\')) = bytes.get(index) {
+                    out.extend_from_slice(&[b'\\', quoted]);
+                    index += 1;
+                    continue;
+                }
                 break;
             }
             index += 8;
