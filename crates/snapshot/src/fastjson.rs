@@ -102,7 +102,7 @@ impl<'a> Scanner<'a> {
 
     fn literal(&mut self, word: &str) -> Option<()> {
         let end = self.pos.checked_add(word.len())?;
-        (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
+        (self.bytes().get(self.pos..end)? == word.as_bytes()).then(|| self.pos = end)
     }
 
     pub(crate) fn at_end(&mut self) -> bool {
@@ -133,25 +133,31 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string (after whitespace), borrowed when it has no escapes.
+    #[inline]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
         self.skip_plain();
-        match self.peek()? {
-            b'"' => {
-                let text = self.text.get(start..self.pos)?;
-                self.pos += 1;
-                Some(Cow::Borrowed(text))
-            }
-            b'\\' => {
-                // Decoded text is never longer than its escaped form; the bound keeps one
-                // allocation for every string up to 4 KiB without reserving the whole rest.
-                let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
-                self.escaped_rest(start, &mut out)?;
-                String::from_utf8(out).ok().map(Cow::Owned)
-            }
-            _ => None,
+        if self.peek()? == b'"' {
+            let text = self.text.get(start..self.pos)?;
+            self.pos += 1;
+            Some(Cow::Borrowed(text))
+        } else {
+            self.escaped_string(start).map(Cow::Owned)
         }
+    }
+
+    /// The rest of a string that starts at `start` and has escapes (or a control character).
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Option<String> {
+        if self.peek()? != b'\\' {
+            return None;
+        }
+        // Decoded text is never longer than its escaped form; the bound keeps one allocation
+        // for every string up to 4 KiB without reserving the whole rest.
+        let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
+        self.escaped_rest(start, &mut out)?;
+        String::from_utf8(out).ok()
     }
 
     /// A string (after whitespace) as a [`Part`]: its span in the input when it has no escapes,
@@ -403,7 +409,7 @@ impl<'a> Scanner<'a> {
 /// The snapshot's fields as read by the fast path (top-level duplicates: last wins).
 #[derive(Default)]
 pub(crate) struct FastSnapshot {
-    pub(crate) access_token_json: Option<String>,
+    pub(crate) access_token_json: Option<TokenText>,
     pub(crate) http_headers: Option<Headers>,
     pub(crate) strings: [Option<String>; 4],
 }
@@ -415,7 +421,7 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
     scanner.object(|scanner, key| {
         let slot = match &*key {
             "access_token_json" => {
-                fields.access_token_json = scanner.string_or_null()?.map(Cow::into_owned);
+                fields.access_token_json = token_text(scanner)?;
                 return Some(());
             }
             "http_headers" => {
@@ -433,6 +439,155 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
         Some(())
     })?;
     scanner.at_end().then_some(fields)
+}
+
+/// An `access_token_json` value as read by the fast path.
+pub(crate) enum TokenText {
+    /// The decoded text, for the token reader.
+    Text(String),
+    /// The decoded text and its fields, read in the same pass.
+    Parsed(Zeroizing<String>, FastToken),
+}
+
+/// The `access_token_json` value (after whitespace): `null`, or a string, read together with the
+/// token's fields when the token has pydantic's compact layout (see [`compact_token`]).
+fn token_text(scanner: &mut Scanner<'_>) -> Option<Option<TokenText>> {
+    scanner.ws();
+    let start = scanner.pos;
+    if let Some(parsed) = compact_token(scanner) {
+        return Some(Some(parsed));
+    }
+    scanner.pos = start;
+    Some(
+        scanner
+            .string_or_null()?
+            .map(|text| TokenText::Text(text.into_owned())),
+    )
+}
+
+/// Reads a JSON string holding a token text in the layout of pydantic's compact
+/// `model_dump_json()` (`{"token":…,"client_id":…,"scopes":[…],"expires_at":…,"resource":…,
+/// "subject":…,"claims":{…},"original_client_id":…}`), decoding it and reading its fields in
+/// one pass: up to `claims`, the fields are matched in the escaped text itself (strings without
+/// escapes of their own), the rest is decoded and read as [`token`] does. `None` (the scanner
+/// left anywhere) when the value is anything else; the caller then reads it the general way.
+fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
+    let mut json = Zeroizing::new(Vec::with_capacity(
+        (scanner.text.len() - scanner.pos).min(4096) + 8,
+    ));
+    scanner.literal("\"{\\\"token\\\":\\\"")?;
+    json.extend_from_slice(b"{\"token\":\"");
+    let token = compact_string(scanner, &mut json)?;
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"client_id\\\":\\\"",
+        ",\"client_id\":\"",
+    )?;
+    let client_id = compact_string(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"scopes\\\":[", ",\"scopes\":[")?;
+    let scopes_start = json.len() - 1;
+    if copy_literal(scanner, &mut json, "]", "]").is_none() {
+        loop {
+            copy_literal(scanner, &mut json, "\\\"", "\"")?;
+            compact_string(scanner, &mut json)?;
+            if copy_literal(scanner, &mut json, ",", ",").is_none() {
+                copy_literal(scanner, &mut json, "]", "]")?;
+                break;
+            }
+        }
+    }
+    let scopes = (scopes_start, json.len());
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"expires_at\\\":",
+        ",\"expires_at\":",
+    )?;
+    let expires_at = if copy_literal(scanner, &mut json, "null", "null").is_some() {
+        None
+    } else {
+        let text = scanner.number()?;
+        // As `integer_or_null`: `-0` and floats go to the general reader.
+        if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
+            return None;
+        }
+        json.extend_from_slice(text.as_bytes());
+        Some(text.parse().ok()?)
+    };
+    copy_literal(scanner, &mut json, ",\\\"resource\\\":", ",\"resource\":")?;
+    let resource = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"subject\\\":", ",\"subject\":")?;
+    let subject = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"claims\\\":", ",\"claims\":")?;
+    let claims_start = json.len();
+    scanner.escaped_rest(scanner.pos, &mut json)?;
+    let json = Zeroizing::new(String::from_utf8(std::mem::take(&mut *json)).ok()?);
+    let mut tail = Scanner::new(&json);
+    tail.pos = claims_start;
+    let sub = claims_sub(&mut tail)?;
+    tail.literal(",\"original_client_id\":")?;
+    let original_client_id = tail.string_or_null()?.map(Cow::into_owned);
+    tail.literal("}")?;
+    if tail.pos != json.len() {
+        return None;
+    }
+    let span_text = |span: Option<(usize, usize)>| -> Option<Option<String>> {
+        span.map(|(start, end)| json.get(start..end).map(str::to_owned))
+            .map_or(Some(None), |text| text.map(Some))
+    };
+    let resource = span_text(resource)?;
+    let subject = span_text(subject)?;
+    let fast = FastToken {
+        token: Part::Span(token.0, token.1),
+        client_id: Part::Span(client_id.0, client_id.1),
+        scopes,
+        expires_at,
+        resource,
+        subject,
+        sub,
+        original_client_id,
+    };
+    Some(TokenText::Parsed(json, fast))
+}
+
+/// Consumes `escaped` from the escaped text and appends `decoded`, its decoded form.
+fn copy_literal(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+    escaped: &str,
+    decoded: &str,
+) -> Option<()> {
+    scanner.literal(escaped)?;
+    json.extend_from_slice(decoded.as_bytes());
+    Some(())
+}
+
+/// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
+/// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
+/// in `json`.
+fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
+    let start = scanner.pos;
+    scanner.skip_plain();
+    let run = scanner.bytes().get(start..scanner.pos)?;
+    scanner.literal("\\\"")?;
+    let span_start = json.len();
+    json.extend_from_slice(run);
+    let span_end = json.len();
+    json.push(b'"');
+    Some((span_start, span_end))
+}
+
+/// `null`, or a token-level string as [`compact_string`] reads it (its span).
+fn compact_optional(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+) -> Option<Option<(usize, usize)>> {
+    if copy_literal(scanner, json, "null", "null").is_some() {
+        return Some(None);
+    }
+    copy_literal(scanner, json, "\\\"", "\"")?;
+    compact_string(scanner, json).map(Some)
 }
 
 fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
@@ -762,6 +917,47 @@ mod tests {
             )
     }
 
+    /// Mostly strings without escapes, so that the compact token layout is read in one pass.
+    fn plain_or_json_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-zA-Z0-9 _./:-]{0,12}".prop_map(|text| format!("\"{text}\"")),
+            1 => json_string(),
+        ]
+    }
+
+    fn optional_string() -> impl Strategy<Value = String> {
+        prop_oneof![Just("null".to_owned()), plain_or_json_string()]
+    }
+
+    /// Token texts in the layout of pydantic's compact `model_dump_json()`, as the reference
+    /// writes them.
+    fn compact_token_text() -> impl Strategy<Value = String> {
+        (
+            (plain_or_json_string(), plain_or_json_string()),
+            prop::collection::vec(plain_or_json_string(), 0..3),
+            prop_oneof![
+                2 => Just("null".to_owned()),
+                2 => any::<i64>().prop_map(|n| n.to_string()),
+                1 => scalar()
+            ],
+            (optional_string(), optional_string(), optional_string()),
+            prop::collection::vec((key(), value()), 0..4),
+        )
+            .prop_map(
+                |((token, client), scopes, expires, (resource, subject, original), claims)| {
+                    let claims: Vec<String> = claims
+                        .iter()
+                        .map(|(key, value)| format!("{key}:{value}"))
+                        .collect();
+                    format!(
+                        "{{\"token\":{token},\"client_id\":{client},\"scopes\":[{}],\"expires_at\":{expires},\"resource\":{resource},\"subject\":{subject},\"claims\":{{{}}},\"original_client_id\":{original}}}",
+                        scopes.join(","),
+                        claims.join(",")
+                    )
+                },
+            )
+    }
+
     fn json_escape(text: &str) -> String {
         serde_json::to_string(text).unwrap()
     }
@@ -773,6 +969,7 @@ mod tests {
                 prop_oneof![
                     3 => scalar(),
                     2 => token_text().prop_map(|token| json_escape(&token)),
+                    2 => compact_token_text().prop_map(|token| json_escape(&token)),
                     2 => prop::collection::vec((key(), scalar()), 0..5).prop_map(|members| object(&members)),
                     1 => value(),
                 ],
@@ -845,6 +1042,14 @@ mod tests {
         }
 
         #[test]
+        fn compact_token_agrees(token in compact_token_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
+            let text = format!("{{\"access_token_json\": {}, \"session_id\": null}}", json_escape(&token));
+            check_snapshot(&text);
+            check_snapshot(&mutate(&text, &edits));
+            check_token(&token);
+        }
+
+        #[test]
         fn snapshot_fast_path_agrees(text in snapshot_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
             check_snapshot(&text);
             check_snapshot(&mutate(&text, &edits));
@@ -862,5 +1067,25 @@ mod tests {
         assert!(super::snapshot(&snapshot).is_some());
         check_snapshot(&snapshot);
         check_token(token);
+    }
+
+    #[test]
+    fn compact_tokens_are_read_in_one_pass() {
+        let token = r#"{"token":"t.x","client_id":"c","scopes":["a","b"],"expires_at":-5,"resource":null,"subject":"s","claims":{"sub":"u","name":"J\u00fcrgen","n":[1,{"a":2.5e3}]},"original_client_id":"o"}"#;
+        let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(token));
+        let fast = super::snapshot(&snapshot).unwrap();
+        let Some(super::TokenText::Parsed(json, _)) = fast.access_token_json else {
+            panic!("the compact layout was not read in one pass");
+        };
+        assert_eq!(*json, token);
+        check_snapshot(&snapshot);
+        // Escapes inside the fields before `claims` take the general decode, with the same result.
+        let escaped = token.replace("t.x", r"t\\x");
+        let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&escaped));
+        assert!(matches!(
+            super::snapshot(&snapshot).unwrap().access_token_json,
+            Some(super::TokenText::Text(_))
+        ));
+        check_snapshot(&snapshot);
     }
 }

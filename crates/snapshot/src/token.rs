@@ -8,7 +8,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::fastjson::Part;
+use crate::fastjson::{FastToken, Part};
 
 /// An OAuth access token as the reference stores it inside a snapshot (`access_token_json`).
 ///
@@ -168,7 +168,15 @@ impl AccessToken {
     pub fn from_json_string(json: String) -> Result<Self, TokenError> {
         let json = Zeroizing::new(json);
         if let Some(fast) = crate::fastjson::token(&json) {
-            return Ok(Self {
+            return Ok(Self::from_fast(json, fast));
+        }
+        Self::general_from_json(json)
+    }
+
+    /// A token from its text and the fields the fast path read from it.
+    pub(crate) fn from_fast(json: Zeroizing<String>, fast: FastToken) -> Self {
+        {
+            Self {
                 token: fast.token,
                 client_id: fast.client_id,
                 scopes: OnceLock::new(),
@@ -181,9 +189,8 @@ impl AccessToken {
                 claims: OnceLock::new(),
                 original_client_id: fast.original_client_id,
                 json,
-            });
+            }
         }
-        Self::general_from_json(json)
     }
 
     /// The general reader: accepts every token text the fast path declines, and names errors.
