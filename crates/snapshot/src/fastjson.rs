@@ -507,7 +507,7 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     let expires_at = if copy_literal(scanner, &mut json, "null", "null").is_some() {
         None
     } else {
-        let text = scanner.number()?;
+        let text = compact_number(scanner)?;
         // As `integer_or_null`: `-0` and floats go to the general reader.
         if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
             return None;
@@ -520,24 +520,25 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     copy_literal(scanner, &mut json, ",\\\"subject\\\":", ",\"subject\":")?;
     let subject = compact_optional(scanner, &mut json)?;
     copy_literal(scanner, &mut json, ",\\\"claims\\\":", ",\"claims\":")?;
-    let claims_start = json.len();
-    scanner.escaped_rest(scanner.pos, &mut json)?;
+    let sub = compact_claims(scanner, &mut json)?;
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"original_client_id\\\":",
+        ",\"original_client_id\":",
+    )?;
+    let original_client_id = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, "}", "}")?;
+    // The end of the `access_token_json` string.
+    scanner.literal("\"")?;
     let json = Zeroizing::new(String::from_utf8(std::mem::take(&mut *json)).ok()?);
-    let mut tail = Scanner::new(&json);
-    tail.pos = claims_start;
-    let sub = claims_sub(&mut tail)?;
-    tail.literal(",\"original_client_id\":")?;
-    let original_client_id = tail.string_or_null()?.map(Cow::into_owned);
-    tail.literal("}")?;
-    if tail.pos != json.len() {
-        return None;
-    }
     let span_text = |span: Option<(usize, usize)>| -> Option<Option<String>> {
         span.map(|(start, end)| json.get(start..end).map(str::to_owned))
             .map_or(Some(None), |text| text.map(Some))
     };
     let resource = span_text(resource)?;
     let subject = span_text(subject)?;
+    let original_client_id = span_text(original_client_id)?;
     let fast = FastToken {
         token: Part::Span(token.0, token.1),
         client_id: Part::Span(client_id.0, client_id.1),
@@ -552,6 +553,7 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
 }
 
 /// Consumes `escaped` from the escaped text and appends `decoded`, its decoded form.
+#[inline]
 fn copy_literal(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
@@ -569,13 +571,133 @@ fn copy_literal(
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
     let start = scanner.pos;
     scanner.skip_plain();
-    let run = scanner.bytes().get(start..scanner.pos)?;
+    let end = scanner.pos;
     scanner.literal("\\\"")?;
     let span_start = json.len();
-    json.extend_from_slice(run);
+    append_run(json, scanner.bytes(), start, end)?;
     let span_end = json.len();
     json.push(b'"');
     Some((span_start, span_end))
+}
+
+/// Appends `bytes[start..end]` to `json` a word at a time (each word appended whole, the excess
+/// cut), so that short runs cost no call to copy.
+fn append_run(json: &mut Vec<u8>, bytes: &[u8], start: usize, end: usize) -> Option<()> {
+    let mut at = start;
+    while at < end {
+        let Some(chunk) = bytes.get(at..at + 8) else {
+            json.extend_from_slice(bytes.get(at..end)?);
+            return Some(());
+        };
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        json.extend_from_slice(&word);
+        at += 8;
+    }
+    json.truncate(json.len() - (at - end));
+    Some(())
+}
+
+/// A token-level number, copied (no whitespace before it: it would be part of the token text).
+fn compact_number<'a>(scanner: &mut Scanner<'a>) -> Option<&'a str> {
+    if !matches!(scanner.peek()?, b'-' | b'0'..=b'9') {
+        return None;
+    }
+    scanner.number()
+}
+
+/// The token's claims object in the escaped text, decoded into `json`: every value checked as
+/// [`claims_sub`] does, and the span (quotes included) of the last `sub`, which must be a
+/// string.
+fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Option<(usize, usize)>> {
+    copy_literal(scanner, json, "{", "{")?;
+    let mut sub = None;
+    if copy_literal(scanner, json, "}", "}").is_some() {
+        return Some(sub);
+    }
+    loop {
+        copy_literal(scanner, json, "\\\"", "\"")?;
+        let (start, end) = compact_string(scanner, json)?;
+        let is_sub = json.get(start..end)? == b"sub".as_slice();
+        copy_literal(scanner, json, ":", ":")?;
+        let value_start = json.len();
+        compact_value(scanner, json, 1)?;
+        if is_sub {
+            if json.get(value_start) != Some(&b'"') {
+                return None;
+            }
+            sub = Some((value_start, json.len()));
+        }
+        if copy_literal(scanner, json, ",", ",").is_none() {
+            copy_literal(scanner, json, "}", "}")?;
+            return Some(sub);
+        }
+    }
+}
+
+/// Any token-level JSON value in the escaped text without whitespace, decoded into `json`.
+/// Strings may hold `\\uXXXX` escapes of the outer text (decoded to their characters, which
+/// must not be `"`, `\\` or control characters) but no escapes of their own.
+fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match scanner.peek()? {
+        b'\\' => {
+            copy_literal(scanner, json, "\\\"", "\"")?;
+            loop {
+                let start = scanner.pos;
+                scanner.skip_plain();
+                append_run(json, scanner.bytes(), start, scanner.pos)?;
+                if scanner.literal("\\\"").is_some() {
+                    json.push(b'"');
+                    return Some(());
+                }
+                scanner.literal("\\u")?;
+                scanner.pos -= 1;
+                let at = json.len();
+                scanner.escape(json)?;
+                if matches!(json.get(at)?, 0x00..=0x1f | b'"' | b'\\') {
+                    return None;
+                }
+            }
+        }
+        b'n' => copy_literal(scanner, json, "null", "null"),
+        b't' => copy_literal(scanner, json, "true", "true"),
+        b'f' => copy_literal(scanner, json, "false", "false"),
+        b'{' => {
+            copy_literal(scanner, json, "{", "{")?;
+            if copy_literal(scanner, json, "}", "}").is_some() {
+                return Some(());
+            }
+            loop {
+                copy_literal(scanner, json, "\\\"", "\"")?;
+                compact_string(scanner, json)?;
+                copy_literal(scanner, json, ":", ":")?;
+                compact_value(scanner, json, depth + 1)?;
+                if copy_literal(scanner, json, ",", ",").is_none() {
+                    return copy_literal(scanner, json, "}", "}");
+                }
+            }
+        }
+        b'[' => {
+            copy_literal(scanner, json, "[", "[")?;
+            if copy_literal(scanner, json, "]", "]").is_some() {
+                return Some(());
+            }
+            loop {
+                compact_value(scanner, json, depth + 1)?;
+                if copy_literal(scanner, json, ",", ",").is_none() {
+                    return copy_literal(scanner, json, "]", "]");
+                }
+            }
+        }
+        _ => {
+            let text = compact_number(scanner)?;
+            json.extend_from_slice(text.as_bytes());
+            Some(())
+        }
+    }
 }
 
 /// `null`, or a token-level string as [`compact_string`] reads it (its span).
@@ -1071,21 +1193,31 @@ mod tests {
 
     #[test]
     fn compact_tokens_are_read_in_one_pass() {
-        let token = r#"{"token":"t.x","client_id":"c","scopes":["a","b"],"expires_at":-5,"resource":null,"subject":"s","claims":{"sub":"u","name":"J\u00fcrgen","n":[1,{"a":2.5e3}]},"original_client_id":"o"}"#;
-        let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(token));
+        let token = r#"{"token":"t.x","client_id":"c","scopes":["a","b"],"expires_at":-5,"resource":null,"subject":"s","claims":{"sub":"u","name":"Jürgen 😀","n":[1,{"a":2.5e3}],"e":{}},"original_client_id":"o"}"#;
+        // As the writer stores it: every character outside ASCII as `\uXXXX`.
+        let snapshot = crate::json::to_json(
+            &crate::TaskContextSnapshot::builder()
+                .access_token(AccessToken::from_json(token).unwrap())
+                .build(),
+        );
+        assert!(snapshot.contains(r"J\u00fcrgen \ud83d\ude00"));
         let fast = super::snapshot(&snapshot).unwrap();
         let Some(super::TokenText::Parsed(json, _)) = fast.access_token_json else {
             panic!("the compact layout was not read in one pass");
         };
         assert_eq!(*json, token);
         check_snapshot(&snapshot);
-        // Escapes inside the fields before `claims` take the general decode, with the same result.
-        let escaped = token.replace("t.x", r"t\\x");
-        let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&escaped));
-        assert!(matches!(
-            super::snapshot(&snapshot).unwrap().access_token_json,
-            Some(super::TokenText::Text(_))
-        ));
-        check_snapshot(&snapshot);
+        // An escape of the token text's own takes the general decode, with the same result.
+        for escaped in [
+            token.replace("t.x", r"t\\x"),
+            token.replace("Jürgen", r"J\u00fcrgen"),
+        ] {
+            let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&escaped));
+            assert!(matches!(
+                super::snapshot(&snapshot).unwrap().access_token_json,
+                Some(super::TokenText::Text(_))
+            ));
+            check_snapshot(&snapshot);
+        }
     }
 }
