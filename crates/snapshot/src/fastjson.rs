@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::headers::Headers;
@@ -103,7 +102,7 @@ impl<'a> Scanner<'a> {
 
     fn literal(&mut self, word: &str) -> Option<()> {
         let end = self.pos.checked_add(word.len())?;
-        (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
+        (self.bytes().get(self.pos..end)? == word.as_bytes()).then(|| self.pos = end)
     }
 
     pub(crate) fn at_end(&mut self) -> bool {
@@ -134,22 +133,51 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string (after whitespace), borrowed when it has no escapes.
+    #[inline]
     fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        self.skip_plain();
+        if self.peek()? == b'"' {
+            let text = self.text.get(start..self.pos)?;
+            self.pos += 1;
+            Some(Cow::Borrowed(text))
+        } else {
+            self.escaped_string(start).map(Cow::Owned)
+        }
+    }
+
+    /// The rest of a string that starts at `start` and has escapes (or a control character).
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Option<String> {
+        if self.peek()? != b'\\' {
+            return None;
+        }
+        // Decoded text is never longer than its escaped form; the bound keeps one allocation
+        // for every string up to 4 KiB without reserving the whole rest.
+        let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
+        self.escaped_rest(start, &mut out)?;
+        String::from_utf8(out).ok()
+    }
+
+    /// A string (after whitespace) as a [`Part`]: its span in the input when it has no escapes,
+    /// else its decoded text.
+    fn string_part(&mut self) -> Option<Part> {
         self.eat(b'"')?;
         let start = self.pos;
         self.skip_plain();
         match self.peek()? {
             b'"' => {
-                let text = self.text.get(start..self.pos)?;
+                let end = self.pos;
                 self.pos += 1;
-                Some(Cow::Borrowed(text))
+                Some(Part::Span(start, end))
             }
             b'\\' => {
-                // Decoded text is never longer than its escaped form; the bound keeps one
-                // allocation for every string up to 4 KiB without reserving the whole rest.
                 let mut out = Vec::with_capacity((self.text.len() - start).min(4096) + 8);
                 self.escaped_rest(start, &mut out)?;
-                String::from_utf8(out).ok().map(Cow::Owned)
+                String::from_utf8(out)
+                    .ok()
+                    .map(|text| Part::Owned(Zeroizing::new(text)))
             }
             _ => None,
         }
@@ -381,7 +409,7 @@ impl<'a> Scanner<'a> {
 /// The snapshot's fields as read by the fast path (top-level duplicates: last wins).
 #[derive(Default)]
 pub(crate) struct FastSnapshot {
-    pub(crate) access_token_json: Option<String>,
+    pub(crate) access_token_json: Option<TokenText>,
     pub(crate) http_headers: Option<Headers>,
     pub(crate) strings: [Option<String>; 4],
 }
@@ -393,7 +421,7 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
     scanner.object(|scanner, key| {
         let slot = match &*key {
             "access_token_json" => {
-                fields.access_token_json = scanner.string_or_null()?.map(Cow::into_owned);
+                fields.access_token_json = token_text(scanner)?;
                 return Some(());
             }
             "http_headers" => {
@@ -413,6 +441,277 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
     scanner.at_end().then_some(fields)
 }
 
+/// An `access_token_json` value as read by the fast path.
+pub(crate) enum TokenText {
+    /// The decoded text, for the token reader.
+    Text(String),
+    /// The decoded text and its fields, read in the same pass.
+    Parsed(Zeroizing<String>, FastToken),
+}
+
+/// The `access_token_json` value (after whitespace): `null`, or a string, read together with the
+/// token's fields when the token has pydantic's compact layout (see [`compact_token`]).
+fn token_text(scanner: &mut Scanner<'_>) -> Option<Option<TokenText>> {
+    scanner.ws();
+    let start = scanner.pos;
+    if let Some(parsed) = compact_token(scanner) {
+        return Some(Some(parsed));
+    }
+    scanner.pos = start;
+    Some(
+        scanner
+            .string_or_null()?
+            .map(|text| TokenText::Text(text.into_owned())),
+    )
+}
+
+/// Reads a JSON string holding a token text in the layout of pydantic's compact
+/// `model_dump_json()` (`{"token":…,"client_id":…,"scopes":[…],"expires_at":…,"resource":…,
+/// "subject":…,"claims":{…},"original_client_id":…}`), decoding it and reading its fields in
+/// one pass: up to `claims`, the fields are matched in the escaped text itself (strings without
+/// escapes of their own), the rest is decoded and read as [`token`] does. `None` (the scanner
+/// left anywhere) when the value is anything else; the caller then reads it the general way.
+fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
+    let mut json = Zeroizing::new(Vec::with_capacity(
+        (scanner.text.len() - scanner.pos).min(4096) + 8,
+    ));
+    scanner.literal("\"{\\\"token\\\":\\\"")?;
+    json.extend_from_slice(b"{\"token\":\"");
+    let token = compact_string(scanner, &mut json)?;
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"client_id\\\":\\\"",
+        ",\"client_id\":\"",
+    )?;
+    let client_id = compact_string(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"scopes\\\":[", ",\"scopes\":[")?;
+    let scopes_start = json.len() - 1;
+    if copy_literal(scanner, &mut json, "]", "]").is_none() {
+        loop {
+            copy_literal(scanner, &mut json, "\\\"", "\"")?;
+            compact_string(scanner, &mut json)?;
+            if copy_literal(scanner, &mut json, ",", ",").is_none() {
+                copy_literal(scanner, &mut json, "]", "]")?;
+                break;
+            }
+        }
+    }
+    let scopes = (scopes_start, json.len());
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"expires_at\\\":",
+        ",\"expires_at\":",
+    )?;
+    let expires_at = if copy_literal(scanner, &mut json, "null", "null").is_some() {
+        None
+    } else {
+        let text = compact_number(scanner)?;
+        // As `integer_or_null`: `-0` and floats go to the general reader.
+        if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
+            return None;
+        }
+        json.extend_from_slice(text.as_bytes());
+        Some(text.parse().ok()?)
+    };
+    copy_literal(scanner, &mut json, ",\\\"resource\\\":", ",\"resource\":")?;
+    let resource = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"subject\\\":", ",\"subject\":")?;
+    let subject = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, ",\\\"claims\\\":", ",\"claims\":")?;
+    let sub = compact_claims(scanner, &mut json)?;
+    copy_literal(
+        scanner,
+        &mut json,
+        ",\\\"original_client_id\\\":",
+        ",\"original_client_id\":",
+    )?;
+    let original_client_id = compact_optional(scanner, &mut json)?;
+    copy_literal(scanner, &mut json, "}", "}")?;
+    // The end of the `access_token_json` string.
+    scanner.literal("\"")?;
+    let json = Zeroizing::new(String::from_utf8(std::mem::take(&mut *json)).ok()?);
+    let span_text = |span: Option<(usize, usize)>| -> Option<Option<String>> {
+        span.map(|(start, end)| json.get(start..end).map(str::to_owned))
+            .map_or(Some(None), |text| text.map(Some))
+    };
+    let resource = span_text(resource)?;
+    let subject = span_text(subject)?;
+    let original_client_id = span_text(original_client_id)?;
+    let fast = FastToken {
+        token: Part::Span(token.0, token.1),
+        client_id: Part::Span(client_id.0, client_id.1),
+        scopes,
+        expires_at,
+        resource,
+        subject,
+        sub,
+        original_client_id,
+    };
+    Some(TokenText::Parsed(json, fast))
+}
+
+/// Consumes `escaped` from the escaped text and appends `decoded`, its decoded form.
+#[inline]
+fn copy_literal(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+    escaped: &str,
+    decoded: &str,
+) -> Option<()> {
+    scanner.literal(escaped)?;
+    json.extend_from_slice(decoded.as_bytes());
+    Some(())
+}
+
+/// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
+/// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
+/// in `json`.
+fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
+    let start = scanner.pos;
+    scanner.skip_plain();
+    let end = scanner.pos;
+    scanner.literal("\\\"")?;
+    let span_start = json.len();
+    append_run(json, scanner.bytes(), start, end)?;
+    let span_end = json.len();
+    json.push(b'"');
+    Some((span_start, span_end))
+}
+
+/// Appends `bytes[start..end]` to `json` a word at a time (each word appended whole, the excess
+/// cut), so that short runs cost no call to copy.
+fn append_run(json: &mut Vec<u8>, bytes: &[u8], start: usize, end: usize) -> Option<()> {
+    let mut at = start;
+    while at < end {
+        let Some(chunk) = bytes.get(at..at + 8) else {
+            json.extend_from_slice(bytes.get(at..end)?);
+            return Some(());
+        };
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        json.extend_from_slice(&word);
+        at += 8;
+    }
+    json.truncate(json.len() - (at - end));
+    Some(())
+}
+
+/// A token-level number, copied (no whitespace before it: it would be part of the token text).
+fn compact_number<'a>(scanner: &mut Scanner<'a>) -> Option<&'a str> {
+    if !matches!(scanner.peek()?, b'-' | b'0'..=b'9') {
+        return None;
+    }
+    scanner.number()
+}
+
+/// The token's claims object in the escaped text, decoded into `json`: every value checked as
+/// [`claims_sub`] does, and the span (quotes included) of the last `sub`, which must be a
+/// string.
+fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Option<(usize, usize)>> {
+    copy_literal(scanner, json, "{", "{")?;
+    let mut sub = None;
+    if copy_literal(scanner, json, "}", "}").is_some() {
+        return Some(sub);
+    }
+    loop {
+        copy_literal(scanner, json, "\\\"", "\"")?;
+        let (start, end) = compact_string(scanner, json)?;
+        let is_sub = json.get(start..end)? == b"sub".as_slice();
+        copy_literal(scanner, json, ":", ":")?;
+        let value_start = json.len();
+        compact_value(scanner, json, 1)?;
+        if is_sub {
+            if json.get(value_start) != Some(&b'"') {
+                return None;
+            }
+            sub = Some((value_start, json.len()));
+        }
+        if copy_literal(scanner, json, ",", ",").is_none() {
+            copy_literal(scanner, json, "}", "}")?;
+            return Some(sub);
+        }
+    }
+}
+
+/// Any token-level JSON value in the escaped text without whitespace, decoded into `json`.
+/// Strings may hold `\\uXXXX` escapes of the outer text (decoded to their characters, which
+/// must not be `"`, `\\` or control characters) but no escapes of their own.
+fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match scanner.peek()? {
+        b'\\' => {
+            copy_literal(scanner, json, "\\\"", "\"")?;
+            loop {
+                let start = scanner.pos;
+                scanner.skip_plain();
+                append_run(json, scanner.bytes(), start, scanner.pos)?;
+                if scanner.literal("\\\"").is_some() {
+                    json.push(b'"');
+                    return Some(());
+                }
+                scanner.literal("\\u")?;
+                scanner.pos -= 1;
+                let at = json.len();
+                scanner.escape(json)?;
+                if matches!(json.get(at)?, 0x00..=0x1f | b'"' | b'\\') {
+                    return None;
+                }
+            }
+        }
+        b'n' => copy_literal(scanner, json, "null", "null"),
+        b't' => copy_literal(scanner, json, "true", "true"),
+        b'f' => copy_literal(scanner, json, "false", "false"),
+        b'{' => {
+            copy_literal(scanner, json, "{", "{")?;
+            if copy_literal(scanner, json, "}", "}").is_some() {
+                return Some(());
+            }
+            loop {
+                copy_literal(scanner, json, "\\\"", "\"")?;
+                compact_string(scanner, json)?;
+                copy_literal(scanner, json, ":", ":")?;
+                compact_value(scanner, json, depth + 1)?;
+                if copy_literal(scanner, json, ",", ",").is_none() {
+                    return copy_literal(scanner, json, "}", "}");
+                }
+            }
+        }
+        b'[' => {
+            copy_literal(scanner, json, "[", "[")?;
+            if copy_literal(scanner, json, "]", "]").is_some() {
+                return Some(());
+            }
+            loop {
+                compact_value(scanner, json, depth + 1)?;
+                if copy_literal(scanner, json, ",", ",").is_none() {
+                    return copy_literal(scanner, json, "]", "]");
+                }
+            }
+        }
+        _ => {
+            let text = compact_number(scanner)?;
+            json.extend_from_slice(text.as_bytes());
+            Some(())
+        }
+    }
+}
+
+/// `null`, or a token-level string as [`compact_string`] reads it (its span).
+fn compact_optional(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+) -> Option<Option<(usize, usize)>> {
+    if copy_literal(scanner, json, "null", "null").is_some() {
+        return Some(None);
+    }
+    copy_literal(scanner, json, "\\\"", "\"")?;
+    compact_string(scanner, json).map(Some)
+}
+
 fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
     scanner.ws();
     if scanner.peek()? == b'n' {
@@ -422,24 +721,60 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
     // Escaped values are decoded here and copied into the map; the buffer is wiped after.
     let mut scratch = Zeroizing::new(Vec::new());
+    let mut seen = 0;
     scanner.object(|scanner, name| {
         let value = scanner.string_in(&mut scratch)?;
-        headers.insert(&name, value);
+        headers.push_stored(&mut seen, &name, value);
         Some(())
     })?;
     Some(Some(headers))
 }
 
-/// The access token's fields as read by the fast path.
+/// A string of a token text: its span in the text (no escapes), or its decoded text.
+#[derive(Clone)]
+pub(crate) enum Part {
+    /// Start and end of the string's content in the text.
+    Span(usize, usize),
+    /// The decoded string (it had escapes, or was not read from a text).
+    Owned(Zeroizing<String>),
+}
+
+impl Part {
+    /// The string, given the text it was read from.
+    pub(crate) fn get<'a>(&'a self, text: &'a str) -> &'a str {
+        match self {
+            Self::Span(start, end) => text.get(*start..*end).unwrap_or_default(),
+            Self::Owned(owned) => owned,
+        }
+    }
+}
+
+/// The access token's fields as read by the fast path. The scopes and the `sub` claim are
+/// checked here and kept as spans of the text, to be read when first asked for.
 pub(crate) struct FastToken {
-    pub(crate) token: String,
-    pub(crate) client_id: String,
-    pub(crate) scopes: Vec<String>,
+    pub(crate) token: Part,
+    pub(crate) client_id: Part,
+    /// The scopes array, brackets included.
+    pub(crate) scopes: (usize, usize),
     pub(crate) expires_at: Option<i64>,
     pub(crate) resource: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) sub: Option<Value>,
+    /// The `sub` claim's string value, quotes included.
+    pub(crate) sub: Option<(usize, usize)>,
     pub(crate) original_client_id: Option<String>,
+}
+
+/// The scopes array at `span` of a token text the fast path accepted.
+pub(crate) fn scopes_at(text: &str, span: (usize, usize)) -> Vec<String> {
+    text.get(span.0..span.1)
+        .and_then(|array| string_array(&mut Scanner::new(array)))
+        .unwrap_or_default()
+}
+
+/// The JSON string at `span` of a token text the fast path accepted.
+pub(crate) fn string_at(text: &str, span: (usize, usize)) -> Option<String> {
+    let mut scanner = Scanner::new(text.get(span.0..span.1)?);
+    scanner.string().map(Cow::into_owned)
 }
 
 /// Reads an access token text, or `None` when it needs the general reader (which also rejects
@@ -458,15 +793,18 @@ pub(crate) fn token(text: &str) -> Option<FastToken> {
     scanner.object(|scanner, key| {
         let bit = match &*key {
             "token" => {
-                token = Some(scanner.string()?.into_owned());
+                token = Some(scanner.string_part()?);
                 1
             }
             "client_id" => {
-                client_id = Some(scanner.string()?.into_owned());
+                client_id = Some(scanner.string_part()?);
                 2
             }
             "scopes" => {
-                scopes = Some(string_array(scanner)?);
+                scanner.ws();
+                let start = scanner.pos;
+                skip_string_array(scanner)?;
+                scopes = Some((start, scanner.pos));
                 4
             }
             "expires_at" => {
@@ -515,6 +853,21 @@ pub(crate) fn token(text: &str) -> Option<FastToken> {
     })
 }
 
+/// Checks an array of strings without keeping them.
+fn skip_string_array(scanner: &mut Scanner<'_>) -> Option<()> {
+    scanner.eat(b'[')?;
+    if scanner.try_eat(b']') {
+        return Some(());
+    }
+    loop {
+        scanner.string()?;
+        if scanner.try_eat(b',') {
+            continue;
+        }
+        return scanner.eat(b']');
+    }
+}
+
 fn string_array(scanner: &mut Scanner<'_>) -> Option<Vec<String>> {
     scanner.eat(b'[')?;
     let mut items = Vec::new();
@@ -547,11 +900,14 @@ fn integer_or_null(scanner: &mut Scanner<'_>) -> Option<Option<i64>> {
 
 /// The claims object: every value skipped except `sub` (a string; anything else goes to the
 /// general reader). Duplicate `sub`: last wins, as the general reader.
-fn claims_sub(scanner: &mut Scanner<'_>) -> Option<Option<Value>> {
+fn claims_sub(scanner: &mut Scanner<'_>) -> Option<Option<(usize, usize)>> {
     let mut sub = None;
     scanner.object(|scanner, key| {
         if key == "sub" {
-            sub = Some(Value::String(scanner.string()?.into_owned()));
+            scanner.ws();
+            let start = scanner.pos;
+            scanner.string()?;
+            sub = Some((start, scanner.pos));
             Some(())
         } else {
             scanner.skip_value(1)
@@ -683,6 +1039,47 @@ mod tests {
             )
     }
 
+    /// Mostly strings without escapes, so that the compact token layout is read in one pass.
+    fn plain_or_json_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-zA-Z0-9 _./:-]{0,12}".prop_map(|text| format!("\"{text}\"")),
+            1 => json_string(),
+        ]
+    }
+
+    fn optional_string() -> impl Strategy<Value = String> {
+        prop_oneof![Just("null".to_owned()), plain_or_json_string()]
+    }
+
+    /// Token texts in the layout of pydantic's compact `model_dump_json()`, as the reference
+    /// writes them.
+    fn compact_token_text() -> impl Strategy<Value = String> {
+        (
+            (plain_or_json_string(), plain_or_json_string()),
+            prop::collection::vec(plain_or_json_string(), 0..3),
+            prop_oneof![
+                2 => Just("null".to_owned()),
+                2 => any::<i64>().prop_map(|n| n.to_string()),
+                1 => scalar()
+            ],
+            (optional_string(), optional_string(), optional_string()),
+            prop::collection::vec((key(), value()), 0..4),
+        )
+            .prop_map(
+                |((token, client), scopes, expires, (resource, subject, original), claims)| {
+                    let claims: Vec<String> = claims
+                        .iter()
+                        .map(|(key, value)| format!("{key}:{value}"))
+                        .collect();
+                    format!(
+                        "{{\"token\":{token},\"client_id\":{client},\"scopes\":[{}],\"expires_at\":{expires},\"resource\":{resource},\"subject\":{subject},\"claims\":{{{}}},\"original_client_id\":{original}}}",
+                        scopes.join(","),
+                        claims.join(",")
+                    )
+                },
+            )
+    }
+
     fn json_escape(text: &str) -> String {
         serde_json::to_string(text).unwrap()
     }
@@ -694,6 +1091,7 @@ mod tests {
                 prop_oneof![
                     3 => scalar(),
                     2 => token_text().prop_map(|token| json_escape(&token)),
+                    2 => compact_token_text().prop_map(|token| json_escape(&token)),
                     2 => prop::collection::vec((key(), scalar()), 0..5).prop_map(|members| object(&members)),
                     1 => value(),
                 ],
@@ -766,6 +1164,14 @@ mod tests {
         }
 
         #[test]
+        fn compact_token_agrees(token in compact_token_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
+            let text = format!("{{\"access_token_json\": {}, \"session_id\": null}}", json_escape(&token));
+            check_snapshot(&text);
+            check_snapshot(&mutate(&text, &edits));
+            check_token(&token);
+        }
+
+        #[test]
         fn snapshot_fast_path_agrees(text in snapshot_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
             check_snapshot(&text);
             check_snapshot(&mutate(&text, &edits));
@@ -783,5 +1189,35 @@ mod tests {
         assert!(super::snapshot(&snapshot).is_some());
         check_snapshot(&snapshot);
         check_token(token);
+    }
+
+    #[test]
+    fn compact_tokens_are_read_in_one_pass() {
+        let token = r#"{"token":"t.x","client_id":"c","scopes":["a","b"],"expires_at":-5,"resource":null,"subject":"s","claims":{"sub":"u","name":"Jürgen 😀","n":[1,{"a":2.5e3}],"e":{}},"original_client_id":"o"}"#;
+        // As the writer stores it: every character outside ASCII as `\uXXXX`.
+        let snapshot = crate::json::to_json(
+            &crate::TaskContextSnapshot::builder()
+                .access_token(AccessToken::from_json(token).unwrap())
+                .build(),
+        );
+        assert!(snapshot.contains(r"J\u00fcrgen \ud83d\ude00"));
+        let fast = super::snapshot(&snapshot).unwrap();
+        let Some(super::TokenText::Parsed(json, _)) = fast.access_token_json else {
+            panic!("the compact layout was not read in one pass");
+        };
+        assert_eq!(*json, token);
+        check_snapshot(&snapshot);
+        // An escape of the token text's own takes the general decode, with the same result.
+        for escaped in [
+            token.replace("t.x", r"t\\x"),
+            token.replace("Jürgen", r"J\u00fcrgen"),
+        ] {
+            let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&escaped));
+            assert!(matches!(
+                super::snapshot(&snapshot).unwrap().access_token_json,
+                Some(super::TokenText::Text(_))
+            ));
+            check_snapshot(&snapshot);
+        }
     }
 }

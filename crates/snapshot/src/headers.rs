@@ -65,6 +65,24 @@ pub(crate) fn lowercase_name(name: &str) -> String {
     }
 }
 
+/// Whether `name` is ASCII without uppercase letters, eight bytes at a time.
+fn is_lowercase_ascii(name: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    name.as_bytes().chunks(8).all(|chunk| {
+        let mut word = [0_u8; 8];
+        word.get_mut(..chunk.len())
+            .unwrap_or_default()
+            .copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // For bytes below 0x80, adding 0x80 - b'A' sets the high bit from `A` up, adding
+        // 0x80 - (b'Z' + 1) from past `Z`; no carry crosses into the next byte.
+        let upper =
+            word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
+        (word | upper) & HIGHS == 0
+    })
+}
+
 impl Headers {
     /// An empty header map.
     #[must_use]
@@ -160,6 +178,45 @@ impl Headers {
             headers.insert(name.as_ref(), value.as_ref());
         }
         headers
+    }
+
+    /// Appends a header read from a stored form, in order. Names that are already lowercase
+    /// ASCII and not yet present (the shape every writer produces) are appended without the
+    /// general insert's lowercasing and, thanks to `seen`, mostly without a duplicate scan;
+    /// anything else takes [`insert`](Self::insert)'s path. `seen` is a filter of the names
+    /// appended so far: start it at 0 and pass the same one for every header of the map.
+    pub(crate) fn push_stored(&mut self, seen: &mut u64, name: &str, value: &str) {
+        let plain = self.index.is_none()
+            && self.entries.len() < LINEAR_SCAN_LIMIT
+            && is_lowercase_ascii(name);
+        if !plain {
+            // From here on every name takes the general path, which needs no filter.
+            *seen = u64::MAX;
+            self.insert_with(name, value, false);
+            return;
+        }
+        let last = usize::from(name.as_bytes().last().copied().unwrap_or(0));
+        let bit = 1_u64 << ((name.len().wrapping_mul(31) ^ last) % 64);
+        if *seen & bit != 0 && self.position(name).is_some() {
+            self.insert_with(name, value, false);
+            return;
+        }
+        *seen |= bit;
+        let name_start = self.text.len();
+        let value_start = name_start + name.len();
+        if self.text.capacity() - name_start < name.len() + value.len() {
+            self.push_text(name);
+        } else {
+            self.text.push_str(name);
+        }
+        self.push_text(value);
+        self.entries.push(Entry {
+            name_start,
+            name_end: value_start,
+            value_start,
+            value_end: self.text.len(),
+            secret: false,
+        });
     }
 
     /// Appends text to the buffer; on growth the old buffer is zeroized before it is freed.

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::fastjson::TokenText;
 use crate::headers::{Headers, lowercase_name};
 use crate::snapshot::{TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
@@ -182,6 +183,12 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
                 let run = (special.trailing_zeros() / 8) as usize;
                 out.truncate(out.len() - 8 + run);
                 index += run;
+                // `"` and `\\`, the common escapes of the embedded token JSON, stay in this loop.
+                if let Some(&quoted @ (b'"' | b'\\')) = bytes.get(index) {
+                    out.extend_from_slice(&[b'\\', quoted]);
+                    index += 1;
+                    continue;
+                }
                 break;
             }
             index += 8;
@@ -335,7 +342,11 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
             owning_tool_version,
         ] = fast.strings;
         return Ok(TaskContextSnapshot {
-            access_token: token_of(fast.access_token_json)?,
+            access_token: match fast.access_token_json {
+                Some(TokenText::Parsed(json, token)) => Some(AccessToken::from_fast(json, token)),
+                Some(TokenText::Text(text)) => token_of(Some(text))?,
+                None => None,
+            },
             http_headers: fast.http_headers,
             origin_request_id,
             session_id,

@@ -8,6 +8,8 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use crate::fastjson::{FastToken, Part};
+
 /// An OAuth access token as the reference stores it inside a snapshot (`access_token_json`).
 ///
 /// The original JSON text is kept, so re-encoding a decoded token is byte-identical. The token
@@ -15,14 +17,20 @@ use zeroize::Zeroizing;
 /// `Debug` never shows either.
 #[derive(Clone)]
 pub struct AccessToken {
-    token: Zeroizing<String>,
-    client_id: String,
-    scopes: Vec<String>,
+    /// The token string: a span of `json`, or its own (zeroized) text.
+    token: Part,
+    client_id: Part,
+    /// The scopes; when read by the fast path, checked there and built from `scopes_span` of
+    /// `json` on first use.
+    scopes: OnceLock<Vec<String>>,
+    scopes_span: (usize, usize),
     expires_at: Option<i64>,
     resource: Option<String>,
     subject: Option<String>,
-    /// The `sub` claim, read eagerly (it feeds the task scope).
-    sub: Option<Value>,
+    /// The `sub` claim (it feeds the task scope); when read by the fast path, checked there and
+    /// built from `sub_span` of `json` on first use.
+    sub: OnceLock<Option<Value>>,
+    sub_span: Option<(usize, usize)>,
     /// All claims, parsed from `json` on first use.
     claims: OnceLock<Map<String, Value>>,
     original_client_id: Option<String>,
@@ -160,20 +168,29 @@ impl AccessToken {
     pub fn from_json_string(json: String) -> Result<Self, TokenError> {
         let json = Zeroizing::new(json);
         if let Some(fast) = crate::fastjson::token(&json) {
-            return Ok(Self {
-                token: Zeroizing::new(fast.token),
+            return Ok(Self::from_fast(json, fast));
+        }
+        Self::general_from_json(json)
+    }
+
+    /// A token from its text and the fields the fast path read from it.
+    pub(crate) fn from_fast(json: Zeroizing<String>, fast: FastToken) -> Self {
+        {
+            Self {
+                token: fast.token,
                 client_id: fast.client_id,
-                scopes: fast.scopes,
+                scopes: OnceLock::new(),
+                scopes_span: fast.scopes,
                 expires_at: fast.expires_at,
                 resource: fast.resource,
                 subject: fast.subject,
-                sub: fast.sub,
+                sub: OnceLock::new(),
+                sub_span: fast.sub,
                 claims: OnceLock::new(),
                 original_client_id: fast.original_client_id,
                 json,
-            });
+            }
         }
-        Self::general_from_json(json)
     }
 
     /// The general reader: accepts every token text the fast path declines, and names errors.
@@ -191,13 +208,15 @@ impl AccessToken {
 
     fn from_fields(fields: TokenFields, json: Zeroizing<String>) -> Self {
         Self {
-            token: Zeroizing::new(fields.token),
-            client_id: fields.client_id,
-            scopes: fields.scopes,
+            token: Part::Owned(Zeroizing::new(fields.token)),
+            client_id: Part::Owned(Zeroizing::new(fields.client_id)),
+            scopes: OnceLock::from(fields.scopes),
+            scopes_span: (0, 0),
             expires_at: fields.expires_at,
             resource: fields.resource,
             subject: fields.subject,
-            sub: fields.claims.sub,
+            sub: OnceLock::from(fields.claims.sub),
+            sub_span: None,
             claims: OnceLock::new(),
             original_client_id: fields.original_client_id,
             json,
@@ -223,19 +242,20 @@ impl AccessToken {
     /// The bearer token itself. Handle with care: it authorises as the caller.
     #[must_use]
     pub fn token(&self) -> &str {
-        &self.token
+        self.token.get(&self.json)
     }
 
     /// The OAuth client the token was issued to.
     #[must_use]
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        self.client_id.get(&self.json)
     }
 
     /// The granted scopes.
     #[must_use]
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        self.scopes
+            .get_or_init(|| crate::fastjson::scopes_at(&self.json, self.scopes_span))
     }
 
     /// Expiry in unix seconds, if the token has one.
@@ -270,7 +290,13 @@ impl AccessToken {
     /// The `sub` claim, the second input (after [`client_id`](Self::client_id)) of the task scope.
     #[must_use]
     pub fn sub_claim(&self) -> Option<&Value> {
-        self.sub.as_ref()
+        self.sub
+            .get_or_init(|| {
+                self.sub_span
+                    .and_then(|span| crate::fastjson::string_at(&self.json, span))
+                    .map(Value::String)
+            })
+            .as_ref()
     }
 
     /// The client id before any token exchange, if the token records one.
@@ -319,8 +345,8 @@ impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("token", &"[redacted]")
-            .field("client_id", &self.client_id)
-            .field("scopes", &self.scopes)
+            .field("client_id", &self.client_id())
+            .field("scopes", &self.scopes())
             .field("expires_at", &self.expires_at)
             .field("resource", &self.resource)
             .field("subject", &self.subject)
@@ -432,17 +458,20 @@ impl AccessTokenBuilder {
         let mut json = Zeroizing::new(String::with_capacity(160 + self.token.len()));
         write_token_json(&mut json, &self);
         AccessToken {
-            token: self.token,
-            client_id: self.client_id,
-            scopes: self.scopes,
+            token: Part::Owned(self.token),
+            client_id: Part::Owned(Zeroizing::new(self.client_id)),
+            scopes: OnceLock::from(self.scopes),
+            scopes_span: (0, 0),
             expires_at: self.expires_at,
             resource: self.resource,
             subject: self.subject,
-            sub: self
-                .claims
-                .iter()
-                .find(|(name, _)| name == "sub")
-                .map(|(_, value)| value.clone()),
+            sub: OnceLock::from(
+                self.claims
+                    .iter()
+                    .find(|(name, _)| name == "sub")
+                    .map(|(_, value)| value.clone()),
+            ),
+            sub_span: None,
             claims: OnceLock::from(self.claims.into_iter().collect::<Map<String, Value>>()),
             original_client_id: self.original_client_id,
             json,
