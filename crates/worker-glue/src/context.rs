@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use taskctx_scope::{Leg, TaskKey};
-use taskctx_snapshot::{AccessToken, Headers};
+use taskctx_snapshot::{AccessToken, Headers, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 
 use crate::registries::{ServerKey, SessionKey};
 
@@ -79,16 +79,53 @@ pub struct TraceContext {
     pub tracestate: Option<String>,
 }
 
-/// The caller-side parts of a restored context.
+/// The caller-side parts of a restored context. The token and headers are taken out of the
+/// snapshot (shared from here on); its other parts are read from it in place, not copied.
 #[derive(Default)]
 pub(crate) struct CallerParts {
     pub(crate) access_token: Option<Arc<AccessToken>>,
     pub(crate) headers: Option<Arc<Headers>>,
     pub(crate) session_id: Option<Arc<str>>,
-    pub(crate) origin_request_id: Option<String>,
-    pub(crate) trace: TraceContext,
-    pub(crate) owning_tool_name: Option<String>,
-    pub(crate) owning_tool_version: Option<String>,
+    /// The rest of the snapshot (without its token and headers).
+    pub(crate) rest: Box<TaskContextSnapshot>,
+    /// Built from `rest` and `headers` when first asked for.
+    trace: OnceLock<TraceContext>,
+}
+
+impl CallerParts {
+    pub(crate) fn new(
+        access_token: Option<Arc<AccessToken>>,
+        headers: Option<Arc<Headers>>,
+        rest: Box<TaskContextSnapshot>,
+    ) -> Self {
+        Self {
+            access_token,
+            headers,
+            session_id: rest.session_id().map(Arc::from),
+            rest,
+            trace: OnceLock::new(),
+        }
+    }
+
+    /// The W3C trace context: the snapshot's field, else the captured header of that name (as
+    /// [`TaskContextSnapshot::traceparent`] reads it before the headers are taken out).
+    fn trace(&self) -> &TraceContext {
+        self.trace.get_or_init(|| {
+            let header = |name| self.headers.as_deref()?.get(name).map(str::to_owned);
+            TraceContext {
+                traceparent: self
+                    .rest
+                    .traceparent()
+                    .map(str::to_owned)
+                    .or_else(|| header(TRACEPARENT)),
+                tracestate: self
+                    .rest
+                    .tracestate()
+                    .map(str::to_owned)
+                    .or_else(|| header(TRACESTATE)),
+            }
+        })
+    }
 }
 
 /// Everything a running task knows about itself and the caller who submitted it.
@@ -170,25 +207,25 @@ impl TaskContext {
     /// The id of the request that submitted the task.
     #[must_use]
     pub fn origin_request_id(&self) -> Option<&str> {
-        self.caller.origin_request_id.as_deref()
+        self.caller.rest.origin_request_id()
     }
 
     /// The W3C trace context of the submission.
     #[must_use]
-    pub const fn trace_context(&self) -> &TraceContext {
-        &self.caller.trace
+    pub fn trace_context(&self) -> &TraceContext {
+        self.caller.trace()
     }
 
     /// The name of the tool that owns the task.
     #[must_use]
     pub fn owning_tool_name(&self) -> Option<&str> {
-        self.caller.owning_tool_name.as_deref()
+        self.caller.rest.owning_tool_name()
     }
 
     /// The version of the tool that owns the task.
     #[must_use]
     pub fn owning_tool_version(&self) -> Option<&str> {
-        self.caller.owning_tool_version.as_deref()
+        self.caller.rest.owning_tool_version()
     }
 
     /// The key of the task in the server registry (built once).
@@ -270,7 +307,7 @@ pub fn current_task() -> Option<(TaskKey<'static>, Leg)> {
 /// The W3C trace context the running task was submitted under.
 #[must_use]
 pub fn trace_context() -> Option<TraceContext> {
-    with_current(|context| context.caller.trace.clone())
+    with_current(|context| context.caller.trace().clone())
 }
 
 /// Spawns `future` on the current tokio runtime with the running task's context (none outside a

@@ -34,6 +34,43 @@ fn trace_context_of(snapshot: &TaskContextSnapshot) -> TraceContext {
 /// What restoring the token gave: the token to install and the outcome.
 type TokenOutcome = (Option<Arc<AccessToken>>, RestoreOutcome);
 
+/// A loaded and decoded snapshot, or the failure with the outcome it gives under FailOpen. Both
+/// are boxed: the snapshot is handed along the restore and kept in the context without being
+/// copied again.
+type Loaded = Result<Box<TaskContextSnapshot>, Box<(RestoreOutcome, RestoreError)>>;
+
+/// Where a restore stands once the snapshot is loaded.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "matched at once; boxing the common variant would cost an allocation per task"
+)]
+enum Step {
+    /// Finished without waiting for anything.
+    Done(Result<TaskContext, RestoreError>),
+    /// The token is due for a refresh.
+    Refresh(Box<PendingRefresh>),
+}
+
+/// A restore waiting for its token's refresh.
+struct PendingRefresh {
+    task: TaskKey<'static>,
+    leg: Leg,
+    /// The snapshot, its token taken out.
+    snapshot: Box<TaskContextSnapshot>,
+    token: Arc<AccessToken>,
+    /// Whether the token has expired already (not only within the margin).
+    expired: bool,
+}
+
+/// The token check without a refresh.
+enum Checked {
+    Done(Result<TokenOutcome, RestoreError>),
+    /// The token has expired or expires within the refresher's margin.
+    Refresh {
+        expired: bool,
+    },
+}
+
 impl<Se, Sv> TaskGlue<Se, Sv>
 where
     Se: Send + Sync + 'static,
@@ -75,6 +112,8 @@ where
             }
         };
         let task = task.into_owned();
+        // The fields (the scope's fingerprint is an HMAC) are computed only when a subscriber
+        // wants the span.
         let span = tracing::info_span!(
             "taskctx.restore",
             task_id = %task.task_id(),
@@ -88,10 +127,11 @@ where
         if let (Some(hook), Ok(snapshot)) = (&self.inner.span_hook, &loaded) {
             hook(&span, &trace_context_of(snapshot));
         }
-        let result = self
-            .restore_task(task, leg, loaded)
-            .instrument(span.clone())
-            .await;
+        // Everything but a token refresh is synchronous: no future is built for it.
+        let result = match span.in_scope(|| self.restore_task(task, leg, loaded)) {
+            Step::Done(result) => result,
+            Step::Refresh(pending) => self.refresh(*pending).instrument(span.clone()).await,
+        };
         span.record(
             "outcome",
             match &result {
@@ -104,39 +144,37 @@ where
 
     /// Loads and decodes the task's snapshot; a failure comes with the outcome it gives under
     /// FailOpen.
-    async fn load(
-        &self,
-        task: &TaskKey<'static>,
-    ) -> Result<TaskContextSnapshot, (RestoreOutcome, RestoreError)> {
+    async fn load(&self, task: &TaskKey<'static>) -> Loaded {
         let inner = &self.inner;
         let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
         match inner.store.load(&snapshot_key).await {
-            Err(error) => Err((RestoreOutcome::StoreFailed, RestoreError::Store(error))),
-            Ok(None) => Err((
+            Err(error) => Err(Box::new((
+                RestoreOutcome::StoreFailed,
+                RestoreError::Store(error),
+            ))),
+            Ok(None) => Err(Box::new((
                 RestoreOutcome::Missing,
                 RestoreError::Missing {
                     task_id: task.task_id().as_str().to_owned(),
                 },
-            )),
+            ))),
             Ok(Some(stored)) => inner
                 .codec
                 .decode(&stored, &snapshot_key)
-                .map_err(|error| (RestoreOutcome::Undecodable, RestoreError::Decode(error))),
+                .map(Box::new)
+                .map_err(|error| {
+                    Box::new((RestoreOutcome::Undecodable, RestoreError::Decode(error)))
+                }),
         }
     }
 
-    async fn restore_task(
-        &self,
-        task: TaskKey<'static>,
-        leg: Leg,
-        loaded: Result<TaskContextSnapshot, (RestoreOutcome, RestoreError)>,
-    ) -> Result<TaskContext, RestoreError> {
+    fn restore_task(&self, task: TaskKey<'static>, leg: Leg, loaded: Loaded) -> Step {
         let inner = &self.inner;
         let (outcome, error) = match loaded {
-            Err(failure) => failure,
+            Err(failure) => *failure,
             Ok(snapshot) => {
                 if scope_of(&snapshot).is_ok_and(|scope| scope.as_ref() == task.scope()) {
-                    return self.install(task, leg, snapshot).await;
+                    return self.install(task, leg, snapshot);
                 }
                 (
                     RestoreOutcome::ScopeMismatch,
@@ -146,7 +184,7 @@ where
                 )
             }
         };
-        match inner.policy {
+        Step::Done(match inner.policy {
             RestorePolicy::FailClosed => {
                 tracing::warn!(%error, "task context not restored: task refused");
                 Err(error)
@@ -161,23 +199,55 @@ where
                     inner.id,
                 ))
             }
-        }
+        })
     }
 
     /// Builds the context of a decoded snapshot of the task's scope: the token checked for expiry
-    /// (and refreshed), the headers with the policy's secret marks.
-    async fn install(
+    /// (a refresh, when one is due, is left to [`refresh`](Self::refresh)), the headers with the
+    /// policy's secret marks.
+    fn install(
         &self,
         task: TaskKey<'static>,
         leg: Leg,
-        mut snapshot: TaskContextSnapshot,
-    ) -> Result<TaskContext, RestoreError> {
-        let trace = trace_context_of(&snapshot);
-        let captured = snapshot.take_access_token().map(Arc::new);
-        let (access_token, outcome) = match captured.clone() {
-            None => (None, RestoreOutcome::Restored),
-            Some(token) => self.check_token(&task, token).await?,
+        mut snapshot: Box<TaskContextSnapshot>,
+    ) -> Step {
+        let Some(token) = snapshot.take_access_token().map(Arc::new) else {
+            return Step::Done(Ok(self.context(
+                task,
+                leg,
+                snapshot,
+                None,
+                (None, RestoreOutcome::Restored),
+            )));
         };
+        match self.check_token(&task, &token) {
+            Checked::Done(Err(error)) => Step::Done(Err(error)),
+            Checked::Done(Ok(installed)) => Step::Done(Ok(self.context(
+                task,
+                leg,
+                snapshot,
+                Some(&token),
+                installed,
+            ))),
+            Checked::Refresh { expired } => Step::Refresh(Box::new(PendingRefresh {
+                task,
+                leg,
+                snapshot,
+                token,
+                expired,
+            })),
+        }
+    }
+
+    /// The context of `snapshot` (its token taken out: `captured`), with the token outcome.
+    fn context(
+        &self,
+        task: TaskKey<'static>,
+        leg: Leg,
+        mut snapshot: Box<TaskContextSnapshot>,
+        captured: Option<&Arc<AccessToken>>,
+        (access_token, outcome): TokenOutcome,
+    ) -> TaskContext {
         let mut headers = snapshot.take_http_headers();
         if let Some(headers) = &mut headers {
             headers.apply_secret_marks(&self.inner.header_policy);
@@ -191,50 +261,67 @@ where
                 headers.retain(|name, _| !CREDENTIAL_HEADERS.contains(&name));
             }
         }
-        let caller = CallerParts {
-            access_token,
-            headers: headers.map(Arc::new),
-            session_id: snapshot.session_id().map(Arc::from),
-            origin_request_id: snapshot.origin_request_id().map(str::to_owned),
-            trace,
-            owning_tool_name: snapshot.owning_tool_name().map(str::to_owned),
-            owning_tool_version: snapshot.owning_tool_version().map(str::to_owned),
-        };
-        Ok(TaskContext::new(task, leg, outcome, caller, self.inner.id))
+        let caller = CallerParts::new(access_token, headers.map(Arc::new), snapshot);
+        TaskContext::new(task, leg, outcome, caller, self.inner.id)
     }
 
-    /// The token to install: the restored one while valid; a refreshed one when it has expired
-    /// or expires within the margin and a refresher is configured; none when it has expired
-    /// (FailOpen).
-    async fn check_token(
-        &self,
-        task: &TaskKey<'static>,
-        token: Arc<AccessToken>,
-    ) -> Result<TokenOutcome, RestoreError> {
+    /// The restored token while valid and not due for a refresh; none when it has expired and
+    /// no refresher is configured (FailOpen).
+    fn check_token(&self, task: &TaskKey<'static>, token: &Arc<AccessToken>) -> Checked {
         let inner = &self.inner;
-        let task_id = || task.task_id().as_str().to_owned();
         let now = unix_now();
         let expired = token.is_expired(now);
-        let refresher = inner.refresher.as_ref().filter(|refresher| {
+        let due = inner.refresher.as_ref().is_some_and(|refresher| {
             let margin = i64::try_from(refresher.margin.as_secs()).unwrap_or(i64::MAX);
             token.is_expired(now.saturating_add(margin))
         });
-        let Some(refresher) = refresher else {
-            if !expired {
-                return Ok((Some(token), RestoreOutcome::Restored));
+        if due {
+            return Checked::Refresh { expired };
+        }
+        if !expired {
+            return Checked::Done(Ok((Some(Arc::clone(token)), RestoreOutcome::Restored)));
+        }
+        Checked::Done(match inner.policy {
+            RestorePolicy::FailClosed => {
+                tracing::warn!("access token expired: task refused");
+                Err(RestoreError::ExpiredToken {
+                    task_id: task.task_id().as_str().to_owned(),
+                })
             }
-            return match inner.policy {
-                RestorePolicy::FailClosed => {
-                    tracing::warn!("access token expired: task refused");
-                    Err(RestoreError::ExpiredToken { task_id: task_id() })
-                }
-                RestorePolicy::FailOpen => {
-                    tracing::warn!("access token expired: task runs without it");
-                    Ok((None, RestoreOutcome::ExpiredToken))
-                }
-            };
+            RestorePolicy::FailOpen => {
+                tracing::warn!("access token expired: task runs without it");
+                Ok((None, RestoreOutcome::ExpiredToken))
+            }
+        })
+    }
+
+    /// Refreshes a token that has expired or expires within the margin, then builds the context
+    /// with the new token (or, when the refresh fails under FailOpen, the old one while valid).
+    async fn refresh(&self, pending: PendingRefresh) -> Result<TaskContext, RestoreError> {
+        let PendingRefresh {
+            task,
+            leg,
+            snapshot,
+            token,
+            expired,
+        } = pending;
+        let installed = self.refreshed_token(&task, &token, expired).await?;
+        Ok(self.context(task, leg, snapshot, Some(&token), installed))
+    }
+
+    /// The refreshed token, checked to be of the task's scope and not expired.
+    async fn refreshed_token(
+        &self,
+        task: &TaskKey<'static>,
+        token: &Arc<AccessToken>,
+        expired: bool,
+    ) -> Result<TokenOutcome, RestoreError> {
+        let inner = &self.inner;
+        let task_id = || task.task_id().as_str().to_owned();
+        let Some(refresher) = inner.refresher.as_ref() else {
+            return Err(RestoreError::ExpiredToken { task_id: task_id() });
         };
-        let request = RefreshRequest::new(task.clone(), Arc::clone(&token));
+        let request = RefreshRequest::new(task.clone(), Arc::clone(token));
         let failure = match refresher.refresh(request).await {
             Err(source) => RestoreError::Refresh {
                 task_id: task_id(),
@@ -268,7 +355,7 @@ where
                     reason,
                     "access token not refreshed: task runs with the old one"
                 );
-                Ok((Some(token), RestoreOutcome::Restored))
+                Ok((Some(Arc::clone(token)), RestoreOutcome::Restored))
             }
         }
     }

@@ -201,33 +201,36 @@ where
             }
         }
         let inner = &self.inner;
-        let scope = scope.as_ref();
-        let snapshot_key = inner.keys.snapshot_key(scope, &task.task_id);
+        let snapshot_key = inner.keys.snapshot_key(scope.as_ref(), &task.task_id);
         let encoded = inner
             .codec
             .encode(task.snapshot, &snapshot_key)
             .map_err(SubmitError::Encode)?;
-        let extra_keys: Vec<String> = task
-            .extras
-            .iter()
-            .map(|(suffix, _)| inner.keys.task_key(scope, &task.task_id, *suffix))
-            .collect();
-        let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
-        entries.push((&snapshot_key, &encoded));
-        entries.extend(
-            extra_keys
+        let saved = if task.extras.is_empty() {
+            inner
+                .store
+                .save(&[(snapshot_key.as_str(), encoded.as_slice())], inner.ttl)
+                .await
+        } else {
+            let extra_keys: Vec<String> = task
+                .extras
                 .iter()
-                .zip(&task.extras)
-                .map(|(key, (_, value))| (key.as_str(), *value)),
-        );
-        inner
-            .store
-            .save(&entries, inner.ttl)
-            .await
-            .map_err(SubmitError::Store)?;
+                .map(|(suffix, _)| inner.keys.task_key(scope.as_ref(), &task.task_id, *suffix))
+                .collect();
+            let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
+            entries.push((&snapshot_key, &encoded));
+            entries.extend(
+                extra_keys
+                    .iter()
+                    .zip(&task.extras)
+                    .map(|(key, (_, value))| (key.as_str(), *value)),
+            );
+            inner.store.save(&entries, inner.ttl).await
+        };
+        saved.map_err(SubmitError::Store)?;
 
         let key = TaskKey::new(
-            scope.map(|scope| scope.clone().into_owned()),
+            scope,
             task.task_id.into_owned(),
             task.task_type.into_owned(),
             task.component.into_owned(),

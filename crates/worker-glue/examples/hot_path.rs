@@ -1,0 +1,110 @@
+//! Runs one hot path `N` times on `memory://`, for instruction counts under callgrind:
+//! `hot_path submit|run|encode|decode N`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic,
+    reason = "a measuring tool that fails loudly"
+)]
+
+use serde_json::json;
+use taskctx_worker_glue::prelude::*;
+
+fn snapshot() -> TaskContextSnapshot {
+    let token = AccessToken::builder("eyJhbGciOiJSUzI1NiJ9.payload.sig", "client-a")
+        .scopes(["read", "write"])
+        .expires_at(4_102_444_800)
+        .claim("sub", "user-1")
+        .claim("iss", "https://idp.example")
+        .claim("name", "Jürgen 😀")
+        .claim("groups", json!(["a", "b"]))
+        .claim("n", 1)
+        .build();
+    TaskContextSnapshot::builder()
+        .access_token(token)
+        .header("host", "mcp.example.com")
+        .header("user-agent", "python-httpx/0.28.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig")
+        .header("mcp-session-id", "3f2a9c0d5b8e4f1a")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "10.0.0.1, 10.0.0.2")
+        .header("x-custom", "Grüße 😀 \"quoted\" \\ back/slash\ttab")
+        .origin_request_id("7")
+        .session_id("3f2a9c0d5b8e4f1a")
+        .owning_tool_name("child_echo")
+        .owning_tool_version("1.0")
+        .build()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap();
+    let n: usize = args.next().unwrap().parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let glue: TaskGlue = TaskGlue::builder()
+        .store_url("memory://hot")
+        .build()
+        .unwrap();
+    let snapshot = snapshot();
+    let ids: &'static [String] = Vec::leak((0..n).map(|i| format!("bench-{i}")).collect());
+    let submit = |id: &'static str| {
+        glue.submit(Submit::new(
+            &snapshot,
+            TaskId::new(id).unwrap(),
+            TaskType::TOOL,
+            Component::new("child_echo"),
+        ))
+    };
+    let key = "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:bench-0:snapshot";
+    let mut sink = 0_usize;
+    match mode.as_str() {
+        "submit" => runtime.block_on(async {
+            for id in ids {
+                sink += submit(id).await.unwrap().execution_key().len();
+            }
+        }),
+        "run" => runtime.block_on(async {
+            let mut keys = Vec::with_capacity(n);
+            for id in ids {
+                keys.push(submit(id).await.unwrap().into_execution_key());
+            }
+            // The submissions are measured by `submit`; `run N` minus `submit N` is the runs.
+            for key in &keys {
+                if glue
+                    .run(key, async { access_token().is_some() })
+                    .await
+                    .unwrap()
+                {
+                    sink += 1;
+                }
+            }
+        }),
+        "encode" => {
+            for _ in 0..n {
+                sink += glue.codec().encode(&snapshot, key).unwrap().len();
+            }
+        }
+        "decode" => {
+            let stored = glue.codec().encode(&snapshot, key).unwrap();
+            for _ in 0..n {
+                sink += usize::from(
+                    glue.codec()
+                        .decode(&stored, key)
+                        .unwrap()
+                        .session_id()
+                        .is_some(),
+                );
+            }
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    println!("{sink}");
+}
