@@ -8,7 +8,7 @@
 
 use divan::{Bencher, black_box};
 use taskctx_snapshot::{
-    AccessToken, Codec, FernetKey, KeyRing, SealingKey, SnapshotCodec, TaskContextSnapshot, json,
+    Codec, FernetKey, KeyRing, SealingKey, SnapshotCodec, TaskContextSnapshot, json, sample,
 };
 
 const REDIS_KEY: &str = "fastmcp:fastmcp:task:auth:client-a%7Cuser-1:T1:snapshot";
@@ -17,39 +17,9 @@ fn main() {
     divan::main();
 }
 
-/// The ~1.4 KB snapshot of the conformance vectors: a token with claims and ten headers.
-fn full_snapshot() -> TaskContextSnapshot {
-    let token = AccessToken::builder("eyJhbGciOiJSUzI1NiJ9.payload.sig", "client-a")
-        .scopes(["read", "write"])
-        .expires_at(1_893_456_000)
-        .claim("sub", "user-1")
-        .claim("iss", "https://idp.example")
-        .claim("name", "Jürgen 😀")
-        .claim("groups", serde_json::json!(["a", "b"]))
-        .claim("n", 1)
-        .build();
-    TaskContextSnapshot::builder()
-        .access_token(token)
-        .header("host", "mcp.example.com")
-        .header("user-agent", "python-httpx/0.28.1")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig")
-        .header("mcp-session-id", "3f2a9c0d5b8e4f1a")
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("x-request-id", "req-42")
-        .header("x-forwarded-for", "10.0.0.1, 10.0.0.2")
-        .header("x-custom", "Grüße 😀 \"quoted\" \\ back/slash\ttab")
-        .origin_request_id("7")
-        .session_id("3f2a9c0d5b8e4f1a")
-        .owning_tool_name("child_echo")
-        .owning_tool_version("1.0")
-        .build()
-}
-
 /// The full snapshot with one more header of `kib` KiB, to measure the cost per KiB.
 fn padded_snapshot(kib: usize) -> TaskContextSnapshot {
-    full_snapshot()
+    sample::full_snapshot()
         .into_builder()
         .header("x-padding", "p".repeat(kib * 1024))
         .build()
@@ -71,7 +41,7 @@ const CODECS: [&str; 4] = ["json", "native", "fernet", "sealed"];
 #[divan::bench(args = CODECS)]
 fn encode(bencher: Bencher<'_, '_>, name: &str) {
     let codec = codec(name);
-    let snapshot = full_snapshot();
+    let snapshot = sample::full_snapshot();
     let mut out = Vec::with_capacity(4096);
     bencher.bench_local(|| {
         out.clear();
@@ -86,7 +56,7 @@ fn encode(bencher: Bencher<'_, '_>, name: &str) {
 #[divan::bench(args = CODECS)]
 fn decode(bencher: Bencher<'_, '_>, name: &str) {
     let codec = codec(name);
-    let stored = codec.encode(&full_snapshot(), REDIS_KEY).unwrap();
+    let stored = codec.encode(&sample::full_snapshot(), REDIS_KEY).unwrap();
     bencher.bench_local(|| codec.decode(black_box(&stored), REDIS_KEY).unwrap());
 }
 
@@ -125,7 +95,7 @@ fn sealed_round_trip_padded(bencher: Bencher<'_, '_>, kib: usize) {
 #[divan::bench]
 fn fernet_encrypt_only(bencher: Bencher<'_, '_>) {
     let key = FernetKey::from_bytes([7; 32]);
-    let plaintext = json::to_json(&full_snapshot());
+    let plaintext = json::to_json(&sample::full_snapshot());
     bencher.bench_local(|| key.encrypt(black_box(plaintext.as_bytes())).unwrap());
 }
 
@@ -133,7 +103,7 @@ fn fernet_encrypt_only(bencher: Bencher<'_, '_>) {
 fn fernet_decrypt_only(bencher: Bencher<'_, '_>) {
     let key = FernetKey::from_bytes([7; 32]);
     let token = key.encrypt_with(
-        json::to_json(&full_snapshot()).as_bytes(),
+        json::to_json(&sample::full_snapshot()).as_bytes(),
         1_700_000_000,
         [1; 16],
     );
@@ -142,7 +112,7 @@ fn fernet_decrypt_only(bencher: Bencher<'_, '_>) {
 
 #[divan::bench]
 fn json_encode(bencher: Bencher<'_, '_>) {
-    let snapshot = full_snapshot();
+    let snapshot = sample::full_snapshot();
     let mut out = Vec::with_capacity(2048);
     bencher.bench_local(|| {
         out.clear();
@@ -153,6 +123,6 @@ fn json_encode(bencher: Bencher<'_, '_>) {
 
 #[divan::bench]
 fn json_decode(bencher: Bencher<'_, '_>) {
-    let stored = json::to_json(&full_snapshot());
+    let stored = json::to_json(&sample::full_snapshot());
     bencher.bench_local(|| json::from_json(black_box(stored.as_bytes())).unwrap());
 }

@@ -96,6 +96,7 @@ pub mod fernet;
 pub mod fuzzing;
 pub mod json;
 pub mod native;
+pub mod sample;
 
 mod codec;
 mod fastjson;
