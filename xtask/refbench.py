@@ -1,11 +1,12 @@
 """Micro benchmarks and the Redis round trip of the Python reference, fastmcp-tasks 4.1.4.
 
-Run by `cargo xtask bench-reference` in the interop virtual environment. Only the reference's
+Run by `cargo xtask bench --reference` in the interop virtual environment. Only the reference's
 public functions are called: the key builder and parser, `TaskContextSnapshot.to_json` /
 `from_json`, the encrypted codec's `encode` / `decode`, and `TaskContextSnapshot.save` followed
 by `restore_task_snapshot` on a real Redis.
 
-Usage: ``python refbench.py micro`` or ``python refbench.py redis REDIS_URL [TASKS]``. Prints one
+Usage: ``python refbench.py micro`` or ``python refbench.py redis REDIS_URL [TASKS [CONCURRENCY]]``
+(without a concurrency, 1 and then 64 in flight). Prints one
 JSON object per line:
 
 - ``{"kind": "micro", "op": ..., "ns": ns per call in the fastest of 50 samples of about 10 ms,
@@ -157,7 +158,7 @@ async def phase(concurrency: int, tasks: int, op: Any) -> float:
     return tasks / (time.perf_counter() - start)
 
 
-async def redis_round_trip(url: str, tasks: int) -> None:
+async def redis_round_trip(url: str, tasks: int, concurrencies: tuple[int, ...]) -> None:
     now = int(time.time())
     snapshot, scope = demo_snapshot(0, now)
     async with Docket(name="fastmcp-refbench", url=url) as docket:
@@ -169,7 +170,7 @@ async def redis_round_trip(url: str, tasks: int) -> None:
             restored = get_access_token()
             if restored is None or restored.client_id != "client-0":
                 raise SystemExit("the reference's restore did not install the saved caller")
-            for concurrency in (1, 64):
+            for concurrency in concurrencies:
                 ids = [f"ref-c{concurrency}-{i}" for i in range(tasks)]
                 keys = [build_task_key(scope, task_id, "tool", "demo_tool") for task_id in ids]
 
@@ -203,9 +204,12 @@ def main() -> None:
         micro()
     elif sys.argv[1:2] == ["redis"] and len(sys.argv) >= 3:
         tasks = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
-        asyncio.run(redis_round_trip(sys.argv[2], tasks))
+        concurrencies = (int(sys.argv[4]),) if len(sys.argv) > 4 else (1, 64)
+        asyncio.run(redis_round_trip(sys.argv[2], tasks, concurrencies))
     else:
-        raise SystemExit("usage: refbench.py micro | refbench.py redis REDIS_URL [TASKS]")
+        raise SystemExit(
+            "usage: refbench.py micro | refbench.py redis REDIS_URL [TASKS [CONCURRENCY]]"
+        )
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@
 //! 2. Starts a `redis-server` on a free loopback port (never 6379), with nothing on disk.
 //! 3. Runs the reference's micro benchmarks and its save + `restore_task_snapshot` round trip at
 //!    1 and 64 in flight (`xtask/refbench.py`, public functions only).
-//! 4. Runs taskctx's matching divan benchmarks (`taskctx-scope` keys, `taskctx-snapshot` codecs)
-//!    and `taskctx bench --json` on the same server at 1 and 64 in flight.
+//! 4. Runs taskctx's matching divan benchmarks (`taskctx-scope` keys, `taskctx-snapshot` codecs),
+//!    `taskctx bench --json` on the same server at 1 and 64 in flight (each of its rows beside
+//!    `redis-benchmark` on that server, run just before the row), and `taskctx demo` on it with
+//!    64 callers and 64 workers.
 //!    The two sides take turns for three rounds and each figure is that side's best (fastest
 //!    sample, best round), so load from other work weighs on both alike.
+//!    At 1 in flight the server and both sides' clients run on one CPU (`taskset`, when the
+//!    machine has it and more than one CPU): on virtual machines a round trip between two CPUs
+//!    swings several-fold with the host's scheduling, and on one CPU it does not.
 //! 5. Prints one table: operation, reference, taskctx, ratio (reference time / taskctx time, or
-//!    taskctx rate / reference rate: above 1 means taskctx is faster), then the machine line.
+//!    taskctx rate / reference rate: above 1 means taskctx is faster), the targets with what
+//!    the table gives for each, then the machine line.
 //!
 //! Options: `--tasks N` (operations per Redis row, default 5000).
 
@@ -22,6 +28,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::{StepResult, cargo, interop, workspace_root};
 
 /// Operations per Redis row unless `--tasks` says otherwise.
@@ -30,6 +38,12 @@ const DEFAULT_TASKS: usize = 5000;
 const ROUNDS: usize = 3;
 /// The concurrencies of the Redis rows.
 const CONCURRENCIES: [usize; 2] = [1, 64];
+/// Tasks of the demo row.
+const DEMO_TASKS: usize = 20_000;
+/// Callers and workers of the demo row.
+const DEMO_CONCURRENCY: usize = 64;
+/// The CPU the 1-in-flight rows run on: the server and the client of either side.
+const PINNED_CPU: usize = 0;
 /// Ports never used: those of a Redis or Sentinel already running on the machine.
 const RESERVED_PORTS: [u16; 2] = [6379, 26379];
 
@@ -123,17 +137,19 @@ pub(crate) fn run(args: &[String]) -> StepResult {
     let redis = Redis::start()?;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let binary = interop::target_dir().join("release").join("taskctx");
+    let pin = can_pin();
 
     // The two sides take turns, round after round, and each figure is a side's best: load from
     // other work on the machine then weighs on both alike instead of on whichever ran during it.
     let mut reference = ReferenceRows::default();
     let mut taskctx_micro: BTreeMap<String, f64> = BTreeMap::new();
     let mut taskctx_redis: Vec<BenchRow> = Vec::new();
+    let mut demo: Option<DemoRow> = None;
     let mut loads = Vec::new();
     for round in 1..=ROUNDS {
         loads.push(load_average());
         eprintln!("\n==> round {round}/{ROUNDS}: reference micro benchmarks");
-        reference.merge(run_reference(&python, &["micro".to_owned()])?);
+        reference.merge(run_reference(&python, &["micro".to_owned()], None)?);
         for bench in ["keys", "codecs"] {
             eprintln!("\n==> round {round}/{ROUNDS}: taskctx divan bench `{bench}`");
             for (name, ns) in run_divan(bench)? {
@@ -141,26 +157,47 @@ pub(crate) fn run(args: &[String]) -> StepResult {
                 *best = best.min(ns);
             }
         }
-        eprintln!("\n==> round {round}/{ROUNDS}: reference save + restore ({tasks} tasks a row)");
-        reference.merge(run_reference(
-            &python,
-            &["redis".to_owned(), url.clone(), tasks.to_string()],
-        )?);
         for concurrency in CONCURRENCIES {
+            let cpu = (pin && concurrency == 1).then_some(PINNED_CPU);
+            redis.pin(cpu)?;
+            let on = cpu.map_or_else(String::new, |cpu| format!(", all on CPU {cpu}"));
             eprintln!(
-                "\n==> round {round}/{ROUNDS}: taskctx bench --json, {concurrency} in flight"
+                "\n==> round {round}/{ROUNDS}: reference save + restore ({tasks} tasks a row, {concurrency} in flight{on})"
             );
-            for row in run_taskctx_bench(&binary, &url, tasks, concurrency)? {
+            reference.merge(run_reference(
+                &python,
+                &[
+                    "redis".to_owned(),
+                    url.clone(),
+                    tasks.to_string(),
+                    concurrency.to_string(),
+                ],
+                cpu,
+            )?);
+            eprintln!(
+                "\n==> round {round}/{ROUNDS}: taskctx bench --json, {concurrency} in flight{on}"
+            );
+            for row in run_taskctx_bench(&binary, &url, tasks, concurrency, cpu)? {
                 match taskctx_redis.iter_mut().find(|best| {
                     best.form == row.form
                         && best.op == row.op
                         && best.concurrency == row.concurrency
                 }) {
-                    Some(best) if best.ops_per_sec >= row.ops_per_sec => {}
-                    Some(best) => *best = row,
+                    Some(best) => best.merge(row),
                     None => taskctx_redis.push(row),
                 }
             }
+        }
+        redis.pin(None)?;
+        eprintln!(
+            "\n==> round {round}/{ROUNDS}: taskctx demo, {DEMO_TASKS} tasks, {DEMO_CONCURRENCY} callers and workers"
+        );
+        let row = run_demo(&binary, &url)?;
+        if demo
+            .as_ref()
+            .is_none_or(|best| best.end_to_end < row.end_to_end)
+        {
+            demo = Some(row);
         }
     }
     drop(redis);
@@ -173,6 +210,8 @@ pub(crate) fn run(args: &[String]) -> StepResult {
             reference: &reference,
             taskctx_micro: &taskctx_micro,
             taskctx_redis: &taskctx_redis,
+            demo: demo.as_ref(),
+            pinned: pin,
             started: &started,
             load_before: &load_before,
             load_after: &load_after,
@@ -180,6 +219,30 @@ pub(crate) fn run(args: &[String]) -> StepResult {
         })
     );
     Ok(())
+}
+
+/// Whether the 1-in-flight rows can run on one CPU: `taskset` is there and the machine has
+/// another CPU for the rest.
+fn can_pin() -> bool {
+    thread::available_parallelism().is_ok_and(|cpus| cpus.get() > 1)
+        && Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+}
+
+/// `program`, started on `cpu` when given.
+fn on_cpu(program: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpu.to_string()).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
 }
 
 fn parse_tasks(args: &[String]) -> Result<usize, String> {
@@ -220,9 +283,13 @@ impl ReferenceRows {
     }
 }
 
-fn run_reference(python: &Path, args: &[String]) -> Result<ReferenceRows, String> {
+fn run_reference(
+    python: &Path,
+    args: &[String],
+    cpu: Option<usize>,
+) -> Result<ReferenceRows, String> {
     let script = workspace_root().join("xtask").join("refbench.py");
-    let output = Command::new(python)
+    let output = on_cpu(python, cpu)
         .arg(&script)
         .args(args)
         .env("FASTMCP_ENV_FILE", "/dev/null")
@@ -236,24 +303,47 @@ fn run_reference(python: &Path, args: &[String]) -> Result<ReferenceRows, String
     }
     let mut rows = ReferenceRows::default();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let kind = json_str(line, "kind");
-        let op = json_str(line, "op").ok_or_else(|| format!("refbench.py: no op in {line}"))?;
-        match kind.as_deref() {
+        let row = json_line(line, "refbench.py")?;
+        let op = field(&row, "op")
+            .as_str()
+            .ok_or_else(|| format!("refbench.py: no op in {line}"))?
+            .to_owned();
+        match field(&row, "kind").as_str() {
             Some("micro") => {
-                let ns = json_number(line, "ns").ok_or_else(|| format!("no ns in {line}"))?;
+                let ns = field(&row, "ns")
+                    .as_f64()
+                    .ok_or_else(|| format!("refbench.py: no ns in {line}"))?;
                 rows.micro.insert(op, ns);
             }
             Some("redis") => {
-                let rate = json_number(line, "ops_per_sec")
-                    .ok_or_else(|| format!("no ops_per_sec in {line}"))?;
-                let concurrency = json_number(line, "concurrency")
-                    .ok_or_else(|| format!("no concurrency in {line}"))?;
-                rows.redis.insert((op, as_count(concurrency)), rate);
+                let (Some(rate), Some(concurrency)) = (
+                    field(&row, "ops_per_sec").as_f64(),
+                    field(&row, "concurrency").as_u64(),
+                ) else {
+                    return Err(format!("refbench.py: no rate or concurrency in {line}"));
+                };
+                let concurrency = usize::try_from(concurrency)
+                    .map_err(|_| format!("refbench.py: concurrency out of range in {line}"))?;
+                rows.redis.insert((op, concurrency), rate);
             }
             _ => return Err(format!("refbench.py: unexpected line {line}")),
         }
     }
     Ok(rows)
+}
+
+/// The field `name` of a JSON object (`null` when it has none).
+fn field<'a>(value: &'a Value, name: &str) -> &'a Value {
+    value.get(name).unwrap_or(&Value::Null)
+}
+
+/// One JSON object per line, as `taskctx bench --json`, `taskctx demo --json` and refbench.py
+/// print them.
+fn json_line(line: &str, from: &str) -> Result<Value, String> {
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("{from}: not a JSON object: {line}"))
 }
 
 /// Runs one divan bench target and returns `target/path` → median ns.
@@ -342,8 +432,53 @@ struct BenchRow {
     ops_per_sec: f64,
     p99_us: Option<f64>,
     value_bytes: Option<f64>,
-    /// `redis-benchmark`'s rate on the same server, when the bench ran it.
+    /// `redis-benchmark`'s rate on the same server, run just before the row.
     baseline_ops_per_sec: Option<f64>,
+    /// `redis-benchmark`'s p99 then.
+    baseline_p99_us: Option<f64>,
+}
+
+impl BenchRow {
+    /// Keeps each side's best over the rounds: taskctx's best round (its rate with its p99), and
+    /// `redis-benchmark`'s highest rate and lowest p99.
+    fn merge(&mut self, other: Self) {
+        let baseline_rate = max_of(self.baseline_ops_per_sec, other.baseline_ops_per_sec);
+        let baseline_p99 = min_of(self.baseline_p99_us, other.baseline_p99_us);
+        if other.ops_per_sec > self.ops_per_sec {
+            *self = other;
+        }
+        self.baseline_ops_per_sec = baseline_rate;
+        self.baseline_p99_us = baseline_p99;
+    }
+
+    /// The rate as a multiple of `redis-benchmark`'s.
+    fn vs_baseline(&self) -> Option<f64> {
+        self.baseline_ops_per_sec
+            .filter(|baseline| *baseline > 0.0)
+            .map(|baseline| self.ops_per_sec / baseline)
+    }
+
+    /// The p99 as a multiple of `redis-benchmark`'s.
+    fn p99_vs_baseline(&self) -> Option<f64> {
+        match (self.p99_us, self.baseline_p99_us) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 => Some(ours / theirs),
+            _ => None,
+        }
+    }
+}
+
+fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn run_taskctx_bench(
@@ -351,8 +486,9 @@ fn run_taskctx_bench(
     url: &str,
     tasks: usize,
     concurrency: usize,
+    cpu: Option<usize>,
 ) -> Result<Vec<BenchRow>, String> {
-    let output = Command::new(binary)
+    let output = on_cpu(binary, cpu)
         .args(["bench", "--url", url, "--json", "--tasks"])
         .arg(tasks.to_string())
         .arg("--concurrency")
@@ -365,34 +501,87 @@ fn run_taskctx_bench(
     }
     let mut rows = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let (Some(form), Some(op), Some(rate)) = (
-            json_str(line, "form"),
-            json_str(line, "op"),
-            json_number(line, "ops_per_sec"),
-        ) else {
-            return Err(format!("taskctx bench --json: unexpected line {line}"));
-        };
-        let baseline = line
-            .find("\"baseline\":{")
-            .and_then(|at| line.get(at..))
-            .and_then(|rest| json_number(rest, "ops_per_sec"));
-        rows.push(BenchRow {
-            form,
-            op,
-            concurrency: json_number(line, "concurrency").map_or(concurrency, as_count),
-            ops_per_sec: rate,
-            p99_us: json_number(line, "p99_us"),
-            value_bytes: json_number(line, "value_bytes"),
-            baseline_ops_per_sec: baseline,
-        });
+        rows.push(bench_row(line, concurrency)?);
     }
     Ok(rows)
+}
+
+/// One line of `taskctx bench --json`.
+fn bench_row(line: &str, concurrency: usize) -> Result<BenchRow, String> {
+    let row = json_line(line, "taskctx bench --json")?;
+    let (Some(form), Some(op), Some(rate)) = (
+        field(&row, "form").as_str(),
+        field(&row, "op").as_str(),
+        field(&row, "ops_per_sec").as_f64(),
+    ) else {
+        return Err(format!("taskctx bench --json: unexpected line {line}"));
+    };
+    Ok(BenchRow {
+        form: form.to_owned(),
+        op: op.to_owned(),
+        concurrency: field(&row, "concurrency")
+            .as_u64()
+            .and_then(|count| usize::try_from(count).ok())
+            .unwrap_or(concurrency),
+        ops_per_sec: rate,
+        p99_us: field(&row, "p99_us").as_f64(),
+        value_bytes: field(&row, "value_bytes").as_f64(),
+        baseline_ops_per_sec: field(field(&row, "baseline"), "ops_per_sec").as_f64(),
+        baseline_p99_us: field(field(&row, "baseline"), "p99_us").as_f64(),
+    })
+}
+
+/// `taskctx demo --json` on Redis: what the table takes from it.
+#[derive(Debug)]
+struct DemoRow {
+    end_to_end: f64,
+    submit_ms: f64,
+    run_ms: f64,
+    run_rate: f64,
+}
+
+fn run_demo(binary: &Path, url: &str) -> Result<DemoRow, String> {
+    let output = Command::new(binary)
+        .args(["demo", "--url", url, "--json", "--tasks"])
+        .arg(DEMO_TASKS.to_string())
+        .arg("--callers")
+        .arg(DEMO_CONCURRENCY.to_string())
+        .arg("--workers")
+        .arg(DEMO_CONCURRENCY.to_string())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|error| format!("could not run {}: {error}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!("taskctx demo failed ({})", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let row = json_line(text.trim(), "taskctx demo --json")?;
+    if field(&row, "isolation").as_str() != Some("pass") {
+        return Err(format!("taskctx demo: isolation did not pass: {text}"));
+    }
+    let (Some(end_to_end), Some(submit_ms), Some(run_ms), Some(run_rate)) = (
+        field(&row, "end_to_end_tasks_per_sec").as_f64(),
+        field(&row, "submit_ms").as_f64(),
+        field(&row, "run_ms").as_f64(),
+        field(&row, "run_tasks_per_sec").as_f64(),
+    ) else {
+        return Err(format!("taskctx demo --json: unexpected output {text}"));
+    };
+    Ok(DemoRow {
+        end_to_end,
+        submit_ms,
+        run_ms,
+        run_rate,
+    })
 }
 
 struct Results<'a> {
     reference: &'a ReferenceRows,
     taskctx_micro: &'a BTreeMap<String, f64>,
     taskctx_redis: &'a [BenchRow],
+    demo: Option<&'a DemoRow>,
+    /// Whether the 1-in-flight rows ran on one CPU.
+    pinned: bool,
     started: &'a str,
     load_before: &'a str,
     load_after: &'a str,
@@ -427,12 +616,7 @@ fn render(results: &Results<'_>) -> String {
         );
     }
     for concurrency in CONCURRENCIES {
-        let find = |op: &str| {
-            results
-                .taskctx_redis
-                .iter()
-                .find(|row| row.form == "json" && row.op == op && row.concurrency == concurrency)
-        };
+        let find = |op: &str| find_row(results, op, concurrency);
         let reference = |op: &str| {
             results
                 .reference
@@ -464,14 +648,7 @@ fn render(results: &Results<'_>) -> String {
             );
         }
         // A task is one submit and one run: its rate is the harmonic combination of the two.
-        let submit = find("submit").map(|row| row.ops_per_sec);
-        let run = find("run").map(|row| row.ops_per_sec);
-        let round_trip = match (submit, run) {
-            (Some(submit), Some(run)) if submit > 0.0 && run > 0.0 => {
-                Some(1.0 / (1.0 / submit + 1.0 / run))
-            }
-            _ => None,
-        };
+        let round_trip = round_trip(results, concurrency);
         let _ = writeln!(
             out,
             "| save + restore / submit + run, {concurrency} in flight | {} | {} | {} | one task's round trip (taskctx: 1 / (1/submit + 1/run)) |",
@@ -490,21 +667,179 @@ fn render(results: &Results<'_>) -> String {
             }
         }
     }
+    let reference_64 = results
+        .reference
+        .redis
+        .get(&("save+restore".to_owned(), DEMO_CONCURRENCY))
+        .copied();
+    if let Some(demo) = results.demo {
+        let _ = writeln!(
+            out,
+            "| save + restore, {DEMO_CONCURRENCY} in flight / `taskctx demo` end to end | {} | {} | {} | demo: {DEMO_TASKS} tasks, {DEMO_CONCURRENCY} callers submitting at once, {DEMO_CONCURRENCY} workers; submit {:.0} ms + run {:.0} ms (run phase {}); isolation pass |",
+            reference_64.map_or_else(|| "—".to_owned(), rate),
+            rate(demo.end_to_end),
+            ratio_of(Some(demo.end_to_end), reference_64),
+            demo.submit_ms,
+            demo.run_ms,
+            rate(demo.run_rate),
+        );
+    }
+    let pinned = if results.pinned {
+        format!(
+            " At 1 in flight the redis-server, taskctx (and the `redis-benchmark` it runs) and \
+             the reference all ran on CPU {PINNED_CPU} (`taskset`): between two CPUs of a virtual \
+             machine the round trip swings several-fold with the host's scheduling."
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
         "\nratio: reference time / taskctx time (micro rows), taskctx rate / reference rate (Redis \
          rows); above 1× taskctx is faster. Each side ran {ROUNDS} rounds, taking turns; every \
          figure is that side's best: micro rows the fastest sample (reference: 50 samples of about \
          10 ms; taskctx: divan's 100), Redis rows the best round. Redis rows: {} operations each, \
-         one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form.",
+         one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form; \
+         `redis-benchmark` (`-t set` or `-t get`, `-P 1`, the same value size and clients) ran \
+         just before each taskctx row, and its figure is its best round too.{pinned}",
         results.tasks
     );
-    let _ = writeln!(out, "\nmachine: {}", machine_line());
+    let _ = writeln!(out, "\n{}", targets(results));
+    let _ = writeln!(out, "machine: {}", machine_line());
     let _ = writeln!(
         out,
         "run: started {} UTC; load average before {}, after {}; command `cargo xtask bench --reference --tasks {}`",
         results.started, results.load_before, results.load_after, results.tasks
     );
+    out
+}
+
+/// taskctx's JSON-form row of `op` at `concurrency`.
+fn find_row<'a>(results: &Results<'a>, op: &str, concurrency: usize) -> Option<&'a BenchRow> {
+    results
+        .taskctx_redis
+        .iter()
+        .find(|row| row.form == "json" && row.op == op && row.concurrency == concurrency)
+}
+
+/// One task's submit + run rate at `concurrency`.
+fn round_trip(results: &Results<'_>, concurrency: usize) -> Option<f64> {
+    let submit = find_row(results, "submit", concurrency)?.ops_per_sec;
+    let run = find_row(results, "run", concurrency)?.ops_per_sec;
+    (submit > 0.0 && run > 0.0).then(|| 1.0 / (1.0 / submit + 1.0 / run))
+}
+
+/// Every target, with what the table gives for it.
+fn targets(results: &Results<'_>) -> String {
+    let micro_ratio = |op: &str| {
+        let micro = MICRO.iter().find(|micro| micro.op == op)?;
+        let reference = results.reference.micro.get(op).copied()?;
+        let taskctx = results
+            .taskctx_micro
+            .get(&format!("{}/{}", micro.taskctx.0, micro.taskctx.1))
+            .copied()?;
+        (taskctx > 0.0).then(|| reference / taskctx)
+    };
+    let vs_baseline =
+        |op: &str, concurrency: usize| find_row(results, op, concurrency)?.vs_baseline();
+    let p99 = |op: &str, concurrency: usize| find_row(results, op, concurrency)?.p99_vs_baseline();
+    let demo = results.demo.and_then(|demo| {
+        let reference = results
+            .reference
+            .redis
+            .get(&("save+restore".to_owned(), DEMO_CONCURRENCY))
+            .copied()?;
+        (reference > 0.0).then(|| demo.end_to_end / reference)
+    });
+    // (target, measured, the bound, whether the measure must reach it (≥) or stay under it (≤)).
+    let rows: [(&str, Option<f64>, f64, bool); 12] = [
+        (
+            "submit, 1 in flight, vs `redis-benchmark -c 1` SET",
+            vs_baseline("submit", 1),
+            0.9,
+            true,
+        ),
+        (
+            "run, 1 in flight, vs `redis-benchmark -c 1` GET",
+            vs_baseline("run", 1),
+            0.9,
+            true,
+        ),
+        (
+            "submit, 64 in flight, vs `redis-benchmark -c 64 -P 1` SET",
+            vs_baseline("submit", 64),
+            1.0,
+            true,
+        ),
+        (
+            "run, 64 in flight, vs `redis-benchmark -c 64 -P 1` GET",
+            vs_baseline("run", 64),
+            1.0,
+            true,
+        ),
+        (
+            "submit p99, 64 in flight, vs redis-benchmark's p99",
+            p99("submit", 64),
+            2.0,
+            false,
+        ),
+        (
+            "run p99, 64 in flight, vs redis-benchmark's p99",
+            p99("run", 64),
+            2.0,
+            false,
+        ),
+        (
+            "demo end to end vs the reference's save + restore, 64 in flight",
+            demo,
+            15.0,
+            true,
+        ),
+        (
+            "JSON decode vs the reference's `from_json`",
+            micro_ratio("JSON decode"),
+            8.0,
+            true,
+        ),
+        (
+            "JSON encode vs the reference's `to_json`",
+            micro_ratio("JSON encode"),
+            8.0,
+            true,
+        ),
+        (
+            "Fernet encrypt vs the reference's",
+            micro_ratio("Fernet encrypt"),
+            5.0,
+            true,
+        ),
+        (
+            "Fernet decrypt vs the reference's",
+            micro_ratio("Fernet decrypt"),
+            5.0,
+            true,
+        ),
+        (
+            "key parse vs the reference's `parse_task_key`",
+            micro_ratio("key parse"),
+            40.0,
+            true,
+        ),
+    ];
+    let mut out = String::from("| target | bound | measured | |\n|---|---|---|---|\n");
+    for (target, measured, bound, at_least) in rows {
+        let verdict = match measured {
+            None => "not measured",
+            Some(value) if (at_least && value >= bound) || (!at_least && value <= bound) => "met",
+            Some(_) => "**missed**",
+        };
+        let _ = writeln!(
+            out,
+            "| {target} | {} {bound}× | {} | {verdict} |",
+            if at_least { "≥" } else { "≤" },
+            measured.map_or_else(|| "—".to_owned(), |value| format!("{value:.2}×")),
+        );
+    }
     out
 }
 
@@ -516,13 +851,15 @@ fn row_details(row: &BenchRow) -> String {
     if let Some(p99) = row.p99_us {
         let _ = write!(details, "; p99 {p99:.0} µs");
     }
-    if let Some(baseline) = row.baseline_ops_per_sec {
+    if let (Some(baseline), Some(ratio)) = (row.baseline_ops_per_sec, row.vs_baseline()) {
         let _ = write!(
             details,
-            "; redis-benchmark {} ({:.2}×)",
+            "; redis-benchmark {} ({ratio:.2}×)",
             rate(baseline),
-            row.ops_per_sec / baseline
         );
+        if let (Some(p99), Some(ratio)) = (row.baseline_p99_us, row.p99_vs_baseline()) {
+            let _ = write!(details, ", its p99 {p99:.0} µs (ours {ratio:.2}×)");
+        }
     }
     details
 }
@@ -550,29 +887,6 @@ fn rate(per_sec: f64) -> String {
     } else {
         format!("{per_sec:.0}/s")
     }
-}
-
-fn as_count(value: f64) -> usize {
-    format!("{value:.0}").parse().unwrap_or(0)
-}
-
-/// The string value of `"field": "..."` in a flat JSON line (no escapes in the values read).
-fn json_str(line: &str, field: &str) -> Option<String> {
-    let pattern = format!("\"{field}\":");
-    let at = line.find(&pattern)? + pattern.len();
-    let rest = line.get(at..)?.trim_start().strip_prefix('"')?;
-    Some(rest.get(..rest.find('"')?)?.to_owned())
-}
-
-/// The number value of `"field": 1.5` in a flat JSON line (the first occurrence).
-fn json_number(line: &str, field: &str) -> Option<f64> {
-    let pattern = format!("\"{field}\":");
-    let at = line.find(&pattern)? + pattern.len();
-    let rest = line.get(at..)?.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
-        .unwrap_or(rest.len());
-    rest.get(..end)?.parse().ok()
 }
 
 fn machine_line() -> String {
@@ -672,6 +986,39 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Runs the server on `cpu` from now on, or on every CPU again with `None`.
+    fn pin(&self, cpu: Option<usize>) -> StepResult {
+        if !can_pin() {
+            return if cpu.is_some() {
+                Err("taskset is needed to pin the server".to_owned())
+            } else {
+                Ok(())
+            };
+        }
+        let cpus = cpu.map_or_else(
+            || {
+                let count = thread::available_parallelism().map_or(1, usize::from);
+                format!("0-{}", count.saturating_sub(1))
+            },
+            |cpu| cpu.to_string(),
+        );
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", &cpus])
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|error| format!("could not run taskset: {error}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "taskset could not pin redis-server to CPUs {cpus} ({status})"
+            ))
+        }
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -718,11 +1065,39 @@ mod tests {
     }
 
     #[test]
-    fn reads_flat_json_lines() {
-        let line = r#"{"store":"redis://127.0.0.1:7011","form":"json","op":"submit","concurrency":64,"ops_per_sec":101234.5,"baseline":{"tool":"redis-benchmark","ops_per_sec":97000.0}}"#;
-        assert_eq!(json_str(line, "op").as_deref(), Some("submit"));
-        assert_eq!(json_number(line, "concurrency"), Some(64.0));
-        assert_eq!(json_number(line, "ops_per_sec"), Some(101_234.5));
-        assert_eq!(json_number(line, "missing"), None);
+    fn reads_bench_rows_with_their_baseline() {
+        // The baseline object comes first and has fields of the same names as the row's.
+        let line = r#"{"baseline":{"tool":"redis-benchmark","ops_per_sec":97000.0,"p99_us":300.0},"concurrency":64,"form":"json","op":"submit","ops_per_sec":101234.5,"p99_us":450.0,"value_bytes":924}"#;
+        let row = bench_row(line, 1).unwrap();
+        assert_eq!((row.form.as_str(), row.op.as_str()), ("json", "submit"));
+        assert_eq!(row.concurrency, 64);
+        assert!((row.ops_per_sec - 101_234.5).abs() < 1e-9);
+        assert_eq!(row.p99_us, Some(450.0));
+        assert_eq!(row.baseline_ops_per_sec, Some(97_000.0));
+        assert_eq!(row.baseline_p99_us, Some(300.0));
+        assert!(bench_row("not json", 1).is_err());
+        assert!(bench_row(r#"{"form":"json"}"#, 1).is_err());
+    }
+
+    #[test]
+    fn keeps_each_sides_best_round() {
+        let row = |rate: f64, p99: f64, baseline: f64, baseline_p99: f64| BenchRow {
+            form: "json".to_owned(),
+            op: "run".to_owned(),
+            concurrency: 1,
+            ops_per_sec: rate,
+            p99_us: Some(p99),
+            value_bytes: None,
+            baseline_ops_per_sec: Some(baseline),
+            baseline_p99_us: Some(baseline_p99),
+        };
+        let mut best = row(10.0, 5.0, 30.0, 9.0);
+        best.merge(row(20.0, 7.0, 25.0, 4.0));
+        assert!((best.ops_per_sec - 20.0).abs() < 1e-9);
+        assert_eq!(best.p99_us, Some(7.0));
+        assert_eq!(best.baseline_ops_per_sec, Some(30.0));
+        assert_eq!(best.baseline_p99_us, Some(4.0));
+        assert!((best.vs_baseline().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        assert!((best.p99_vs_baseline().unwrap() - 1.75).abs() < 1e-9);
     }
 }

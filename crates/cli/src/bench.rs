@@ -1,7 +1,8 @@
 //! `taskctx bench`: submit and run throughput and latency for each stored form, with C tasks in
 //! flight, beside two baselines measured in the same run: raw `SET` and `GET` of one key of the
 //! same size and TTL through the same store, and, on Redis, `redis-benchmark` against the same
-//! server with the same value size and concurrency (the server's own rate).
+//! server with the same value size and concurrency (the server's own rate), run just before each
+//! row it is compared with.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     table.header();
     // One authenticated caller's full snapshot (924 B as JSON).
     let snapshot = Arc::new(sample::full_snapshot());
-    let mut baseline_note_shown = false;
+    let mut baseline_off = false;
     for (name, glue) in &forms {
         // A probe task gives the stored value's size; the raw baseline writes one key of that
         // size with the glue's TTL, through the glue's own store.
@@ -123,31 +124,24 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         let raw_key = Arc::new(format!("taskctx-bench:raw:{name}"));
         let value = Arc::new(value);
 
-        let baseline = if args.no_baseline {
-            None
-        } else {
-            match redis_benchmark(&url, args, value_bytes) {
-                Ok(baseline) => {
-                    // redis-benchmark leaves its key behind, without a TTL.
-                    let _ = glue.store().delete(&[REDIS_BENCHMARK_KEY]).await;
-                    Some(baseline)
-                }
+        table.value_size(name, value_bytes);
+        // Each row's `redis-benchmark` figure is measured just before the row, so that both
+        // meet the same state of a shared machine (on virtual machines the round trip at 1 in
+        // flight can change several-fold from one second to the next).
+        let mut baseline = |test: Test| {
+            if args.no_baseline || baseline_off {
+                return None;
+            }
+            match redis_benchmark(&url, args, value_bytes, test) {
+                Ok(baseline) => Some(baseline),
                 Err(reason) => {
-                    if !baseline_note_shown {
-                        eprintln!("no redis-benchmark baseline: {reason}");
-                        baseline_note_shown = true;
-                    }
+                    eprintln!("no redis-benchmark baseline: {reason}");
+                    baseline_off = true;
                     None
                 }
             }
         };
-        table.value_size(name, value_bytes);
-        if let Some(baseline) = &baseline {
-            table.baseline(&baseline.set);
-            table.baseline(&baseline.get);
-        }
-        let (set_baseline, get_baseline) = baseline.map(|b| (b.set, b.get)).unzip();
-
+        let raw_set_baseline = baseline(Test::Set);
         let set = drive(args, {
             let (store, key, value, ttl) = (
                 glue.store().clone(),
@@ -166,6 +160,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             }
         })
         .await?;
+        let submit_baseline = baseline(Test::Set);
         let submit = drive(args, {
             let (glue, snapshot) = (glue.clone(), snapshot.clone());
             move |n| {
@@ -174,6 +169,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             }
         })
         .await?;
+        let raw_get_baseline = baseline(Test::Get);
         let get = drive(args, {
             let (store, key) = (glue.store().clone(), raw_key.clone());
             move |_| {
@@ -193,6 +189,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         let mut jobs: Vec<(usize, Job)> = submit.outputs;
         jobs.sort_unstable_by_key(|(n, _)| *n);
         let jobs: Arc<Vec<Job>> = Arc::new(jobs.into_iter().map(|(_, job)| job).collect());
+        let run_baseline = baseline(Test::Get);
         let runs = drive(args, {
             let glue = glue.clone();
             move |n| {
@@ -208,6 +205,10 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             }
         })
         .await?;
+        if raw_set_baseline.is_some() {
+            // redis-benchmark leaves its key behind, without a TTL.
+            let _ = glue.store().delete(&[REDIS_BENCHMARK_KEY]).await;
+        }
         let row = |op, phase_latencies, rate, raw_rate, baseline| Row {
             form: name,
             op,
@@ -225,28 +226,28 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             &set.latencies,
             set_rate,
             None,
-            set_baseline.as_ref(),
+            raw_set_baseline.as_ref(),
         ));
         table.row(&row(
             "submit",
             &submit_latencies,
             submit_rate,
             Some(set_rate),
-            set_baseline.as_ref(),
+            submit_baseline.as_ref(),
         ));
         table.row(&row(
             "raw GET",
             &get.latencies,
             get_rate,
             None,
-            get_baseline.as_ref(),
+            raw_get_baseline.as_ref(),
         ));
         table.row(&row(
             "run",
             &runs.latencies,
             run_rate,
             Some(get_rate),
-            get_baseline.as_ref(),
+            run_baseline.as_ref(),
         ));
     }
     Ok(())
@@ -349,20 +350,40 @@ struct Baseline {
     value_bytes: usize,
 }
 
-/// `redis-benchmark`'s SET and GET on the server `url` names.
-#[derive(Debug)]
-struct Baselines {
-    set: Baseline,
-    get: Baseline,
+/// Which `redis-benchmark` test a row is compared with.
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    Set,
+    Get,
 }
 
-/// Runs `redis-benchmark -t set,get` against the server of `url` with this run's concurrency, request
-/// count and `value_bytes`, or says why it cannot.
+impl Test {
+    /// The name `redis-benchmark -t` takes.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Set => "set",
+            Self::Get => "get",
+        }
+    }
+
+    /// The name its `--csv` rows carry.
+    const fn command(self) -> &'static str {
+        match self {
+            Self::Set => "SET",
+            Self::Get => "GET",
+        }
+    }
+}
+
+/// Runs `redis-benchmark -t set` or `-t get` against the server of `url` with this run's
+/// concurrency, request count and `value_bytes`, or says why it cannot. Its GET reads the key its
+/// SET wrote, so a GET runs after a SET of the same size.
 fn redis_benchmark(
     url: &StoreUrl,
     args: &BenchArgs,
     value_bytes: usize,
-) -> Result<Baselines, String> {
+    test: Test,
+) -> Result<Baseline, String> {
     let mut command = std::process::Command::new("redis-benchmark");
     let first = url.servers().first().copied();
     match (url.kind(), first) {
@@ -404,7 +425,7 @@ fn redis_benchmark(
         "-d",
         &value_bytes.to_string(),
     ]);
-    command.args(["-t", "set,get", "--csv"]);
+    command.args(["-t", test.name(), "--csv"]);
     let output = command
         .stdin(std::process::Stdio::null())
         .output()
@@ -413,14 +434,8 @@ fn redis_benchmark(
         return Err(format!("redis-benchmark failed ({})", output.status));
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    let figure = |command: &'static str| {
-        parse_csv_row(&text, command, value_bytes)
-            .ok_or_else(|| format!("redis-benchmark printed no {command} figures"))
-    };
-    Ok(Baselines {
-        set: figure("SET")?,
-        get: figure("GET")?,
-    })
+    parse_csv_row(&text, test.command(), value_bytes)
+        .ok_or_else(|| format!("redis-benchmark printed no {} figures", test.command()))
 }
 
 /// The row of `command` in `redis-benchmark --csv` output:
@@ -497,11 +512,9 @@ impl Table<'_> {
         }
     }
 
-    /// A `redis-benchmark` figure, as a row of the table (in JSON it is part of each row).
-    fn baseline(&self, baseline: &Baseline) {
-        if self.args.json {
-            return;
-        }
+    /// A `redis-benchmark` figure, as a line of the table above the row it is compared with
+    /// (in JSON it is part of that row).
+    fn baseline(baseline: &Baseline) {
         out!(
             "{:<16} {:<8} {:>10.0} {:>11} {:>11}",
             "redis-benchmark",
@@ -556,6 +569,9 @@ impl Table<'_> {
             });
             out!("{line}");
         } else {
+            if let Some(baseline) = row.baseline {
+                Self::baseline(baseline);
+            }
             let times = |ratio: Option<f64>| ratio.map_or_else(String::new, |r| format!("{r:.2}×"));
             let line = format!(
                 "{:<16} {:<8} {:>10.0} {:>11} {:>11} {:>7} {:>7} {:>7}",

@@ -208,6 +208,7 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
                 submit_elapsed: None,
                 run_elapsed: started.elapsed().saturating_sub(idle_since.elapsed()),
                 form: glue.codec().form(),
+                json: false,
             },
             &total,
         );

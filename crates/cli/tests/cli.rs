@@ -285,6 +285,51 @@ fn demo_detects_an_injected_cross_scope_context() {
 }
 
 #[test]
+fn demo_json_prints_one_object_with_the_tally_and_both_rates() {
+    let args = [
+        "demo",
+        "--json",
+        "--tasks",
+        "300",
+        "--callers",
+        "10",
+        "--workers",
+        "3",
+    ];
+    let output = taskctx(&args, b"");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    let summary: Value = serde_json::from_str(text.trim()).expect(&text);
+    assert_eq!(summary["tasks"], 300, "{text}");
+    assert_eq!(summary["restored"], 270, "{text}");
+    assert_eq!(summary["anonymous"], 60, "{text}");
+    assert_eq!(summary["expired_token"], 30, "{text}");
+    assert_eq!(summary["violations"], 0, "{text}");
+    assert_eq!(summary["isolation"], "pass", "{text}");
+    let (submit_ms, run_ms) = (
+        summary["submit_ms"].as_f64().expect(&text),
+        summary["run_ms"].as_f64().expect(&text),
+    );
+    let end_to_end = summary["end_to_end_tasks_per_sec"].as_f64().expect(&text);
+    // End to end is the tasks over both phases (the wait for the expiring token is in neither).
+    let expected = 300.0 / ((submit_ms + run_ms) / 1e3);
+    assert!((end_to_end - expected).abs() <= expected * 1e-6, "{text}");
+    assert!(
+        summary["run_tasks_per_sec"].as_f64().expect(&text) > end_to_end,
+        "{text}"
+    );
+
+    let mut injected = args.to_vec();
+    injected.push("--inject-cross-scope");
+    let output = taskctx(&injected, b"");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}{}", stderr(&output));
+    let summary: Value = serde_json::from_str(text.trim()).expect(&text);
+    assert_eq!(summary["violations"], 1, "{text}");
+    assert_eq!(summary["isolation"], "fail", "{text}");
+}
+
+#[test]
 fn demo_with_encryption_passes_isolation() {
     let output = Command::new(env!("CARGO_BIN_EXE_taskctx"))
         .args(["demo", "--encrypt", "--tasks", "50", "--callers", "5"])
