@@ -16,8 +16,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use taskctx_worker_glue::{
     AccessToken, Component, FernetKey, HeaderPolicy, RestoreError, RestoreOutcome, RestorePolicy,
-    Scope, SnapshotStore, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, current,
-    scope_of_token,
+    Scope, SnapshotStore, StoreConfig, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType,
+    current, scope_of_token,
 };
 use tokio::sync::{Mutex, mpsc};
 use tracing::field::{Field, Visit};
@@ -58,6 +58,9 @@ pub(crate) struct DemoArgs {
     /// Print the summary as one JSON object instead of lines of text.
     #[arg(long)]
     json: bool,
+    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
+    #[arg(long)]
+    connections: Option<usize>,
 }
 
 /// A simulated caller: a token (or none), a session and an API key sent as a header.
@@ -306,7 +309,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
         tracing::subscriber::set_global_default(StderrLog::default())
             .map_err(|e| Failure::check("could not install the trace log", e))?;
     }
-    let glue = glue_for(&args.url, args.encrypt)?;
+    let glue = glue_for(&args.url, args.encrypt, args.connections)?;
     tracing::trace!(?glue, "task glue");
     let now = unix_now();
     let callers = callers(args.callers, now);
@@ -395,9 +398,18 @@ fn progress(len: usize, phase: &'static str) -> ProgressBar {
 
 /// The demo's glue: FailClosed, Fernet-encrypted when asked, every request header captured (as
 /// the reference does) with the API key header marked secret.
-pub(crate) fn glue_for(url: &str, encrypt: bool) -> Result<TaskGlue, Failure> {
+pub(crate) fn glue_for(
+    url: &str,
+    encrypt: bool,
+    connections: Option<usize>,
+) -> Result<TaskGlue, Failure> {
+    let mut config = StoreConfig::default();
+    if let Some(connections) = connections {
+        config = config.with_pool_size(connections);
+    }
     let mut builder = TaskGlue::builder()
         .store_url(url)
+        .store_config(config)
         .restore_policy(RestorePolicy::FailClosed)
         .header_policy(HeaderPolicy::all().secret(API_KEY_HEADER));
     if let Some(key) = fernet_key(encrypt)? {

@@ -120,7 +120,7 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
         ));
     }
     runtime()?.block_on(async {
-        let glue = demo::glue_for(&args.url, args.encrypt)?;
+        let glue = demo::glue_for(&args.url, args.encrypt, None)?;
         let client = job_list(&args.url)?;
         let mut conn = connection(&client).await?;
         let callers = demo::callers(args.callers, demo::unix_now());
@@ -159,7 +159,7 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
         ));
     }
     runtime()?.block_on(async {
-        let glue = demo::glue_for(&args.url, args.encrypt)?;
+        let glue = demo::glue_for(&args.url, args.encrypt, None)?;
         let client = job_list(&args.url)?;
         let mut conn = connection(&client).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
