@@ -52,6 +52,9 @@ struct Entry {
 
 /// Lowercases a header name with full Unicode lowercasing, without allocating twice for the
 /// common all-lowercase ASCII case.
+/// Header names up to this length are lowercased on the stack when captured.
+const STACK_NAME_BYTES: usize = 64;
+
 pub(crate) fn lowercase_name(name: &str) -> String {
     if name
         .bytes()
@@ -374,9 +377,23 @@ impl Headers {
     {
         let mut headers = Self::new();
         let mut total = 0_usize;
+        // Short ASCII names are lowercased on the stack and ASCII values (every common header)
+        // are their own Latin-1 decoding: neither needs a copy of its own before the insert.
+        let mut lowered = [0_u8; STACK_NAME_BYTES];
         for (name, value) in pairs {
-            let name = lowercase_name(name);
-            if !policy.keeps(&name) {
+            let owned_name;
+            let name = match lowered.get_mut(..name.len()) {
+                Some(buffer) if name.is_ascii() => {
+                    buffer.copy_from_slice(name.as_bytes());
+                    buffer.make_ascii_lowercase();
+                    std::str::from_utf8(buffer).unwrap_or_default()
+                }
+                _ => {
+                    owned_name = lowercase_name(name);
+                    owned_name.as_str()
+                }
+            };
+            if !policy.keeps(name) {
                 continue;
             }
             total = total.saturating_add(name.len()).saturating_add(value.len());
@@ -385,9 +402,15 @@ impl Headers {
                     limit: policy.max_total_bytes,
                 });
             }
-            let value: Zeroizing<String> =
-                Zeroizing::new(value.iter().map(|&byte| char::from(byte)).collect());
-            headers.insert_with(&name, &value, policy.is_secret(&name));
+            let latin1: Zeroizing<String>;
+            let value = match std::str::from_utf8(value) {
+                Ok(text) if text.is_ascii() => text,
+                _ => {
+                    latin1 = Zeroizing::new(value.iter().map(|&byte| char::from(byte)).collect());
+                    latin1.as_str()
+                }
+            };
+            headers.insert_with(name, value, policy.is_secret(name));
         }
         Ok(headers)
     }

@@ -134,6 +134,32 @@ fn capture_takes_trace_context_and_json_carries_it_as_headers() {
 }
 
 #[test]
+fn capture_lowercases_names_and_reads_values_as_latin1_whatever_their_length() {
+    let long_name = format!("X-{}", "Long".repeat(20));
+    let unicode_name = "X-Ünïcode";
+    let latin1: &[u8] = &[b'c', b'a', b'f', 0xE9];
+    let pairs: Vec<(&str, &[u8])> = vec![
+        ("User-Agent", b"agent/1.0"),
+        ("X-Api-Key", b"key-SECRET"),
+        ("x-latin", latin1),
+        (long_name.as_str(), b"long"),
+        (unicode_name, b"u"),
+        ("X-EMPTY", b""),
+    ];
+    let policy = HeaderPolicy::all().secret("x-api-key");
+    let headers = Headers::capture(pairs, &policy).unwrap();
+    assert_eq!(headers.get("user-agent"), Some("agent/1.0"));
+    assert_eq!(headers.get("x-api-key"), Some("key-SECRET"));
+    assert!(headers.is_secret("x-api-key"));
+    assert!(!format!("{headers:?}").contains("SECRET"));
+    assert_eq!(headers.get("x-latin"), Some("caf\u{e9}"));
+    assert_eq!(headers.get(&long_name.to_lowercase()), Some("long"));
+    assert_eq!(headers.get(&unicode_name.to_lowercase()), Some("u"));
+    assert_eq!(headers.get("x-empty"), Some(""));
+    assert_eq!(headers.iter().count(), 6);
+}
+
+#[test]
 fn capture_from_an_http_header_map_with_policy() {
     let mut map = http::HeaderMap::new();
     map.insert("authorization", "Bearer bearer-SECRET".parse().unwrap());
