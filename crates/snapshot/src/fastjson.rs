@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use zeroize::Zeroizing;
 
-use crate::headers::Headers;
+use crate::headers::{Headers, StoredHeaders};
 
 /// Deeper nesting than this inside claims is left to the general reader.
 const MAX_DEPTH: usize = 64;
@@ -268,26 +268,69 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         let ch = match byte {
-            b'u' => {
-                let unit = self.hex4()?;
-                match unit {
-                    0xd800..=0xdbff => {
-                        self.literal("\\u")?;
-                        let low = self.hex4()?;
-                        if !(0xdc00..=0xdfff).contains(&low) {
-                            return None;
-                        }
-                        char::from_u32(0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00))?
-                    }
-                    0xdc00..=0xdfff => return None,
-                    _ => char::from_u32(unit)?,
-                }
-            }
+            b'u' => self.unicode_escape()?,
             _ => return None,
         };
         let mut utf8 = [0_u8; 4];
         out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
         Some(())
+    }
+
+    /// A `\uXXXX` escape after its `u` (a surrogate pair as one character).
+    fn unicode_escape(&mut self) -> Option<char> {
+        let unit = self.hex4()?;
+        match unit {
+            0xd800..=0xdbff => {
+                self.literal("\\u")?;
+                let low = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return None;
+                }
+                char::from_u32(0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00))
+            }
+            0xdc00..=0xdfff => None,
+            _ => char::from_u32(unit),
+        }
+    }
+
+    /// One escape after its backslash, as a character.
+    fn escape_char(&mut self) -> Option<char> {
+        let byte = self.peek()?;
+        self.pos += 1;
+        Some(match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => self.unicode_escape()?,
+            _ => return None,
+        })
+    }
+
+    /// Decodes the rest of a string as [`escaped_rest`](Self::escaped_rest) does, handing its
+    /// pieces (plain runs and decoded escapes) to `push` instead.
+    fn escaped_pieces(&mut self, start: usize, mut push: impl FnMut(&str)) -> Option<()> {
+        let text = self.text;
+        push(text.get(start..self.pos)?);
+        loop {
+            let byte = self.peek()?;
+            self.pos += 1;
+            match byte {
+                b'"' => return Some(()),
+                b'\\' => {
+                    let mut utf8 = [0_u8; 4];
+                    push(self.escape_char()?.encode_utf8(&mut utf8));
+                }
+                _ => return None,
+            }
+            let run = self.pos;
+            self.skip_plain();
+            push(text.get(run..self.pos)?);
+        }
     }
 
     fn hex4(&mut self) -> Option<u32> {
@@ -718,6 +761,11 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
         scanner.literal("null")?;
         return Some(None);
     }
+    let start = scanner.pos;
+    if let Some(headers) = stored_headers(scanner) {
+        return Some(Some(headers));
+    }
+    scanner.pos = start;
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
     // Escaped values are decoded here and copied into the map; the buffer is wiped after.
     let mut scratch = Zeroizing::new(Vec::new());
@@ -728,6 +776,44 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
         Some(())
     })?;
     Some(Some(headers))
+}
+
+/// A header object (the scanner on its `{`) of the common shape [`StoredHeaders`] takes, read
+/// in place; `None` (the scanner left anywhere) for any other.
+fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
+    let text = scanner.text;
+    let start = scanner.pos;
+    let mut headers = StoredHeaders::with_capacity((text.len() - start).min(4096));
+    scanner.eat(b'{')?;
+    if !scanner.try_eat(b'}') {
+        loop {
+            scanner.eat(b'"')?;
+            let name = scanner.pos;
+            scanner.skip_plain();
+            let name = (name, scanner.pos);
+            scanner.literal("\"")?;
+            scanner.eat(b':')?;
+            scanner.eat(b'"')?;
+            let value_start = scanner.pos;
+            scanner.skip_plain();
+            if scanner.peek()? == b'"' {
+                let value = (value_start, scanner.pos);
+                scanner.pos += 1;
+                headers.push(text, name, value, false)?;
+            } else {
+                let decoded_start = headers.decoded_len();
+                scanner.escaped_pieces(value_start, |piece| headers.push_decoded(piece))?;
+                let value = (decoded_start, headers.decoded_len());
+                headers.push(text, name, value, true)?;
+            }
+            if scanner.try_eat(b',') {
+                continue;
+            }
+            scanner.eat(b'}')?;
+            break;
+        }
+    }
+    headers.finish(text, start, scanner.pos)
 }
 
 /// A string of a token text: its span in the text (no escapes), or its decoded text.
@@ -1175,6 +1261,36 @@ mod tests {
         fn snapshot_fast_path_agrees(text in snapshot_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
             check_snapshot(&text);
             check_snapshot(&mutate(&text, &edits));
+        }
+    }
+
+    #[test]
+    fn header_objects_of_every_shape_agree() {
+        let many: Vec<String> = (0..30).map(|n| format!("\"h{n}\": \"v{n}\"")).collect();
+        let cases = [
+            r#"{"a": "1", "b": "2\"x\u00e9", "c": "3"}"#.to_owned(),
+            r#"{"a": "1", "A": "2", "b": "3"}"#.to_owned(),
+            r#"{"a": "1", "b": "2", "a": "3"}"#.to_owned(),
+            r#"{"a": "1\n", "b": "2", "a": "3\t"}"#.to_owned(),
+            r#"{"\u0061": "1", "b": "2"}"#.to_owned(),
+            r#"{"é": "1", "b": "2"}"#.to_owned(),
+            r#"{"a": "1", "b": null}"#.to_owned(),
+            r#"{"a": "1", "b": "x
+y"}"#
+                .to_owned(),
+            r#"{ }"#.to_owned(),
+            r#"{"a" : "1" , "bb":"2"}"#.to_owned(),
+            format!("{{{}}}", many.join(", ")),
+            format!("{{{}, \"h3\": \"again\"}}", many.join(", ")),
+        ];
+        for headers in cases {
+            let text = format!("{{\"http_headers\": {headers}, \"session_id\": \"s\"}}");
+            check_snapshot(&text);
+            for cut in 1..text.len() {
+                if text.is_char_boundary(cut) {
+                    check_snapshot(text.get(..cut).unwrap());
+                }
+            }
         }
     }
 
