@@ -60,6 +60,29 @@ fn special_bytes(word: u64) -> u64 {
         & HIGHS
 }
 
+/// The value of each hex digit, 0xFF for any other byte.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an out-of-range index fails the build, never a run"
+)]
+const fn hex_values() -> [u8; 256] {
+    let mut table = [0xff; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        table[b'A' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+}
+
+static HEX_VALUES: [u8; 256] = hex_values();
+
 pub(crate) struct Scanner<'a> {
     text: &'a str,
     pos: usize,
@@ -112,6 +135,7 @@ impl<'a> Scanner<'a> {
 
     /// Advances past bytes that need no attention inside a string (anything but `"`, `\\` and
     /// control characters), eight at a time.
+    #[inline(always)]
     fn skip_plain(&mut self) {
         let bytes = self.bytes();
         while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
@@ -271,8 +295,12 @@ impl<'a> Scanner<'a> {
             b'u' => self.unicode_escape()?,
             _ => return None,
         };
+        // Appended as a whole 4 bytes, then cut to the character's length (no copy of a
+        // variable length).
         let mut utf8 = [0_u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+        let len = ch.encode_utf8(&mut utf8).len();
+        out.extend_from_slice(&utf8);
+        out.truncate(out.len() - 4 + len);
         Some(())
     }
 
@@ -333,20 +361,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Four hex digits, as a UTF-16 unit.
     fn hex4(&mut self) -> Option<u32> {
-        let end = self.pos.checked_add(4)?;
-        let digits = self.bytes().get(self.pos..end)?;
+        let digits = *self.bytes().get(self.pos..)?.first_chunk::<4>()?;
         let mut unit = 0_u32;
-        for &digit in digits {
-            let value = match digit {
-                b'0'..=b'9' => digit - b'0',
-                b'a'..=b'f' => digit - b'a' + 10,
-                b'A'..=b'F' => digit - b'A' + 10,
-                _ => return None,
-            };
-            unit = unit << 4 | u32::from(value);
+        let mut invalid = 0_u8;
+        for digit in digits {
+            let value = HEX_VALUES.get(usize::from(digit)).copied().unwrap_or(0xff);
+            invalid |= value;
+            unit = unit << 4 | u32::from(value & 0xf);
         }
-        self.pos = end;
+        if invalid & 0xf0 != 0 {
+            return None;
+        }
+        self.pos += 4;
         Some(unit)
     }
 
