@@ -485,30 +485,60 @@ pub(crate) struct FastSnapshot {
     pub(crate) strings: [Option<String>; 4],
 }
 
-/// Reads the JSON stored form, or `None` when the input needs the general reader.
+/// The top-level keys, quotes included, in the order the writer puts them.
+const WRITER_KEYS: [&str; 6] = [
+    "\"access_token_json\"",
+    "\"http_headers\"",
+    "\"origin_request_id\"",
+    "\"session_id\"",
+    "\"owning_tool_name\"",
+    "\"owning_tool_version\"",
+];
+
+/// The position in [`WRITER_KEYS`] of a top-level key read as a string.
+fn field_index(key: &str) -> Option<usize> {
+    match key {
+        "access_token_json" => Some(0),
+        "http_headers" => Some(1),
+        "origin_request_id" => Some(2),
+        "session_id" => Some(3),
+        "owning_tool_name" => Some(4),
+        "owning_tool_version" => Some(5),
+        _ => None,
+    }
+}
+
+/// Reads the JSON stored form, or `None` when the input needs the general reader. The key the
+/// writer puts next is matched as a literal; any other key is read as a string.
 pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
     let mut scanner = Scanner::new(text);
     let mut fields = FastSnapshot::default();
-    scanner.object(|scanner, key| {
-        let slot = match &*key {
-            "access_token_json" => {
-                fields.access_token_json = token_text(scanner)?;
-                return Some(());
+    scanner.eat(b'{')?;
+    if !scanner.try_eat(b'}') {
+        let mut next = 0;
+        loop {
+            scanner.ws();
+            let field = match WRITER_KEYS.get(next) {
+                Some(key) if scanner.literal(key).is_some() => next,
+                _ => field_index(&scanner.string()?)?,
+            };
+            next = field + 1;
+            scanner.eat(b':')?;
+            match field {
+                0 => fields.access_token_json = token_text(&mut scanner)?,
+                1 => fields.http_headers = headers(&mut scanner)?,
+                _ => {
+                    let value = scanner.string_or_null()?.map(Cow::into_owned);
+                    *fields.strings.get_mut(field - 2)? = value;
+                }
             }
-            "http_headers" => {
-                fields.http_headers = headers(scanner)?;
-                return Some(());
+            if scanner.try_eat(b',') {
+                continue;
             }
-            "origin_request_id" => 0,
-            "session_id" => 1,
-            "owning_tool_name" => 2,
-            "owning_tool_version" => 3,
-            _ => return None,
-        };
-        let value = scanner.string_or_null()?.map(Cow::into_owned);
-        *fields.strings.get_mut(slot)? = value;
-        Some(())
-    })?;
+            scanner.eat(b'}')?;
+            break;
+        }
+    }
     scanner.at_end().then_some(fields)
 }
 
@@ -624,7 +654,7 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
 }
 
 /// Consumes `escaped` from the escaped text and appends `decoded`, its decoded form.
-#[inline]
+#[inline(always)]
 fn copy_literal(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,

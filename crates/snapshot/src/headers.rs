@@ -128,6 +128,7 @@ impl StoredHeaders {
     /// Adds a header: its name is `input[name.0..name.1]`, its value `input[value.0..value.1]`,
     /// or, when `decoded`, the buffer's bytes `value.0..value.1`. `None` when the name is not
     /// of the common shape (the builder is then to be dropped).
+    #[inline]
     pub(crate) fn push(
         &mut self,
         input: &str,
