@@ -669,16 +669,67 @@ fn copy_literal(
 /// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
 /// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
 /// in `json`.
+#[inline]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
-    let start = scanner.pos;
-    scanner.skip_plain();
-    let end = scanner.pos;
-    scanner.literal("\\\"")?;
+    compact_text(scanner, json, false)
+}
+
+/// The content of a token-level string after its opening `\\"`, up to and through its closing
+/// `\\"`, decoded into `json` (closing quote included); returns the content's span in `json`.
+/// With `unicode`, `\\uXXXX` escapes of the outer text are decoded (to characters that must not
+/// be `"`, `\\` or control characters); any other escape fails. Plain bytes are copied a word at
+/// a time, each word appended whole and cut back at its first special byte.
+fn compact_text(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+    unicode: bool,
+) -> Option<(usize, usize)> {
+    let bytes = scanner.bytes();
     let span_start = json.len();
-    append_run(json, scanner.bytes(), start, end)?;
-    let span_end = json.len();
-    json.push(b'"');
-    Some((span_start, span_end))
+    loop {
+        while let Some(chunk) = bytes.get(scanner.pos..scanner.pos + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            json.extend_from_slice(&word);
+            let special = special_bytes(u64::from_le_bytes(word));
+            if special != 0 {
+                let run = (special.trailing_zeros() / 8) as usize;
+                json.truncate(json.len() - 8 + run);
+                scanner.pos += run;
+                break;
+            }
+            scanner.pos += 8;
+        }
+        match *bytes.get(scanner.pos)? {
+            b'\\' => match *bytes.get(scanner.pos + 1)? {
+                b'"' => {
+                    scanner.pos += 2;
+                    let span_end = json.len();
+                    json.push(b'"');
+                    return Some((span_start, span_end));
+                }
+                b'u' if unicode => {
+                    scanner.pos += 2;
+                    let ch = scanner.unicode_escape()?;
+                    if ch < ' ' || ch == '"' || ch == '\\' {
+                        return None;
+                    }
+                    let mut utf8 = [0_u8; 4];
+                    let len = ch.encode_utf8(&mut utf8).len();
+                    json.extend_from_slice(&utf8);
+                    json.truncate(json.len() - 4 + len);
+                }
+                _ => return None,
+            },
+            // The end of the outer string, or a control character.
+            b'"' | 0x00..=0x1f => return None,
+            // A plain byte among the last seven of the text.
+            byte => {
+                json.push(byte);
+                scanner.pos += 1;
+            }
+        }
+    }
 }
 
 /// Appends `bytes[start..end]` to `json` a word at a time (each word appended whole, the excess
@@ -746,22 +797,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
     match scanner.peek()? {
         b'\\' => {
             copy_literal(scanner, json, "\\\"", "\"")?;
-            loop {
-                let start = scanner.pos;
-                scanner.skip_plain();
-                append_run(json, scanner.bytes(), start, scanner.pos)?;
-                if scanner.literal("\\\"").is_some() {
-                    json.push(b'"');
-                    return Some(());
-                }
-                scanner.literal("\\u")?;
-                scanner.pos -= 1;
-                let at = json.len();
-                scanner.escape(json)?;
-                if matches!(json.get(at)?, 0x00..=0x1f | b'"' | b'\\') {
-                    return None;
-                }
-            }
+            compact_text(scanner, json, true).map(drop)
         }
         b'n' => copy_literal(scanner, json, "null", "null"),
         b't' => copy_literal(scanner, json, "true", "true"),
