@@ -67,16 +67,12 @@ fn special_bytes(word: u64) -> u64 {
 )]
 const fn hex_values() -> [u8; 256] {
     let mut table = [0xff; 256];
-    let mut digit = 0;
-    while digit < 10 {
-        table[b'0' as usize + digit] = digit as u8;
-        digit += 1;
-    }
-    let mut letter = 0;
-    while letter < 6 {
-        table[b'a' as usize + letter] = 10 + letter as u8;
-        table[b'A' as usize + letter] = 10 + letter as u8;
-        letter += 1;
+    let mut value = 0_u8;
+    while value < 16 {
+        let digit = b"0123456789abcdef"[value as usize];
+        table[digit as usize] = value;
+        table[digit.to_ascii_uppercase() as usize] = value;
+        value += 1;
     }
     table
 }
@@ -730,24 +726,6 @@ fn compact_text(
             }
         }
     }
-}
-
-/// Appends `bytes[start..end]` to `json` a word at a time (each word appended whole, the excess
-/// cut), so that short runs cost no call to copy.
-fn append_run(json: &mut Vec<u8>, bytes: &[u8], start: usize, end: usize) -> Option<()> {
-    let mut at = start;
-    while at < end {
-        let Some(chunk) = bytes.get(at..at + 8) else {
-            json.extend_from_slice(bytes.get(at..end)?);
-            return Some(());
-        };
-        let mut word = [0_u8; 8];
-        word.copy_from_slice(chunk);
-        json.extend_from_slice(&word);
-        at += 8;
-    }
-    json.truncate(json.len() - (at - end));
-    Some(())
 }
 
 /// A token-level number, copied (no whitespace before it: it would be part of the token text).

@@ -166,6 +166,26 @@ fn escape_mask(word: u64) -> u64 {
         & HIGHS
 }
 
+/// The last 1–7 bytes of `bytes`, from `index`, as a word whose bytes past them are `a` (a byte
+/// written as it is), and their count; `None` when there are none (or 8 or more).
+#[inline]
+fn tail_word(bytes: &[u8], index: usize) -> Option<(u64, usize)> {
+    let len = bytes.len().checked_sub(index)?;
+    if len == 0 || len >= 8 {
+        return None;
+    }
+    let pad = u64::from_le_bytes([b'a'; 8]) << (8 * len);
+    // A text of 8 bytes or more: its last word, shifted down.
+    if let Some(last) = bytes.last_chunk::<8>() {
+        return Some((u64::from_le_bytes(*last) >> (8 * (8 - len)) | pad, len));
+    }
+    let mut word = 0;
+    for (at, &byte) in bytes.get(index..)?.iter().enumerate() {
+        word |= u64::from(byte) << (8 * at);
+    }
+    Some((word | pad, len))
+}
+
 /// Writes a JSON string with Python's `ensure_ascii=True` escaping. Plain bytes are copied a
 /// word at a time: each word is appended whole, then the bytes from its first special one are
 /// cut and handled one by one.
@@ -192,6 +212,15 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
                 break;
             }
             index += 8;
+        }
+        // Fewer than 8 bytes left: as one word padded with a plain byte, unless one of them needs
+        // escaping (then byte by byte).
+        if let Some((word, len)) = tail_word(bytes, index)
+            && escape_mask(word) == 0
+        {
+            out.extend_from_slice(&word.to_le_bytes());
+            out.truncate(out.len() - 8 + len);
+            break;
         }
         let Some(&byte) = bytes.get(index) else {
             break;
