@@ -335,25 +335,25 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    /// Decodes the rest of a string as [`escaped_rest`](Self::escaped_rest) does, handing its
-    /// pieces (plain runs and decoded escapes) to `push` instead.
-    fn escaped_pieces(&mut self, start: usize, mut push: impl FnMut(&str)) -> Option<()> {
+    /// Decodes the rest of a string as [`escaped_rest`](Self::escaped_rest) does, into a
+    /// `String` (which must have room for the rest of the text: it is never to grow, as a move
+    /// would leave a copy behind).
+    fn escaped_into(&mut self, start: usize, out: &mut String) -> Option<()> {
         let text = self.text;
-        push(text.get(start..self.pos)?);
+        out.push_str(text.get(start..self.pos)?);
         loop {
             let byte = self.peek()?;
             self.pos += 1;
             match byte {
                 b'"' => return Some(()),
-                b'\\' => {
-                    let mut utf8 = [0_u8; 4];
-                    push(self.escape_char()?.encode_utf8(&mut utf8));
-                }
+                b'\\' => out.push(self.escape_char()?),
                 _ => return None,
             }
             let run = self.pos;
             self.skip_plain();
-            push(text.get(run..self.pos)?);
+            if self.pos > run {
+                out.push_str(text.get(run..self.pos)?);
+            }
         }
     }
 
@@ -854,6 +854,7 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
 /// in place; `None` (the scanner left anywhere) for any other.
 fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
     let text = scanner.text;
+    let bytes = text.as_bytes();
     let start = scanner.pos;
     let mut headers = StoredHeaders::with_capacity((text.len() - start).min(4096));
     scanner.eat(b'{')?;
@@ -871,12 +872,14 @@ fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
             if scanner.peek()? == b'"' {
                 let value = (value_start, scanner.pos);
                 scanner.pos += 1;
-                headers.push(text, name, value, false)?;
+                headers.push(bytes, name, value, false)?;
             } else {
-                let decoded_start = headers.decoded_len();
-                scanner.escaped_pieces(value_start, |piece| headers.push_decoded(piece))?;
-                let value = (decoded_start, headers.decoded_len());
-                headers.push(text, name, value, true)?;
+                // Decoded text is never longer than its escaped form.
+                let buffer = headers.decoding(text.len() - value_start);
+                let decoded_start = buffer.len();
+                scanner.escaped_into(value_start, buffer)?;
+                let value = (decoded_start, buffer.len());
+                headers.push(bytes, name, value, true)?;
             }
             if scanner.try_eat(b',') {
                 continue;

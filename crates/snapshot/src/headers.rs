@@ -67,8 +67,7 @@ pub(crate) fn lowercase_name(name: &str) -> String {
 
 /// Whether `name` is ASCII without uppercase letters, eight bytes at a time (a name of 8 bytes
 /// or more ends with its last 8 bytes, overlapping the word before).
-fn is_lowercase_ascii(name: &str) -> bool {
-    let bytes = name.as_bytes();
+fn is_lowercase_ascii(bytes: &[u8]) -> bool {
     if bytes.len() < 8 {
         return bytes
             .iter()
@@ -114,24 +113,20 @@ impl StoredHeaders {
         }
     }
 
-    /// The buffer escaped values are decoded into ([`push_decoded`](Self::push_decoded) grows it
-    /// without leaving a copy behind).
-    pub(crate) fn decoded_len(&self) -> usize {
-        self.text.len()
-    }
-
-    /// Appends decoded value text to the buffer.
-    pub(crate) fn push_decoded(&mut self, text: &str) {
-        push_zeroized(&mut self.text, text);
+    /// The buffer escaped values are decoded into, at its end, with room for `bytes` more bytes
+    /// (grown first if need be, the old buffer zeroized), so that decoding into it never moves it.
+    pub(crate) fn decoding(&mut self, bytes: usize) -> &mut String {
+        reserve_zeroized(&mut self.text, bytes);
+        &mut self.text
     }
 
     /// Adds a header: its name is `input[name.0..name.1]`, its value `input[value.0..value.1]`,
     /// or, when `decoded`, the buffer's bytes `value.0..value.1`. `None` when the name is not
     /// of the common shape (the builder is then to be dropped).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(
         &mut self,
-        input: &str,
+        input: &[u8],
         name: (usize, usize),
         value: (usize, usize),
         decoded: bool,
@@ -140,7 +135,7 @@ impl StoredHeaders {
         if self.entries.len() >= LINEAR_SCAN_LIMIT || !is_lowercase_ascii(text) {
             return None;
         }
-        let last = usize::from(text.as_bytes().last().copied().unwrap_or(0));
+        let last = usize::from(text.last().copied().unwrap_or(0));
         let bit = 1_u64 << ((text.len().wrapping_mul(31) ^ last) % 64);
         if self.seen & bit != 0
             && self.entries.iter().any(|entry| {
@@ -185,16 +180,20 @@ impl StoredHeaders {
     }
 }
 
-/// Appends to a zeroized buffer; on growth the old buffer is zeroized before it is freed.
-fn push_zeroized(buffer: &mut Zeroizing<String>, text: &str) {
-    if buffer.capacity() - buffer.len() < text.len() {
-        let wanted = (buffer.len() + text.len())
-            .max(buffer.capacity() * 2)
-            .max(64);
+/// Makes room for `bytes` more bytes in a zeroized buffer; on growth the old buffer is zeroized
+/// before it is freed.
+fn reserve_zeroized(buffer: &mut Zeroizing<String>, bytes: usize) {
+    if buffer.capacity() - buffer.len() < bytes {
+        let wanted = (buffer.len() + bytes).max(buffer.capacity() * 2).max(64);
         let mut grown = Zeroizing::new(String::with_capacity(wanted));
         grown.push_str(buffer);
         *buffer = grown;
     }
+}
+
+/// Appends to a zeroized buffer; on growth the old buffer is zeroized before it is freed.
+fn push_zeroized(buffer: &mut Zeroizing<String>, text: &str) {
+    reserve_zeroized(buffer, text.len());
     buffer.push_str(text);
 }
 
@@ -303,7 +302,7 @@ impl Headers {
     pub(crate) fn push_stored(&mut self, seen: &mut u64, name: &str, value: &str) {
         let plain = self.index.is_none()
             && self.entries.len() < LINEAR_SCAN_LIMIT
-            && is_lowercase_ascii(name);
+            && is_lowercase_ascii(name.as_bytes());
         if !plain {
             // From here on every name takes the general path, which needs no filter.
             *seen = u64::MAX;
