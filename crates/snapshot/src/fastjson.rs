@@ -475,10 +475,11 @@ impl<'a> Scanner<'a> {
 
 /// The snapshot's fields as read by the fast path (top-level duplicates: last wins).
 #[derive(Default)]
-pub(crate) struct FastSnapshot {
+pub(crate) struct FastSnapshot<'a> {
     pub(crate) access_token_json: Option<TokenText>,
     pub(crate) http_headers: Option<Headers>,
-    pub(crate) strings: [Option<String>; 4],
+    /// The four identifier fields, borrowed from the text unless they had escapes.
+    pub(crate) strings: [Option<Cow<'a, str>>; 4],
 }
 
 /// The top-level keys, quotes included, in the order the writer puts them.
@@ -506,7 +507,7 @@ fn field_index(key: &str) -> Option<usize> {
 
 /// Reads the JSON stored form, or `None` when the input needs the general reader. The key the
 /// writer puts next is matched as a literal; any other key is read as a string.
-pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
+pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
     let mut scanner = Scanner::new(text);
     let mut fields = FastSnapshot::default();
     scanner.eat(b'{')?;
@@ -524,7 +525,7 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
                 0 => fields.access_token_json = token_text(&mut scanner)?,
                 1 => fields.http_headers = headers(&mut scanner)?,
                 _ => {
-                    let value = scanner.string_or_null()?.map(Cow::into_owned);
+                    let value = scanner.string_or_null()?;
                     *fields.strings.get_mut(field - 2)? = value;
                 }
             }

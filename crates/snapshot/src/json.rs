@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::fastjson::TokenText;
 use crate::headers::{Headers, lowercase_name};
-use crate::snapshot::{TRACEPARENT, TRACESTATE, TaskContextSnapshot};
+use crate::snapshot::{Ids, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
 
 /// The deepest nesting of arrays and objects a stored JSON value (and the access token's own
@@ -53,13 +53,13 @@ pub fn write_json(snapshot: &TaskContextSnapshot, out: &mut Vec<u8>) {
     out.extend_from_slice(b", \"http_headers\": ");
     write_headers(out, snapshot);
     out.extend_from_slice(b", \"origin_request_id\": ");
-    write_optional(out, snapshot.origin_request_id.as_deref());
+    write_optional(out, snapshot.origin_request_id());
     out.extend_from_slice(b", \"session_id\": ");
-    write_optional(out, snapshot.session_id.as_deref());
+    write_optional(out, snapshot.session_id());
     out.extend_from_slice(b", \"owning_tool_name\": ");
-    write_optional(out, snapshot.owning_tool_name.as_deref());
+    write_optional(out, snapshot.owning_tool_name());
     out.extend_from_slice(b", \"owning_tool_version\": ");
-    write_optional(out, snapshot.owning_tool_version.as_deref());
+    write_optional(out, snapshot.owning_tool_version());
     out.push(b'}');
 }
 
@@ -364,12 +364,6 @@ pub fn from_json(bytes: &[u8]) -> Result<TaskContextSnapshot, JsonError> {
 /// Decodes the JSON stored form from text (see [`from_json`]).
 pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
     if let Some(fast) = crate::fastjson::snapshot(text) {
-        let [
-            origin_request_id,
-            session_id,
-            owning_tool_name,
-            owning_tool_version,
-        ] = fast.strings;
         return Ok(TaskContextSnapshot {
             access_token: match fast.access_token_json {
                 Some(TokenText::Parsed(json, token)) => Some(AccessToken::from_fast(json, token)),
@@ -377,10 +371,7 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
                 None => None,
             },
             http_headers: fast.http_headers,
-            origin_request_id,
-            session_id,
-            owning_tool_name,
-            owning_tool_version,
+            ids: Ids::new(fast.strings.each_ref().map(Option::as_deref)),
             traceparent: None,
             tracestate: None,
         });
@@ -470,10 +461,12 @@ impl RawSnapshot {
         Ok(TaskContextSnapshot {
             access_token,
             http_headers,
-            origin_request_id: take_slot(origin_request_id, "origin_request_id")?,
-            session_id: take_slot(session_id, "session_id")?,
-            owning_tool_name: take_slot(owning_tool_name, "owning_tool_name")?,
-            owning_tool_version: take_slot(owning_tool_version, "owning_tool_version")?,
+            ids: Ids::new([
+                take_slot(origin_request_id, "origin_request_id")?.as_deref(),
+                take_slot(session_id, "session_id")?.as_deref(),
+                take_slot(owning_tool_name, "owning_tool_name")?.as_deref(),
+                take_slot(owning_tool_version, "owning_tool_version")?.as_deref(),
+            ]),
             traceparent: None,
             tracestate: None,
         })
