@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use zeroize::Zeroizing;
 
-use crate::headers::Headers;
+use crate::headers::{Headers, StoredHeaders};
 
 /// Deeper nesting than this inside claims is left to the general reader.
 const MAX_DEPTH: usize = 64;
@@ -59,6 +59,25 @@ fn special_bytes(word: u64) -> u64 {
         | (word.wrapping_sub(ONES * 0x20) & !word))
         & HIGHS
 }
+
+/// The value of each hex digit, 0xFF for any other byte.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an out-of-range index fails the build, never a run"
+)]
+const fn hex_values() -> [u8; 256] {
+    let mut table = [0xff; 256];
+    let mut value = 0_u8;
+    while value < 16 {
+        let digit = b"0123456789abcdef"[value as usize];
+        table[digit as usize] = value;
+        table[digit.to_ascii_uppercase() as usize] = value;
+        value += 1;
+    }
+    table
+}
+
+static HEX_VALUES: [u8; 256] = hex_values();
 
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -112,6 +131,7 @@ impl<'a> Scanner<'a> {
 
     /// Advances past bytes that need no attention inside a string (anything but `"`, `\\` and
     /// control characters), eight at a time.
+    #[inline(always)]
     fn skip_plain(&mut self) {
         let bytes = self.bytes();
         while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
@@ -268,42 +288,89 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         let ch = match byte {
-            b'u' => {
-                let unit = self.hex4()?;
-                match unit {
-                    0xd800..=0xdbff => {
-                        self.literal("\\u")?;
-                        let low = self.hex4()?;
-                        if !(0xdc00..=0xdfff).contains(&low) {
-                            return None;
-                        }
-                        char::from_u32(0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00))?
-                    }
-                    0xdc00..=0xdfff => return None,
-                    _ => char::from_u32(unit)?,
-                }
-            }
+            b'u' => self.unicode_escape()?,
             _ => return None,
         };
+        // Appended as a whole 4 bytes, then cut to the character's length (no copy of a
+        // variable length).
         let mut utf8 = [0_u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+        let len = ch.encode_utf8(&mut utf8).len();
+        out.extend_from_slice(&utf8);
+        out.truncate(out.len() - 4 + len);
         Some(())
     }
 
-    fn hex4(&mut self) -> Option<u32> {
-        let end = self.pos.checked_add(4)?;
-        let digits = self.bytes().get(self.pos..end)?;
-        let mut unit = 0_u32;
-        for &digit in digits {
-            let value = match digit {
-                b'0'..=b'9' => digit - b'0',
-                b'a'..=b'f' => digit - b'a' + 10,
-                b'A'..=b'F' => digit - b'A' + 10,
-                _ => return None,
-            };
-            unit = unit << 4 | u32::from(value);
+    /// A `\uXXXX` escape after its `u` (a surrogate pair as one character).
+    fn unicode_escape(&mut self) -> Option<char> {
+        let unit = self.hex4()?;
+        match unit {
+            0xd800..=0xdbff => {
+                self.literal("\\u")?;
+                let low = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return None;
+                }
+                char::from_u32(0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00))
+            }
+            0xdc00..=0xdfff => None,
+            _ => char::from_u32(unit),
         }
-        self.pos = end;
+    }
+
+    /// One escape after its backslash, as a character.
+    fn escape_char(&mut self) -> Option<char> {
+        let byte = self.peek()?;
+        self.pos += 1;
+        Some(match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => self.unicode_escape()?,
+            _ => return None,
+        })
+    }
+
+    /// Decodes the rest of a string as [`escaped_rest`](Self::escaped_rest) does, into a
+    /// `String` (which must have room for the rest of the text: it is never to grow, as a move
+    /// would leave a copy behind).
+    fn escaped_into(&mut self, start: usize, out: &mut String) -> Option<()> {
+        let text = self.text;
+        out.push_str(text.get(start..self.pos)?);
+        loop {
+            let byte = self.peek()?;
+            self.pos += 1;
+            match byte {
+                b'"' => return Some(()),
+                b'\\' => out.push(self.escape_char()?),
+                _ => return None,
+            }
+            let run = self.pos;
+            self.skip_plain();
+            if self.pos > run {
+                out.push_str(text.get(run..self.pos)?);
+            }
+        }
+    }
+
+    /// Four hex digits, as a UTF-16 unit.
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = *self.bytes().get(self.pos..)?.first_chunk::<4>()?;
+        let mut unit = 0_u32;
+        let mut invalid = 0_u8;
+        for digit in digits {
+            let value = HEX_VALUES.get(usize::from(digit)).copied().unwrap_or(0xff);
+            invalid |= value;
+            unit = unit << 4 | u32::from(value & 0xf);
+        }
+        if invalid & 0xf0 != 0 {
+            return None;
+        }
+        self.pos += 4;
         Some(unit)
     }
 
@@ -408,36 +475,67 @@ impl<'a> Scanner<'a> {
 
 /// The snapshot's fields as read by the fast path (top-level duplicates: last wins).
 #[derive(Default)]
-pub(crate) struct FastSnapshot {
+pub(crate) struct FastSnapshot<'a> {
     pub(crate) access_token_json: Option<TokenText>,
     pub(crate) http_headers: Option<Headers>,
-    pub(crate) strings: [Option<String>; 4],
+    /// The four identifier fields, borrowed from the text unless they had escapes.
+    pub(crate) strings: [Option<Cow<'a, str>>; 4],
 }
 
-/// Reads the JSON stored form, or `None` when the input needs the general reader.
-pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot> {
+/// The top-level keys, quotes included, in the order the writer puts them.
+const WRITER_KEYS: [&str; 6] = [
+    "\"access_token_json\"",
+    "\"http_headers\"",
+    "\"origin_request_id\"",
+    "\"session_id\"",
+    "\"owning_tool_name\"",
+    "\"owning_tool_version\"",
+];
+
+/// The position in [`WRITER_KEYS`] of a top-level key read as a string.
+fn field_index(key: &str) -> Option<usize> {
+    match key {
+        "access_token_json" => Some(0),
+        "http_headers" => Some(1),
+        "origin_request_id" => Some(2),
+        "session_id" => Some(3),
+        "owning_tool_name" => Some(4),
+        "owning_tool_version" => Some(5),
+        _ => None,
+    }
+}
+
+/// Reads the JSON stored form, or `None` when the input needs the general reader. The key the
+/// writer puts next is matched as a literal; any other key is read as a string.
+pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
     let mut scanner = Scanner::new(text);
     let mut fields = FastSnapshot::default();
-    scanner.object(|scanner, key| {
-        let slot = match &*key {
-            "access_token_json" => {
-                fields.access_token_json = token_text(scanner)?;
-                return Some(());
+    scanner.eat(b'{')?;
+    if !scanner.try_eat(b'}') {
+        let mut next = 0;
+        loop {
+            scanner.ws();
+            let field = match WRITER_KEYS.get(next) {
+                Some(key) if scanner.literal(key).is_some() => next,
+                _ => field_index(&scanner.string()?)?,
+            };
+            next = field + 1;
+            scanner.eat(b':')?;
+            match field {
+                0 => fields.access_token_json = token_text(&mut scanner)?,
+                1 => fields.http_headers = headers(&mut scanner)?,
+                _ => {
+                    let value = scanner.string_or_null()?;
+                    *fields.strings.get_mut(field - 2)? = value;
+                }
             }
-            "http_headers" => {
-                fields.http_headers = headers(scanner)?;
-                return Some(());
+            if scanner.try_eat(b',') {
+                continue;
             }
-            "origin_request_id" => 0,
-            "session_id" => 1,
-            "owning_tool_name" => 2,
-            "owning_tool_version" => 3,
-            _ => return None,
-        };
-        let value = scanner.string_or_null()?.map(Cow::into_owned);
-        *fields.strings.get_mut(slot)? = value;
-        Some(())
-    })?;
+            scanner.eat(b'}')?;
+            break;
+        }
+    }
     scanner.at_end().then_some(fields)
 }
 
@@ -553,7 +651,7 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
 }
 
 /// Consumes `escaped` from the escaped text and appends `decoded`, its decoded form.
-#[inline]
+#[inline(always)]
 fn copy_literal(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
@@ -568,34 +666,67 @@ fn copy_literal(
 /// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
 /// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
 /// in `json`.
+#[inline]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
-    let start = scanner.pos;
-    scanner.skip_plain();
-    let end = scanner.pos;
-    scanner.literal("\\\"")?;
-    let span_start = json.len();
-    append_run(json, scanner.bytes(), start, end)?;
-    let span_end = json.len();
-    json.push(b'"');
-    Some((span_start, span_end))
+    compact_text(scanner, json, false)
 }
 
-/// Appends `bytes[start..end]` to `json` a word at a time (each word appended whole, the excess
-/// cut), so that short runs cost no call to copy.
-fn append_run(json: &mut Vec<u8>, bytes: &[u8], start: usize, end: usize) -> Option<()> {
-    let mut at = start;
-    while at < end {
-        let Some(chunk) = bytes.get(at..at + 8) else {
-            json.extend_from_slice(bytes.get(at..end)?);
-            return Some(());
-        };
-        let mut word = [0_u8; 8];
-        word.copy_from_slice(chunk);
-        json.extend_from_slice(&word);
-        at += 8;
+/// The content of a token-level string after its opening `\\"`, up to and through its closing
+/// `\\"`, decoded into `json` (closing quote included); returns the content's span in `json`.
+/// With `unicode`, `\\uXXXX` escapes of the outer text are decoded (to characters that must not
+/// be `"`, `\\` or control characters); any other escape fails. Plain bytes are copied a word at
+/// a time, each word appended whole and cut back at its first special byte.
+fn compact_text(
+    scanner: &mut Scanner<'_>,
+    json: &mut Vec<u8>,
+    unicode: bool,
+) -> Option<(usize, usize)> {
+    let bytes = scanner.bytes();
+    let span_start = json.len();
+    loop {
+        while let Some(chunk) = bytes.get(scanner.pos..scanner.pos + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            json.extend_from_slice(&word);
+            let special = special_bytes(u64::from_le_bytes(word));
+            if special != 0 {
+                let run = (special.trailing_zeros() / 8) as usize;
+                json.truncate(json.len() - 8 + run);
+                scanner.pos += run;
+                break;
+            }
+            scanner.pos += 8;
+        }
+        match *bytes.get(scanner.pos)? {
+            b'\\' => match *bytes.get(scanner.pos + 1)? {
+                b'"' => {
+                    scanner.pos += 2;
+                    let span_end = json.len();
+                    json.push(b'"');
+                    return Some((span_start, span_end));
+                }
+                b'u' if unicode => {
+                    scanner.pos += 2;
+                    let ch = scanner.unicode_escape()?;
+                    if ch < ' ' || ch == '"' || ch == '\\' {
+                        return None;
+                    }
+                    let mut utf8 = [0_u8; 4];
+                    let len = ch.encode_utf8(&mut utf8).len();
+                    json.extend_from_slice(&utf8);
+                    json.truncate(json.len() - 4 + len);
+                }
+                _ => return None,
+            },
+            // The end of the outer string, or a control character.
+            b'"' | 0x00..=0x1f => return None,
+            // A plain byte among the last seven of the text.
+            byte => {
+                json.push(byte);
+                scanner.pos += 1;
+            }
+        }
     }
-    json.truncate(json.len() - (at - end));
-    Some(())
 }
 
 /// A token-level number, copied (no whitespace before it: it would be part of the token text).
@@ -645,22 +776,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
     match scanner.peek()? {
         b'\\' => {
             copy_literal(scanner, json, "\\\"", "\"")?;
-            loop {
-                let start = scanner.pos;
-                scanner.skip_plain();
-                append_run(json, scanner.bytes(), start, scanner.pos)?;
-                if scanner.literal("\\\"").is_some() {
-                    json.push(b'"');
-                    return Some(());
-                }
-                scanner.literal("\\u")?;
-                scanner.pos -= 1;
-                let at = json.len();
-                scanner.escape(json)?;
-                if matches!(json.get(at)?, 0x00..=0x1f | b'"' | b'\\') {
-                    return None;
-                }
-            }
+            compact_text(scanner, json, true).map(drop)
         }
         b'n' => copy_literal(scanner, json, "null", "null"),
         b't' => copy_literal(scanner, json, "true", "true"),
@@ -718,6 +834,11 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
         scanner.literal("null")?;
         return Some(None);
     }
+    let start = scanner.pos;
+    if let Some(headers) = stored_headers(scanner) {
+        return Some(Some(headers));
+    }
+    scanner.pos = start;
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
     // Escaped values are decoded here and copied into the map; the buffer is wiped after.
     let mut scratch = Zeroizing::new(Vec::new());
@@ -728,6 +849,47 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
         Some(())
     })?;
     Some(Some(headers))
+}
+
+/// A header object (the scanner on its `{`) of the common shape [`StoredHeaders`] takes, read
+/// in place; `None` (the scanner left anywhere) for any other.
+fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
+    let text = scanner.text;
+    let bytes = text.as_bytes();
+    let start = scanner.pos;
+    let mut headers = StoredHeaders::with_capacity((text.len() - start).min(4096));
+    scanner.eat(b'{')?;
+    if !scanner.try_eat(b'}') {
+        loop {
+            scanner.eat(b'"')?;
+            let name = scanner.pos;
+            scanner.skip_plain();
+            let name = (name, scanner.pos);
+            scanner.literal("\"")?;
+            scanner.eat(b':')?;
+            scanner.eat(b'"')?;
+            let value_start = scanner.pos;
+            scanner.skip_plain();
+            if scanner.peek()? == b'"' {
+                let value = (value_start, scanner.pos);
+                scanner.pos += 1;
+                headers.push(bytes, name, value, false)?;
+            } else {
+                // Decoded text is never longer than its escaped form.
+                let buffer = headers.decoding(text.len() - value_start);
+                let decoded_start = buffer.len();
+                scanner.escaped_into(value_start, buffer)?;
+                let value = (decoded_start, buffer.len());
+                headers.push(bytes, name, value, true)?;
+            }
+            if scanner.try_eat(b',') {
+                continue;
+            }
+            scanner.eat(b'}')?;
+            break;
+        }
+    }
+    headers.finish(text, start, scanner.pos)
 }
 
 /// A string of a token text: its span in the text (no escapes), or its decoded text.
@@ -1175,6 +1337,36 @@ mod tests {
         fn snapshot_fast_path_agrees(text in snapshot_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
             check_snapshot(&text);
             check_snapshot(&mutate(&text, &edits));
+        }
+    }
+
+    #[test]
+    fn header_objects_of_every_shape_agree() {
+        let many: Vec<String> = (0..30).map(|n| format!("\"h{n}\": \"v{n}\"")).collect();
+        let cases = [
+            r#"{"a": "1", "b": "2\"x\u00e9", "c": "3"}"#.to_owned(),
+            r#"{"a": "1", "A": "2", "b": "3"}"#.to_owned(),
+            r#"{"a": "1", "b": "2", "a": "3"}"#.to_owned(),
+            r#"{"a": "1\n", "b": "2", "a": "3\t"}"#.to_owned(),
+            r#"{"\u0061": "1", "b": "2"}"#.to_owned(),
+            r#"{"é": "1", "b": "2"}"#.to_owned(),
+            r#"{"a": "1", "b": null}"#.to_owned(),
+            r#"{"a": "1", "b": "x
+y"}"#
+                .to_owned(),
+            r#"{ }"#.to_owned(),
+            r#"{"a" : "1" , "bb":"2"}"#.to_owned(),
+            format!("{{{}}}", many.join(", ")),
+            format!("{{{}, \"h3\": \"again\"}}", many.join(", ")),
+        ];
+        for headers in cases {
+            let text = format!("{{\"http_headers\": {headers}, \"session_id\": \"s\"}}");
+            check_snapshot(&text);
+            for cut in 1..text.len() {
+                if text.is_char_boundary(cut) {
+                    check_snapshot(text.get(..cut).unwrap());
+                }
+            }
         }
     }
 

@@ -68,22 +68,136 @@ pub(crate) fn lowercase_name(name: &str) -> String {
     }
 }
 
-/// Whether `name` is ASCII without uppercase letters, eight bytes at a time.
-fn is_lowercase_ascii(name: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    name.as_bytes().chunks(8).all(|chunk| {
-        let mut word = [0_u8; 8];
-        word.get_mut(..chunk.len())
-            .unwrap_or_default()
-            .copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
+/// Whether `name` is ASCII without uppercase letters, eight bytes at a time (a name of 8 bytes
+/// or more ends with its last 8 bytes, overlapping the word before).
+fn is_lowercase_ascii(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes
+            .iter()
+            .all(|&byte| byte.is_ascii() && !byte.is_ascii_uppercase());
+    }
+    let (words, _) = bytes.as_chunks::<8>();
+    words.iter().chain(bytes.last_chunk::<8>()).all(|word| {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let word = u64::from_le_bytes(*word);
         // For bytes below 0x80, adding 0x80 - b'A' sets the high bit from `A` up, adding
         // 0x80 - (b'Z' + 1) from past `Z`; no carry crosses into the next byte.
         let upper =
             word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
         (word | upper) & HIGHS == 0
     })
+}
+
+/// Builds a [`Headers`] from a stored header object read in place: the names and values are
+/// kept as spans of the object's text, which is copied into the map's buffer in one piece when
+/// the object ends ([`finish`](Self::finish)); only values with escapes are decoded, into the
+/// front of the buffer. It takes the common shape only (names lowercase ASCII without escapes,
+/// none repeated, at most [`LINEAR_SCAN_LIMIT`] of them): [`push`](Self::push) declines any
+/// other name, and the caller reads the object the general way instead.
+pub(crate) struct StoredHeaders {
+    /// The decoded values, then (after `finish`) the object's text.
+    text: Zeroizing<String>,
+    /// Spans in the input, except the values marked in `decoded` (spans of `text`).
+    entries: Vec<Entry>,
+    decoded: u32,
+    /// A filter of the names pushed so far.
+    seen: u64,
+}
+
+impl StoredHeaders {
+    /// A builder whose buffer has room for `bytes` bytes.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            text: Zeroizing::new(String::with_capacity(bytes)),
+            entries: Vec::with_capacity(12),
+            decoded: 0,
+            seen: 0,
+        }
+    }
+
+    /// The buffer escaped values are decoded into, at its end, with room for `bytes` more bytes
+    /// (grown first if need be, the old buffer zeroized), so that decoding into it never moves it.
+    pub(crate) fn decoding(&mut self, bytes: usize) -> &mut String {
+        reserve_zeroized(&mut self.text, bytes);
+        &mut self.text
+    }
+
+    /// Adds a header: its name is `input[name.0..name.1]`, its value `input[value.0..value.1]`,
+    /// or, when `decoded`, the buffer's bytes `value.0..value.1`. `None` when the name is not
+    /// of the common shape (the builder is then to be dropped).
+    #[inline(always)]
+    pub(crate) fn push(
+        &mut self,
+        input: &[u8],
+        name: (usize, usize),
+        value: (usize, usize),
+        decoded: bool,
+    ) -> Option<()> {
+        let text = input.get(name.0..name.1)?;
+        if self.entries.len() >= LINEAR_SCAN_LIMIT || !is_lowercase_ascii(text) {
+            return None;
+        }
+        let last = usize::from(text.last().copied().unwrap_or(0));
+        let bit = 1_u64 << ((text.len().wrapping_mul(31) ^ last) % 64);
+        if self.seen & bit != 0
+            && self.entries.iter().any(|entry| {
+                entry.name_end - entry.name_start == text.len()
+                    && input.get(entry.name_start..entry.name_end) == Some(text)
+            })
+        {
+            return None;
+        }
+        self.seen |= bit;
+        if decoded {
+            self.decoded |= 1 << self.entries.len();
+        }
+        self.entries.push(Entry {
+            name_start: name.0,
+            name_end: name.1,
+            value_start: value.0,
+            value_end: value.1,
+            secret: false,
+        });
+        Some(())
+    }
+
+    /// The map, given the object's text `input[start..end]` (every span pushed lies in it).
+    pub(crate) fn finish(mut self, input: &str, start: usize, end: usize) -> Option<Headers> {
+        let object = input.get(start..end)?;
+        let base = self.text.len();
+        push_zeroized(&mut self.text, object);
+        for (position, entry) in self.entries.iter_mut().enumerate() {
+            entry.name_start = entry.name_start - start + base;
+            entry.name_end = entry.name_end - start + base;
+            if self.decoded & (1 << position) == 0 {
+                entry.value_start = entry.value_start - start + base;
+                entry.value_end = entry.value_end - start + base;
+            }
+        }
+        Some(Headers {
+            text: self.text,
+            entries: self.entries,
+            index: None,
+        })
+    }
+}
+
+/// Makes room for `bytes` more bytes in a zeroized buffer; on growth the old buffer is zeroized
+/// before it is freed.
+fn reserve_zeroized(buffer: &mut Zeroizing<String>, bytes: usize) {
+    if buffer.capacity() - buffer.len() < bytes {
+        let wanted = (buffer.len() + bytes).max(buffer.capacity() * 2).max(64);
+        let mut grown = Zeroizing::new(String::with_capacity(wanted));
+        grown.push_str(buffer);
+        *buffer = grown;
+    }
+}
+
+/// Appends to a zeroized buffer; on growth the old buffer is zeroized before it is freed.
+fn push_zeroized(buffer: &mut Zeroizing<String>, text: &str) {
+    reserve_zeroized(buffer, text.len());
+    buffer.push_str(text);
 }
 
 impl Headers {
@@ -191,7 +305,7 @@ impl Headers {
     pub(crate) fn push_stored(&mut self, seen: &mut u64, name: &str, value: &str) {
         let plain = self.index.is_none()
             && self.entries.len() < LINEAR_SCAN_LIMIT
-            && is_lowercase_ascii(name);
+            && is_lowercase_ascii(name.as_bytes());
         if !plain {
             // From here on every name takes the general path, which needs no filter.
             *seen = u64::MAX;
@@ -224,15 +338,7 @@ impl Headers {
 
     /// Appends text to the buffer; on growth the old buffer is zeroized before it is freed.
     fn push_text(&mut self, text: &str) {
-        if self.text.capacity() - self.text.len() < text.len() {
-            let wanted = (self.text.len() + text.len())
-                .max(self.text.capacity() * 2)
-                .max(64);
-            let mut grown = Zeroizing::new(String::with_capacity(wanted));
-            grown.push_str(&self.text);
-            self.text = grown;
-        }
-        self.text.push_str(text);
+        push_zeroized(&mut self.text, text);
     }
 
     fn push_lowercase(&mut self, name: &str) {

@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::fastjson::TokenText;
 use crate::headers::{Headers, lowercase_name};
-use crate::snapshot::{TRACEPARENT, TRACESTATE, TaskContextSnapshot};
+use crate::snapshot::{Ids, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
 
 /// The deepest nesting of arrays and objects a stored JSON value (and the access token's own
@@ -53,13 +53,13 @@ pub fn write_json(snapshot: &TaskContextSnapshot, out: &mut Vec<u8>) {
     out.extend_from_slice(b", \"http_headers\": ");
     write_headers(out, snapshot);
     out.extend_from_slice(b", \"origin_request_id\": ");
-    write_optional(out, snapshot.origin_request_id.as_deref());
+    write_optional(out, snapshot.origin_request_id());
     out.extend_from_slice(b", \"session_id\": ");
-    write_optional(out, snapshot.session_id.as_deref());
+    write_optional(out, snapshot.session_id());
     out.extend_from_slice(b", \"owning_tool_name\": ");
-    write_optional(out, snapshot.owning_tool_name.as_deref());
+    write_optional(out, snapshot.owning_tool_name());
     out.extend_from_slice(b", \"owning_tool_version\": ");
-    write_optional(out, snapshot.owning_tool_version.as_deref());
+    write_optional(out, snapshot.owning_tool_version());
     out.push(b'}');
 }
 
@@ -166,10 +166,34 @@ fn escape_mask(word: u64) -> u64 {
         & HIGHS
 }
 
+/// The last 1–7 bytes of `bytes`, from `index`, as a word whose bytes past them are `a` (a byte
+/// written as it is), and their count; `None` when there are none (or 8 or more).
+#[inline]
+fn tail_word(bytes: &[u8], index: usize) -> Option<(u64, usize)> {
+    let len = bytes.len().checked_sub(index)?;
+    if len == 0 || len >= 8 {
+        return None;
+    }
+    let pad = u64::from_le_bytes([b'a'; 8]) << (8 * len);
+    // A text of 8 bytes or more: its last word, shifted down.
+    if let Some(last) = bytes.last_chunk::<8>() {
+        return Some((u64::from_le_bytes(*last) >> (8 * (8 - len)) | pad, len));
+    }
+    let mut word = 0;
+    for (at, &byte) in bytes.get(index..)?.iter().enumerate() {
+        word |= u64::from(byte) << (8 * at);
+    }
+    Some((word | pad, len))
+}
+
 /// Writes a JSON string with Python's `ensure_ascii=True` escaping. Plain bytes are copied a
 /// word at a time: each word is appended whole, then the bytes from its first special one are
-/// cut and handled one by one.
+/// cut and handled one by one. Long texts take [`write_long_str`].
 fn write_str(out: &mut Vec<u8>, text: &str) {
+    if text.len() >= LONG_TEXT {
+        write_long_str(out, text);
+        return;
+    }
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut index = 0;
@@ -193,48 +217,163 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
             }
             index += 8;
         }
-        let Some(&byte) = bytes.get(index) else {
+        if write_tail(out, bytes, index) {
+            break;
+        }
+        let Some(step) = write_char(out, text, index) else {
             break;
         };
-        if PLAIN.get(usize::from(byte)).copied().unwrap_or(false) {
-            out.push(byte);
-            index += 1;
-            continue;
+        index += step;
+    }
+    out.push(b'"');
+}
+
+/// From this length on, a text is written by [`write_long_str`].
+const LONG_TEXT: usize = 64;
+
+/// Writes a long JSON string as [`write_str`] does, its words into zero-filled room past the end
+/// of `out` (sized for every byte doubled, so `"` and `\\` need no check), at a cursor: a word is
+/// stored whole, and each `"` and `\\` in it escaped in place (a backslash stored over it, then
+/// the rest of the word stored again one byte further on). Any other byte to escape is written by
+/// [`write_char`], and the room made again after it.
+fn write_long_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    loop {
+        let start = out.len();
+        out.resize(start + 2 * (bytes.len() - index) + 16, 0);
+        let written = write_words(out.get_mut(start..).unwrap_or_default(), bytes, &mut index);
+        out.truncate(start + written);
+        if write_tail(out, bytes, index) {
+            break;
         }
-        if byte == b'"' || byte == b'\\' {
-            out.extend_from_slice(&[b'\\', byte]);
-            index += 1;
-            continue;
+        if bytes.len() - index < 8 {
+            while let Some(step) = write_char(out, text, index) {
+                index += step;
+            }
+            break;
         }
-        if byte < 0x80 {
-            match byte {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                other => push_unit(out, u32::from(other)),
-            }
-            index += 1;
-        } else {
-            let ch = text
-                .get(index..)
-                .and_then(|rest| rest.chars().next())
-                .unwrap_or(char::REPLACEMENT_CHARACTER);
-            let code = u32::from(ch);
-            if code >= 0x1_0000 {
-                let offset = code - 0x1_0000;
-                push_unit(out, 0xd800 | (offset >> 10));
-                push_unit(out, 0xdc00 | (offset & 0x3ff));
-            } else {
-                push_unit(out, code);
-            }
-            index += ch.len_utf8();
+        // The byte to escape, and any that follow it directly (a run of non-ASCII text stays
+        // here rather than making the room again for each character).
+        while let Some(&byte) = bytes.get(index)
+            && !PLAIN.get(usize::from(byte)).copied().unwrap_or(false)
+            && byte != b'"'
+            && byte != b'\\'
+        {
+            let Some(step) = write_char(out, text, index) else {
+                break;
+            };
+            index += step;
+        }
+        if index >= bytes.len() {
+            break;
         }
     }
     out.push(b'"');
+}
+
+/// The word loop of [`write_long_str`]: writes whole words of `bytes` from `index` into `room`
+/// (which holds at least twice their length, plus 16) until fewer than 8 bytes are left or a
+/// byte needs an escape other than that of `"` and `\\`; returns the bytes written, `index`
+/// left on the first byte not written.
+fn write_words(room: &mut [u8], bytes: &[u8], index: &mut usize) -> usize {
+    let mut at = *index;
+    let mut written = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        let value = u64::from_le_bytes(word);
+        store_word(room, written, value);
+        let mut special = escape_mask(value);
+        // The word's bytes from `from` on stand at `written`.
+        let mut from = 0;
+        while special != 0 {
+            let byte_at = (special.trailing_zeros() / 8) as usize;
+            special &= special - 1;
+            match bytes.get(at + byte_at) {
+                Some(b'"' | b'\\') => {
+                    written += byte_at - from;
+                    if let Some(slot) = room.get_mut(written) {
+                        *slot = b'\\';
+                    }
+                    written += 1;
+                    store_word(room, written, value >> (8 * byte_at));
+                    from = byte_at;
+                }
+                // Only the mask's lowest bit is exact.
+                Some(&byte) if PLAIN.get(usize::from(byte)).copied().unwrap_or(false) => {}
+                _ => {
+                    *index = at + byte_at;
+                    return written + byte_at - from;
+                }
+            }
+        }
+        written += 8 - from;
+        at += 8;
+    }
+    *index = at;
+    written
+}
+
+/// Stores the 8 bytes of `value` (little-endian) at `at` of `room`.
+#[inline]
+fn store_word(room: &mut [u8], at: usize, value: u64) {
+    if let Some(slot) = room.get_mut(at..at + 8) {
+        slot.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// Writes the last 1–7 bytes of `bytes` (from `index`) as one word padded with a plain byte when
+/// none of them needs escaping; `true` when the text is written to its end.
+fn write_tail(out: &mut Vec<u8>, bytes: &[u8], index: usize) -> bool {
+    if index >= bytes.len() {
+        return true;
+    }
+    if let Some((word, len)) = tail_word(bytes, index)
+        && escape_mask(word) == 0
+    {
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(out.len() - 8 + len);
+        return true;
+    }
+    false
+}
+
+/// Writes the character at `index` of `text`, escaped if it needs to be; returns its length in
+/// bytes (`None` past the end).
+fn write_char(out: &mut Vec<u8>, text: &str, index: usize) -> Option<usize> {
+    let byte = *text.as_bytes().get(index)?;
+    if PLAIN.get(usize::from(byte)).copied().unwrap_or(false) {
+        out.push(byte);
+        return Some(1);
+    }
+    if byte < 0x80 {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            other => push_unit(out, u32::from(other)),
+        }
+        return Some(1);
+    }
+    let ch = text
+        .get(index..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    let code = u32::from(ch);
+    if code >= 0x1_0000 {
+        let offset = code - 0x1_0000;
+        push_unit(out, 0xd800 | (offset >> 10));
+        push_unit(out, 0xdc00 | (offset & 0x3ff));
+    } else {
+        push_unit(out, code);
+    }
+    Some(ch.len_utf8())
 }
 
 /// The JSON type of a value, as named in errors.
@@ -335,12 +474,6 @@ pub fn from_json(bytes: &[u8]) -> Result<TaskContextSnapshot, JsonError> {
 /// Decodes the JSON stored form from text (see [`from_json`]).
 pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
     if let Some(fast) = crate::fastjson::snapshot(text) {
-        let [
-            origin_request_id,
-            session_id,
-            owning_tool_name,
-            owning_tool_version,
-        ] = fast.strings;
         return Ok(TaskContextSnapshot {
             access_token: match fast.access_token_json {
                 Some(TokenText::Parsed(json, token)) => Some(AccessToken::from_fast(json, token)),
@@ -348,10 +481,7 @@ pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
                 None => None,
             },
             http_headers: fast.http_headers,
-            origin_request_id,
-            session_id,
-            owning_tool_name,
-            owning_tool_version,
+            ids: Ids::new(fast.strings.each_ref().map(Option::as_deref)),
             traceparent: None,
             tracestate: None,
         });
@@ -441,10 +571,12 @@ impl RawSnapshot {
         Ok(TaskContextSnapshot {
             access_token,
             http_headers,
-            origin_request_id: take_slot(origin_request_id, "origin_request_id")?,
-            session_id: take_slot(session_id, "session_id")?,
-            owning_tool_name: take_slot(owning_tool_name, "owning_tool_name")?,
-            owning_tool_version: take_slot(owning_tool_version, "owning_tool_version")?,
+            ids: Ids::new([
+                take_slot(origin_request_id, "origin_request_id")?.as_deref(),
+                take_slot(session_id, "session_id")?.as_deref(),
+                take_slot(owning_tool_name, "owning_tool_name")?.as_deref(),
+                take_slot(owning_tool_version, "owning_tool_version")?.as_deref(),
+            ]),
             traceparent: None,
             tracestate: None,
         })
@@ -706,5 +838,92 @@ fn top_level(found: JsonKind) -> RawSnapshot {
     RawSnapshot {
         not_an_object: Some(found),
         ..RawSnapshot::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The word-at-a-time string writers against a character-by-character one.
+
+    use proptest::prelude::*;
+
+    use super::write_str;
+
+    /// Python's `json.dumps(text, ensure_ascii=True)`, one character at a time.
+    fn reference(text: &str) -> String {
+        let mut out = String::from("\"");
+        for ch in text.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                ' '..='~' => out.push(ch),
+                _ => {
+                    let mut units = [0_u16; 2];
+                    for unit in ch.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    fn written(text: &str) -> Vec<u8> {
+        let mut out = b"ab".to_vec();
+        write_str(&mut out, text);
+        out
+    }
+
+    fn expected(text: &str) -> Vec<u8> {
+        let mut out = b"ab".to_vec();
+        out.extend_from_slice(reference(text).as_bytes());
+        out
+    }
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-z0-9 ./:_#\\]~-]{0,11}",
+            3 => prop_oneof![
+                Just("\""), Just("\\"), Just("\"\""), Just("\\\""), Just("\u{7f}"), Just("\u{0}"),
+                Just("\n"), Just("\t"), Just("\u{1f}"), Just("é"), Just("日本"), Just("😀"),
+                Just("\u{2028}"), Just("~"), Just(" "),
+            ]
+            .prop_map(str::to_owned),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        #[test]
+        fn strings_are_escaped_as_the_reference_does(pieces in prop::collection::vec(piece(), 0..40)) {
+            let text = pieces.concat();
+            prop_assert_eq!(written(&text), expected(&text));
+        }
+    }
+
+    #[test]
+    fn long_and_quote_dense_texts() {
+        let token = r#"{"token":"eyJhbGciOiJSUzI1NiJ9.payload.sig","client_id":"client-a","claims":{"name":"Jürgen 😀","q":"\\\"x"}}"#;
+        let texts = [
+            token.to_owned(),
+            "\"".repeat(70),
+            "\\".repeat(65),
+            "\"a".repeat(40),
+            "é".repeat(50),
+            format!("{}\u{1}{}", "x".repeat(63), "\"".repeat(9)),
+            format!("{}😀", "y".repeat(64)),
+            "日本語".repeat(30),
+        ];
+        for text in texts {
+            assert_eq!(written(&text), expected(&text), "{text:?}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::headers::Headers;
 use crate::sealed::{KeyId, KeyRing};
-use crate::snapshot::TaskContextSnapshot;
+use crate::snapshot::{Ids, TaskContextSnapshot};
 use crate::token::{AccessToken, TokenError};
 
 /// The first four bytes of every native value.
@@ -143,10 +143,10 @@ impl<'a> BodyV2<'a> {
                 .http_headers
                 .as_ref()
                 .map(|headers| headers.iter_marked().collect()),
-            origin_request_id: snapshot.origin_request_id.as_deref(),
-            session_id: snapshot.session_id.as_deref(),
-            owning_tool_name: snapshot.owning_tool_name.as_deref(),
-            owning_tool_version: snapshot.owning_tool_version.as_deref(),
+            origin_request_id: snapshot.origin_request_id(),
+            session_id: snapshot.session_id(),
+            owning_tool_name: snapshot.owning_tool_name(),
+            owning_tool_version: snapshot.owning_tool_version(),
             traceparent: snapshot.traceparent.as_deref(),
             tracestate: snapshot.tracestate.as_deref(),
         }
@@ -161,10 +161,12 @@ impl<'a> BodyV2<'a> {
             http_headers: self
                 .http_headers
                 .map(|pairs| Headers::from_marked_pairs(&pairs)),
-            origin_request_id: self.origin_request_id.map(str::to_owned),
-            session_id: self.session_id.map(str::to_owned),
-            owning_tool_name: self.owning_tool_name.map(str::to_owned),
-            owning_tool_version: self.owning_tool_version.map(str::to_owned),
+            ids: Ids::new([
+                self.origin_request_id,
+                self.session_id,
+                self.owning_tool_name,
+                self.owning_tool_version,
+            ]),
             traceparent: self.traceparent.map(str::to_owned),
             tracestate: self.tracestate.map(str::to_owned),
         })

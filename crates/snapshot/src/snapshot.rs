@@ -12,6 +12,62 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The W3C trace-context header carrying vendor trace state.
 pub const TRACESTATE: &str = "tracestate";
 
+/// The four identifier fields of a snapshot (origin request id, session id, owning tool name
+/// and version, in that order) in one buffer: one allocation for all four.
+#[derive(Clone, Default)]
+pub(crate) struct Ids {
+    text: String,
+    spans: [Option<(usize, usize)>; 4],
+}
+
+impl Ids {
+    pub(crate) const ORIGIN_REQUEST_ID: usize = 0;
+    pub(crate) const SESSION_ID: usize = 1;
+    pub(crate) const OWNING_TOOL_NAME: usize = 2;
+    pub(crate) const OWNING_TOOL_VERSION: usize = 3;
+
+    /// The four fields, copied into one buffer sized once.
+    pub(crate) fn new(fields: [Option<&str>; 4]) -> Self {
+        let mut text =
+            String::with_capacity(fields.iter().flatten().map(|field| field.len()).sum());
+        let spans = fields.map(|field| {
+            field.map(|field| {
+                let start = text.len();
+                text.push_str(field);
+                (start, text.len())
+            })
+        });
+        Self { text, spans }
+    }
+
+    /// One field, by its index.
+    pub(crate) fn get(&self, field: usize) -> Option<&str> {
+        let (start, end) = (*self.spans.get(field)?)?;
+        self.text.get(start..end)
+    }
+
+    fn all(&self) -> [Option<&str>; 4] {
+        [0, 1, 2, 3].map(|field| self.get(field))
+    }
+
+    /// Sets one field (the buffer is rebuilt).
+    pub(crate) fn set(&mut self, field: usize, value: Option<&str>) {
+        let mut fields = self.all();
+        if let Some(slot) = fields.get_mut(field) {
+            *slot = value;
+        }
+        *self = Self::new(fields);
+    }
+}
+
+impl PartialEq for Ids {
+    fn eq(&self, other: &Self) -> bool {
+        self.all() == other.all()
+    }
+}
+
+impl Eq for Ids {}
+
 /// The caller's context, captured once when a task is submitted and restored once in the worker.
 ///
 /// Every part is optional. In the JSON stored form the trace context travels as the headers
@@ -21,10 +77,8 @@ pub const TRACESTATE: &str = "tracestate";
 pub struct TaskContextSnapshot {
     pub(crate) access_token: Option<AccessToken>,
     pub(crate) http_headers: Option<Headers>,
-    pub(crate) origin_request_id: Option<String>,
-    pub(crate) session_id: Option<String>,
-    pub(crate) owning_tool_name: Option<String>,
-    pub(crate) owning_tool_version: Option<String>,
+    /// The origin request id, session id, owning tool name and version.
+    pub(crate) ids: Ids,
     pub(crate) traceparent: Option<String>,
     pub(crate) tracestate: Option<String>,
 }
@@ -84,25 +138,25 @@ impl TaskContextSnapshot {
     /// The id of the request that submitted the task.
     #[must_use]
     pub fn origin_request_id(&self) -> Option<&str> {
-        self.origin_request_id.as_deref()
+        self.ids.get(Ids::ORIGIN_REQUEST_ID)
     }
 
     /// The MCP session the task was submitted in.
     #[must_use]
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.ids.get(Ids::SESSION_ID)
     }
 
     /// The name of the tool (or prompt, resource) that owns the task.
     #[must_use]
     pub fn owning_tool_name(&self) -> Option<&str> {
-        self.owning_tool_name.as_deref()
+        self.ids.get(Ids::OWNING_TOOL_NAME)
     }
 
     /// The version of the owning tool.
     #[must_use]
     pub fn owning_tool_version(&self) -> Option<&str> {
-        self.owning_tool_version.as_deref()
+        self.ids.get(Ids::OWNING_TOOL_VERSION)
     }
 
     /// The submitter's W3C `traceparent`: the field, or else the header of that name.
@@ -136,10 +190,10 @@ impl fmt::Debug for TaskContextSnapshot {
         f.debug_struct("TaskContextSnapshot")
             .field("access_token", &self.access_token)
             .field("http_headers", &self.http_headers)
-            .field("origin_request_id", &self.origin_request_id)
-            .field("session_id", &self.session_id)
-            .field("owning_tool_name", &self.owning_tool_name)
-            .field("owning_tool_version", &self.owning_tool_version)
+            .field("origin_request_id", &self.origin_request_id())
+            .field("session_id", &self.session_id())
+            .field("owning_tool_name", &self.owning_tool_name())
+            .field("owning_tool_version", &self.owning_tool_version())
             .field("traceparent", &self.traceparent)
             .field("tracestate", &self.tracestate)
             .finish()
@@ -218,28 +272,34 @@ impl SnapshotBuilder {
     /// Sets the id of the submitting request.
     #[must_use]
     pub fn origin_request_id(mut self, id: impl Into<String>) -> Self {
-        self.snapshot.origin_request_id = Some(id.into());
+        self.snapshot
+            .ids
+            .set(Ids::ORIGIN_REQUEST_ID, Some(&id.into()));
         self
     }
 
     /// Sets the MCP session id.
     #[must_use]
     pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.snapshot.session_id = Some(id.into());
+        self.snapshot.ids.set(Ids::SESSION_ID, Some(&id.into()));
         self
     }
 
     /// Sets the owning tool's name.
     #[must_use]
     pub fn owning_tool_name(mut self, name: impl Into<String>) -> Self {
-        self.snapshot.owning_tool_name = Some(name.into());
+        self.snapshot
+            .ids
+            .set(Ids::OWNING_TOOL_NAME, Some(&name.into()));
         self
     }
 
     /// Sets the owning tool's version.
     #[must_use]
     pub fn owning_tool_version(mut self, version: impl Into<String>) -> Self {
-        self.snapshot.owning_tool_version = Some(version.into());
+        self.snapshot
+            .ids
+            .set(Ids::OWNING_TOOL_VERSION, Some(&version.into()));
         self
     }
 
