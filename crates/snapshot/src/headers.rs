@@ -481,12 +481,27 @@ impl Headers {
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
-        let mut headers = Self::new();
+        let pairs: Vec<(&str, &[u8])> = pairs.into_iter().collect();
+        Self::capture_all(&pairs, policy)
+    }
+
+    /// [`capture`](Self::capture) of pairs already collected: the map is sized once for all of
+    /// them (at most the policy's cap), so its buffer is not regrown, and rewiped, per header.
+    pub(crate) fn capture_all(
+        pairs: &[(&str, &[u8])],
+        policy: &HeaderPolicy,
+    ) -> Result<Self, CaptureError> {
+        let bytes = pairs
+            .iter()
+            .map(|(name, value)| name.len().saturating_add(value.len()))
+            .fold(0_usize, usize::saturating_add)
+            .min(policy.max_total_bytes);
+        let mut headers = Self::with_capacity(pairs.len(), bytes);
         let mut total = 0_usize;
         // Short ASCII names are lowercased on the stack and ASCII values (every common header)
         // are their own Latin-1 decoding: neither needs a copy of its own before the insert.
         let mut lowered = [0_u8; STACK_NAME_BYTES];
-        for (name, value) in pairs {
+        for &(name, value) in pairs {
             let owned_name;
             let name = match lowered.get_mut(..name.len()) {
                 Some(buffer) if name.is_ascii() => {

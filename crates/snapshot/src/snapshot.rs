@@ -12,6 +12,9 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The W3C trace-context header carrying vendor trace state.
 pub const TRACESTATE: &str = "tracestate";
 
+/// The room a builder's first id reserves for the others.
+const IDS_FIRST_CAPACITY: usize = 96;
+
 /// The four identifier fields of a snapshot (origin request id, session id, owning tool name
 /// and version, in that order) in one buffer: one allocation for all four.
 #[derive(Clone, Default)]
@@ -50,8 +53,19 @@ impl Ids {
         [0, 1, 2, 3].map(|field| self.get(field))
     }
 
-    /// Sets one field (the buffer is rebuilt).
+    /// Sets one field: appended to the buffer when the field is new, else the buffer is rebuilt.
     pub(crate) fn set(&mut self, field: usize, value: Option<&str>) {
+        // A field set for the first time (as a builder sets each) is appended to the buffer.
+        if let (Some(value), Some(slot @ None)) = (value, self.spans.get_mut(field)) {
+            if self.text.capacity() == 0 {
+                // Room for the usual ids at once: a builder sets them one after another.
+                self.text.reserve(value.len().max(IDS_FIRST_CAPACITY));
+            }
+            let start = self.text.len();
+            self.text.push_str(value);
+            *slot = Some((start, self.text.len()));
+            return;
+        }
         let mut fields = self.all();
         if let Some(slot) = fields.get_mut(field) {
             *slot = value;
@@ -251,7 +265,7 @@ impl SnapshotBuilder {
                 }
             }
         }
-        self.snapshot.http_headers = Some(Headers::capture(pairs, policy)?);
+        self.snapshot.http_headers = Some(Headers::capture_all(&pairs, policy)?);
         Ok(self)
     }
 
