@@ -285,35 +285,35 @@ impl SnapshotBuilder {
 
     /// Sets the id of the submitting request.
     #[must_use]
-    pub fn origin_request_id(mut self, id: impl Into<String>) -> Self {
+    pub fn origin_request_id(mut self, id: impl AsRef<str>) -> Self {
         self.snapshot
             .ids
-            .set(Ids::ORIGIN_REQUEST_ID, Some(&id.into()));
+            .set(Ids::ORIGIN_REQUEST_ID, Some(id.as_ref()));
         self
     }
 
     /// Sets the MCP session id.
     #[must_use]
-    pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.snapshot.ids.set(Ids::SESSION_ID, Some(&id.into()));
+    pub fn session_id(mut self, id: impl AsRef<str>) -> Self {
+        self.snapshot.ids.set(Ids::SESSION_ID, Some(id.as_ref()));
         self
     }
 
     /// Sets the owning tool's name.
     #[must_use]
-    pub fn owning_tool_name(mut self, name: impl Into<String>) -> Self {
+    pub fn owning_tool_name(mut self, name: impl AsRef<str>) -> Self {
         self.snapshot
             .ids
-            .set(Ids::OWNING_TOOL_NAME, Some(&name.into()));
+            .set(Ids::OWNING_TOOL_NAME, Some(name.as_ref()));
         self
     }
 
     /// Sets the owning tool's version.
     #[must_use]
-    pub fn owning_tool_version(mut self, version: impl Into<String>) -> Self {
+    pub fn owning_tool_version(mut self, version: impl AsRef<str>) -> Self {
         self.snapshot
             .ids
-            .set(Ids::OWNING_TOOL_VERSION, Some(&version.into()));
+            .set(Ids::OWNING_TOOL_VERSION, Some(version.as_ref()));
         self
     }
 

@@ -134,6 +134,32 @@ fn capture_takes_trace_context_and_json_carries_it_as_headers() {
 }
 
 #[test]
+fn the_builder_keeps_each_id_and_the_last_of_a_repeated_one() {
+    let snapshot = TaskContextSnapshot::builder()
+        .session_id("session-1")
+        .origin_request_id("req-1")
+        .owning_tool_name("tool")
+        .session_id("session-two")
+        .owning_tool_version("1.2.3")
+        .origin_request_id("")
+        .build();
+    assert_eq!(snapshot.session_id(), Some("session-two"));
+    assert_eq!(snapshot.origin_request_id(), Some(""));
+    assert_eq!(snapshot.owning_tool_name(), Some("tool"));
+    assert_eq!(snapshot.owning_tool_version(), Some("1.2.3"));
+    let long = "x".repeat(500);
+    let snapshot = TaskContextSnapshot::builder()
+        .owning_tool_version(long.as_str())
+        .session_id("s")
+        .build();
+    assert_eq!(snapshot.owning_tool_version(), Some(long.as_str()));
+    assert_eq!(snapshot.session_id(), Some("s"));
+    assert_eq!(snapshot.origin_request_id(), None);
+    let back = json::from_json(json::to_json(&snapshot).as_bytes()).unwrap();
+    assert_eq!(back, snapshot);
+}
+
+#[test]
 fn capture_lowercases_names_and_reads_values_as_latin1_whatever_their_length() {
     let long_name = format!("X-{}", "Long".repeat(20));
     let unicode_name = "X-Ünïcode";
