@@ -80,6 +80,12 @@ impl<'a> TaskId<'a> {
         Ok(Self(Cow::Borrowed(id)))
     }
 
+    /// Text already validated as a task id (a segment of a key this crate built or parsed).
+    #[inline]
+    pub(crate) const fn from_valid(id: &'a str) -> Self {
+        Self(Cow::Borrowed(id))
+    }
+
     /// The id.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -135,6 +141,12 @@ impl<'a> TaskType<'a> {
         } else {
             Self::new(name)
         }
+    }
+
+    /// Text already validated as a task type (a segment of a key this crate built or parsed).
+    #[inline]
+    pub(crate) const fn from_valid(name: &'a str) -> Self {
+        Self(Cow::Borrowed(name))
     }
 
     /// The name.

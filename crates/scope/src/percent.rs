@@ -88,27 +88,32 @@ pub(crate) fn push_escaped(b: u8, out: &mut String) {
 /// The length of `Q(s)` in bytes.
 #[must_use]
 pub fn encoded_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| if is_unreserved(b) { 1 } else { 3 })
-        .sum()
+    let bytes = s.as_bytes();
+    let mut len = bytes.len();
+    // Runs of unreserved bytes are skipped eight at a time; each other byte grows by two.
+    let mut i = unreserved_run(bytes, 0);
+    while i < bytes.len() {
+        len += 2;
+        i = unreserved_run(bytes, i + 1);
+    }
+    len
 }
 
 /// Appends `Q(s)` to `out`.
 pub fn quote_into(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !is_unreserved(b) {
-            // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
-            if let Some(run) = s.get(run_start..i) {
-                out.push_str(run);
-            }
-            push_escaped(b, out);
-            run_start = i + 1;
+    let mut start = 0;
+    loop {
+        let end = unreserved_run(bytes, start);
+        // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
+        if let Some(run) = s.get(start..end) {
+            out.push_str(run);
         }
-    }
-    if let Some(run) = s.get(run_start..) {
-        out.push_str(run);
+        let Some(&b) = bytes.get(end) else {
+            break;
+        };
+        push_escaped(b, out);
+        start = end + 1;
     }
 }
 
@@ -120,7 +125,7 @@ pub fn quote_into(s: &str, out: &mut String) {
 /// ```
 #[must_use]
 pub fn quote(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(is_unreserved) {
+    if unreserved_run(s.as_bytes(), 0) == s.len() {
         Cow::Borrowed(s)
     } else {
         let mut out = String::with_capacity(encoded_len(s));
@@ -220,6 +225,51 @@ fn unescaped(s: &str, i: usize, start: usize, part: Part) -> Error {
         part,
         offset: i - start,
         found,
+    }
+}
+
+/// Whether a segment that [`validate_encoded`] accepted is already `Q` of its text: every escape
+/// in uppercase hex and of a byte `Q` escapes.
+pub(crate) fn is_canonical(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let upper = |at: usize| {
+        bytes
+            .get(at)
+            .copied()
+            .filter(|&d| d.is_ascii_digit() || (b'A'..=b'F').contains(&d))
+            .and_then(hex_value)
+    };
+    let mut i = unreserved_run(bytes, 0);
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            return false;
+        }
+        match (upper(i + 1), upper(i + 2)) {
+            (Some(high), Some(low)) if !is_unreserved((high << 4) | low) => {}
+            _ => return false,
+        }
+        i = unreserved_run(bytes, i + 3);
+    }
+    true
+}
+
+/// The rest of `raw` after `Q(text)`, when `raw` begins with it.
+pub(crate) fn strip_quoted<'r>(raw: &'r [u8], text: &[u8]) -> Option<&'r [u8]> {
+    let mut raw = raw;
+    let mut start = 0;
+    loop {
+        let end = unreserved_run(text, start);
+        raw = raw.strip_prefix(text.get(start..end)?)?;
+        let Some(&b) = text.get(end) else {
+            return Some(raw);
+        };
+        let escape = [
+            b'%',
+            hex_digit(b >> 4).try_into().ok()?,
+            hex_digit(b).try_into().ok()?,
+        ];
+        raw = raw.strip_prefix(&escape)?;
+        start = end + 1;
     }
 }
 
@@ -337,6 +387,50 @@ mod tests {
     }
 
     #[test]
+    fn quoting_agrees_with_the_byte_by_byte_definition() {
+        let naive = |s: &str| {
+            let mut out = String::new();
+            for b in s.bytes() {
+                if is_unreserved(b) {
+                    out.push(char::from(b));
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        };
+        let long = "a".repeat(17);
+        let samples = [
+            "",
+            "a",
+            "|",
+            "client-a|user-1",
+            "||",
+            "abcdefgh|abcdefgh|",
+            "ü/😀 ok",
+            long.as_str(),
+            "weather://{city}/current?units={units}",
+        ];
+        for s in samples {
+            let mut out = String::from("x");
+            quote_into(s, &mut out);
+            assert_eq!(out, format!("x{}", naive(s)), "{s:?}");
+            assert_eq!(encoded_len(s), naive(s).len(), "{s:?}");
+            assert_eq!(quote(s), naive(s), "{s:?}");
+            assert!(is_canonical(&naive(s)), "{s:?}");
+            let quoted = format!("{}%7Crest", naive(s));
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), s.as_bytes()),
+                Some(b"%7Crest".as_slice())
+            );
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), format!("{s}x").as_bytes()),
+                None
+            );
+        }
+    }
+
+    #[test]
     fn unquote_rejects_what_q_never_writes() {
         for bad in [
             "%",
@@ -356,6 +450,16 @@ mod tests {
             "ü",
         ] {
             assert!(unquote(bad, Part::Component).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_segments_are_recognised() {
+        for canonical in ["", "plain", "client-a%7Cuser-1", "%C3%BC%2F", "a%25b"] {
+            assert!(is_canonical(canonical), "{canonical}");
+        }
+        for other in ["client-a%7cuser-1", "%41", "a%2d", "%c3%BC"] {
+            assert!(!is_canonical(other), "{other}");
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) enum Text<'a> {
         /// Whether `raw` holds any `%` escape (else it is the text itself).
         escaped: bool,
     },
+    /// Exactly `Q` of the text, holding at least one escape: a segment of a key this crate wrote.
+    Canonical(&'a str),
 }
 
 impl<'a> Text<'a> {
@@ -39,19 +41,34 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Some(raw),
-            Self::Encoded { escaped: true, .. } => None,
+            Self::Encoded { escaped: true, .. } | Self::Canonical(_) => None,
+        }
+    }
+
+    /// The escaped segment, when the text is held encoded with escapes.
+    #[inline]
+    fn escaped_raw(&self) -> Option<&'a str> {
+        match self {
+            Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => Some(raw),
+            Self::Plain(_) | Self::Encoded { escaped: false, .. } => None,
+        }
+    }
+
+    /// The encoded segment, when it is known (or found) to be exactly `Q` of the text.
+    #[inline]
+    fn canonical_raw(&self) -> Option<&'a str> {
+        match self {
+            Self::Canonical(raw) => Some(raw),
+            Self::Encoded { raw, .. } if percent::is_canonical(raw) => Some(raw),
+            Self::Plain(_) | Self::Encoded { .. } => None,
         }
     }
 
     /// The decoded text; borrowed unless escapes must be decoded.
     pub(crate) fn decoded(&self) -> Cow<'_, str> {
-        match self {
-            Self::Plain(text) => Cow::Borrowed(text),
-            Self::Encoded {
-                raw,
-                escaped: false,
-            } => Cow::Borrowed(raw),
-            Self::Encoded { raw, escaped: true } => Cow::Owned(percent::decode_validated(raw)),
+        match (self.direct(), self.escaped_raw()) {
+            (Some(text), _) => Cow::Borrowed(text),
+            (None, raw) => Cow::Owned(percent::decode_validated(raw.unwrap_or_default())),
         }
     }
 
@@ -63,7 +80,7 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Text::Plain(Cow::Owned(raw.to_owned())),
-            Self::Encoded { raw, escaped: true } => {
+            Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => {
                 Text::Plain(Cow::Owned(percent::decode_validated(raw)))
             }
         }
@@ -73,29 +90,86 @@ impl<'a> Text<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             Self::Plain(text) => text.is_empty(),
-            Self::Encoded { raw, .. } => raw.is_empty(),
+            Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.is_empty(),
         }
     }
 
     /// The bytes of the decoded text.
     fn bytes(&self) -> TextBytes<'_> {
-        match self.direct() {
-            Some(text) => TextBytes::Direct(text.bytes()),
-            None => match self {
-                Self::Encoded { raw, .. } => TextBytes::Decoded(percent::decoded_bytes(raw)),
-                Self::Plain(text) => TextBytes::Direct(text.bytes()),
-            },
+        match (self.direct(), self.escaped_raw()) {
+            (Some(text), _) => TextBytes::Direct(text.bytes()),
+            (None, raw) => TextBytes::Decoded(percent::decoded_bytes(raw.unwrap_or_default())),
         }
     }
 
     /// Length of the canonical encoding `Q(text)`.
     pub(crate) fn encoded_len(&self) -> usize {
-        match self.direct() {
-            Some(text) => percent::encoded_len(text),
-            None => self
-                .bytes()
-                .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
-                .sum(),
+        match self {
+            // A validated segment without escapes consists of unreserved bytes only.
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => raw.len(),
+            Self::Plain(text) => percent::encoded_len(text),
+            Self::Canonical(raw) => raw.len(),
+            Self::Encoded { escaped: true, .. } => match self.canonical_raw() {
+                Some(raw) => raw.len(),
+                None => self
+                    .bytes()
+                    .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
+                    .sum(),
+            },
+        }
+    }
+
+    /// Appends the canonical encoding `Q(text)` and returns whether it holds any escape.
+    pub(crate) fn write_canonical(&self, out: &mut String) -> bool {
+        let start = out.len();
+        self.write_encoded(out);
+        match self {
+            // Every escaped byte grows by two.
+            Self::Plain(text) => out.len() - start != text.len(),
+            Self::Encoded { escaped: false, .. } => false,
+            Self::Canonical(_) => true,
+            // Needless escapes in the input are gone from the canonical form.
+            Self::Encoded { escaped: true, .. } => out
+                .as_bytes()
+                .get(start..)
+                .is_some_and(|written| written.contains(&b'%')),
+        }
+    }
+
+    /// Whether the decoded text is `head`, or `head|tail` when there is a tail.
+    pub(crate) fn eq_joined(&self, head: &[u8], tail: Option<&[u8]>) -> bool {
+        match (self.direct(), tail) {
+            (Some(text), None) => text.as_bytes() == head,
+            (Some(text), Some(tail)) => {
+                let text = text.as_bytes();
+                text.len() == head.len() + 1 + tail.len()
+                    && text.starts_with(head)
+                    && text.get(head.len()) == Some(&b'|')
+                    && text.ends_with(tail)
+            }
+            (None, tail) => {
+                if let Some(raw) = self.canonical_raw() {
+                    // Compared in encoded form: `Q(head)`, then `%7C` and `Q(tail)`.
+                    let raw = raw.as_bytes();
+                    let Some(rest) = percent::strip_quoted(raw, head) else {
+                        return false;
+                    };
+                    return match tail {
+                        None => rest.is_empty(),
+                        Some(tail) => rest
+                            .strip_prefix(b"%7C")
+                            .and_then(|rest| percent::strip_quoted(rest, tail))
+                            .is_some_and(<[u8]>::is_empty),
+                    };
+                }
+                let tail = tail
+                    .into_iter()
+                    .flat_map(|tail| std::iter::once(b'|').chain(tail.iter().copied()));
+                self.bytes().eq(head.iter().copied().chain(tail))
+            }
         }
     }
 
@@ -107,7 +181,10 @@ impl<'a> Text<'a> {
             Self::Encoded {
                 raw,
                 escaped: false,
-            } => out.push_str(raw),
+            }
+            | Self::Canonical(raw) => out.push_str(raw),
+            // Keys this crate writes (and most others) are in canonical form already.
+            Self::Encoded { raw, escaped: true } if percent::is_canonical(raw) => out.push_str(raw),
             Self::Encoded { raw, escaped: true } => {
                 for b in percent::decoded_bytes(raw) {
                     if percent::is_unreserved(b) {

@@ -5,13 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use taskctx_scope::{Leg, TaskKey};
+use taskctx_scope::{ExecutionKey, TaskKey};
 use taskctx_snapshot::{AccessToken, CREDENTIAL_HEADERS, TaskContextSnapshot};
 use tracing::Instrument;
 
 use crate::context::{self, CallerParts, RestoreOutcome, TaskContext, TraceContext};
 use crate::refresh::RefreshRequest;
-use crate::submit::{scope_of, scope_of_token};
+use crate::submit::{is_scope_of, is_scope_of_token};
 use crate::{KeyError, RestoreError, RestorePolicy, SnapshotStore, TaskGlue};
 
 /// The current unix time in seconds.
@@ -53,8 +53,7 @@ enum Step {
 
 /// A restore waiting for its token's refresh.
 struct PendingRefresh {
-    task: TaskKey<'static>,
-    leg: Leg,
+    key: ExecutionKey,
     /// The snapshot, its token taken out.
     snapshot: Box<TaskContextSnapshot>,
     token: Arc<AccessToken>,
@@ -90,8 +89,9 @@ where
     /// refresher [`RestoreError::Refresh`], [`RestoreError::RefreshedScopeMismatch`],
     /// [`RestoreError::RefreshedExpired`].
     pub async fn restore(&self, execution_key: &str) -> Result<Option<TaskContext>, RestoreError> {
-        let (task, leg) = match TaskKey::parse_execution(execution_key) {
-            Ok(parsed) => parsed,
+        // The key is kept (one allocation) for the context; its task is borrowed from it.
+        let key = match ExecutionKey::parse(execution_key) {
+            Ok(key) => key,
             Err(KeyError::UnknownTag { .. }) => {
                 tracing::debug!("not a task key: no context to restore");
                 return Ok(None);
@@ -111,24 +111,23 @@ where
                 };
             }
         };
-        let task = task.into_owned();
         // The fields (the scope's fingerprint is an HMAC) are computed only when a subscriber
         // wants the span.
         let span = tracing::info_span!(
             "taskctx.restore",
-            task_id = %task.task_id(),
-            leg = leg.get(),
-            scope = %self.scope_fingerprint(task.scope()),
+            task_id = %key.task_id(),
+            leg = key.leg().get(),
+            scope = %self.scope_fingerprint(key.task().scope()),
             outcome = tracing::field::Empty,
         );
         // The snapshot is loaded before the span is first entered, so that the span hook can
         // still give the span a parent (the submitter's trace) once the snapshot is known.
-        let loaded = self.load(&task).await;
+        let loaded = self.load(&key.task()).await;
         if let (Some(hook), Ok(snapshot)) = (&self.inner.span_hook, &loaded) {
             hook(&span, &trace_context_of(snapshot));
         }
         // Everything but a token refresh is synchronous: no future is built for it.
-        let result = match span.in_scope(|| self.restore_task(task, leg, loaded)) {
+        let result = match span.in_scope(|| self.restore_task(key, loaded)) {
             Step::Done(result) => result,
             Step::Refresh(pending) => self.refresh(*pending).instrument(span.clone()).await,
         };
@@ -144,7 +143,7 @@ where
 
     /// Loads and decodes the task's snapshot; a failure comes with the outcome it gives under
     /// FailOpen.
-    async fn load(&self, task: &TaskKey<'static>) -> Loaded {
+    async fn load(&self, task: &TaskKey<'_>) -> Loaded {
         let inner = &self.inner;
         let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
         match inner.store.load(&snapshot_key).await {
@@ -168,18 +167,18 @@ where
         }
     }
 
-    fn restore_task(&self, task: TaskKey<'static>, leg: Leg, loaded: Loaded) -> Step {
+    fn restore_task(&self, key: ExecutionKey, loaded: Loaded) -> Step {
         let inner = &self.inner;
         let (outcome, error) = match loaded {
             Err(failure) => *failure,
             Ok(snapshot) => {
-                if scope_of(&snapshot).is_ok_and(|scope| scope.as_ref() == task.scope()) {
-                    return self.install(task, leg, snapshot);
+                if is_scope_of(&snapshot, key.task().scope()) {
+                    return self.install(key, snapshot);
                 }
                 (
                     RestoreOutcome::ScopeMismatch,
                     RestoreError::ScopeMismatch {
-                        task_id: task.task_id().as_str().to_owned(),
+                        task_id: key.task_id().as_str().to_owned(),
                     },
                 )
             }
@@ -192,8 +191,7 @@ where
             RestorePolicy::FailOpen => {
                 tracing::warn!(%error, "task context not restored: task runs with no caller");
                 Ok(TaskContext::new(
-                    task,
-                    leg,
+                    key,
                     outcome,
                     CallerParts::default(),
                     inner.id,
@@ -205,33 +203,22 @@ where
     /// Builds the context of a decoded snapshot of the task's scope: the token checked for expiry
     /// (a refresh, when one is due, is left to [`refresh`](Self::refresh)), the headers with the
     /// policy's secret marks.
-    fn install(
-        &self,
-        task: TaskKey<'static>,
-        leg: Leg,
-        mut snapshot: Box<TaskContextSnapshot>,
-    ) -> Step {
+    fn install(&self, key: ExecutionKey, mut snapshot: Box<TaskContextSnapshot>) -> Step {
         let Some(token) = snapshot.take_access_token().map(Arc::new) else {
             return Step::Done(Ok(self.context(
-                task,
-                leg,
+                key,
                 snapshot,
                 None,
                 (None, RestoreOutcome::Restored),
             )));
         };
-        match self.check_token(&task, &token) {
+        match self.check_token(&key, &token) {
             Checked::Done(Err(error)) => Step::Done(Err(error)),
-            Checked::Done(Ok(installed)) => Step::Done(Ok(self.context(
-                task,
-                leg,
-                snapshot,
-                Some(&token),
-                installed,
-            ))),
+            Checked::Done(Ok(installed)) => {
+                Step::Done(Ok(self.context(key, snapshot, Some(&token), installed)))
+            }
             Checked::Refresh { expired } => Step::Refresh(Box::new(PendingRefresh {
-                task,
-                leg,
+                key,
                 snapshot,
                 token,
                 expired,
@@ -242,8 +229,7 @@ where
     /// The context of `snapshot` (its token taken out: `captured`), with the token outcome.
     fn context(
         &self,
-        task: TaskKey<'static>,
-        leg: Leg,
+        key: ExecutionKey,
         mut snapshot: Box<TaskContextSnapshot>,
         captured: Option<&Arc<AccessToken>>,
         (access_token, outcome): TokenOutcome,
@@ -262,12 +248,12 @@ where
             }
         }
         let caller = CallerParts::new(access_token, headers.map(Arc::new), snapshot);
-        TaskContext::new(task, leg, outcome, caller, self.inner.id)
+        TaskContext::new(key, outcome, caller, self.inner.id)
     }
 
     /// The restored token while valid and not due for a refresh; none when it has expired and
     /// no refresher is configured (FailOpen).
-    fn check_token(&self, task: &TaskKey<'static>, token: &Arc<AccessToken>) -> Checked {
+    fn check_token(&self, key: &ExecutionKey, token: &Arc<AccessToken>) -> Checked {
         let inner = &self.inner;
         let now = unix_now();
         let expired = token.is_expired(now);
@@ -285,7 +271,7 @@ where
             RestorePolicy::FailClosed => {
                 tracing::warn!("access token expired: task refused");
                 Err(RestoreError::ExpiredToken {
-                    task_id: task.task_id().as_str().to_owned(),
+                    task_id: key.task_id().as_str().to_owned(),
                 })
             }
             RestorePolicy::FailOpen => {
@@ -299,36 +285,36 @@ where
     /// with the new token (or, when the refresh fails under FailOpen, the old one while valid).
     async fn refresh(&self, pending: PendingRefresh) -> Result<TaskContext, RestoreError> {
         let PendingRefresh {
-            task,
-            leg,
+            key,
             snapshot,
             token,
             expired,
         } = pending;
-        let installed = self.refreshed_token(&task, &token, expired).await?;
-        Ok(self.context(task, leg, snapshot, Some(&token), installed))
+        let installed = self.refreshed_token(&key, &token, expired).await?;
+        Ok(self.context(key, snapshot, Some(&token), installed))
     }
 
     /// The refreshed token, checked to be of the task's scope and not expired.
     async fn refreshed_token(
         &self,
-        task: &TaskKey<'static>,
+        key: &ExecutionKey,
         token: &Arc<AccessToken>,
         expired: bool,
     ) -> Result<TokenOutcome, RestoreError> {
         let inner = &self.inner;
+        let task = key.task();
         let task_id = || task.task_id().as_str().to_owned();
         let Some(refresher) = inner.refresher.as_ref() else {
             return Err(RestoreError::ExpiredToken { task_id: task_id() });
         };
-        let request = RefreshRequest::new(task.clone(), Arc::clone(token));
+        let request = RefreshRequest::new(key.task().into_owned(), Arc::clone(token));
         let failure = match refresher.refresh(request).await {
             Err(source) => RestoreError::Refresh {
                 task_id: task_id(),
                 source,
             },
             Ok(refreshed) => {
-                if scope_of_token(&refreshed).ok().as_ref() != task.scope() {
+                if !is_scope_of_token(&refreshed, task.scope()) {
                     RestoreError::RefreshedScopeMismatch { task_id: task_id() }
                 } else if refreshed.is_expired(unix_now()) {
                     RestoreError::RefreshedExpired { task_id: task_id() }

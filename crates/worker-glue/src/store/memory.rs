@@ -188,8 +188,16 @@ impl SnapshotStore for MemoryStore {
     }
 
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = Instant::now();
         let mut map = self.entries();
-        Ok(Self::live(&mut map, key, Instant::now()).map(|entry| entry.value.clone()))
+        // One lookup for a live or missing key; an expired one is dropped.
+        match map.get(key) {
+            Some(entry) if entry.is_live(now) => return Ok(Some(entry.value.clone())),
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        map.remove(key);
+        Ok(None)
     }
 
     async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {

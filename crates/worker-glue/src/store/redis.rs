@@ -563,6 +563,9 @@ impl RedisStore {
     }
 }
 
+/// The bytes of `SET`, `EX` and a TTL's digits in a command's argument data.
+const SET_EX_BYTES: usize = 3 + 2 + 20;
+
 /// An error that leaves the connection unusable.
 fn is_connection_failure(error: &RedisError) -> bool {
     error.is_io_error()
@@ -579,8 +582,13 @@ impl SnapshotStore for RedisStore {
 
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
         let set = |(key, value): &(&str, &[u8])| {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(*key).arg(*value).arg("EX").arg(ttl.secs());
+            // Sized up front: the value is copied into the command once, never moved as it grows.
+            let mut cmd = Cmd::with_capacity(5, SET_EX_BYTES + key.len() + value.len());
+            cmd.arg("SET")
+                .arg(*key)
+                .arg(*value)
+                .arg("EX")
+                .arg(ttl.secs());
             cmd
         };
         let request = match entries {
@@ -601,8 +609,8 @@ impl SnapshotStore for RedisStore {
     }
 
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
+        let mut cmd = Cmd::with_capacity(2, 3 + key.len());
+        cmd.arg("GET").arg(key);
         self.query::<Option<Vec<u8>>>(Operation::Load, &Request::One(cmd))
             .await
     }
