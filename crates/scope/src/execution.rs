@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::ids::{TaskId, TaskType};
 use crate::key::TaskKey;
 use crate::leg::{Leg, push_leg_suffix};
-use crate::percent;
 use crate::scope::Scope;
 use crate::text::Text;
 
@@ -101,17 +100,15 @@ impl ExecutionKey {
         // its segments follow from their lengths.
         let scope = match task.scope().map(|scope| &scope.0) {
             None => None,
-            Some(&Text::Encoded { raw, escaped }) if !escaped || percent::is_canonical(raw) => {
-                Some((TAG_LEN + raw.len(), escaped))
-            }
-            Some(_) => return Ok(Self::new(&task, leg)),
+            Some(text) => match canonical_segment(text) {
+                Some((raw, escaped)) => Some((TAG_LEN + raw.len(), escaped)),
+                None => return Ok(Self::new(&task, leg)),
+            },
         };
-        let component = match task.component().0 {
-            Text::Encoded { raw, escaped } if !escaped || percent::is_canonical(raw) => {
-                (raw.len(), escaped)
-            }
-            _ => return Ok(Self::new(&task, leg)),
+        let Some((component, escaped)) = canonical_segment(&task.component().0) else {
+            return Ok(Self::new(&task, leg));
         };
+        let component = (component.len(), escaped);
         let id_start = scope.map_or(TAG_LEN, |(end, _)| end + 1);
         let id_end = id_start + task.task_id().as_str().len();
         let type_end = id_end + 1 + task.task_type().as_str().len();
@@ -169,6 +166,12 @@ impl ExecutionKey {
     pub const fn leg(&self) -> Leg {
         self.leg
     }
+}
+
+/// A parsed segment in canonical form, and whether it holds escapes.
+fn canonical_segment<'t>(text: &Text<'t>) -> Option<(&'t str, bool)> {
+    let raw = text.canonical_raw()?;
+    Some((raw, matches!(text, Text::Canonical(_))))
 }
 
 /// A segment of a key in canonical form.

@@ -62,8 +62,7 @@ pub(crate) fn unreserved_run(bytes: &[u8], start: usize) -> usize {
 /// The uppercase hex digit for the low four bits of `n`.
 #[inline]
 fn hex_digit(n: u8) -> char {
-    let n = n & 0x0F;
-    char::from(if n < 10 { b'0' + n } else { b'A' + (n - 10) })
+    char::from(hex_byte(n))
 }
 
 /// The value of one hex digit of either case.
@@ -145,16 +144,27 @@ pub fn quote(s: &str) -> Cow<'_, str> {
 /// assert!(unquote("%ZZ", Part::Scope).is_err());
 /// ```
 pub fn unquote(s: &str, part: Part) -> Result<Cow<'_, str>, Error> {
-    if validate_encoded(s, part)? {
-        Ok(Cow::Owned(decode_validated(s)))
-    } else {
+    if validate_encoded(s, part)? == Escapes::None {
         Ok(Cow::Borrowed(s))
+    } else {
+        Ok(Cow::Owned(decode_validated(s)))
     }
 }
 
 /// Checks that `s` is a well-formed encoded segment; returns whether it holds any escape.
-pub(crate) fn validate_encoded(s: &str, part: Part) -> Result<bool, Error> {
-    scan_encoded(s, 0, part, false).map(|(_, escaped)| escaped)
+pub(crate) fn validate_encoded(s: &str, part: Part) -> Result<Escapes, Error> {
+    scan_encoded(s, 0, part, false).map(|(_, escapes)| escapes)
+}
+
+/// What escapes a well-formed encoded segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Escapes {
+    /// None: the segment is its text.
+    None,
+    /// Only escapes `Q` writes (uppercase hex, bytes `Q` escapes): the segment is `Q` of its text.
+    Canonical,
+    /// Some in lowercase hex, or of bytes `Q` keeps.
+    Other,
 }
 
 /// Scans a well-formed encoded segment of `s` from byte `start` to the end, or, with
@@ -166,29 +176,33 @@ pub(crate) fn scan_encoded(
     start: usize,
     part: Part,
     stop_at_separators: bool,
-) -> Result<(usize, bool), Error> {
+) -> Result<(usize, Escapes), Error> {
     let bytes = s.as_bytes();
     // Fast path: a run of unreserved bytes.
     let mut i = unreserved_run(bytes, start);
     let mut utf8 = Utf8Validator::default();
     let mut escaped = false;
+    let mut canonical = true;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let high = bytes.get(i + 1).copied().and_then(hex_value);
-            let low = bytes.get(i + 2).copied().and_then(hex_value);
-            let (Some(high), Some(low)) = (high, low) else {
+            let high_digit = bytes.get(i + 1).copied().unwrap_or(0);
+            let low_digit = bytes.get(i + 2).copied().unwrap_or(0);
+            let (Some(high), Some(low)) = (hex_value(high_digit), hex_value(low_digit)) else {
                 return Err(Error::InvalidEscape {
                     part,
                     offset: i - start,
                 });
             };
-            if !utf8.feed((high << 4) | low) {
+            let value = (high << 4) | low;
+            if !utf8.feed(value) {
                 return Err(Error::InvalidUtf8 {
                     part,
                     offset: i - start,
                 });
             }
             escaped = true;
+            // Hex digits below `a` are digits or uppercase.
+            canonical &= high_digit.max(low_digit) < b'a' && !is_unreserved(value);
             i += 3;
         } else if is_unreserved(b) {
             if !utf8.is_complete() {
@@ -205,7 +219,12 @@ pub(crate) fn scan_encoded(
         }
     }
     if utf8.is_complete() {
-        Ok((i, escaped))
+        let escapes = match (escaped, canonical) {
+            (false, _) => Escapes::None,
+            (true, true) => Escapes::Canonical,
+            (true, false) => Escapes::Other,
+        };
+        Ok((i, escapes))
     } else {
         Err(Error::InvalidUtf8 {
             part,
@@ -228,49 +247,36 @@ fn unescaped(s: &str, i: usize, start: usize, part: Part) -> Error {
     }
 }
 
-/// Whether a segment that [`validate_encoded`] accepted is already `Q` of its text: every escape
-/// in uppercase hex and of a byte `Q` escapes.
-pub(crate) fn is_canonical(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let upper = |at: usize| {
-        bytes
-            .get(at)
-            .copied()
-            .filter(|&d| d.is_ascii_digit() || (b'A'..=b'F').contains(&d))
-            .and_then(hex_value)
-    };
-    let mut i = unreserved_run(bytes, 0);
-    while let Some(&b) = bytes.get(i) {
-        if b != b'%' {
-            return false;
+/// The rest of `raw` after `Q(text)`, when `raw` begins with it and `text` holds no `forbidden`
+/// byte.
+pub(crate) fn strip_quoted<'r>(
+    raw: &'r [u8],
+    text: &[u8],
+    forbidden: Option<u8>,
+) -> Option<&'r [u8]> {
+    let mut at = 0;
+    for &b in text {
+        if is_unreserved(b) {
+            if raw.get(at) != Some(&b) {
+                return None;
+            }
+            at += 1;
+        } else {
+            let escape = [b'%', hex_byte(b >> 4), hex_byte(b)];
+            if Some(b) == forbidden || raw.get(at..at + 3) != Some(escape.as_slice()) {
+                return None;
+            }
+            at += 3;
         }
-        match (upper(i + 1), upper(i + 2)) {
-            (Some(high), Some(low)) if !is_unreserved((high << 4) | low) => {}
-            _ => return false,
-        }
-        i = unreserved_run(bytes, i + 3);
     }
-    true
+    raw.get(at..)
 }
 
-/// The rest of `raw` after `Q(text)`, when `raw` begins with it.
-pub(crate) fn strip_quoted<'r>(raw: &'r [u8], text: &[u8]) -> Option<&'r [u8]> {
-    let mut raw = raw;
-    let mut start = 0;
-    loop {
-        let end = unreserved_run(text, start);
-        raw = raw.strip_prefix(text.get(start..end)?)?;
-        let Some(&b) = text.get(end) else {
-            return Some(raw);
-        };
-        let escape = [
-            b'%',
-            hex_digit(b >> 4).try_into().ok()?,
-            hex_digit(b).try_into().ok()?,
-        ];
-        raw = raw.strip_prefix(&escape)?;
-        start = end + 1;
-    }
+/// The uppercase hex digit for the low four bits of `n`, as a byte.
+#[inline]
+fn hex_byte(n: u8) -> u8 {
+    let n = n & 0x0F;
+    if n < 10 { b'0' + n } else { b'A' + (n - 10) }
 }
 
 /// Decoded bytes of a segment that [`validate_encoded`] accepted (malformed escapes, which cannot
@@ -417,15 +423,24 @@ mod tests {
             assert_eq!(out, format!("x{}", naive(s)), "{s:?}");
             assert_eq!(encoded_len(s), naive(s).len(), "{s:?}");
             assert_eq!(quote(s), naive(s), "{s:?}");
-            assert!(is_canonical(&naive(s)), "{s:?}");
+            let expected = if s.is_empty() || naive(s) == s {
+                Escapes::None
+            } else {
+                Escapes::Canonical
+            };
+            assert_eq!(validate_encoded(&naive(s), Part::Scope), Ok(expected));
             let quoted = format!("{}%7Crest", naive(s));
             assert_eq!(
-                strip_quoted(quoted.as_bytes(), s.as_bytes()),
+                strip_quoted(quoted.as_bytes(), s.as_bytes(), None),
                 Some(b"%7Crest".as_slice())
             );
             assert_eq!(
-                strip_quoted(quoted.as_bytes(), format!("{s}x").as_bytes()),
+                strip_quoted(quoted.as_bytes(), format!("{s}x").as_bytes(), None),
                 None
+            );
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), s.as_bytes(), Some(b'|')),
+                (!s.contains('|')).then_some(b"%7Crest".as_slice())
             );
         }
     }
@@ -455,11 +470,22 @@ mod tests {
 
     #[test]
     fn canonical_segments_are_recognised() {
-        for canonical in ["", "plain", "client-a%7Cuser-1", "%C3%BC%2F", "a%25b"] {
-            assert!(is_canonical(canonical), "{canonical}");
+        for canonical in ["client-a%7Cuser-1", "%C3%BC%2F", "a%25b"] {
+            assert_eq!(
+                validate_encoded(canonical, Part::Scope),
+                Ok(Escapes::Canonical),
+                "{canonical}"
+            );
         }
-        for other in ["client-a%7cuser-1", "%41", "a%2d", "%c3%BC"] {
-            assert!(!is_canonical(other), "{other}");
+        for plain in ["", "plain"] {
+            assert_eq!(validate_encoded(plain, Part::Scope), Ok(Escapes::None));
+        }
+        for other in ["client-a%7cuser-1", "%41", "a%2d", "%c3%BC", "%C3%bc"] {
+            assert_eq!(
+                validate_encoded(other, Part::Scope),
+                Ok(Escapes::Other),
+                "{other}"
+            );
         }
     }
 

@@ -7,29 +7,43 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use crate::error::{Error, Part};
-use crate::percent;
+use crate::percent::{self, Escapes};
 
 /// Plain text, or a validated percent-encoded segment of a parsed key.
 #[derive(Clone)]
 pub(crate) enum Text<'a> {
     /// The text itself.
     Plain(Cow<'a, str>),
-    /// `Q` of the text (possibly with lowercase hex or needless escapes), validated.
+    /// `Q` of the text, validated: without escapes (the text itself), or with some in lowercase hex
+    /// or needless.
     Encoded {
         /// The segment as it appears in the key.
         raw: &'a str,
         /// Whether `raw` holds any `%` escape (else it is the text itself).
         escaped: bool,
     },
-    /// Exactly `Q` of the text, holding at least one escape: a segment of a key this crate wrote.
+    /// Exactly `Q` of the text (escapes in uppercase hex, none needless), holding at least one
+    /// escape: how every key this crate writes encodes such text.
     Canonical(&'a str),
 }
 
 impl<'a> Text<'a> {
     /// Validates an encoded segment.
     pub(crate) fn from_encoded(raw: &'a str, part: Part) -> Result<Self, Error> {
-        let escaped = percent::validate_encoded(raw, part)?;
-        Ok(Self::Encoded { raw, escaped })
+        percent::validate_encoded(raw, part).map(|escapes| Self::from_segment(raw, escapes))
+    }
+
+    /// A validated encoded segment holding `escapes`.
+    #[inline]
+    pub(crate) const fn from_segment(raw: &'a str, escapes: Escapes) -> Self {
+        match escapes {
+            Escapes::None => Self::Encoded {
+                raw,
+                escaped: false,
+            },
+            Escapes::Canonical => Self::Canonical(raw),
+            Escapes::Other => Self::Encoded { raw, escaped: true },
+        }
     }
 
     /// The text, when no decoding is needed.
@@ -54,13 +68,16 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The encoded segment, when it is known (or found) to be exactly `Q` of the text.
+    /// The encoded segment, when it is exactly `Q` of the text.
     #[inline]
-    fn canonical_raw(&self) -> Option<&'a str> {
+    pub(crate) const fn canonical_raw(&self) -> Option<&'a str> {
         match self {
-            Self::Canonical(raw) => Some(raw),
-            Self::Encoded { raw, .. } if percent::is_canonical(raw) => Some(raw),
-            Self::Plain(_) | Self::Encoded { .. } => None,
+            Self::Canonical(raw)
+            | Self::Encoded {
+                raw,
+                escaped: false,
+            } => Some(raw),
+            Self::Plain(_) | Self::Encoded { escaped: true, .. } => None,
         }
     }
 
@@ -112,13 +129,10 @@ impl<'a> Text<'a> {
             } => raw.len(),
             Self::Plain(text) => percent::encoded_len(text),
             Self::Canonical(raw) => raw.len(),
-            Self::Encoded { escaped: true, .. } => match self.canonical_raw() {
-                Some(raw) => raw.len(),
-                None => self
-                    .bytes()
-                    .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
-                    .sum(),
-            },
+            Self::Encoded { escaped: true, .. } => self
+                .bytes()
+                .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
+                .sum(),
         }
     }
 
@@ -139,8 +153,25 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// Whether the decoded text is `head`, or `head|tail` when there is a tail.
+    /// Whether the decoded text is `head` (which holds no `|`), or `head|tail` when there is a
+    /// tail; always false when `head` holds a `|`.
     pub(crate) fn eq_joined(&self, head: &[u8], tail: Option<&[u8]>) -> bool {
+        if let Some(raw) = self.canonical_raw() {
+            // Compared in encoded form: `Q(head)`, then `%7C` and `Q(tail)`.
+            let Some(rest) = percent::strip_quoted(raw.as_bytes(), head, Some(b'|')) else {
+                return false;
+            };
+            return match tail {
+                None => rest.is_empty(),
+                Some(tail) => rest
+                    .strip_prefix(b"%7C")
+                    .and_then(|rest| percent::strip_quoted(rest, tail, None))
+                    .is_some_and(<[u8]>::is_empty),
+            };
+        }
+        if head.contains(&b'|') {
+            return false;
+        }
         match (self.direct(), tail) {
             (Some(text), None) => text.as_bytes() == head,
             (Some(text), Some(tail)) => {
@@ -151,20 +182,6 @@ impl<'a> Text<'a> {
                     && text.ends_with(tail)
             }
             (None, tail) => {
-                if let Some(raw) = self.canonical_raw() {
-                    // Compared in encoded form: `Q(head)`, then `%7C` and `Q(tail)`.
-                    let raw = raw.as_bytes();
-                    let Some(rest) = percent::strip_quoted(raw, head) else {
-                        return false;
-                    };
-                    return match tail {
-                        None => rest.is_empty(),
-                        Some(tail) => rest
-                            .strip_prefix(b"%7C")
-                            .and_then(|rest| percent::strip_quoted(rest, tail))
-                            .is_some_and(<[u8]>::is_empty),
-                    };
-                }
                 let tail = tail
                     .into_iter()
                     .flat_map(|tail| std::iter::once(b'|').chain(tail.iter().copied()));
@@ -183,8 +200,6 @@ impl<'a> Text<'a> {
                 escaped: false,
             }
             | Self::Canonical(raw) => out.push_str(raw),
-            // Keys this crate writes (and most others) are in canonical form already.
-            Self::Encoded { raw, escaped: true } if percent::is_canonical(raw) => out.push_str(raw),
             Self::Encoded { raw, escaped: true } => {
                 for b in percent::decoded_bytes(raw) {
                     if percent::is_unreserved(b) {
