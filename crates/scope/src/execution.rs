@@ -57,7 +57,14 @@ impl ExecutionKey {
     #[must_use]
     pub fn new(task: &TaskKey<'_>, leg: Leg) -> Self {
         let suffix = if leg.is_first() { 0 } else { LEG_SUFFIX_MAX };
-        let mut text = String::with_capacity(task.encoded_len() + suffix);
+        // An upper bound rather than the exact length, which would read the text once more.
+        let capacity = 8
+            + task.scope().map_or(0, |scope| scope.0.encoded_len_bound())
+            + task.task_id().as_str().len()
+            + task.task_type().as_str().len()
+            + task.component().0.encoded_len_bound()
+            + suffix;
+        let mut text = String::with_capacity(capacity);
         let scope = match task.scope() {
             Some(scope) => {
                 text.push_str("auth:");

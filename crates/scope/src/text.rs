@@ -136,6 +136,16 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// At least the length of the canonical encoding `Q(text)`, found without reading the text.
+    pub(crate) fn encoded_len_bound(&self) -> usize {
+        match self {
+            // Each byte takes at most three.
+            Self::Plain(text) => 3 * text.len(),
+            // The canonical form is never longer than a validated encoding.
+            Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.len(),
+        }
+    }
+
     /// Appends the canonical encoding `Q(text)` and returns whether it holds any escape.
     pub(crate) fn write_canonical(&self, out: &mut String) -> bool {
         let start = out.len();

@@ -1,6 +1,7 @@
 //! Restore: find, decode and check a task's snapshot, and run the task inside its context; the
 //! typed lookups of a task's live session and owning server.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +13,7 @@ use tracing::Instrument;
 use crate::context::{self, CallerParts, RestoreOutcome, TaskContext, TraceContext};
 use crate::refresh::RefreshRequest;
 use crate::submit::{is_scope_of, is_scope_of_token};
-use crate::{KeyError, RestoreError, RestorePolicy, SnapshotStore, TaskGlue};
+use crate::{KeyError, RestoreError, RestorePolicy, TaskGlue};
 
 /// The current unix time in seconds.
 fn unix_now() -> i64 {
@@ -39,14 +40,16 @@ type TokenOutcome = (Option<Arc<AccessToken>>, RestoreOutcome);
 /// copied again.
 type Loaded = Result<Box<TaskContextSnapshot>, Box<(RestoreOutcome, RestoreError)>>;
 
-/// Where a restore stands once the snapshot is loaded.
+/// Where a restore stands once the snapshot is loaded; `C` holds the context (itself, or the
+/// `Arc` that [`TaskGlue::run`] installs, made where the context is built so that it is not
+/// moved again).
 #[allow(
     clippy::large_enum_variant,
     reason = "matched at once; boxing the common variant would cost an allocation per task"
 )]
-enum Step {
+enum Step<C> {
     /// Finished without waiting for anything.
-    Done(Result<TaskContext, RestoreError>),
+    Done(Result<C, RestoreError>),
     /// The token is due for a refresh.
     Refresh(Box<PendingRefresh>),
 }
@@ -89,6 +92,14 @@ where
     /// refresher [`RestoreError::Refresh`], [`RestoreError::RefreshedScopeMismatch`],
     /// [`RestoreError::RefreshedExpired`].
     pub async fn restore(&self, execution_key: &str) -> Result<Option<TaskContext>, RestoreError> {
+        self.restore_as(execution_key).await
+    }
+
+    /// [`restore`](Self::restore), the context held in a `C`.
+    async fn restore_as<C: From<TaskContext> + Borrow<TaskContext>>(
+        &self,
+        execution_key: &str,
+    ) -> Result<Option<C>, RestoreError> {
         // The key is kept (one allocation) for the context; its task is borrowed from it.
         let key = match ExecutionKey::parse(execution_key) {
             Ok(key) => key,
@@ -111,30 +122,35 @@ where
                 };
             }
         };
+        let task = key.task();
         // The fields (the scope's fingerprint is an HMAC) are computed only when a subscriber
         // wants the span.
         let span = tracing::info_span!(
             "taskctx.restore",
-            task_id = %key.task_id(),
+            task_id = %task.task_id(),
             leg = key.leg().get(),
-            scope = %self.scope_fingerprint(key.task().scope()),
+            scope = %self.scope_fingerprint(task.scope()),
             outcome = tracing::field::Empty,
         );
         // The snapshot is loaded before the span is first entered, so that the span hook can
         // still give the span a parent (the submitter's trace) once the snapshot is known.
-        let loaded = self.load(&key.task()).await;
+        let loaded = self.load(&task).await;
         if let (Some(hook), Ok(snapshot)) = (&self.inner.span_hook, &loaded) {
             hook(&span, &trace_context_of(snapshot));
         }
+        let of_scope = loaded
+            .as_ref()
+            .is_ok_and(|snapshot| is_scope_of(snapshot, task.scope()));
+        drop(task);
         // Everything but a token refresh is synchronous: no future is built for it.
-        let result = match span.in_scope(|| self.restore_task(key, loaded)) {
+        let result = match span.in_scope(|| self.restore_task::<C>(key, loaded, of_scope)) {
             Step::Done(result) => result,
             Step::Refresh(pending) => self.refresh(*pending).instrument(span.clone()).await,
         };
         span.record(
             "outcome",
             match &result {
-                Ok(context) => context.outcome().as_str(),
+                Ok(context) => context.borrow().outcome().as_str(),
                 Err(_) => "refused",
             },
         );
@@ -146,7 +162,7 @@ where
     async fn load(&self, task: &TaskKey<'_>) -> Loaded {
         let inner = &self.inner;
         let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
-        match inner.store.load(&snapshot_key).await {
+        match inner.store.load_value(&snapshot_key).await {
             Err(error) => Err(Box::new((
                 RestoreOutcome::StoreFailed,
                 RestoreError::Store(error),
@@ -167,12 +183,19 @@ where
         }
     }
 
-    fn restore_task(&self, key: ExecutionKey, loaded: Loaded) -> Step {
+    /// Installs a loaded snapshot `of_scope` (of the key's scope); any other outcome is refused
+    /// or runs with no caller, as the policy says.
+    fn restore_task<C: From<TaskContext>>(
+        &self,
+        key: ExecutionKey,
+        loaded: Loaded,
+        of_scope: bool,
+    ) -> Step<C> {
         let inner = &self.inner;
         let (outcome, error) = match loaded {
             Err(failure) => *failure,
             Ok(snapshot) => {
-                if is_scope_of(&snapshot, key.task().scope()) {
+                if of_scope {
                     return self.install(key, snapshot);
                 }
                 (
@@ -190,12 +213,12 @@ where
             }
             RestorePolicy::FailOpen => {
                 tracing::warn!(%error, "task context not restored: task runs with no caller");
-                Ok(TaskContext::new(
+                Ok(C::from(TaskContext::new(
                     key,
                     outcome,
                     CallerParts::default(),
                     inner.id,
-                ))
+                )))
             }
         })
     }
@@ -203,7 +226,11 @@ where
     /// Builds the context of a decoded snapshot of the task's scope: the token checked for expiry
     /// (a refresh, when one is due, is left to [`refresh`](Self::refresh)), the headers with the
     /// policy's secret marks.
-    fn install(&self, key: ExecutionKey, mut snapshot: Box<TaskContextSnapshot>) -> Step {
+    fn install<C: From<TaskContext>>(
+        &self,
+        key: ExecutionKey,
+        mut snapshot: Box<TaskContextSnapshot>,
+    ) -> Step<C> {
         let Some(token) = snapshot.take_access_token().map(Arc::new) else {
             return Step::Done(Ok(self.context(
                 key,
@@ -227,13 +254,13 @@ where
     }
 
     /// The context of `snapshot` (its token taken out: `captured`), with the token outcome.
-    fn context(
+    fn context<C: From<TaskContext>>(
         &self,
         key: ExecutionKey,
         mut snapshot: Box<TaskContextSnapshot>,
         captured: Option<&Arc<AccessToken>>,
         (access_token, outcome): TokenOutcome,
-    ) -> TaskContext {
+    ) -> C {
         let mut headers = snapshot.take_http_headers();
         if let Some(headers) = &mut headers {
             headers.apply_secret_marks(&self.inner.header_policy);
@@ -248,7 +275,7 @@ where
             }
         }
         let caller = CallerParts::new(access_token, headers.map(Arc::new), snapshot);
-        TaskContext::new(key, outcome, caller, self.inner.id)
+        C::from(TaskContext::new(key, outcome, caller, self.inner.id))
     }
 
     /// The restored token while valid and not due for a refresh; none when it has expired and
@@ -283,7 +310,10 @@ where
 
     /// Refreshes a token that has expired or expires within the margin, then builds the context
     /// with the new token (or, when the refresh fails under FailOpen, the old one while valid).
-    async fn refresh(&self, pending: PendingRefresh) -> Result<TaskContext, RestoreError> {
+    async fn refresh<C: From<TaskContext>>(
+        &self,
+        pending: PendingRefresh,
+    ) -> Result<C, RestoreError> {
         let PendingRefresh {
             key,
             snapshot,
@@ -356,8 +386,8 @@ where
         execution_key: &str,
         future: F,
     ) -> Result<F::Output, RestoreError> {
-        let restored = self.restore(execution_key).await?;
-        Ok(context::scope(restored.map(Arc::new), future).await)
+        let restored = self.restore_as::<Arc<TaskContext>>(execution_key).await?;
+        Ok(context::scope(restored, future).await)
     }
 
     /// The live session that submitted the running task: registered in this glue's

@@ -244,10 +244,7 @@ where
             .encode(task.snapshot, &snapshot_key)
             .map_err(SubmitError::Encode)?;
         let saved = if task.extras.is_empty() {
-            inner
-                .store
-                .save(&[(snapshot_key.as_str(), encoded.as_slice())], inner.ttl)
-                .await
+            inner.store.save_one(snapshot_key, encoded, inner.ttl).await
         } else {
             let extra_keys: Vec<String> = task
                 .extras

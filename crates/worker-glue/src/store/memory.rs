@@ -35,7 +35,8 @@ struct Inner {
 }
 
 struct Entry {
-    value: Vec<u8>,
+    /// Shared, so that the glue reads it without copying it.
+    value: Arc<Vec<u8>>,
     /// `None`: never expires (a TTL too far ahead for the clock).
     expires_at: Option<Instant>,
 }
@@ -135,6 +136,35 @@ impl MemoryStore {
         }
     }
 
+    /// Saves one key as [`SnapshotStore::save`] does, keeping `key` and `value` themselves rather
+    /// than copies.
+    pub(crate) fn save_owned(&self, key: String, value: Vec<u8>, ttl: Ttl) {
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut map = self.entries();
+        map.insert(
+            key,
+            Entry {
+                value: Arc::new(value),
+                expires_at,
+            },
+        );
+        self.note_write(&mut map, now);
+    }
+
+    /// The value under `key` as [`SnapshotStore::load`] reads it, shared rather than copied.
+    pub(crate) fn load_shared(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        let now = Instant::now();
+        let mut map = self.entries();
+        match map.get(key) {
+            Some(entry) if entry.is_live(now) => return Some(Arc::clone(&entry.value)),
+            None => return None,
+            Some(_) => {}
+        }
+        map.remove(key);
+        None
+    }
+
     /// The live entry under `key`, dropping it when expired.
     fn live<'map>(
         entries: &'map mut HashMap<String, Entry>,
@@ -178,7 +208,7 @@ impl SnapshotStore for MemoryStore {
             map.insert(
                 (*key).to_owned(),
                 Entry {
-                    value: value.to_vec(),
+                    value: Arc::new(value.to_vec()),
                     expires_at,
                 },
             );
@@ -192,7 +222,7 @@ impl SnapshotStore for MemoryStore {
         let mut map = self.entries();
         // One lookup for a live or missing key; an expired one is dropped.
         match map.get(key) {
-            Some(entry) if entry.is_live(now) => return Ok(Some(entry.value.clone())),
+            Some(entry) if entry.is_live(now) => return Ok(Some(entry.value.to_vec())),
             None => return Ok(None),
             Some(_) => {}
         }
@@ -205,7 +235,7 @@ impl SnapshotStore for MemoryStore {
         let mut map = self.entries();
         Ok(Self::live(&mut map, key, now).map(|entry| {
             StoredValue::new(
-                entry.value.clone(),
+                entry.value.to_vec(),
                 entry.expires_at.map(|at| at.saturating_duration_since(now)),
             )
         }))
