@@ -52,7 +52,7 @@ impl<'a> Scope<'a> {
     /// The scope of a token with this `client_id` and `sub` claim: `client_id|sub` when `sub` is a
     /// non-empty string or a non-zero integer (decimal), else `client_id`.
     ///
-    /// Borrows `client_id` when there is no `sub` to append.
+    /// Borrows `client_id` (and a string `sub`): nothing is allocated unless `sub` is an integer.
     ///
     /// # Errors
     /// - [`Error::InvalidChar`] for [`Part::ClientId`] when `client_id` contains `|` (the
@@ -60,7 +60,7 @@ impl<'a> Scope<'a> {
     /// - [`Error::UnsupportedSubClaim`] for `true`, a float other than zero (which includes
     ///   integers beyond the 64-bit range, which JSON readers give as floats), an array or an
     ///   object.
-    pub fn from_token(client_id: &'a str, sub: SubClaim<'_>) -> Result<Self, Error> {
+    pub fn from_token(client_id: &'a str, sub: SubClaim<'a>) -> Result<Self, Error> {
         if let Some(offset) = client_id.find('|') {
             return Err(Error::InvalidChar {
                 part: Part::ClientId,
@@ -77,11 +77,10 @@ impl<'a> Scope<'a> {
             SubClaim::Float(0.0) => None, // Matches -0.0 too (float patterns compare with `==`).
             SubClaim::String("") => None,
             SubClaim::String(sub) => {
-                let mut text = String::with_capacity(client_id.len() + 1 + sub.len());
-                text.push_str(client_id);
-                text.push('|');
-                text.push_str(sub);
-                Some(text)
+                return Ok(Self(Text::Joined {
+                    head: client_id,
+                    tail: sub,
+                }));
             }
             SubClaim::Integer(number) => {
                 let mut text = String::with_capacity(client_id.len() + 21);

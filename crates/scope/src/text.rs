@@ -25,6 +25,14 @@ pub(crate) enum Text<'a> {
     /// Exactly `Q` of the text (escapes in uppercase hex, none needless), holding at least one
     /// escape: how every key this crate writes encodes such text.
     Canonical(&'a str),
+    /// The text `{head}|{tail}`, not composed: a token's scope (`head`, its client id, holds no
+    /// `|`).
+    Joined {
+        /// The text before the first `|`.
+        head: &'a str,
+        /// The text after it.
+        tail: &'a str,
+    },
 }
 
 impl<'a> Text<'a> {
@@ -55,7 +63,7 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Some(raw),
-            Self::Encoded { escaped: true, .. } | Self::Canonical(_) => None,
+            Self::Encoded { escaped: true, .. } | Self::Canonical(_) | Self::Joined { .. } => None,
         }
     }
 
@@ -64,7 +72,7 @@ impl<'a> Text<'a> {
     fn escaped_raw(&self) -> Option<&'a str> {
         match self {
             Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => Some(raw),
-            Self::Plain(_) | Self::Encoded { escaped: false, .. } => None,
+            Self::Plain(_) | Self::Encoded { escaped: false, .. } | Self::Joined { .. } => None,
         }
     }
 
@@ -77,15 +85,17 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Some(raw),
-            Self::Plain(_) | Self::Encoded { escaped: true, .. } => None,
+            Self::Plain(_) | Self::Encoded { escaped: true, .. } | Self::Joined { .. } => None,
         }
     }
 
     /// The decoded text; borrowed unless escapes must be decoded.
     pub(crate) fn decoded(&self) -> Cow<'_, str> {
-        match (self.direct(), self.escaped_raw()) {
-            (Some(text), _) => Cow::Borrowed(text),
-            (None, raw) => Cow::Owned(percent::decode_validated(raw.unwrap_or_default())),
+        match (self.direct(), self.escaped_raw(), self) {
+            (Some(text), _, _) => Cow::Borrowed(text),
+            (None, Some(raw), _) => Cow::Owned(percent::decode_validated(raw)),
+            (None, None, Self::Joined { head, tail }) => Cow::Owned(join(head, tail)),
+            (None, None, _) => Cow::Borrowed(""),
         }
     }
 
@@ -100,6 +110,7 @@ impl<'a> Text<'a> {
             Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => {
                 Text::Plain(Cow::Owned(percent::decode_validated(raw)))
             }
+            Self::Joined { head, tail } => Text::Plain(Cow::Owned(join(head, tail))),
         }
     }
 
@@ -108,14 +119,21 @@ impl<'a> Text<'a> {
         match self {
             Self::Plain(text) => text.is_empty(),
             Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.is_empty(),
+            Self::Joined { .. } => false,
         }
     }
 
     /// The bytes of the decoded text.
     fn bytes(&self) -> TextBytes<'_> {
-        match (self.direct(), self.escaped_raw()) {
-            (Some(text), _) => TextBytes::Direct(text.bytes()),
-            (None, raw) => TextBytes::Decoded(percent::decoded_bytes(raw.unwrap_or_default())),
+        match (self.direct(), self.escaped_raw(), self) {
+            (Some(text), _, _) => TextBytes::Direct(text.bytes()),
+            (None, Some(raw), _) => TextBytes::Decoded(percent::decoded_bytes(raw)),
+            (None, None, Self::Joined { head, tail }) => TextBytes::Joined(
+                head.bytes()
+                    .chain(std::iter::once(b'|'))
+                    .chain(tail.bytes()),
+            ),
+            (None, None, _) => TextBytes::Direct("".bytes()),
         }
     }
 
@@ -129,6 +147,9 @@ impl<'a> Text<'a> {
             } => raw.len(),
             Self::Plain(text) => percent::encoded_len(text),
             Self::Canonical(raw) => raw.len(),
+            Self::Joined { head, tail } => {
+                percent::encoded_len(head) + 3 + percent::encoded_len(tail)
+            }
             Self::Encoded { escaped: true, .. } => self
                 .bytes()
                 .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
@@ -143,6 +164,7 @@ impl<'a> Text<'a> {
             Self::Plain(text) => 3 * text.len(),
             // The canonical form is never longer than a validated encoding.
             Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.len(),
+            Self::Joined { head, tail } => 3 * (head.len() + 1 + tail.len()),
         }
     }
 
@@ -154,7 +176,8 @@ impl<'a> Text<'a> {
             // Every escaped byte grows by two.
             Self::Plain(text) => out.len() - start != text.len(),
             Self::Encoded { escaped: false, .. } => false,
-            Self::Canonical(_) => true,
+            // The `|` is escaped.
+            Self::Canonical(_) | Self::Joined { .. } => true,
             // Needless escapes in the input are gone from the canonical form.
             Self::Encoded { escaped: true, .. } => out
                 .as_bytes()
@@ -210,6 +233,11 @@ impl<'a> Text<'a> {
                 escaped: false,
             }
             | Self::Canonical(raw) => out.push_str(raw),
+            Self::Joined { head, tail } => {
+                percent::quote_into(head, out);
+                out.push_str("%7C");
+                percent::quote_into(tail, out);
+            }
             Self::Encoded { raw, escaped: true } => {
                 for b in percent::decoded_bytes(raw) {
                     if percent::is_unreserved(b) {
@@ -227,6 +255,22 @@ impl<'a> Text<'a> {
 enum TextBytes<'a> {
     Direct(std::str::Bytes<'a>),
     Decoded(percent::DecodedBytes<'a>),
+    Joined(JoinedBytes<'a>),
+}
+
+/// Bytes of `{head}|{tail}`.
+type JoinedBytes<'a> = std::iter::Chain<
+    std::iter::Chain<std::str::Bytes<'a>, std::iter::Once<u8>>,
+    std::str::Bytes<'a>,
+>;
+
+/// `{head}|{tail}`.
+fn join(head: &str, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + 1 + tail.len());
+    text.push_str(head);
+    text.push('|');
+    text.push_str(tail);
+    text
 }
 
 impl Iterator for TextBytes<'_> {
@@ -237,6 +281,7 @@ impl Iterator for TextBytes<'_> {
         match self {
             Self::Direct(bytes) => bytes.next(),
             Self::Decoded(bytes) => bytes.next(),
+            Self::Joined(bytes) => bytes.next(),
         }
     }
 }
