@@ -178,7 +178,8 @@ impl ExecutionKey {
 /// A parsed segment in canonical form, and whether it holds escapes.
 fn canonical_segment<'t>(text: &Text<'t>) -> Option<(&'t str, bool)> {
     let raw = text.canonical_raw()?;
-    Some((raw, matches!(text, Text::Canonical(_))))
+    let escaped = !matches!(text, Text::Encoded { escaped: false, .. });
+    Some((raw, escaped))
 }
 
 /// A segment of a key in canonical form.

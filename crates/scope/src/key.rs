@@ -91,12 +91,22 @@ impl<'a> TaskKey<'a> {
             tag,
         };
         let scope = match tag {
-            Tag::Auth => Some(Scope(cursor.encoded(Part::Scope)?)),
+            Tag::Auth => {
+                let (segment, escaped) = cursor.encoded(Part::Scope)?;
+                Some(Scope(Text::Encoded {
+                    raw: segment,
+                    escaped,
+                }))
+            }
             Tag::Anon => None,
         };
         let task_id = TaskId::from_unreserved_segment(cursor.unreserved(Part::TaskId)?)?;
         let task_type = TaskType::from_segment(cursor.unreserved(Part::TaskType)?)?;
-        let component = Component(cursor.encoded(Part::Component)?);
+        let (segment, escaped) = cursor.encoded(Part::Component)?;
+        let component = Component(Text::Encoded {
+            raw: segment,
+            escaped,
+        });
         let leg = cursor.finish()?;
         Ok((
             Self {
@@ -254,9 +264,9 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// Splits off a percent-encoded segment.
     #[inline(always)]
-    fn encoded(&mut self, part: Part) -> Result<Text<'a>, Error> {
-        let (end, escapes) = percent::scan_encoded(self.key, self.pos, part, true)?;
-        Ok(Text::from_segment(self.take(end)?, escapes))
+    fn encoded(&mut self, part: Part) -> Result<(&'a str, bool), Error> {
+        let (end, escaped) = percent::scan_encoded(self.key, self.pos, part, true)?;
+        Ok((self.take(end)?, escaped))
     }
 
     /// Splits off a segment of unreserved bytes (a task id or type).

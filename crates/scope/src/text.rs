@@ -7,15 +7,14 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use crate::error::{Error, Part};
-use crate::percent::{self, Escapes};
+use crate::percent;
 
 /// Plain text, or a validated percent-encoded segment of a parsed key.
 #[derive(Clone)]
 pub(crate) enum Text<'a> {
     /// The text itself.
     Plain(Cow<'a, str>),
-    /// `Q` of the text, validated: without escapes (the text itself), or with some in lowercase hex
-    /// or needless.
+    /// `Q` of the text (possibly with lowercase hex or needless escapes), validated.
     Encoded {
         /// The segment as it appears in the key.
         raw: &'a str,
@@ -23,7 +22,7 @@ pub(crate) enum Text<'a> {
         escaped: bool,
     },
     /// Exactly `Q` of the text (escapes in uppercase hex, none needless), holding at least one
-    /// escape: how every key this crate writes encodes such text.
+    /// escape: a segment of a key this crate wrote (or checked).
     Canonical(&'a str),
     /// The text `{head}|{tail}`, not composed: a token's scope (`head`, its client id, holds no
     /// `|`).
@@ -38,20 +37,8 @@ pub(crate) enum Text<'a> {
 impl<'a> Text<'a> {
     /// Validates an encoded segment.
     pub(crate) fn from_encoded(raw: &'a str, part: Part) -> Result<Self, Error> {
-        percent::validate_encoded(raw, part).map(|escapes| Self::from_segment(raw, escapes))
-    }
-
-    /// A validated encoded segment holding `escapes`.
-    #[inline]
-    pub(crate) const fn from_segment(raw: &'a str, escapes: Escapes) -> Self {
-        match escapes {
-            Escapes::None => Self::Encoded {
-                raw,
-                escaped: false,
-            },
-            Escapes::Canonical => Self::Canonical(raw),
-            Escapes::Other => Self::Encoded { raw, escaped: true },
-        }
+        let escaped = percent::validate_encoded(raw, part)?;
+        Ok(Self::Encoded { raw, escaped })
     }
 
     /// The text, when no decoding is needed.
@@ -76,16 +63,18 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The encoded segment, when it is exactly `Q` of the text.
+    /// The encoded segment, when it is exactly `Q` of the text (a parsed segment with escapes is
+    /// checked).
     #[inline]
-    pub(crate) const fn canonical_raw(&self) -> Option<&'a str> {
+    pub(crate) fn canonical_raw(&self) -> Option<&'a str> {
         match self {
             Self::Canonical(raw)
             | Self::Encoded {
                 raw,
                 escaped: false,
             } => Some(raw),
-            Self::Plain(_) | Self::Encoded { escaped: true, .. } | Self::Joined { .. } => None,
+            Self::Encoded { raw, escaped: true } => percent::is_canonical(raw).then_some(*raw),
+            Self::Plain(_) | Self::Joined { .. } => None,
         }
     }
 
@@ -150,10 +139,13 @@ impl<'a> Text<'a> {
             Self::Joined { head, tail } => {
                 percent::encoded_len(head) + 3 + percent::encoded_len(tail)
             }
-            Self::Encoded { escaped: true, .. } => self
-                .bytes()
-                .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
-                .sum(),
+            Self::Encoded { escaped: true, .. } => match self.canonical_raw() {
+                Some(raw) => raw.len(),
+                None => self
+                    .bytes()
+                    .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
+                    .sum(),
+            },
         }
     }
 
@@ -238,6 +230,8 @@ impl<'a> Text<'a> {
                 out.push_str("%7C");
                 percent::quote_into(tail, out);
             }
+            // Keys taskctx writes (and most others) are in canonical form already.
+            Self::Encoded { raw, escaped: true } if percent::is_canonical(raw) => out.push_str(raw),
             Self::Encoded { raw, escaped: true } => {
                 for b in percent::decoded_bytes(raw) {
                     if percent::is_unreserved(b) {
