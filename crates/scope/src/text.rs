@@ -9,7 +9,8 @@ use std::hash::{Hash, Hasher};
 use crate::error::{Error, Part};
 use crate::percent;
 
-/// Plain text, or a validated percent-encoded segment of a parsed key.
+/// Plain text, a validated percent-encoded segment of a key, or a token's scope kept as its two
+/// parts.
 #[derive(Clone)]
 pub(crate) enum Text<'a> {
     /// The text itself.
