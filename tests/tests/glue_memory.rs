@@ -54,7 +54,7 @@ fn worker_sees_the_submitters_context() {
             .await
             .unwrap();
         assert_eq!(submitted.execution_key(), task.execution_key(Leg::new(3)));
-        assert_eq!(submitted.task(), &task);
+        assert_eq!(submitted.task(), task);
         assert_eq!(submitted.leg(), Leg::new(3));
         let shown = format!("{submitted:?} {registration:?} {:?}", glue.sessions());
         assert!(shown.contains("T-e2e"), "{shown}");
@@ -343,7 +343,7 @@ fn owning_server_from_registry_then_resolver_then_root() {
             .unwrap();
         assert_eq!(found, (Some("weather-v2".into()), Some("bob".into())));
         assert!(
-            glue.servers().get(submitted.task()).is_some(),
+            glue.servers().get(&submitted.task()).is_some(),
             "resolved server is registered for the task's scope and id"
         );
         // An unknown tool: the root server.

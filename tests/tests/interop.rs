@@ -496,7 +496,7 @@ mod taskctx_side {
                 )
                 .await
                 .unwrap();
-            assert_eq!(submitted.task(), &task, "the scope derived from the token");
+            assert_eq!(submitted.task(), task, "the scope derived from the token");
             assert_eq!(submitted.execution_key(), Self::execution_key(cell));
             let (value, ttl) = self.load(submitted.execution_key()).await.unwrap();
             assert_eq!(StoredForm::detect(&value), form);
@@ -532,7 +532,7 @@ mod taskctx_side {
                 })
                 .await;
             if let Ok(seen) = &seen {
-                assert_eq!(seen.context.task(), &task, "the task the key names");
+                assert_eq!(seen.context.task(), task, "the task the key names");
                 assert_eq!(seen.context.leg(), leg, "the leg the key names");
             }
             Restored {

@@ -5,19 +5,26 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::{Error, Part};
-use crate::percent::is_unreserved;
+use crate::percent::unreserved_run;
 
 /// Longest task id, in characters.
 pub const TASK_ID_MAX_LEN: usize = 256;
 /// Longest task type, in characters.
 pub const TASK_TYPE_MAX_LEN: usize = 64;
 
-/// Checks length and alphabet; all allowed characters are ASCII, so bytes are characters.
-fn validate(text: &str, part: Part, max: usize, allowed: fn(u8) -> bool) -> Result<(), Error> {
+/// Checks length and alphabet (`first_outside` finds the first byte outside it, or the length);
+/// all allowed characters are ASCII, so bytes are characters.
+fn validate(
+    text: &str,
+    part: Part,
+    max: usize,
+    first_outside: impl Fn(&[u8]) -> usize,
+) -> Result<(), Error> {
     if text.is_empty() {
         return Err(Error::Empty { part });
     }
-    if let Some(offset) = text.bytes().position(|b| !allowed(b)) {
+    let offset = first_outside(text.as_bytes());
+    if offset < text.len() {
         let found = text
             .get(offset..)
             .and_then(|rest| rest.chars().next())
@@ -60,7 +67,9 @@ impl<'a> TaskId<'a> {
     /// [`Error::Empty`], [`Error::InvalidChar`] or [`Error::TooLong`] for [`Part::TaskId`].
     pub fn new(id: impl Into<Cow<'a, str>>) -> Result<Self, Error> {
         let id = id.into();
-        validate(&id, Part::TaskId, TASK_ID_MAX_LEN, is_unreserved)?;
+        validate(&id, Part::TaskId, TASK_ID_MAX_LEN, |bytes| {
+            unreserved_run(bytes, 0)
+        })?;
         Ok(Self(id))
     }
 
@@ -78,6 +87,12 @@ impl<'a> TaskId<'a> {
             });
         }
         Ok(Self(Cow::Borrowed(id)))
+    }
+
+    /// Text already validated as a task id (a segment of a key this crate built or parsed).
+    #[inline]
+    pub(crate) const fn from_valid(id: &'a str) -> Self {
+        Self(Cow::Borrowed(id))
     }
 
     /// The id.
@@ -120,7 +135,12 @@ impl<'a> TaskType<'a> {
     /// [`Error::Empty`], [`Error::InvalidChar`] or [`Error::TooLong`] for [`Part::TaskType`].
     pub fn new(name: impl Into<Cow<'a, str>>) -> Result<Self, Error> {
         let name = name.into();
-        validate(&name, Part::TaskType, TASK_TYPE_MAX_LEN, is_task_type_byte)?;
+        validate(&name, Part::TaskType, TASK_TYPE_MAX_LEN, |bytes| {
+            bytes
+                .iter()
+                .position(|&b| !is_task_type_byte(b))
+                .unwrap_or(bytes.len())
+        })?;
         Ok(Self(name))
     }
 
@@ -135,6 +155,12 @@ impl<'a> TaskType<'a> {
         } else {
             Self::new(name)
         }
+    }
+
+    /// Text already validated as a task type (a segment of a key this crate built or parsed).
+    #[inline]
+    pub(crate) const fn from_valid(name: &'a str) -> Self {
+        Self(Cow::Borrowed(name))
     }
 
     /// The name.

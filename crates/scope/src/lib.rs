@@ -19,12 +19,13 @@
 //!
 //! # Overview
 //!
-//! - [`Scope`] (with [`Scope::from_token`] and [`SubClaim`]): the authorization scope; anonymous
-//!   is `None`.
+//! - [`Scope`] (with [`Scope::from_token`], [`Scope::is_of_token`] and [`SubClaim`]): the
+//!   authorization scope; anonymous is `None`.
 //! - [`TaskKey`]: build ([`TaskKey::to_key`], [`TaskKey::write_key`]) and parse
 //!   ([`TaskKey::parse`], [`TaskKey::parse_execution`]) task keys, from [`TaskId`], [`TaskType`],
 //!   [`Component`].
-//! - [`Leg`], [`split_leg`], [`execution_key`]: per-leg execution keys `{base}#leg{n}`.
+//! - [`Leg`], [`split_leg`], [`execution_key`]: per-leg execution keys `{base}#leg{n}`;
+//!   [`ExecutionKey`] holds one in one allocation and lends out its [`TaskKey`].
 //! - [`KeySpace`], [`KeySuffix`], [`scope_prefix`], [`hash_slot`]: Redis keys, standalone or
 //!   cluster.
 //! - [`quote`], [`unquote`]: the strict percent-encoding used for scopes and components.
@@ -73,6 +74,7 @@
 
 mod component;
 mod error;
+mod execution;
 mod ids;
 mod key;
 mod leg;
@@ -83,6 +85,7 @@ mod text;
 
 pub use component::Component;
 pub use error::{EXCERPT_MAX_BYTES, Error, Excerpt, Part, SubClaimKind, Tag};
+pub use execution::ExecutionKey;
 pub use ids::{TASK_ID_MAX_LEN, TASK_TYPE_MAX_LEN, TaskId, TaskType};
 pub use key::TaskKey;
 pub use leg::{Leg, base_key, execution_key, leg_number, split_leg, write_execution_key};

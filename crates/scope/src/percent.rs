@@ -62,8 +62,7 @@ pub(crate) fn unreserved_run(bytes: &[u8], start: usize) -> usize {
 /// The uppercase hex digit for the low four bits of `n`.
 #[inline]
 fn hex_digit(n: u8) -> char {
-    let n = n & 0x0F;
-    char::from(if n < 10 { b'0' + n } else { b'A' + (n - 10) })
+    char::from(hex_byte(n))
 }
 
 /// The value of one hex digit of either case.
@@ -88,27 +87,32 @@ pub(crate) fn push_escaped(b: u8, out: &mut String) {
 /// The length of `Q(s)` in bytes.
 #[must_use]
 pub fn encoded_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| if is_unreserved(b) { 1 } else { 3 })
-        .sum()
+    let bytes = s.as_bytes();
+    let mut len = bytes.len();
+    // Runs of unreserved bytes are skipped eight at a time; each other byte grows by two.
+    let mut i = unreserved_run(bytes, 0);
+    while i < bytes.len() {
+        len += 2;
+        i = unreserved_run(bytes, i + 1);
+    }
+    len
 }
 
 /// Appends `Q(s)` to `out`.
 pub fn quote_into(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !is_unreserved(b) {
-            // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
-            if let Some(run) = s.get(run_start..i) {
-                out.push_str(run);
-            }
-            push_escaped(b, out);
-            run_start = i + 1;
+    let mut start = 0;
+    loop {
+        let end = unreserved_run(bytes, start);
+        // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
+        if let Some(run) = s.get(start..end) {
+            out.push_str(run);
         }
-    }
-    if let Some(run) = s.get(run_start..) {
-        out.push_str(run);
+        let Some(&b) = bytes.get(end) else {
+            break;
+        };
+        push_escaped(b, out);
+        start = end + 1;
     }
 }
 
@@ -120,7 +124,7 @@ pub fn quote_into(s: &str, out: &mut String) {
 /// ```
 #[must_use]
 pub fn quote(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(is_unreserved) {
+    if unreserved_run(s.as_bytes(), 0) == s.len() {
         Cow::Borrowed(s)
     } else {
         let mut out = String::with_capacity(encoded_len(s));
@@ -221,6 +225,63 @@ fn unescaped(s: &str, i: usize, start: usize, part: Part) -> Error {
         offset: i - start,
         found,
     }
+}
+
+/// Whether a segment that [`validate_encoded`] accepted is already `Q` of its text: every escape
+/// in uppercase hex and of a byte `Q` escapes.
+pub(crate) fn is_canonical(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let upper = |at: usize| {
+        bytes
+            .get(at)
+            .copied()
+            .filter(|&d| d.is_ascii_digit() || (b'A'..=b'F').contains(&d))
+            .and_then(hex_value)
+    };
+    let mut i = unreserved_run(bytes, 0);
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            return false;
+        }
+        match (upper(i + 1), upper(i + 2)) {
+            (Some(high), Some(low)) if !is_unreserved((high << 4) | low) => {}
+            _ => return false,
+        }
+        i = unreserved_run(bytes, i + 3);
+    }
+    true
+}
+
+/// The rest of `raw` after `Q(text)`, when `raw` begins with it and `text` holds no `forbidden`
+/// byte.
+pub(crate) fn strip_quoted<'r>(
+    raw: &'r [u8],
+    text: &[u8],
+    forbidden: Option<u8>,
+) -> Option<&'r [u8]> {
+    let mut at = 0;
+    for &b in text {
+        if is_unreserved(b) {
+            if raw.get(at) != Some(&b) {
+                return None;
+            }
+            at += 1;
+        } else {
+            let escape = [b'%', hex_byte(b >> 4), hex_byte(b)];
+            if Some(b) == forbidden || raw.get(at..at + 3) != Some(escape.as_slice()) {
+                return None;
+            }
+            at += 3;
+        }
+    }
+    raw.get(at..)
+}
+
+/// The uppercase hex digit for the low four bits of `n`, as a byte.
+#[inline]
+fn hex_byte(n: u8) -> u8 {
+    let n = n & 0x0F;
+    if n < 10 { b'0' + n } else { b'A' + (n - 10) }
 }
 
 /// Decoded bytes of a segment that [`validate_encoded`] accepted (malformed escapes, which cannot
@@ -337,6 +398,54 @@ mod tests {
     }
 
     #[test]
+    fn quoting_agrees_with_the_byte_by_byte_definition() {
+        let naive = |s: &str| {
+            let mut out = String::new();
+            for b in s.bytes() {
+                if is_unreserved(b) {
+                    out.push(char::from(b));
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        };
+        let long = "a".repeat(17);
+        let samples = [
+            "",
+            "a",
+            "|",
+            "client-a|user-1",
+            "||",
+            "abcdefgh|abcdefgh|",
+            "ü/😀 ok",
+            long.as_str(),
+            "weather://{city}/current?units={units}",
+        ];
+        for s in samples {
+            let mut out = String::from("x");
+            quote_into(s, &mut out);
+            assert_eq!(out, format!("x{}", naive(s)), "{s:?}");
+            assert_eq!(encoded_len(s), naive(s).len(), "{s:?}");
+            assert_eq!(quote(s), naive(s), "{s:?}");
+            assert!(is_canonical(&naive(s)), "{s:?}");
+            let quoted = format!("{}%7Crest", naive(s));
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), s.as_bytes(), None),
+                Some(b"%7Crest".as_slice())
+            );
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), format!("{s}x").as_bytes(), None),
+                None
+            );
+            assert_eq!(
+                strip_quoted(quoted.as_bytes(), s.as_bytes(), Some(b'|')),
+                (!s.contains('|')).then_some(b"%7Crest".as_slice())
+            );
+        }
+    }
+
+    #[test]
     fn unquote_rejects_what_q_never_writes() {
         for bad in [
             "%",
@@ -356,6 +465,16 @@ mod tests {
             "ü",
         ] {
             assert!(unquote(bad, Part::Component).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_segments_are_recognised() {
+        for canonical in ["", "plain", "client-a%7Cuser-1", "%C3%BC%2F", "a%25b"] {
+            assert!(is_canonical(canonical), "{canonical}");
+        }
+        for other in ["client-a%7cuser-1", "%41", "a%2d", "%c3%BC", "%C3%bc"] {
+            assert!(!is_canonical(other), "{other}");
         }
     }
 

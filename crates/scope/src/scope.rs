@@ -52,7 +52,7 @@ impl<'a> Scope<'a> {
     /// The scope of a token with this `client_id` and `sub` claim: `client_id|sub` when `sub` is a
     /// non-empty string or a non-zero integer (decimal), else `client_id`.
     ///
-    /// Borrows `client_id` when there is no `sub` to append.
+    /// Borrows `client_id` (and a string `sub`): nothing is allocated unless `sub` is an integer.
     ///
     /// # Errors
     /// - [`Error::InvalidChar`] for [`Part::ClientId`] when `client_id` contains `|` (the
@@ -60,7 +60,7 @@ impl<'a> Scope<'a> {
     /// - [`Error::UnsupportedSubClaim`] for `true`, a float other than zero (which includes
     ///   integers beyond the 64-bit range, which JSON readers give as floats), an array or an
     ///   object.
-    pub fn from_token(client_id: &'a str, sub: SubClaim<'_>) -> Result<Self, Error> {
+    pub fn from_token(client_id: &'a str, sub: SubClaim<'a>) -> Result<Self, Error> {
         if let Some(offset) = client_id.find('|') {
             return Err(Error::InvalidChar {
                 part: Part::ClientId,
@@ -77,11 +77,10 @@ impl<'a> Scope<'a> {
             SubClaim::Float(0.0) => None, // Matches -0.0 too (float patterns compare with `==`).
             SubClaim::String("") => None,
             SubClaim::String(sub) => {
-                let mut text = String::with_capacity(client_id.len() + 1 + sub.len());
-                text.push_str(client_id);
-                text.push('|');
-                text.push_str(sub);
-                Some(text)
+                return Ok(Self(Text::Joined {
+                    head: client_id,
+                    tail: sub,
+                }));
             }
             SubClaim::Integer(number) => {
                 let mut text = String::with_capacity(client_id.len() + 21);
@@ -115,6 +114,65 @@ impl<'a> Scope<'a> {
             composed.map_or(Cow::Borrowed(client_id), Cow::Owned),
         )))
     }
+
+    /// Whether this is the scope of a token with this `client_id` and `sub` claim, as
+    /// [`Scope::from_token`] composes it; compared without composing it (nothing is allocated).
+    /// `false` when the token gives no valid scope.
+    ///
+    /// ```
+    /// use taskctx_scope::{Scope, SubClaim};
+    /// let scope = Scope::from_encoded("client-a%7Cuser-1")?;
+    /// assert!(scope.is_of_token("client-a", SubClaim::String("user-1")));
+    /// assert!(!scope.is_of_token("client-a", SubClaim::Absent));
+    /// assert!(Scope::new("c|42").is_of_token("c", SubClaim::Integer(42)));
+    /// assert!(!Scope::new("a|b").is_of_token("a|b", SubClaim::Absent));
+    /// # Ok::<(), taskctx_scope::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_of_token(&self, client_id: &str, sub: SubClaim<'_>) -> bool {
+        // A client id with `|` gives no scope: `eq_joined` is false for it.
+        let mut digits = [0u8; I128_DIGITS];
+        let tail = match sub {
+            SubClaim::Absent | SubClaim::Null | SubClaim::Bool(false) | SubClaim::Integer(0) => {
+                None
+            }
+            SubClaim::Float(0.0) => None,
+            SubClaim::String("") => None,
+            SubClaim::String(sub) => Some(sub.as_bytes()),
+            SubClaim::Integer(number) => Some(decimal(number, &mut digits)),
+            SubClaim::Bool(true) | SubClaim::Float(_) | SubClaim::Array | SubClaim::Object => {
+                return false;
+            }
+        };
+        self.0.eq_joined(client_id.as_bytes(), tail)
+    }
+}
+
+/// The most bytes an `i128` takes in decimal, its sign included.
+const I128_DIGITS: usize = 40;
+
+/// The decimal digits of `number` (with a leading `-` when negative), written at the end of
+/// `buffer`.
+fn decimal(number: i128, buffer: &mut [u8; I128_DIGITS]) -> &[u8] {
+    let mut rest = number.unsigned_abs();
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        if let Some(slot) = buffer.get_mut(start) {
+            *slot = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        }
+        rest /= 10;
+        if rest == 0 || start == 0 {
+            break;
+        }
+    }
+    if number < 0 && start > 0 {
+        start -= 1;
+        if let Some(slot) = buffer.get_mut(start) {
+            *slot = b'-';
+        }
+    }
+    buffer.get(start..).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -178,6 +236,76 @@ mod tests {
                     found: '|'
                 })
             );
+        }
+    }
+
+    #[test]
+    fn token_scopes_compare_without_composing() {
+        let subs = [
+            SubClaim::Absent,
+            SubClaim::Null,
+            SubClaim::Bool(false),
+            SubClaim::Bool(true),
+            SubClaim::Integer(0),
+            SubClaim::Integer(42),
+            SubClaim::Integer(-7),
+            SubClaim::Integer(i128::MAX),
+            SubClaim::Integer(i128::MIN),
+            SubClaim::Float(0.0),
+            SubClaim::Float(-0.0),
+            SubClaim::Float(1.5),
+            SubClaim::String(""),
+            SubClaim::String("user-1"),
+            SubClaim::String("b|c"),
+            SubClaim::String("ü/😀"),
+            SubClaim::Array,
+            SubClaim::Object,
+        ];
+        let clients = ["client-a", "", "a|b", "ü"];
+        let mut scopes: Vec<Scope<'static>> = Vec::new();
+        for client in clients {
+            for sub in subs {
+                if let Ok(scope) = Scope::from_token(client, sub) {
+                    scopes.push(scope.into_owned());
+                }
+            }
+        }
+        scopes.push(Scope::new("client-a|"));
+        scopes.push(Scope::new("client-a|user-1|x"));
+        for scope in &scopes {
+            for client in clients {
+                for sub in subs {
+                    let expected = Scope::from_token(client, sub).is_ok_and(|s| &s == scope);
+                    assert_eq!(
+                        scope.is_of_token(client, sub),
+                        expected,
+                        "{scope:?} {client:?} {sub:?}"
+                    );
+                    // Parsed from a key (escaped or not), the same.
+                    let encoded = scope.encoded();
+                    let parsed = Scope::from_encoded(&encoded).unwrap();
+                    assert_eq!(parsed.is_of_token(client, sub), expected, "{encoded}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decimal_digits_match_display() {
+        for number in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            42,
+            i128::from(u64::MAX),
+            i128::MAX,
+            i128::MIN,
+        ] {
+            let mut buffer = [0u8; I128_DIGITS];
+            assert_eq!(decimal(number, &mut buffer), number.to_string().as_bytes());
         }
     }
 

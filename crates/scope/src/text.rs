@@ -9,7 +9,8 @@ use std::hash::{Hash, Hasher};
 use crate::error::{Error, Part};
 use crate::percent;
 
-/// Plain text, or a validated percent-encoded segment of a parsed key.
+/// Plain text, a validated percent-encoded segment of a key, or a token's scope kept as its two
+/// parts.
 #[derive(Clone)]
 pub(crate) enum Text<'a> {
     /// The text itself.
@@ -20,6 +21,17 @@ pub(crate) enum Text<'a> {
         raw: &'a str,
         /// Whether `raw` holds any `%` escape (else it is the text itself).
         escaped: bool,
+    },
+    /// Exactly `Q` of the text (escapes in uppercase hex, none needless), holding at least one
+    /// escape: a segment of a key this crate wrote (or checked).
+    Canonical(&'a str),
+    /// The text `{head}|{tail}`, not composed: a token's scope (`head`, its client id, holds no
+    /// `|`).
+    Joined {
+        /// The text before the first `|`.
+        head: &'a str,
+        /// The text after it.
+        tail: &'a str,
     },
 }
 
@@ -39,19 +51,41 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Some(raw),
-            Self::Encoded { escaped: true, .. } => None,
+            Self::Encoded { escaped: true, .. } | Self::Canonical(_) | Self::Joined { .. } => None,
+        }
+    }
+
+    /// The escaped segment, when the text is held encoded with escapes.
+    #[inline]
+    fn escaped_raw(&self) -> Option<&'a str> {
+        match self {
+            Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => Some(raw),
+            Self::Plain(_) | Self::Encoded { escaped: false, .. } | Self::Joined { .. } => None,
+        }
+    }
+
+    /// The encoded segment, when it is exactly `Q` of the text (a parsed segment with escapes is
+    /// checked).
+    #[inline]
+    pub(crate) fn canonical_raw(&self) -> Option<&'a str> {
+        match self {
+            Self::Canonical(raw)
+            | Self::Encoded {
+                raw,
+                escaped: false,
+            } => Some(raw),
+            Self::Encoded { raw, escaped: true } => percent::is_canonical(raw).then_some(*raw),
+            Self::Plain(_) | Self::Joined { .. } => None,
         }
     }
 
     /// The decoded text; borrowed unless escapes must be decoded.
     pub(crate) fn decoded(&self) -> Cow<'_, str> {
-        match self {
-            Self::Plain(text) => Cow::Borrowed(text),
-            Self::Encoded {
-                raw,
-                escaped: false,
-            } => Cow::Borrowed(raw),
-            Self::Encoded { raw, escaped: true } => Cow::Owned(percent::decode_validated(raw)),
+        match (self.direct(), self.escaped_raw(), self) {
+            (Some(text), _, _) => Cow::Borrowed(text),
+            (None, Some(raw), _) => Cow::Owned(percent::decode_validated(raw)),
+            (None, None, Self::Joined { head, tail }) => Cow::Owned(join(head, tail)),
+            (None, None, _) => Cow::Borrowed(""),
         }
     }
 
@@ -63,9 +97,10 @@ impl<'a> Text<'a> {
                 raw,
                 escaped: false,
             } => Text::Plain(Cow::Owned(raw.to_owned())),
-            Self::Encoded { raw, escaped: true } => {
+            Self::Encoded { raw, escaped: true } | Self::Canonical(raw) => {
                 Text::Plain(Cow::Owned(percent::decode_validated(raw)))
             }
+            Self::Joined { head, tail } => Text::Plain(Cow::Owned(join(head, tail))),
         }
     }
 
@@ -73,29 +108,111 @@ impl<'a> Text<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             Self::Plain(text) => text.is_empty(),
-            Self::Encoded { raw, .. } => raw.is_empty(),
+            Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.is_empty(),
+            Self::Joined { .. } => false,
         }
     }
 
     /// The bytes of the decoded text.
     fn bytes(&self) -> TextBytes<'_> {
-        match self.direct() {
-            Some(text) => TextBytes::Direct(text.bytes()),
-            None => match self {
-                Self::Encoded { raw, .. } => TextBytes::Decoded(percent::decoded_bytes(raw)),
-                Self::Plain(text) => TextBytes::Direct(text.bytes()),
-            },
+        match (self.direct(), self.escaped_raw(), self) {
+            (Some(text), _, _) => TextBytes::Direct(text.bytes()),
+            (None, Some(raw), _) => TextBytes::Decoded(percent::decoded_bytes(raw)),
+            (None, None, Self::Joined { head, tail }) => TextBytes::Joined(
+                head.bytes()
+                    .chain(std::iter::once(b'|'))
+                    .chain(tail.bytes()),
+            ),
+            (None, None, _) => TextBytes::Direct("".bytes()),
         }
     }
 
     /// Length of the canonical encoding `Q(text)`.
     pub(crate) fn encoded_len(&self) -> usize {
-        match self.direct() {
-            Some(text) => percent::encoded_len(text),
-            None => self
-                .bytes()
-                .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
-                .sum(),
+        match self {
+            // A validated segment without escapes consists of unreserved bytes only.
+            Self::Encoded {
+                raw,
+                escaped: false,
+            } => raw.len(),
+            Self::Plain(text) => percent::encoded_len(text),
+            Self::Canonical(raw) => raw.len(),
+            Self::Joined { head, tail } => {
+                percent::encoded_len(head) + 3 + percent::encoded_len(tail)
+            }
+            Self::Encoded { escaped: true, .. } => match self.canonical_raw() {
+                Some(raw) => raw.len(),
+                None => self
+                    .bytes()
+                    .map(|b| if percent::is_unreserved(b) { 1 } else { 3 })
+                    .sum(),
+            },
+        }
+    }
+
+    /// At least the length of the canonical encoding `Q(text)`, found without reading the text.
+    pub(crate) fn encoded_len_bound(&self) -> usize {
+        match self {
+            // Each byte takes at most three.
+            Self::Plain(text) => 3 * text.len(),
+            // The canonical form is never longer than a validated encoding.
+            Self::Encoded { raw, .. } | Self::Canonical(raw) => raw.len(),
+            Self::Joined { head, tail } => 3 * (head.len() + 1 + tail.len()),
+        }
+    }
+
+    /// Appends the canonical encoding `Q(text)` and returns whether it holds any escape.
+    pub(crate) fn write_canonical(&self, out: &mut String) -> bool {
+        let start = out.len();
+        self.write_encoded(out);
+        match self {
+            // Every escaped byte grows by two.
+            Self::Plain(text) => out.len() - start != text.len(),
+            Self::Encoded { escaped: false, .. } => false,
+            // The `|` is escaped.
+            Self::Canonical(_) | Self::Joined { .. } => true,
+            // Needless escapes in the input are gone from the canonical form.
+            Self::Encoded { escaped: true, .. } => out
+                .as_bytes()
+                .get(start..)
+                .is_some_and(|written| written.contains(&b'%')),
+        }
+    }
+
+    /// Whether the decoded text is `head` (which holds no `|`), or `head|tail` when there is a
+    /// tail; always false when `head` holds a `|`.
+    pub(crate) fn eq_joined(&self, head: &[u8], tail: Option<&[u8]>) -> bool {
+        if let Some(raw) = self.canonical_raw() {
+            // Compared in encoded form: `Q(head)`, then `%7C` and `Q(tail)`.
+            let Some(rest) = percent::strip_quoted(raw.as_bytes(), head, Some(b'|')) else {
+                return false;
+            };
+            return match tail {
+                None => rest.is_empty(),
+                Some(tail) => rest
+                    .strip_prefix(b"%7C")
+                    .and_then(|rest| percent::strip_quoted(rest, tail, None))
+                    .is_some_and(<[u8]>::is_empty),
+            };
+        }
+        if head.contains(&b'|') {
+            return false;
+        }
+        match (self.direct(), tail) {
+            (Some(text), None) => text.as_bytes() == head,
+            (Some(text), Some(tail)) => {
+                let text = text.as_bytes();
+                text.len() == head.len() + 1 + tail.len()
+                    && text.starts_with(head)
+                    && text.get(head.len()) == Some(&b'|')
+                    && text.ends_with(tail)
+            }
+            (None, tail) => {
+                let tail = tail
+                    .into_iter()
+                    .flat_map(|tail| std::iter::once(b'|').chain(tail.iter().copied()));
+                self.bytes().eq(head.iter().copied().chain(tail))
+            }
         }
     }
 
@@ -107,7 +224,15 @@ impl<'a> Text<'a> {
             Self::Encoded {
                 raw,
                 escaped: false,
-            } => out.push_str(raw),
+            }
+            | Self::Canonical(raw) => out.push_str(raw),
+            Self::Joined { head, tail } => {
+                percent::quote_into(head, out);
+                out.push_str("%7C");
+                percent::quote_into(tail, out);
+            }
+            // Keys taskctx writes (and most others) are in canonical form already.
+            Self::Encoded { raw, escaped: true } if percent::is_canonical(raw) => out.push_str(raw),
             Self::Encoded { raw, escaped: true } => {
                 for b in percent::decoded_bytes(raw) {
                     if percent::is_unreserved(b) {
@@ -125,6 +250,22 @@ impl<'a> Text<'a> {
 enum TextBytes<'a> {
     Direct(std::str::Bytes<'a>),
     Decoded(percent::DecodedBytes<'a>),
+    Joined(JoinedBytes<'a>),
+}
+
+/// Bytes of `{head}|{tail}`.
+type JoinedBytes<'a> = std::iter::Chain<
+    std::iter::Chain<std::str::Bytes<'a>, std::iter::Once<u8>>,
+    std::str::Bytes<'a>,
+>;
+
+/// `{head}|{tail}`.
+fn join(head: &str, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + 1 + tail.len());
+    text.push_str(head);
+    text.push('|');
+    text.push_str(tail);
+    text
 }
 
 impl Iterator for TextBytes<'_> {
@@ -135,6 +276,7 @@ impl Iterator for TextBytes<'_> {
         match self {
             Self::Direct(bytes) => bytes.next(),
             Self::Decoded(bytes) => bytes.next(),
+            Self::Joined(bytes) => bytes.next(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Runs one hot path `N` times on `memory://`, for instruction counts under callgrind:
-//! `hot_path submit|run|encode|decode N`.
+//! Runs one hot path `N` times on `memory://` (or the store URL given third), for instruction
+//! counts under callgrind: `hot_path submit|run|encode|decode N [URL]`.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,14 +15,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap();
     let n: usize = args.next().unwrap().parse().unwrap();
+    let url = args.next().unwrap_or_else(|| "memory://hot".to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let glue: TaskGlue = TaskGlue::builder()
-        .store_url("memory://hot")
-        .build()
-        .unwrap();
+    let glue: TaskGlue = TaskGlue::builder().store_url(url).build().unwrap();
     let snapshot = taskctx_snapshot::sample::full_snapshot();
     let ids: &'static [String] = Vec::leak((0..n).map(|i| format!("bench-{i}")).collect());
     let submit = |id: &'static str| {

@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use taskctx_scope::{Leg, TaskKey};
+use taskctx_scope::{ExecutionKey, Leg, TaskKey};
 use taskctx_snapshot::{AccessToken, Headers, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
 
 use crate::registries::{ServerKey, SessionKey};
@@ -85,7 +85,8 @@ pub struct TraceContext {
 pub(crate) struct CallerParts {
     pub(crate) access_token: Option<Arc<AccessToken>>,
     pub(crate) headers: Option<Arc<Headers>>,
-    pub(crate) session_id: Option<Arc<str>>,
+    /// The session id, shared; made from `rest` when first asked for.
+    session_id: OnceLock<Option<Arc<str>>>,
     /// The rest of the snapshot (without its token and headers).
     pub(crate) rest: Box<TaskContextSnapshot>,
     /// Built from `rest` and `headers` when first asked for.
@@ -101,10 +102,17 @@ impl CallerParts {
         Self {
             access_token,
             headers,
-            session_id: rest.session_id().map(Arc::from),
+            session_id: OnceLock::new(),
             rest,
             trace: OnceLock::new(),
         }
+    }
+
+    /// The session id, shared.
+    fn shared_session_id(&self) -> Option<&Arc<str>> {
+        self.session_id
+            .get_or_init(|| self.rest.session_id().map(Arc::from))
+            .as_ref()
     }
 
     /// The W3C trace context: the snapshot's field, else the captured header of that name (as
@@ -136,8 +144,8 @@ impl CallerParts {
 ///
 /// `Debug` never shows the access token, a secret header value or the session id.
 pub struct TaskContext {
-    task: TaskKey<'static>,
-    leg: Leg,
+    /// The execution key: the task's identity and leg.
+    key: ExecutionKey,
     outcome: RestoreOutcome,
     caller: CallerParts,
     /// Which glue restored it: only that glue's registries are asked for its session and server.
@@ -148,15 +156,13 @@ pub struct TaskContext {
 
 impl TaskContext {
     pub(crate) fn new(
-        task: TaskKey<'static>,
-        leg: Leg,
+        key: ExecutionKey,
         outcome: RestoreOutcome,
         caller: CallerParts,
         glue_id: u64,
     ) -> Self {
         Self {
-            task,
-            leg,
+            key,
             outcome,
             caller,
             glue_id,
@@ -165,16 +171,16 @@ impl TaskContext {
         }
     }
 
-    /// The task's key: its scope, id, type and component.
+    /// The task's key: its scope, id, type and component (borrowed from the context).
     #[must_use]
-    pub const fn task(&self) -> &TaskKey<'static> {
-        &self.task
+    pub fn task(&self) -> TaskKey<'_> {
+        self.key.task()
     }
 
     /// The leg this execution runs.
     #[must_use]
     pub const fn leg(&self) -> Leg {
-        self.leg
+        self.key.leg()
     }
 
     /// How the context was restored.
@@ -201,7 +207,7 @@ impl TaskContext {
     /// The id of the session that submitted the task.
     #[must_use]
     pub fn session_id(&self) -> Option<&str> {
-        self.caller.session_id.as_deref()
+        self.caller.rest.session_id()
     }
 
     /// The id of the request that submitted the task.
@@ -230,15 +236,15 @@ impl TaskContext {
 
     /// The key of the task in the server registry (built once).
     pub(crate) fn server_key(&self) -> &ServerKey {
-        self.server_key.get_or_init(|| ServerKey::of(&self.task))
+        self.server_key.get_or_init(|| ServerKey::of(&self.task()))
     }
 
     /// The key of the task's session in the session registry (built once).
     pub(crate) fn session_key(&self) -> Option<&SessionKey> {
         self.session_key
             .get_or_init(|| {
-                let id = self.caller.session_id.as_deref()?;
-                Some(SessionKey::new(self.task.scope(), id))
+                let id = self.session_id()?;
+                Some(SessionKey::new(self.task().scope(), id))
             })
             .as_ref()
     }
@@ -246,15 +252,16 @@ impl TaskContext {
 
 impl fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let task = self.task();
         f.debug_struct("TaskContext")
-            .field("task_id", &self.task.task_id())
-            .field("task_type", &self.task.task_type())
-            .field("authenticated", &self.task.scope().is_some())
-            .field("leg", &self.leg)
+            .field("task_id", task.task_id())
+            .field("task_type", task.task_type())
+            .field("authenticated", &task.scope().is_some())
+            .field("leg", &self.leg())
             .field("outcome", &self.outcome)
             .field("access_token", &self.caller.access_token)
             .field("headers", &self.caller.headers)
-            .field("session", &self.caller.session_id.is_some())
+            .field("session", &self.session_id().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -295,13 +302,13 @@ pub fn headers() -> Option<Arc<Headers>> {
 /// The id of the session that submitted the running task, shared.
 #[must_use]
 pub fn session_id() -> Option<Arc<str>> {
-    with_current(|context| context.caller.session_id.clone()).flatten()
+    with_current(|context| context.caller.shared_session_id().cloned()).flatten()
 }
 
 /// The running task's key (scope, id, type, component) and leg.
 #[must_use]
 pub fn current_task() -> Option<(TaskKey<'static>, Leg)> {
-    with_current(|context| (context.task.clone(), context.leg))
+    with_current(|context| (context.task().into_owned(), context.leg()))
 }
 
 /// The W3C trace context the running task was submitted under.

@@ -105,6 +105,53 @@ impl GlueStore {
     }
 }
 
+/// A stored value as the glue reads it: shared with an in-process store, or the store's copy.
+pub(crate) enum Loaded {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl std::ops::Deref for Loaded {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Owned(value) => value,
+            Self::Shared(value) => value,
+        }
+    }
+}
+
+impl GlueStore {
+    /// Saves one key (as [`SnapshotStore::save`]), handing an in-process store the key and value
+    /// themselves.
+    pub(crate) async fn save_one(
+        &self,
+        key: String,
+        value: Vec<u8>,
+        ttl: Ttl,
+    ) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Builtin(AnyStore::Memory(store)) => {
+                store.save_owned(key, value, ttl);
+                Ok(())
+            }
+            _ => SnapshotStore::save(self, &[(key.as_str(), value.as_slice())], ttl).await,
+        }
+    }
+
+    /// Loads one key (as [`SnapshotStore::load`]); an in-process store's value is shared, not
+    /// copied.
+    pub(crate) async fn load_value(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+        match &self.inner {
+            Inner::Builtin(AnyStore::Memory(store)) => {
+                Ok(store.load_shared(key).map(Loaded::Shared))
+            }
+            _ => Ok(SnapshotStore::load(self, key).await?.map(Loaded::Owned)),
+        }
+    }
+}
+
 impl fmt::Debug for GlueStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {

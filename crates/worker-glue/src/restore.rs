@@ -1,18 +1,19 @@
 //! Restore: find, decode and check a task's snapshot, and run the task inside its context; the
 //! typed lookups of a task's live session and owning server.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use taskctx_scope::{Leg, TaskKey};
+use taskctx_scope::{ExecutionKey, TaskKey};
 use taskctx_snapshot::{AccessToken, CREDENTIAL_HEADERS, TaskContextSnapshot};
 use tracing::Instrument;
 
 use crate::context::{self, CallerParts, RestoreOutcome, TaskContext, TraceContext};
 use crate::refresh::RefreshRequest;
-use crate::submit::{scope_of, scope_of_token};
-use crate::{KeyError, RestoreError, RestorePolicy, SnapshotStore, TaskGlue};
+use crate::submit::{is_scope_of, is_scope_of_token};
+use crate::{KeyError, RestoreError, RestorePolicy, TaskGlue};
 
 /// The current unix time in seconds.
 fn unix_now() -> i64 {
@@ -39,22 +40,23 @@ type TokenOutcome = (Option<Arc<AccessToken>>, RestoreOutcome);
 /// copied again.
 type Loaded = Result<Box<TaskContextSnapshot>, Box<(RestoreOutcome, RestoreError)>>;
 
-/// Where a restore stands once the snapshot is loaded.
+/// Where a restore stands once the snapshot is loaded; `C` holds the context (itself, or the
+/// `Arc` that [`TaskGlue::run`] installs, made where the context is built so that it is not
+/// moved again).
 #[allow(
     clippy::large_enum_variant,
     reason = "matched at once; boxing the common variant would cost an allocation per task"
 )]
-enum Step {
+enum Step<C> {
     /// Finished without waiting for anything.
-    Done(Result<TaskContext, RestoreError>),
+    Done(Result<C, RestoreError>),
     /// The token is due for a refresh.
     Refresh(Box<PendingRefresh>),
 }
 
 /// A restore waiting for its token's refresh.
 struct PendingRefresh {
-    task: TaskKey<'static>,
-    leg: Leg,
+    key: ExecutionKey,
     /// The snapshot, its token taken out.
     snapshot: Box<TaskContextSnapshot>,
     token: Arc<AccessToken>,
@@ -90,8 +92,17 @@ where
     /// refresher [`RestoreError::Refresh`], [`RestoreError::RefreshedScopeMismatch`],
     /// [`RestoreError::RefreshedExpired`].
     pub async fn restore(&self, execution_key: &str) -> Result<Option<TaskContext>, RestoreError> {
-        let (task, leg) = match TaskKey::parse_execution(execution_key) {
-            Ok(parsed) => parsed,
+        self.restore_as(execution_key).await
+    }
+
+    /// [`restore`](Self::restore), the context held in a `C`.
+    async fn restore_as<C: From<TaskContext> + Borrow<TaskContext>>(
+        &self,
+        execution_key: &str,
+    ) -> Result<Option<C>, RestoreError> {
+        // The key is kept (one allocation) for the context; its task is borrowed from it.
+        let key = match ExecutionKey::parse(execution_key) {
+            Ok(key) => key,
             Err(KeyError::UnknownTag { .. }) => {
                 tracing::debug!("not a task key: no context to restore");
                 return Ok(None);
@@ -111,13 +122,13 @@ where
                 };
             }
         };
-        let task = task.into_owned();
+        let task = key.task();
         // The fields (the scope's fingerprint is an HMAC) are computed only when a subscriber
         // wants the span.
         let span = tracing::info_span!(
             "taskctx.restore",
             task_id = %task.task_id(),
-            leg = leg.get(),
+            leg = key.leg().get(),
             scope = %self.scope_fingerprint(task.scope()),
             outcome = tracing::field::Empty,
         );
@@ -127,15 +138,19 @@ where
         if let (Some(hook), Ok(snapshot)) = (&self.inner.span_hook, &loaded) {
             hook(&span, &trace_context_of(snapshot));
         }
+        let of_scope = loaded
+            .as_ref()
+            .is_ok_and(|snapshot| is_scope_of(snapshot, task.scope()));
+        drop(task);
         // Everything but a token refresh is synchronous: no future is built for it.
-        let result = match span.in_scope(|| self.restore_task(task, leg, loaded)) {
+        let result = match span.in_scope(|| self.restore_task::<C>(key, loaded, of_scope)) {
             Step::Done(result) => result,
             Step::Refresh(pending) => self.refresh(*pending).instrument(span.clone()).await,
         };
         span.record(
             "outcome",
             match &result {
-                Ok(context) => context.outcome().as_str(),
+                Ok(context) => context.borrow().outcome().as_str(),
                 Err(_) => "refused",
             },
         );
@@ -144,10 +159,10 @@ where
 
     /// Loads and decodes the task's snapshot; a failure comes with the outcome it gives under
     /// FailOpen.
-    async fn load(&self, task: &TaskKey<'static>) -> Loaded {
+    async fn load(&self, task: &TaskKey<'_>) -> Loaded {
         let inner = &self.inner;
         let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
-        match inner.store.load(&snapshot_key).await {
+        match inner.store.load_value(&snapshot_key).await {
             Err(error) => Err(Box::new((
                 RestoreOutcome::StoreFailed,
                 RestoreError::Store(error),
@@ -168,18 +183,25 @@ where
         }
     }
 
-    fn restore_task(&self, task: TaskKey<'static>, leg: Leg, loaded: Loaded) -> Step {
+    /// Installs a loaded snapshot `of_scope` (of the key's scope); any other outcome is refused
+    /// or runs with no caller, as the policy says.
+    fn restore_task<C: From<TaskContext>>(
+        &self,
+        key: ExecutionKey,
+        loaded: Loaded,
+        of_scope: bool,
+    ) -> Step<C> {
         let inner = &self.inner;
         let (outcome, error) = match loaded {
             Err(failure) => *failure,
             Ok(snapshot) => {
-                if scope_of(&snapshot).is_ok_and(|scope| scope.as_ref() == task.scope()) {
-                    return self.install(task, leg, snapshot);
+                if of_scope {
+                    return self.install(key, snapshot);
                 }
                 (
                     RestoreOutcome::ScopeMismatch,
                     RestoreError::ScopeMismatch {
-                        task_id: task.task_id().as_str().to_owned(),
+                        task_id: key.task_id().as_str().to_owned(),
                     },
                 )
             }
@@ -191,13 +213,12 @@ where
             }
             RestorePolicy::FailOpen => {
                 tracing::warn!(%error, "task context not restored: task runs with no caller");
-                Ok(TaskContext::new(
-                    task,
-                    leg,
+                Ok(C::from(TaskContext::new(
+                    key,
                     outcome,
                     CallerParts::default(),
                     inner.id,
-                ))
+                )))
             }
         })
     }
@@ -205,33 +226,26 @@ where
     /// Builds the context of a decoded snapshot of the task's scope: the token checked for expiry
     /// (a refresh, when one is due, is left to [`refresh`](Self::refresh)), the headers with the
     /// policy's secret marks.
-    fn install(
+    fn install<C: From<TaskContext>>(
         &self,
-        task: TaskKey<'static>,
-        leg: Leg,
+        key: ExecutionKey,
         mut snapshot: Box<TaskContextSnapshot>,
-    ) -> Step {
+    ) -> Step<C> {
         let Some(token) = snapshot.take_access_token().map(Arc::new) else {
             return Step::Done(Ok(self.context(
-                task,
-                leg,
+                key,
                 snapshot,
                 None,
                 (None, RestoreOutcome::Restored),
             )));
         };
-        match self.check_token(&task, &token) {
+        match self.check_token(&key, &token) {
             Checked::Done(Err(error)) => Step::Done(Err(error)),
-            Checked::Done(Ok(installed)) => Step::Done(Ok(self.context(
-                task,
-                leg,
-                snapshot,
-                Some(&token),
-                installed,
-            ))),
+            Checked::Done(Ok(installed)) => {
+                Step::Done(Ok(self.context(key, snapshot, Some(&token), installed)))
+            }
             Checked::Refresh { expired } => Step::Refresh(Box::new(PendingRefresh {
-                task,
-                leg,
+                key,
                 snapshot,
                 token,
                 expired,
@@ -240,14 +254,13 @@ where
     }
 
     /// The context of `snapshot` (its token taken out: `captured`), with the token outcome.
-    fn context(
+    fn context<C: From<TaskContext>>(
         &self,
-        task: TaskKey<'static>,
-        leg: Leg,
+        key: ExecutionKey,
         mut snapshot: Box<TaskContextSnapshot>,
         captured: Option<&Arc<AccessToken>>,
         (access_token, outcome): TokenOutcome,
-    ) -> TaskContext {
+    ) -> C {
         let mut headers = snapshot.take_http_headers();
         if let Some(headers) = &mut headers {
             headers.apply_secret_marks(&self.inner.header_policy);
@@ -262,12 +275,12 @@ where
             }
         }
         let caller = CallerParts::new(access_token, headers.map(Arc::new), snapshot);
-        TaskContext::new(task, leg, outcome, caller, self.inner.id)
+        C::from(TaskContext::new(key, outcome, caller, self.inner.id))
     }
 
     /// The restored token while valid and not due for a refresh; none when it has expired and
     /// no refresher is configured (FailOpen).
-    fn check_token(&self, task: &TaskKey<'static>, token: &Arc<AccessToken>) -> Checked {
+    fn check_token(&self, key: &ExecutionKey, token: &Arc<AccessToken>) -> Checked {
         let inner = &self.inner;
         let now = unix_now();
         let expired = token.is_expired(now);
@@ -285,7 +298,7 @@ where
             RestorePolicy::FailClosed => {
                 tracing::warn!("access token expired: task refused");
                 Err(RestoreError::ExpiredToken {
-                    task_id: task.task_id().as_str().to_owned(),
+                    task_id: key.task_id().as_str().to_owned(),
                 })
             }
             RestorePolicy::FailOpen => {
@@ -297,38 +310,41 @@ where
 
     /// Refreshes a token that has expired or expires within the margin, then builds the context
     /// with the new token (or, when the refresh fails under FailOpen, the old one while valid).
-    async fn refresh(&self, pending: PendingRefresh) -> Result<TaskContext, RestoreError> {
+    async fn refresh<C: From<TaskContext>>(
+        &self,
+        pending: PendingRefresh,
+    ) -> Result<C, RestoreError> {
         let PendingRefresh {
-            task,
-            leg,
+            key,
             snapshot,
             token,
             expired,
         } = pending;
-        let installed = self.refreshed_token(&task, &token, expired).await?;
-        Ok(self.context(task, leg, snapshot, Some(&token), installed))
+        let installed = self.refreshed_token(&key, &token, expired).await?;
+        Ok(self.context(key, snapshot, Some(&token), installed))
     }
 
     /// The refreshed token, checked to be of the task's scope and not expired.
     async fn refreshed_token(
         &self,
-        task: &TaskKey<'static>,
+        key: &ExecutionKey,
         token: &Arc<AccessToken>,
         expired: bool,
     ) -> Result<TokenOutcome, RestoreError> {
         let inner = &self.inner;
+        let task = key.task();
         let task_id = || task.task_id().as_str().to_owned();
         let Some(refresher) = inner.refresher.as_ref() else {
             return Err(RestoreError::ExpiredToken { task_id: task_id() });
         };
-        let request = RefreshRequest::new(task.clone(), Arc::clone(token));
+        let request = RefreshRequest::new(key.task().into_owned(), Arc::clone(token));
         let failure = match refresher.refresh(request).await {
             Err(source) => RestoreError::Refresh {
                 task_id: task_id(),
                 source,
             },
             Ok(refreshed) => {
-                if scope_of_token(&refreshed).ok().as_ref() != task.scope() {
+                if !is_scope_of_token(&refreshed, task.scope()) {
                     RestoreError::RefreshedScopeMismatch { task_id: task_id() }
                 } else if refreshed.is_expired(unix_now()) {
                     RestoreError::RefreshedExpired { task_id: task_id() }
@@ -370,8 +386,8 @@ where
         execution_key: &str,
         future: F,
     ) -> Result<F::Output, RestoreError> {
-        let restored = self.restore(execution_key).await?;
-        Ok(context::scope(restored.map(Arc::new), future).await)
+        let restored = self.restore_as::<Arc<TaskContext>>(execution_key).await?;
+        Ok(context::scope(restored, future).await)
     }
 
     /// The live session that submitted the running task: registered in this glue's

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
-use taskctx_scope::{Component, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType};
+use taskctx_scope::{
+    Component, ExecutionKey, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType,
+};
 use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 
 use crate::registries::ServerKey;
@@ -24,7 +26,18 @@ pub fn scope_of(snapshot: &TaskContextSnapshot) -> Result<Option<Scope<'static>>
 /// # Errors
 /// As [`scope_of`].
 pub fn scope_of_token(token: &AccessToken) -> Result<Scope<'static>, KeyError> {
-    let sub = match token.sub_claim() {
+    token_scope(token).map(Scope::into_owned)
+}
+
+/// The scope an access token stands for, borrowing the token's client id when there is no `sub`
+/// to append.
+fn token_scope(token: &AccessToken) -> Result<Scope<'_>, KeyError> {
+    Scope::from_token(token.client_id(), sub_claim(token))
+}
+
+/// The token's `sub` claim, as the key layer reads it.
+fn sub_claim(token: &AccessToken) -> SubClaim<'_> {
+    match token.sub_claim() {
         None => SubClaim::Absent,
         Some(Value::Null) => SubClaim::Null,
         Some(Value::Bool(value)) => SubClaim::Bool(*value),
@@ -36,8 +49,22 @@ pub fn scope_of_token(token: &AccessToken) -> Result<Scope<'static>, KeyError> {
         Some(Value::String(text)) => SubClaim::String(text),
         Some(Value::Array(_)) => SubClaim::Array,
         Some(Value::Object(_)) => SubClaim::Object,
-    };
-    Scope::from_token(token.client_id(), sub).map(Scope::into_owned)
+    }
+}
+
+/// Whether `scope` is the scope of the snapshot's caller (both `None` for an anonymous one),
+/// compared without composing the token's scope.
+pub(crate) fn is_scope_of(snapshot: &TaskContextSnapshot, scope: Option<&Scope<'_>>) -> bool {
+    match (snapshot.access_token(), scope) {
+        (None, None) => true,
+        (Some(token), Some(scope)) => scope.is_of_token(token.client_id(), sub_claim(token)),
+        _ => false,
+    }
+}
+
+/// Whether `scope` is the scope `token` stands for.
+pub(crate) fn is_scope_of_token(token: &AccessToken, scope: Option<&Scope<'_>>) -> bool {
+    scope.is_some_and(|scope| scope.is_of_token(token.client_id(), sub_claim(token)))
 }
 
 /// One task to submit: the caller's snapshot, the task's id, type and component (its scope is
@@ -123,48 +150,47 @@ impl<Sv> fmt::Debug for Submit<'_, Sv> {
     }
 }
 
-/// A submitted task: its full key and leg, and the execution key to hand the worker. `Debug`
-/// shows the task id and leg only (the key names the caller's scope).
+/// A submitted task: the execution key to hand the worker, and the task's key and leg it names.
+/// `Debug` shows the task id and leg only (the key names the caller's scope).
 #[must_use = "the execution key is what the worker needs: enqueue it"]
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Submitted {
-    task: TaskKey<'static>,
-    leg: Leg,
-    execution_key: String,
+    key: ExecutionKey,
 }
 
 impl Submitted {
     /// The key the worker receives: `{task key}` or `{task key}#leg{n}`.
     #[must_use]
     pub fn execution_key(&self) -> &str {
-        &self.execution_key
+        self.key.as_str()
     }
 
     /// The execution key, owned.
     #[must_use]
     pub fn into_execution_key(self) -> String {
-        self.execution_key
+        self.key.into_string()
     }
 
-    /// The task's key (with the scope derived from the snapshot's token).
+    /// The task's key (with the scope derived from the snapshot's token), borrowed from the
+    /// execution key.
     #[must_use]
-    pub const fn task(&self) -> &TaskKey<'static> {
-        &self.task
+    pub fn task(&self) -> TaskKey<'_> {
+        self.key.task()
     }
 
     /// The leg of the execution key.
     #[must_use]
     pub const fn leg(&self) -> Leg {
-        self.leg
+        self.key.leg()
     }
 }
 
 impl fmt::Debug for Submitted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Submitted")
-            .field("task_id", self.task.task_id())
-            .field("leg", &self.leg)
+            .field("task_id", &self.key.task_id())
+            .field("leg", &self.key.leg())
             .finish_non_exhaustive()
     }
 }
@@ -186,7 +212,12 @@ where
     /// [`SubmitError::ReservedSuffix`] and [`SubmitError::DuplicateSuffix`] for extra keys;
     /// [`SubmitError::Encode`]; [`SubmitError::Store`]. Nothing is written or registered then.
     pub async fn submit(&self, task: Submit<'_, Sv>) -> Result<Submitted, SubmitError> {
-        let scope = scope_of(task.snapshot).map_err(SubmitError::Scope)?;
+        let scope = task
+            .snapshot
+            .access_token()
+            .map(token_scope)
+            .transpose()
+            .map_err(SubmitError::Scope)?;
         for (index, (suffix, _)) in task.extras.iter().enumerate() {
             if matches!(suffix, KeySuffix::Snapshot | KeySuffix::Meta) {
                 return Err(SubmitError::ReservedSuffix { suffix: *suffix });
@@ -201,21 +232,24 @@ where
             }
         }
         let inner = &self.inner;
-        let snapshot_key = inner.keys.snapshot_key(scope.as_ref(), &task.task_id);
+        // The execution key is written first: the other keys copy its encoded scope.
+        let execution_key = ExecutionKey::new(
+            &TaskKey::new(scope, task.task_id, task.task_type, task.component),
+            task.leg,
+        );
+        let key = execution_key.task();
+        let snapshot_key = inner.keys.snapshot_key(key.scope(), key.task_id());
         let encoded = inner
             .codec
             .encode(task.snapshot, &snapshot_key)
             .map_err(SubmitError::Encode)?;
         let saved = if task.extras.is_empty() {
-            inner
-                .store
-                .save(&[(snapshot_key.as_str(), encoded.as_slice())], inner.ttl)
-                .await
+            inner.store.save_one(snapshot_key, encoded, inner.ttl).await
         } else {
             let extra_keys: Vec<String> = task
                 .extras
                 .iter()
-                .map(|(suffix, _)| inner.keys.task_key(scope.as_ref(), &task.task_id, *suffix))
+                .map(|(suffix, _)| inner.keys.task_key(key.scope(), key.task_id(), *suffix))
                 .collect();
             let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
             entries.push((&snapshot_key, &encoded));
@@ -229,20 +263,10 @@ where
         };
         saved.map_err(SubmitError::Store)?;
 
-        let key = TaskKey::new(
-            scope,
-            task.task_id.into_owned(),
-            task.task_type.into_owned(),
-            task.component.into_owned(),
-        );
         if let Some(server) = task.server {
             inner.servers.register_key(ServerKey::of(&key), server);
         }
-        Ok(Submitted {
-            execution_key: key.execution_key(task.leg),
-            leg: task.leg,
-            task: key,
-        })
+        Ok(Submitted { key: execution_key })
     }
 }
 

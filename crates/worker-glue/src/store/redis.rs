@@ -13,6 +13,7 @@
 //! is sent again, once, on a new connection, so a restarted Redis is used again on the very next
 //! call.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -563,6 +564,70 @@ impl RedisStore {
     }
 }
 
+/// The bytes of `SET`, `EX` and a TTL's digits in a command's argument data.
+const SET_EX_BYTES: usize = 3 + 2 + 20;
+
+/// How many answered commands of each kind a thread keeps for their buffers.
+const SPARE_COMMANDS_MAX: usize = 4;
+
+/// Commands with more argument bytes than this are neither taken from nor given to the spares.
+const SPARE_COMMAND_BYTES_MAX: usize = 16 * 1024;
+
+thread_local! {
+    /// Answered `SET` and `GET` commands of this thread, cleared, whose buffers the next
+    /// commands reuse.
+    static SPARE_COMMANDS: [RefCell<Vec<Cmd>>; 2] = const {
+        [RefCell::new(Vec::new()), RefCell::new(Vec::new())]
+    };
+}
+
+/// The kinds of command whose buffers are reused (their sizes differ).
+#[derive(Clone, Copy)]
+enum Spare {
+    Set,
+    Get,
+}
+
+impl Spare {
+    fn with<R>(self, use_spares: impl FnOnce(&mut Vec<Cmd>) -> R) -> Option<R> {
+        SPARE_COMMANDS
+            .try_with(|spares| {
+                let spares = spares.get(self as usize)?;
+                let mut spares = spares.try_borrow_mut().ok()?;
+                Some(use_spares(&mut spares))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// A command for `args` arguments of `bytes` bytes: a spare one, or one sized up front (so
+    /// the value is copied into it once, never moved as it grows).
+    fn command(self, args: usize, bytes: usize) -> Cmd {
+        if bytes <= SPARE_COMMAND_BYTES_MAX
+            && let Some(cmd) = self.with(Vec::pop).flatten()
+        {
+            return cmd;
+        }
+        Cmd::with_capacity(args, bytes)
+    }
+
+    /// Keeps an answered single command of `bytes` argument bytes for the next one.
+    fn keep(self, request: Request, bytes: usize) {
+        let Request::One(mut cmd) = request else {
+            return;
+        };
+        if bytes > SPARE_COMMAND_BYTES_MAX {
+            return;
+        }
+        cmd.clear();
+        self.with(|spares| {
+            if spares.len() < SPARE_COMMANDS_MAX {
+                spares.push(cmd);
+            }
+        });
+    }
+}
+
 /// An error that leaves the connection unusable.
 fn is_connection_failure(error: &RedisError) -> bool {
     error.is_io_error()
@@ -579,14 +644,23 @@ impl SnapshotStore for RedisStore {
 
     async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
         let set = |(key, value): &(&str, &[u8])| {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(*key).arg(*value).arg("EX").arg(ttl.secs());
+            let mut cmd = Spare::Set.command(5, SET_EX_BYTES + key.len() + value.len());
+            cmd.arg("SET")
+                .arg(*key)
+                .arg(*value)
+                .arg("EX")
+                .arg(ttl.secs());
             cmd
         };
         let request = match entries {
             [] => return Ok(()),
             // One SET is atomic by itself.
-            [entry] => Request::One(set(entry)),
+            [entry] => {
+                let request = Request::One(set(entry));
+                let saved = self.query::<()>(Operation::Save, &request).await;
+                Spare::Set.keep(request, SET_EX_BYTES + entry.0.len() + entry.1.len());
+                return saved;
+            }
             entries => {
                 self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
                 let mut pipeline = redis::pipe();
@@ -601,10 +675,14 @@ impl SnapshotStore for RedisStore {
     }
 
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        self.query::<Option<Vec<u8>>>(Operation::Load, &Request::One(cmd))
-            .await
+        let mut cmd = Spare::Get.command(2, 3 + key.len());
+        cmd.arg("GET").arg(key);
+        let request = Request::One(cmd);
+        let loaded = self
+            .query::<Option<Vec<u8>>>(Operation::Load, &request)
+            .await;
+        Spare::Get.keep(request, 3 + key.len());
+        loaded
     }
 
     async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
