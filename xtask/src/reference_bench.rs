@@ -548,6 +548,8 @@ fn run_demo(binary: &Path, url: &str) -> Result<DemoRow, String> {
         .arg(DEMO_CONCURRENCY.to_string())
         .arg("--workers")
         .arg(DEMO_CONCURRENCY.to_string())
+        // One client thread, as the reference's one event loop.
+        .args(["--threads", "1"])
         .stderr(Stdio::null())
         .output()
         .map_err(|error| format!("could not run {}: {error}", binary.display()))?;
@@ -675,7 +677,7 @@ fn render(results: &Results<'_>) -> String {
     if let Some(demo) = results.demo {
         let _ = writeln!(
             out,
-            "| save + restore, {DEMO_CONCURRENCY} in flight / `taskctx demo` end to end | {} | {} | {} | demo: {DEMO_TASKS} tasks, {DEMO_CONCURRENCY} callers submitting at once, {DEMO_CONCURRENCY} workers; submit {:.0} ms + run {:.0} ms (run phase {}); isolation pass |",
+            "| save + restore, {DEMO_CONCURRENCY} in flight / `taskctx demo` end to end | {} | {} | {} | demo: {DEMO_TASKS} tasks, {DEMO_CONCURRENCY} callers submitting at once, {DEMO_CONCURRENCY} workers, one runtime thread; submit {:.0} ms + run {:.0} ms (run phase {}); isolation pass |",
             reference_64.map_or_else(|| "—".to_owned(), rate),
             rate(demo.end_to_end),
             ratio_of(Some(demo.end_to_end), reference_64),

@@ -61,6 +61,10 @@ pub(crate) struct DemoArgs {
     /// Redis connections the store keeps (each multiplexed); the store's default when not given.
     #[arg(long)]
     connections: Option<usize>,
+    /// Runtime threads the callers and workers run on: 1 is a single-threaded runtime, more a
+    /// multi-threaded one.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 /// A simulated caller: a token (or none), a session and an API key sent as a header.
@@ -101,11 +105,16 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
             "--callers and --workers must be at least 1",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        threads => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| Failure::check("could not start the async runtime", e))?;
     runtime.block_on(run_async(args))
 }
 
