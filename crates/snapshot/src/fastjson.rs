@@ -60,6 +60,18 @@ fn special_bytes(word: u64) -> u64 {
         & HIGHS
 }
 
+/// As [`special_bytes`], and also the uppercase ASCII letters and the bytes above 0x7F: the
+/// lowest set bit marks the first byte of `word` that may not stand in a stored header name
+/// read in place. (For bytes below 0x80, adding `0x80 - b'A'` sets the high bit from `A` up and
+/// adding `0x80 - (b'Z' + 1)` from past `Z`; a carry out of a byte above 0x7F only reaches the
+/// bytes after it, which the lowest bit already precedes.)
+fn not_lowercase_plain(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let upper = word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
+    special_bytes(word) | ((word | upper) & HIGHS)
+}
+
 /// The value of each hex digit, 0xFF for any other byte.
 #[allow(
     clippy::indexing_slicing,
@@ -146,6 +158,33 @@ impl<'a> Scanner<'a> {
         }
         while let Some(&byte) = bytes.get(self.pos) {
             if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Advances past lowercase ASCII bytes that need no attention inside a string (anything but
+    /// `"`, `\\`, control characters, uppercase letters and bytes above 0x7F), eight at a time.
+    #[inline(always)]
+    fn skip_lowercase_name(&mut self) {
+        let bytes = self.bytes();
+        while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            let special = not_lowercase_plain(u64::from_le_bytes(word));
+            if special != 0 {
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
+        }
+        while let Some(&byte) = bytes.get(self.pos) {
+            if !(0x20..0x80).contains(&byte)
+                || byte == b'"'
+                || byte == b'\\'
+                || byte.is_ascii_uppercase()
+            {
                 return;
             }
             self.pos += 1;
@@ -852,7 +891,10 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
 }
 
 /// A header object (the scanner on its `{`) of the common shape [`StoredHeaders`] takes, read
-/// in place; `None` (the scanner left anywhere) for any other.
+/// in place; `None` (the scanner left anywhere) for any other. A name is scanned as lowercase
+/// ASCII without escapes (any other byte before its closing quote declines the object), and the
+/// writer's separators (`": "` after a name, `, "` after a value) are matched as literals, with
+/// any other whitespace read the general way.
 fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
     let text = scanner.text;
     let bytes = text.as_bytes();
@@ -860,29 +902,35 @@ fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
     let mut headers = StoredHeaders::with_capacity((text.len() - start).min(4096));
     scanner.eat(b'{')?;
     if !scanner.try_eat(b'}') {
+        scanner.eat(b'"')?;
         loop {
-            scanner.eat(b'"')?;
             let name = scanner.pos;
-            scanner.skip_plain();
+            scanner.skip_lowercase_name();
             let name = (name, scanner.pos);
-            scanner.literal("\"")?;
-            scanner.eat(b':')?;
-            scanner.eat(b'"')?;
+            if scanner.literal("\": \"").is_none() {
+                scanner.literal("\"")?;
+                scanner.eat(b':')?;
+                scanner.eat(b'"')?;
+            }
             let value_start = scanner.pos;
             scanner.skip_plain();
             if scanner.peek()? == b'"' {
                 let value = (value_start, scanner.pos);
                 scanner.pos += 1;
-                headers.push(bytes, name, value, false)?;
+                headers.push_checked(bytes, name, value, false)?;
             } else {
                 // Decoded text is never longer than its escaped form.
                 let buffer = headers.decoding(text.len() - value_start);
                 let decoded_start = buffer.len();
                 scanner.escaped_into(value_start, buffer)?;
                 let value = (decoded_start, buffer.len());
-                headers.push(bytes, name, value, true)?;
+                headers.push_checked(bytes, name, value, true)?;
+            }
+            if scanner.literal(", \"").is_some() {
+                continue;
             }
             if scanner.try_eat(b',') {
+                scanner.eat(b'"')?;
                 continue;
             }
             scanner.eat(b'}')?;
@@ -1356,6 +1404,12 @@ y"}"#
                 .to_owned(),
             r#"{ }"#.to_owned(),
             r#"{"a" : "1" , "bb":"2"}"#.to_owned(),
+            r#"{"a": "1",  "b": "2" ,"c":"3"}"#.to_owned(),
+            r#"{"content-type": "1", "content-Type": "2"}"#.to_owned(),
+            r#"{"abcdefgh": "1", "abcdefghiJ": "2", "x-forwarded-forÉ": "3"}"#.to_owned(),
+            r#"{"abcdefghijklmnoZ": "1"}"#.to_owned(),
+            r#"{"abc\u0064": "1"}"#.to_owned(),
+            "{\"a\u{7f}b\": \"1\", \"@[`{~\": \"2\"}".to_owned(),
             format!("{{{}}}", many.join(", ")),
             format!("{{{}, \"h3\": \"again\"}}", many.join(", ")),
         ];
