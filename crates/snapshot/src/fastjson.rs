@@ -644,13 +644,10 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     let expires_at = if copy_literal(scanner, &mut json, "null", "null").is_some() {
         None
     } else {
-        let text = compact_number(scanner)?;
-        // As `integer_or_null`: `-0` and floats go to the general reader.
-        if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
-            return None;
-        }
-        json.extend_from_slice(text.as_bytes());
-        Some(text.parse().ok()?)
+        let start = scanner.pos;
+        let value = compact_integer(scanner)?;
+        json.extend_from_slice(scanner.bytes().get(start..scanner.pos)?);
+        Some(value)
     };
     copy_literal(scanner, &mut json, ",\\\"resource\\\":", ",\"resource\":")?;
     let resource = compact_optional(scanner, &mut json)?;
@@ -766,6 +763,39 @@ fn compact_text(
             }
         }
     }
+}
+
+/// A token-level integer as [`integer_or_null`] takes it (an `i64` in JSON's grammar, not `-0`,
+/// no fraction or exponent), its digits read as they are scanned; `None` for any other number
+/// (the general reader then decides), and for whitespace before it (it would be part of the
+/// token text).
+fn compact_integer(scanner: &mut Scanner<'_>) -> Option<i64> {
+    let bytes = scanner.bytes();
+    let negative = scanner.peek()? == b'-';
+    let digits = scanner.pos + usize::from(negative);
+    let mut end = digits;
+    let mut magnitude = 0_u64;
+    while let Some(&digit @ b'0'..=b'9') = bytes.get(end) {
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+        end += 1;
+    }
+    // No digits, a leading zero (`-0` included, which serde reads as a float), or a fraction
+    // or exponent next.
+    if end == digits
+        || (bytes.get(digits) == Some(&b'0') && (negative || end > digits + 1))
+        || matches!(bytes.get(end), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    let value = if negative {
+        0_i64.checked_sub_unsigned(magnitude)?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
+    scanner.pos = end;
+    Some(value)
 }
 
 /// A token-level number, copied (no whitespace before it: it would be part of the token text).
