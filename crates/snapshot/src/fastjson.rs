@@ -521,17 +521,23 @@ pub(crate) struct FastSnapshot<'a> {
     pub(crate) strings: [Option<Cow<'a, str>>; 4],
 }
 
-/// The top-level keys, quotes included, in the order the writer puts them.
-const WRITER_KEYS: [&str; 6] = [
-    "\"access_token_json\"",
-    "\"http_headers\"",
-    "\"origin_request_id\"",
-    "\"session_id\"",
-    "\"owning_tool_name\"",
-    "\"owning_tool_version\"",
-];
+/// Consumes the top-level key the writer puts at position `next` (quotes included) if it is
+/// next; each key a literal of its own, so that its comparison is inlined.
+#[inline(always)]
+fn writer_key(scanner: &mut Scanner<'_>, next: usize) -> bool {
+    match next {
+        0 => scanner.literal("\"access_token_json\""),
+        1 => scanner.literal("\"http_headers\""),
+        2 => scanner.literal("\"origin_request_id\""),
+        3 => scanner.literal("\"session_id\""),
+        4 => scanner.literal("\"owning_tool_name\""),
+        5 => scanner.literal("\"owning_tool_version\""),
+        _ => None,
+    }
+    .is_some()
+}
 
-/// The position in [`WRITER_KEYS`] of a top-level key read as a string.
+/// The position in the writer's order (see [`writer_key`]) of a top-level key read as a string.
 fn field_index(key: &str) -> Option<usize> {
     match key {
         "access_token_json" => Some(0),
@@ -554,9 +560,10 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
         let mut next = 0;
         loop {
             scanner.ws();
-            let field = match WRITER_KEYS.get(next) {
-                Some(key) if scanner.literal(key).is_some() => next,
-                _ => field_index(&scanner.string()?)?,
+            let field = if writer_key(&mut scanner, next) {
+                next
+            } else {
+                field_index(&scanner.string()?)?
             };
             next = field + 1;
             scanner.eat(b':')?;
@@ -704,7 +711,30 @@ fn copy_literal(
 /// in `json`.
 #[inline]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
-    compact_text(scanner, json, false)
+    let bytes = scanner.bytes();
+    let span_start = json.len();
+    while let Some(chunk) = bytes.get(scanner.pos..scanner.pos + 8) {
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        json.extend_from_slice(&word);
+        let special = special_bytes(u64::from_le_bytes(word));
+        if special != 0 {
+            let run = (special.trailing_zeros() / 8) as usize;
+            scanner.pos += run;
+            let span_end = json.len() - 8 + run;
+            // The closing `\"`: its `"` stored over the backslash appended with the word.
+            if bytes.get(scanner.pos..scanner.pos + 2)? != b"\\\"" {
+                return None;
+            }
+            scanner.pos += 2;
+            *json.get_mut(span_end)? = b'"';
+            json.truncate(span_end + 1);
+            return Some((span_start, span_end));
+        }
+        scanner.pos += 8;
+    }
+    // Among the last seven bytes of the text.
+    compact_text(scanner, json, false).map(|(_, end)| (span_start, end))
 }
 
 /// The content of a token-level string after its opening `\\"`, up to and through its closing
