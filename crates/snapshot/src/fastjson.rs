@@ -566,16 +566,19 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
                 field_index(&scanner.string()?)?
             };
             next = field + 1;
-            scanner.eat(b':')?;
+            // The writer's separators are matched as literals first.
+            if scanner.literal(": ").is_none() {
+                scanner.eat(b':')?;
+            }
             match field {
                 0 => fields.access_token_json = token_text(&mut scanner)?,
                 1 => fields.http_headers = headers(&mut scanner)?,
                 _ => {
-                    let value = scanner.string_or_null()?;
+                    let value = id_value(&mut scanner)?;
                     *fields.strings.get_mut(field - 2)? = value;
                 }
             }
-            if scanner.try_eat(b',') {
+            if scanner.literal(", ").is_some() || scanner.try_eat(b',') {
                 continue;
             }
             scanner.eat(b'}')?;
@@ -583,6 +586,24 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
         }
     }
     scanner.at_end().then_some(fields)
+}
+
+/// An identifier field's value: `null` or a string, one without escapes right at the scanner
+/// read inline.
+#[inline(always)]
+fn id_value<'a>(scanner: &mut Scanner<'a>) -> Option<Option<Cow<'a, str>>> {
+    if scanner.peek() == Some(b'"') {
+        let start = scanner.pos + 1;
+        scanner.pos = start;
+        scanner.skip_plain();
+        if scanner.peek()? == b'"' {
+            let text = scanner.text.get(start..scanner.pos)?;
+            scanner.pos += 1;
+            return Some(Some(Cow::Borrowed(text)));
+        }
+        scanner.pos = start - 1;
+    }
+    scanner.string_or_null()
 }
 
 /// An `access_token_json` value as read by the fast path.
@@ -1482,6 +1503,31 @@ y"}"#
                 }
             }
         }
+    }
+
+    #[test]
+    fn top_level_separators_of_every_shape_agree() {
+        let cases = [
+            r#"{"session_id":"s","owning_tool_name" : "t" ,"origin_request_id":null}"#,
+            r#"{ "session_id" :"a\"b", "owning_tool_version":"v"}"#,
+            r#"{"session_id": "x\u0041", "session_id": "y",  "owning_tool_name": "n"}"#,
+            r#"{"origin_request_id": "7", "session_id": "s", "owning_tool_name": "t", "owning_tool_version": "1.0"}"#,
+            r#"{"origin_request_id": "7",, "session_id": "s"}"#,
+            r#"{"origin_request_id": "7"  , "session_id":"s" }"#,
+            r#"{"owning_tool_version": "1", "origin_request_id": "x
+y"}"#,
+            r#"{"session_id": 5}"#,
+            r#"{"session_id": nul}"#,
+        ];
+        for text in cases {
+            check_snapshot(text);
+            for cut in 1..text.len() {
+                if text.is_char_boundary(cut) {
+                    check_snapshot(text.get(..cut).unwrap());
+                }
+            }
+        }
+        assert!(super::snapshot(cases[3]).is_some());
     }
 
     #[test]
