@@ -828,13 +828,14 @@ fn compact_integer(scanner: &mut Scanner<'_>) -> Option<i64> {
     let mut magnitude = 0_u64;
     while let Some(&digit @ b'0'..=b'9') = bytes.get(end) {
         magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(digit - b'0'));
         end += 1;
     }
-    // No digits, a leading zero (`-0` included, which serde reads as a float), or a fraction
-    // or exponent next.
+    // No digits, more than 18 (which might not fit: the general reader decides), a leading
+    // zero (`-0` included, which serde reads as a float), or a fraction or exponent next.
     if end == digits
+        || end - digits > 18
         || (bytes.get(digits) == Some(&b'0') && (negative || end > digits + 1))
         || matches!(bytes.get(end), Some(b'.' | b'e' | b'E'))
     {
