@@ -652,16 +652,15 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     let client_id = compact_string(scanner, &mut json)?;
     copy_literal(scanner, &mut json, ",\\\"scopes\\\":[", ",\"scopes\":[")?;
     let scopes_start = json.len() - 1;
-    if copy_literal(scanner, &mut json, "]", "]").is_none() {
+    if copy_literal(scanner, &mut json, "\\\"", "\"").is_some() {
         loop {
-            copy_literal(scanner, &mut json, "\\\"", "\"")?;
             compact_string(scanner, &mut json)?;
-            if copy_literal(scanner, &mut json, ",", ",").is_none() {
-                copy_literal(scanner, &mut json, "]", "]")?;
+            if copy_literal(scanner, &mut json, ",\\\"", ",\"").is_none() {
                 break;
             }
         }
     }
+    copy_literal(scanner, &mut json, "]", "]")?;
     let scopes = (scopes_start, json.len());
     copy_literal(
         scanner,
@@ -864,11 +863,11 @@ fn compact_number<'a>(scanner: &mut Scanner<'a>) -> Option<&'a str> {
 fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Option<(usize, usize)>> {
     copy_literal(scanner, json, "{", "{")?;
     let mut sub = None;
-    if copy_literal(scanner, json, "}", "}").is_some() {
+    if copy_literal(scanner, json, "\\\"", "\"").is_none() {
+        copy_literal(scanner, json, "}", "}")?;
         return Some(sub);
     }
     loop {
-        copy_literal(scanner, json, "\\\"", "\"")?;
         let (start, end) = compact_string(scanner, json)?;
         let is_sub = json.get(start..end)? == b"sub".as_slice();
         copy_literal(scanner, json, ":", ":")?;
@@ -880,7 +879,8 @@ fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Optio
             }
             sub = Some((value_start, json.len()));
         }
-        if copy_literal(scanner, json, ",", ",").is_none() {
+        // The next key's opening quote with its comma.
+        if copy_literal(scanner, json, ",\\\"", ",\"").is_none() {
             copy_literal(scanner, json, "}", "}")?;
             return Some(sub);
         }
