@@ -550,11 +550,19 @@ fn field_index(key: &str) -> Option<usize> {
     }
 }
 
-/// Reads the JSON stored form, or `None` when the input needs the general reader. The key the
-/// writer puts next is matched as a literal; any other key is read as a string.
+/// Reads the JSON stored form, or `None` when the input needs the general reader.
+#[cfg(test)]
 pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
-    let mut scanner = Scanner::new(text);
     let mut fields = FastSnapshot::default();
+    snapshot_into(text, &mut fields).map(|()| fields)
+}
+
+/// Reads the JSON stored form into `fields` (which start empty, and are filled in place rather
+/// than moved out), or `None` when the input needs the general reader (`fields` are then to be
+/// dropped). The key the writer puts next is matched as a literal; any other key is read as a
+/// string.
+pub(crate) fn snapshot_into<'a>(text: &'a str, fields: &mut FastSnapshot<'a>) -> Option<()> {
+    let mut scanner = Scanner::new(text);
     scanner.eat(b'{')?;
     if !scanner.try_eat(b'}') {
         let mut next = 0;
@@ -585,7 +593,7 @@ pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
             break;
         }
     }
-    scanner.at_end().then_some(fields)
+    scanner.at_end().then_some(())
 }
 
 /// An identifier field's value: `null` or a string, one without escapes right at the scanner
