@@ -60,6 +60,18 @@ fn special_bytes(word: u64) -> u64 {
         & HIGHS
 }
 
+/// As [`special_bytes`], and also the uppercase ASCII letters and the bytes above 0x7F: the
+/// lowest set bit marks the first byte of `word` that may not stand in a stored header name
+/// read in place. (For bytes below 0x80, adding `0x80 - b'A'` sets the high bit from `A` up and
+/// adding `0x80 - (b'Z' + 1)` from past `Z`; a carry out of a byte above 0x7F only reaches the
+/// bytes after it, which the lowest bit already precedes.)
+fn not_lowercase_plain(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let upper = word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
+    special_bytes(word) | ((word | upper) & HIGHS)
+}
+
 /// The value of each hex digit, 0xFF for any other byte.
 #[allow(
     clippy::indexing_slicing,
@@ -146,6 +158,33 @@ impl<'a> Scanner<'a> {
         }
         while let Some(&byte) = bytes.get(self.pos) {
             if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Advances past lowercase ASCII bytes that need no attention inside a string (anything but
+    /// `"`, `\\`, control characters, uppercase letters and bytes above 0x7F), eight at a time.
+    #[inline(always)]
+    fn skip_lowercase_name(&mut self) {
+        let bytes = self.bytes();
+        while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            let special = not_lowercase_plain(u64::from_le_bytes(word));
+            if special != 0 {
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
+        }
+        while let Some(&byte) = bytes.get(self.pos) {
+            if !(0x20..0x80).contains(&byte)
+                || byte == b'"'
+                || byte == b'\\'
+                || byte.is_ascii_uppercase()
+            {
                 return;
             }
             self.pos += 1;
@@ -482,17 +521,23 @@ pub(crate) struct FastSnapshot<'a> {
     pub(crate) strings: [Option<Cow<'a, str>>; 4],
 }
 
-/// The top-level keys, quotes included, in the order the writer puts them.
-const WRITER_KEYS: [&str; 6] = [
-    "\"access_token_json\"",
-    "\"http_headers\"",
-    "\"origin_request_id\"",
-    "\"session_id\"",
-    "\"owning_tool_name\"",
-    "\"owning_tool_version\"",
-];
+/// Consumes the top-level key the writer puts at position `next` (quotes included) if it is
+/// next; each key a literal of its own, so that its comparison is inlined.
+#[inline(always)]
+fn writer_key(scanner: &mut Scanner<'_>, next: usize) -> bool {
+    match next {
+        0 => scanner.literal("\"access_token_json\""),
+        1 => scanner.literal("\"http_headers\""),
+        2 => scanner.literal("\"origin_request_id\""),
+        3 => scanner.literal("\"session_id\""),
+        4 => scanner.literal("\"owning_tool_name\""),
+        5 => scanner.literal("\"owning_tool_version\""),
+        _ => None,
+    }
+    .is_some()
+}
 
-/// The position in [`WRITER_KEYS`] of a top-level key read as a string.
+/// The position in the writer's order (see [`writer_key`]) of a top-level key read as a string.
 fn field_index(key: &str) -> Option<usize> {
     match key {
         "access_token_json" => Some(0),
@@ -505,38 +550,68 @@ fn field_index(key: &str) -> Option<usize> {
     }
 }
 
-/// Reads the JSON stored form, or `None` when the input needs the general reader. The key the
-/// writer puts next is matched as a literal; any other key is read as a string.
+/// Reads the JSON stored form, or `None` when the input needs the general reader.
+#[cfg(test)]
 pub(crate) fn snapshot(text: &str) -> Option<FastSnapshot<'_>> {
-    let mut scanner = Scanner::new(text);
     let mut fields = FastSnapshot::default();
+    snapshot_into(text, &mut fields).map(|()| fields)
+}
+
+/// Reads the JSON stored form into `fields` (which start empty, and are filled in place rather
+/// than moved out), or `None` when the input needs the general reader (`fields` are then to be
+/// dropped). The key the writer puts next is matched as a literal; any other key is read as a
+/// string.
+pub(crate) fn snapshot_into<'a>(text: &'a str, fields: &mut FastSnapshot<'a>) -> Option<()> {
+    let mut scanner = Scanner::new(text);
     scanner.eat(b'{')?;
     if !scanner.try_eat(b'}') {
         let mut next = 0;
         loop {
             scanner.ws();
-            let field = match WRITER_KEYS.get(next) {
-                Some(key) if scanner.literal(key).is_some() => next,
-                _ => field_index(&scanner.string()?)?,
+            let field = if writer_key(&mut scanner, next) {
+                next
+            } else {
+                field_index(&scanner.string()?)?
             };
             next = field + 1;
-            scanner.eat(b':')?;
+            // The writer's separators are matched as literals first.
+            if scanner.literal(": ").is_none() {
+                scanner.eat(b':')?;
+            }
             match field {
                 0 => fields.access_token_json = token_text(&mut scanner)?,
                 1 => fields.http_headers = headers(&mut scanner)?,
                 _ => {
-                    let value = scanner.string_or_null()?;
+                    let value = id_value(&mut scanner)?;
                     *fields.strings.get_mut(field - 2)? = value;
                 }
             }
-            if scanner.try_eat(b',') {
+            if scanner.literal(", ").is_some() || scanner.try_eat(b',') {
                 continue;
             }
             scanner.eat(b'}')?;
             break;
         }
     }
-    scanner.at_end().then_some(fields)
+    scanner.at_end().then_some(())
+}
+
+/// An identifier field's value: `null` or a string, one without escapes right at the scanner
+/// read inline.
+#[inline(always)]
+fn id_value<'a>(scanner: &mut Scanner<'a>) -> Option<Option<Cow<'a, str>>> {
+    if scanner.peek() == Some(b'"') {
+        let start = scanner.pos + 1;
+        scanner.pos = start;
+        scanner.skip_plain();
+        if scanner.peek()? == b'"' {
+            let text = scanner.text.get(start..scanner.pos)?;
+            scanner.pos += 1;
+            return Some(Some(Cow::Borrowed(text)));
+        }
+        scanner.pos = start - 1;
+    }
+    scanner.string_or_null()
 }
 
 /// An `access_token_json` value as read by the fast path.
@@ -585,16 +660,15 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     let client_id = compact_string(scanner, &mut json)?;
     copy_literal(scanner, &mut json, ",\\\"scopes\\\":[", ",\"scopes\":[")?;
     let scopes_start = json.len() - 1;
-    if copy_literal(scanner, &mut json, "]", "]").is_none() {
+    if copy_literal(scanner, &mut json, "\\\"", "\"").is_some() {
         loop {
-            copy_literal(scanner, &mut json, "\\\"", "\"")?;
             compact_string(scanner, &mut json)?;
-            if copy_literal(scanner, &mut json, ",", ",").is_none() {
-                copy_literal(scanner, &mut json, "]", "]")?;
+            if copy_literal(scanner, &mut json, ",\\\"", ",\"").is_none() {
                 break;
             }
         }
     }
+    copy_literal(scanner, &mut json, "]", "]")?;
     let scopes = (scopes_start, json.len());
     copy_literal(
         scanner,
@@ -605,13 +679,10 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     let expires_at = if copy_literal(scanner, &mut json, "null", "null").is_some() {
         None
     } else {
-        let text = compact_number(scanner)?;
-        // As `integer_or_null`: `-0` and floats go to the general reader.
-        if text.starts_with("-0") || text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E')) {
-            return None;
-        }
-        json.extend_from_slice(text.as_bytes());
-        Some(text.parse().ok()?)
+        let start = scanner.pos;
+        let value = compact_integer(scanner)?;
+        json.extend_from_slice(scanner.bytes().get(start..scanner.pos)?);
+        Some(value)
     };
     copy_literal(scanner, &mut json, ",\\\"resource\\\":", ",\"resource\":")?;
     let resource = compact_optional(scanner, &mut json)?;
@@ -668,7 +739,30 @@ fn copy_literal(
 /// in `json`.
 #[inline]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
-    compact_text(scanner, json, false)
+    let bytes = scanner.bytes();
+    let span_start = json.len();
+    while let Some(chunk) = bytes.get(scanner.pos..scanner.pos + 8) {
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        json.extend_from_slice(&word);
+        let special = special_bytes(u64::from_le_bytes(word));
+        if special != 0 {
+            let run = (special.trailing_zeros() / 8) as usize;
+            scanner.pos += run;
+            let span_end = json.len() - 8 + run;
+            // The closing `\"`: its `"` stored over the backslash appended with the word.
+            if bytes.get(scanner.pos..scanner.pos + 2)? != b"\\\"" {
+                return None;
+            }
+            scanner.pos += 2;
+            *json.get_mut(span_end)? = b'"';
+            json.truncate(span_end + 1);
+            return Some((span_start, span_end));
+        }
+        scanner.pos += 8;
+    }
+    // Among the last seven bytes of the text.
+    compact_text(scanner, json, false).map(|(_, end)| (span_start, end))
 }
 
 /// The content of a token-level string after its opening `\\"`, up to and through its closing
@@ -729,6 +823,40 @@ fn compact_text(
     }
 }
 
+/// A token-level integer as [`integer_or_null`] takes it (an `i64` in JSON's grammar, not `-0`,
+/// no fraction or exponent), its digits read as they are scanned; `None` for any other number
+/// (the general reader then decides), and for whitespace before it (it would be part of the
+/// token text).
+fn compact_integer(scanner: &mut Scanner<'_>) -> Option<i64> {
+    let bytes = scanner.bytes();
+    let negative = scanner.peek()? == b'-';
+    let digits = scanner.pos + usize::from(negative);
+    let mut end = digits;
+    let mut magnitude = 0_u64;
+    while let Some(&digit @ b'0'..=b'9') = bytes.get(end) {
+        magnitude = magnitude
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(digit - b'0'));
+        end += 1;
+    }
+    // No digits, more than 18 (which might not fit: the general reader decides), a leading
+    // zero (`-0` included, which serde reads as a float), or a fraction or exponent next.
+    if end == digits
+        || end - digits > 18
+        || (bytes.get(digits) == Some(&b'0') && (negative || end > digits + 1))
+        || matches!(bytes.get(end), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    let value = if negative {
+        0_i64.checked_sub_unsigned(magnitude)?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
+    scanner.pos = end;
+    Some(value)
+}
+
 /// A token-level number, copied (no whitespace before it: it would be part of the token text).
 fn compact_number<'a>(scanner: &mut Scanner<'a>) -> Option<&'a str> {
     if !matches!(scanner.peek()?, b'-' | b'0'..=b'9') {
@@ -743,11 +871,11 @@ fn compact_number<'a>(scanner: &mut Scanner<'a>) -> Option<&'a str> {
 fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Option<(usize, usize)>> {
     copy_literal(scanner, json, "{", "{")?;
     let mut sub = None;
-    if copy_literal(scanner, json, "}", "}").is_some() {
+    if copy_literal(scanner, json, "\\\"", "\"").is_none() {
+        copy_literal(scanner, json, "}", "}")?;
         return Some(sub);
     }
     loop {
-        copy_literal(scanner, json, "\\\"", "\"")?;
         let (start, end) = compact_string(scanner, json)?;
         let is_sub = json.get(start..end)? == b"sub".as_slice();
         copy_literal(scanner, json, ":", ":")?;
@@ -759,7 +887,8 @@ fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Optio
             }
             sub = Some((value_start, json.len()));
         }
-        if copy_literal(scanner, json, ",", ",").is_none() {
+        // The next key's opening quote with its comma.
+        if copy_literal(scanner, json, ",\\\"", ",\"").is_none() {
             copy_literal(scanner, json, "}", "}")?;
             return Some(sub);
         }
@@ -852,7 +981,10 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
 }
 
 /// A header object (the scanner on its `{`) of the common shape [`StoredHeaders`] takes, read
-/// in place; `None` (the scanner left anywhere) for any other.
+/// in place; `None` (the scanner left anywhere) for any other. A name is scanned as lowercase
+/// ASCII without escapes (any other byte before its closing quote declines the object), and the
+/// writer's separators (`": "` after a name, `, "` after a value) are matched as literals, with
+/// any other whitespace read the general way.
 fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
     let text = scanner.text;
     let bytes = text.as_bytes();
@@ -860,29 +992,35 @@ fn stored_headers(scanner: &mut Scanner<'_>) -> Option<Headers> {
     let mut headers = StoredHeaders::with_capacity((text.len() - start).min(4096));
     scanner.eat(b'{')?;
     if !scanner.try_eat(b'}') {
+        scanner.eat(b'"')?;
         loop {
-            scanner.eat(b'"')?;
             let name = scanner.pos;
-            scanner.skip_plain();
+            scanner.skip_lowercase_name();
             let name = (name, scanner.pos);
-            scanner.literal("\"")?;
-            scanner.eat(b':')?;
-            scanner.eat(b'"')?;
+            if scanner.literal("\": \"").is_none() {
+                scanner.literal("\"")?;
+                scanner.eat(b':')?;
+                scanner.eat(b'"')?;
+            }
             let value_start = scanner.pos;
             scanner.skip_plain();
             if scanner.peek()? == b'"' {
                 let value = (value_start, scanner.pos);
                 scanner.pos += 1;
-                headers.push(bytes, name, value, false)?;
+                headers.push_checked(bytes, name, value, false)?;
             } else {
                 // Decoded text is never longer than its escaped form.
                 let buffer = headers.decoding(text.len() - value_start);
                 let decoded_start = buffer.len();
                 scanner.escaped_into(value_start, buffer)?;
                 let value = (decoded_start, buffer.len());
-                headers.push(bytes, name, value, true)?;
+                headers.push_checked(bytes, name, value, true)?;
+            }
+            if scanner.literal(", \"").is_some() {
+                continue;
             }
             if scanner.try_eat(b',') {
+                scanner.eat(b'"')?;
                 continue;
             }
             scanner.eat(b'}')?;
@@ -1356,6 +1494,12 @@ y"}"#
                 .to_owned(),
             r#"{ }"#.to_owned(),
             r#"{"a" : "1" , "bb":"2"}"#.to_owned(),
+            r#"{"a": "1",  "b": "2" ,"c":"3"}"#.to_owned(),
+            r#"{"content-type": "1", "content-Type": "2"}"#.to_owned(),
+            r#"{"abcdefgh": "1", "abcdefghiJ": "2", "x-forwarded-forÉ": "3"}"#.to_owned(),
+            r#"{"abcdefghijklmnoZ": "1"}"#.to_owned(),
+            r#"{"abc\u0064": "1"}"#.to_owned(),
+            "{\"a\u{7f}b\": \"1\", \"@[`{~\": \"2\"}".to_owned(),
             format!("{{{}}}", many.join(", ")),
             format!("{{{}, \"h3\": \"again\"}}", many.join(", ")),
         ];
@@ -1368,6 +1512,31 @@ y"}"#
                 }
             }
         }
+    }
+
+    #[test]
+    fn top_level_separators_of_every_shape_agree() {
+        let cases = [
+            r#"{"session_id":"s","owning_tool_name" : "t" ,"origin_request_id":null}"#,
+            r#"{ "session_id" :"a\"b", "owning_tool_version":"v"}"#,
+            r#"{"session_id": "x\u0041", "session_id": "y",  "owning_tool_name": "n"}"#,
+            r#"{"origin_request_id": "7", "session_id": "s", "owning_tool_name": "t", "owning_tool_version": "1.0"}"#,
+            r#"{"origin_request_id": "7",, "session_id": "s"}"#,
+            r#"{"origin_request_id": "7"  , "session_id":"s" }"#,
+            r#"{"owning_tool_version": "1", "origin_request_id": "x
+y"}"#,
+            r#"{"session_id": 5}"#,
+            r#"{"session_id": nul}"#,
+        ];
+        for text in cases {
+            check_snapshot(text);
+            for cut in 1..text.len() {
+                if text.is_char_boundary(cut) {
+                    check_snapshot(text.get(..cut).unwrap());
+                }
+            }
+        }
+        assert!(super::snapshot(cases[3]).is_some());
     }
 
     #[test]

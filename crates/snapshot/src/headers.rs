@@ -93,8 +93,9 @@ fn is_lowercase_ascii(bytes: &[u8]) -> bool {
 /// kept as spans of the object's text, which is copied into the map's buffer in one piece when
 /// the object ends ([`finish`](Self::finish)); only values with escapes are decoded, into the
 /// front of the buffer. It takes the common shape only (names lowercase ASCII without escapes,
-/// none repeated, at most [`LINEAR_SCAN_LIMIT`] of them): [`push`](Self::push) declines any
-/// other name, and the caller reads the object the general way instead.
+/// which the caller checks, none repeated, at most [`LINEAR_SCAN_LIMIT`] of them):
+/// [`push_checked`](Self::push_checked) declines a repeated name or one too many, and the
+/// caller reads the object the general way instead.
 pub(crate) struct StoredHeaders {
     /// The decoded values, then (after `finish`) the object's text.
     text: Zeroizing<String>,
@@ -123,11 +124,12 @@ impl StoredHeaders {
         &mut self.text
     }
 
-    /// Adds a header: its name is `input[name.0..name.1]`, its value `input[value.0..value.1]`,
-    /// or, when `decoded`, the buffer's bytes `value.0..value.1`. `None` when the name is not
-    /// of the common shape (the builder is then to be dropped).
+    /// Adds a header: its name is `input[name.0..name.1]`, which the caller has checked to be
+    /// lowercase ASCII, its value `input[value.0..value.1]` or, when `decoded`, the buffer's
+    /// bytes `value.0..value.1`. `None` when the name is repeated or there are too many (the
+    /// builder is then to be dropped).
     #[inline(always)]
-    pub(crate) fn push(
+    pub(crate) fn push_checked(
         &mut self,
         input: &[u8],
         name: (usize, usize),
@@ -135,7 +137,7 @@ impl StoredHeaders {
         decoded: bool,
     ) -> Option<()> {
         let text = input.get(name.0..name.1)?;
-        if self.entries.len() >= LINEAR_SCAN_LIMIT || !is_lowercase_ascii(text) {
+        if self.entries.len() >= LINEAR_SCAN_LIMIT {
             return None;
         }
         let last = usize::from(text.last().copied().unwrap_or(0));

@@ -473,7 +473,8 @@ pub fn from_json(bytes: &[u8]) -> Result<TaskContextSnapshot, JsonError> {
 
 /// Decodes the JSON stored form from text (see [`from_json`]).
 pub fn from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {
-    if let Some(fast) = crate::fastjson::snapshot(text) {
+    let mut fast = crate::fastjson::FastSnapshot::default();
+    if crate::fastjson::snapshot_into(text, &mut fast).is_some() {
         return Ok(TaskContextSnapshot {
             access_token: match fast.access_token_json {
                 Some(TokenText::Parsed(json, token)) => Some(AccessToken::from_fast(json, token)),
