@@ -436,6 +436,11 @@ struct BenchRow {
     baseline_ops_per_sec: Option<f64>,
     /// `redis-benchmark`'s p99 then.
     baseline_p99_us: Option<f64>,
+    /// `redis-benchmark` running the row's own command (submit: a new key each time with a TTL;
+    /// run: GET of many distinct keys), run just before the row.
+    same_ops_per_sec: Option<f64>,
+    /// Its p99.
+    same_p99_us: Option<f64>,
 }
 
 impl BenchRow {
@@ -444,11 +449,22 @@ impl BenchRow {
     fn merge(&mut self, other: Self) {
         let baseline_rate = max_of(self.baseline_ops_per_sec, other.baseline_ops_per_sec);
         let baseline_p99 = min_of(self.baseline_p99_us, other.baseline_p99_us);
+        let same_rate = max_of(self.same_ops_per_sec, other.same_ops_per_sec);
+        let same_p99 = min_of(self.same_p99_us, other.same_p99_us);
         if other.ops_per_sec > self.ops_per_sec {
             *self = other;
         }
         self.baseline_ops_per_sec = baseline_rate;
         self.baseline_p99_us = baseline_p99;
+        self.same_ops_per_sec = same_rate;
+        self.same_p99_us = same_p99;
+    }
+
+    /// The rate as a multiple of `redis-benchmark`'s running the row's own command.
+    fn vs_same(&self) -> Option<f64> {
+        self.same_ops_per_sec
+            .filter(|same| *same > 0.0)
+            .map(|same| self.ops_per_sec / same)
     }
 
     /// The rate as a multiple of `redis-benchmark`'s.
@@ -528,6 +544,8 @@ fn bench_row(line: &str, concurrency: usize) -> Result<BenchRow, String> {
         value_bytes: field(&row, "value_bytes").as_f64(),
         baseline_ops_per_sec: field(field(&row, "baseline"), "ops_per_sec").as_f64(),
         baseline_p99_us: field(field(&row, "baseline"), "p99_us").as_f64(),
+        same_ops_per_sec: field(field(&row, "same_command_baseline"), "ops_per_sec").as_f64(),
+        same_p99_us: field(field(&row, "same_command_baseline"), "p99_us").as_f64(),
     })
 }
 
@@ -744,6 +762,7 @@ fn targets(results: &Results<'_>) -> String {
     };
     let vs_baseline =
         |op: &str, concurrency: usize| find_row(results, op, concurrency)?.vs_baseline();
+    let vs_same = |op: &str, concurrency: usize| find_row(results, op, concurrency)?.vs_same();
     let p99 = |op: &str, concurrency: usize| find_row(results, op, concurrency)?.p99_vs_baseline();
     let demo = results.demo.and_then(|demo| {
         let reference = results
@@ -754,7 +773,7 @@ fn targets(results: &Results<'_>) -> String {
         (reference > 0.0).then(|| demo.end_to_end / reference)
     });
     // (target, measured, the bound, whether the measure must reach it (≥) or stay under it (≤)).
-    let rows: [(&str, Option<f64>, f64, bool); 12] = [
+    let rows: [(&str, Option<f64>, f64, bool); 14] = [
         (
             "submit, 1 in flight, vs `redis-benchmark -c 1` SET",
             vs_baseline("submit", 1),
@@ -764,6 +783,18 @@ fn targets(results: &Results<'_>) -> String {
         (
             "run, 1 in flight, vs `redis-benchmark -c 1` GET",
             vs_baseline("run", 1),
+            0.9,
+            true,
+        ),
+        (
+            "submit, 1 in flight, vs `redis-benchmark -c 1` running submit's command (SET of a new key, EX)",
+            vs_same("submit", 1),
+            0.9,
+            true,
+        ),
+        (
+            "run, 1 in flight, vs `redis-benchmark -c 1` running run's command (GET of many keys)",
+            vs_same("run", 1),
             0.9,
             true,
         ),
@@ -862,6 +893,18 @@ fn row_details(row: &BenchRow) -> String {
         if let (Some(p99), Some(ratio)) = (row.baseline_p99_us, row.p99_vs_baseline()) {
             let _ = write!(details, ", its p99 {p99:.0} µs (ours {ratio:.2}×)");
         }
+    }
+    if let (Some(same), Some(ratio)) = (row.same_ops_per_sec, row.vs_same()) {
+        let command = if row.op == "submit" {
+            "SET of a new key with EX"
+        } else {
+            "GET of many keys"
+        };
+        let _ = write!(
+            details,
+            "; redis-benchmark's {command} {} ({ratio:.2}×)",
+            rate(same)
+        );
     }
     details
 }
@@ -1069,7 +1112,7 @@ mod tests {
     #[test]
     fn reads_bench_rows_with_their_baseline() {
         // The baseline object comes first and has fields of the same names as the row's.
-        let line = r#"{"baseline":{"tool":"redis-benchmark","ops_per_sec":97000.0,"p99_us":300.0},"concurrency":64,"form":"json","op":"submit","ops_per_sec":101234.5,"p99_us":450.0,"value_bytes":924}"#;
+        let line = r#"{"baseline":{"tool":"redis-benchmark","ops_per_sec":97000.0,"p99_us":300.0},"concurrency":64,"form":"json","op":"submit","ops_per_sec":101234.5,"p99_us":450.0,"same_command_baseline":{"ops_per_sec":88000.0,"p99_us":350.0},"value_bytes":924}"#;
         let row = bench_row(line, 1).unwrap();
         assert_eq!((row.form.as_str(), row.op.as_str()), ("json", "submit"));
         assert_eq!(row.concurrency, 64);
@@ -1077,6 +1120,8 @@ mod tests {
         assert_eq!(row.p99_us, Some(450.0));
         assert_eq!(row.baseline_ops_per_sec, Some(97_000.0));
         assert_eq!(row.baseline_p99_us, Some(300.0));
+        assert_eq!(row.same_ops_per_sec, Some(88_000.0));
+        assert_eq!(row.same_p99_us, Some(350.0));
         assert!(bench_row("not json", 1).is_err());
         assert!(bench_row(r#"{"form":"json"}"#, 1).is_err());
     }
@@ -1092,6 +1137,8 @@ mod tests {
             value_bytes: None,
             baseline_ops_per_sec: Some(baseline),
             baseline_p99_us: Some(baseline_p99),
+            same_ops_per_sec: Some(baseline / 2.0),
+            same_p99_us: None,
         };
         let mut best = row(10.0, 5.0, 30.0, 9.0);
         best.merge(row(20.0, 7.0, 25.0, 4.0));
@@ -1101,5 +1148,7 @@ mod tests {
         assert_eq!(best.baseline_p99_us, Some(4.0));
         assert!((best.vs_baseline().unwrap() - 2.0 / 3.0).abs() < 1e-9);
         assert!((best.p99_vs_baseline().unwrap() - 1.75).abs() < 1e-9);
+        assert_eq!(best.same_ops_per_sec, Some(15.0));
+        assert!((best.vs_same().unwrap() - 20.0 / 15.0).abs() < 1e-9);
     }
 }

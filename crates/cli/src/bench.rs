@@ -161,6 +161,9 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         })
         .await?;
         let submit_baseline = baseline(Test::Set);
+        let submit_same = baseline(Test::SetNewKeys {
+            ttl_secs: glue.ttl().secs(),
+        });
         // The task ids are the callers' own, made before the clock starts.
         let ids: Arc<Vec<String>> =
             Arc::new((0..args.tasks).map(|n| format!("bench-{n}")).collect());
@@ -196,6 +199,19 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
         jobs.sort_unstable_by_key(|(n, _)| *n);
         let jobs: Arc<Vec<Job>> = Arc::new(jobs.into_iter().map(|(_, job)| job).collect());
         let run_baseline = baseline(Test::Get);
+        let run_same = if run_baseline.is_some() {
+            // As many distinct keys of the value's size as there are tasks, for
+            // `redis-benchmark -r` to GET at random (they expire as the tasks' do).
+            for key in many_keys(args.tasks) {
+                glue.store()
+                    .save(&[(key.as_str(), value.as_slice())], glue.ttl())
+                    .await
+                    .map_err(|e| Failure::check("could not write the baseline's keys", e))?;
+            }
+            baseline(Test::GetManyKeys { keys: args.tasks })
+        } else {
+            None
+        };
         let runs = drive(args, {
             let glue = glue.clone();
             move |n| {
@@ -215,7 +231,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             // redis-benchmark leaves its key behind, without a TTL.
             let _ = glue.store().delete(&[REDIS_BENCHMARK_KEY]).await;
         }
-        let row = |op, phase_latencies, rate, raw_rate, baseline| Row {
+        let row = |op, phase_latencies, rate, raw_rate, baseline, same| Row {
             form: name,
             op,
             value_bytes,
@@ -223,6 +239,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             rate,
             raw_rate,
             baseline,
+            same,
         };
         let set_rate = set.ops_per_sec();
         let get_rate = get.ops_per_sec();
@@ -233,6 +250,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             set_rate,
             None,
             raw_set_baseline.as_ref(),
+            None,
         ));
         table.row(&row(
             "submit",
@@ -240,6 +258,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             submit_rate,
             Some(set_rate),
             submit_baseline.as_ref(),
+            submit_same.as_ref(),
         ));
         table.row(&row(
             "raw GET",
@@ -247,6 +266,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             get_rate,
             None,
             raw_get_baseline.as_ref(),
+            None,
         ));
         table.row(&row(
             "run",
@@ -254,6 +274,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
             run_rate,
             Some(get_rate),
             run_baseline.as_ref(),
+            run_same.as_ref(),
         ));
     }
     Ok(())
@@ -356,34 +377,89 @@ struct Baseline {
     value_bytes: usize,
 }
 
-/// Which `redis-benchmark` test a row is compared with.
+/// Which `redis-benchmark` run a row is compared with.
 #[derive(Debug, Clone, Copy)]
 enum Test {
+    /// `-t set`: SET of one key, overwritten each time, without a TTL.
     Set,
+    /// `-t get`: GET of that one key.
     Get,
+    /// Submit's own command: `SET {key} {value} EX {ttl}`, a new key each time (`-r`).
+    SetNewKeys { ttl_secs: u64 },
+    /// Run's own command: GET of one of `keys` distinct keys written beforehand (`-r`).
+    GetManyKeys { keys: usize },
 }
 
-impl Test {
-    /// The name `redis-benchmark -t` takes.
-    const fn name(self) -> &'static str {
-        match self {
-            Self::Set => "set",
-            Self::Get => "get",
-        }
-    }
+/// The prefix of the keys `Test::SetNewKeys` writes.
+const NEW_KEYS_PREFIX: &str = "taskctx-bench:rb-set:";
+/// The prefix of the keys `Test::GetManyKeys` reads.
+const MANY_KEYS_PREFIX: &str = "taskctx-bench:rb-get:";
+/// The keyspace `Test::SetNewKeys` draws from: large enough that a key is new each time.
+const NEW_KEYS_SPACE: &str = "1000000000";
 
-    /// The name its `--csv` rows carry.
-    const fn command(self) -> &'static str {
+impl Test {
+    /// What the table and the JSON call it.
+    const fn label(self) -> &'static str {
         match self {
             Self::Set => "SET",
             Self::Get => "GET",
+            Self::SetNewKeys { .. } => "SET new key EX",
+            Self::GetManyKeys { .. } => "GET many keys",
+        }
+    }
+
+    /// The command word its `--csv` rows start with.
+    const fn command(self) -> &'static str {
+        match self {
+            Self::Set | Self::SetNewKeys { .. } => "SET",
+            Self::Get | Self::GetManyKeys { .. } => "GET",
+        }
+    }
+
+    /// `redis-benchmark`'s arguments for it (after the server, clients and request count).
+    fn arguments(self, value_bytes: usize) -> Vec<String> {
+        match self {
+            Self::Set | Self::Get => [
+                "-d",
+                &value_bytes.to_string(),
+                "-t",
+                if matches!(self, Self::Set) {
+                    "set"
+                } else {
+                    "get"
+                },
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            Self::SetNewKeys { ttl_secs } => vec![
+                "-r".to_owned(),
+                NEW_KEYS_SPACE.to_owned(),
+                "SET".to_owned(),
+                format!("{NEW_KEYS_PREFIX}__rand_int__"),
+                "x".repeat(value_bytes),
+                "EX".to_owned(),
+                ttl_secs.to_string(),
+            ],
+            Self::GetManyKeys { keys } => vec![
+                "-r".to_owned(),
+                keys.to_string(),
+                "GET".to_owned(),
+                format!("{MANY_KEYS_PREFIX}__rand_int__"),
+            ],
         }
     }
 }
 
-/// Runs `redis-benchmark -t set` or `-t get` against the server of `url` with this run's
-/// concurrency, request count and `value_bytes`, or says why it cannot. Its GET reads the key its
-/// SET wrote, so a GET runs after a SET of the same size.
+/// The keys `redis-benchmark -r {count}` draws `__rand_int__` from: twelve zero-padded digits.
+fn many_keys(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| format!("{MANY_KEYS_PREFIX}{n:012}"))
+        .collect()
+}
+
+/// Runs `redis-benchmark` (`test`) against the server of `url` with this run's concurrency,
+/// request count and `value_bytes`, or says why it cannot. `-t get` reads the key `-t set` wrote,
+/// so it runs after a SET of the same size; `GET many keys` reads keys written beforehand.
 fn redis_benchmark(
     url: &StoreUrl,
     args: &BenchArgs,
@@ -425,13 +501,8 @@ fn redis_benchmark(
         command.args(["--dbnum", &url.database().to_string()]);
     }
     command.args(["-c", &args.concurrency.to_string(), "-P", "1"]);
-    command.args([
-        "-n",
-        &args.tasks.to_string(),
-        "-d",
-        &value_bytes.to_string(),
-    ]);
-    command.args(["-t", test.name(), "--csv"]);
+    command.args(["-n", &args.tasks.to_string(), "--csv"]);
+    command.args(test.arguments(value_bytes));
     let output = command
         .stdin(std::process::Stdio::null())
         .output()
@@ -440,13 +511,13 @@ fn redis_benchmark(
         return Err(format!("redis-benchmark failed ({})", output.status));
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    parse_csv_row(&text, test.command(), value_bytes)
-        .ok_or_else(|| format!("redis-benchmark printed no {} figures", test.command()))
+    parse_csv_row(&text, test, value_bytes)
+        .ok_or_else(|| format!("redis-benchmark printed no {} figures", test.label()))
 }
 
 /// The row of `command` in `redis-benchmark --csv` output:
 /// `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"`.
-fn parse_csv_row(text: &str, command: &'static str, value_bytes: usize) -> Option<Baseline> {
+fn parse_csv_row(text: &str, test: Test, value_bytes: usize) -> Option<Baseline> {
     let fields: Vec<&str> = text
         .lines()
         .map(|line| {
@@ -454,11 +525,16 @@ fn parse_csv_row(text: &str, command: &'static str, value_bytes: usize) -> Optio
                 .map(|field| field.trim_matches('"'))
                 .collect::<Vec<_>>()
         })
-        .find(|fields| fields.first() == Some(&command))?;
+        .find(|fields| {
+            fields.first().is_some_and(|name| {
+                name.strip_prefix(test.command())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            })
+        })?;
     let number = |index: usize| fields.get(index)?.parse::<f64>().ok();
     let millis = |index: usize| number(index).map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1e3));
     Some(Baseline {
-        command,
+        command: test.label(),
         ops_per_sec: number(1)?,
         p50: millis(4)?,
         p99: millis(6)?,
@@ -476,7 +552,10 @@ struct Row<'a> {
     rate: f64,
     /// The same store's raw SET or GET rate, for `submit` and `run`.
     raw_rate: Option<f64>,
+    /// `redis-benchmark -t set` or `-t get`.
     baseline: Option<&'a Baseline>,
+    /// `redis-benchmark` running the row's own command (`submit` and `run`).
+    same: Option<&'a Baseline>,
 }
 
 /// Where the rows go: a human table, or JSON lines with `--json`.
@@ -499,7 +578,7 @@ impl Table<'_> {
             args.threads.max(1)
         );
         out!(
-            "{:<16} {:<8} {:>10} {:>11} {:>11} {:>7} {:>7} {:>7}",
+            "{:<16} {:<14} {:>10} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7}",
             "form",
             "op",
             "ops/s",
@@ -507,7 +586,8 @@ impl Table<'_> {
             "p99",
             "vs raw",
             "vs r-b",
-            "p99/r-b"
+            "p99/r-b",
+            "vs same"
         );
     }
 
@@ -522,7 +602,7 @@ impl Table<'_> {
     /// (in JSON it is part of that row).
     fn baseline(baseline: &Baseline) {
         out!(
-            "{:<16} {:<8} {:>10.0} {:>11} {:>11}",
+            "{:<16} {:<14} {:>10.0} {:>11} {:>11}",
             "redis-benchmark",
             baseline.command,
             baseline.ops_per_sec,
@@ -538,12 +618,13 @@ impl Table<'_> {
             demo::percentile(row.latencies, 500),
             demo::percentile(row.latencies, 990),
         );
-        let vs_baseline = row.baseline.and_then(|b| ratio(row.rate, b.ops_per_sec));
-        let p99_vs_baseline = row
-            .baseline
-            .and_then(|b| ratio(p99.as_secs_f64(), b.p99.as_secs_f64()));
+        let vs =
+            |baseline: Option<&Baseline>| baseline.and_then(|b| ratio(row.rate, b.ops_per_sec));
+        let p99_vs = |baseline: Option<&Baseline>| {
+            baseline.and_then(|b| ratio(p99.as_secs_f64(), b.p99.as_secs_f64()))
+        };
         if self.args.json {
-            let baseline = row.baseline.map(|b| {
+            let describe = |b: &Baseline| {
                 json!({
                     "tool": "redis-benchmark",
                     "command": b.command,
@@ -555,7 +636,7 @@ impl Table<'_> {
                     "p50_us": b.p50.as_secs_f64() * 1e6,
                     "p99_us": b.p99.as_secs_f64() * 1e6,
                 })
-            });
+            };
             let line = json!({
                 "store": taskctx_worker_glue::redact_url(&self.args.url).to_string(),
                 "form": row.form,
@@ -569,26 +650,30 @@ impl Table<'_> {
                 "p50_us": p50.as_secs_f64() * 1e6,
                 "p99_us": p99.as_secs_f64() * 1e6,
                 "vs_raw": vs_raw,
-                "baseline": baseline,
-                "vs_baseline": vs_baseline,
-                "p99_vs_baseline": p99_vs_baseline,
+                "baseline": row.baseline.map(describe),
+                "vs_baseline": vs(row.baseline),
+                "p99_vs_baseline": p99_vs(row.baseline),
+                "same_command_baseline": row.same.map(describe),
+                "vs_same_command": vs(row.same),
+                "p99_vs_same_command": p99_vs(row.same),
             });
             out!("{line}");
         } else {
-            if let Some(baseline) = row.baseline {
+            for baseline in [row.baseline, row.same].into_iter().flatten() {
                 Self::baseline(baseline);
             }
             let times = |ratio: Option<f64>| ratio.map_or_else(String::new, |r| format!("{r:.2}×"));
             let line = format!(
-                "{:<16} {:<8} {:>10.0} {:>11} {:>11} {:>7} {:>7} {:>7}",
+                "{:<16} {:<14} {:>10.0} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7}",
                 row.form,
                 row.op,
                 row.rate,
                 micros(p50),
                 micros(p99),
                 times(vs_raw),
-                times(vs_baseline),
-                times(p99_vs_baseline),
+                times(vs(row.baseline)),
+                times(p99_vs(row.baseline)),
+                times(vs(row.same)),
             );
             out!("{}", line.trim_end());
         }

@@ -701,7 +701,34 @@ fn bench_on_redis_compares_with_redis_benchmark_in_the_same_run() {
             "{row}"
         );
         assert!(row["p99_vs_baseline"].as_f64().unwrap() > 0.0, "{row}");
+        // Submit and run are also compared with redis-benchmark running their own command.
+        let same = &row["same_command_baseline"];
+        match row["op"].as_str() {
+            Some("submit") => assert_eq!(same["command"], "SET new key EX", "{row}"),
+            Some("run") => assert_eq!(same["command"], "GET many keys", "{row}"),
+            _ => {
+                assert!(same.is_null(), "{row}");
+                continue;
+            }
+        }
+        assert_eq!(same["value_bytes"], row["value_bytes"], "{row}");
+        let ratio = row["ops_per_sec"].as_f64().unwrap() / same["ops_per_sec"].as_f64().unwrap();
+        assert!(
+            (row["vs_same_command"].as_f64().unwrap() - ratio).abs() < 1e-9,
+            "{row}"
+        );
     }
+    // The keys the GET baseline reads are the twelve-digit ones `redis-benchmark -r` draws.
+    let many = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "STRLEN",
+            "taskctx-bench:rb-get:000000000199",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&many.stdout).trim(), "0");
     let exists = Command::new("redis-cli")
         .args([
             "-p",
