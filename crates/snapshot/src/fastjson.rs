@@ -1073,8 +1073,12 @@ pub(crate) fn scopes_at(text: &str, span: (usize, usize)) -> Vec<String> {
 
 /// The JSON string at `span` of a token text the fast path accepted.
 pub(crate) fn string_at(text: &str, span: (usize, usize)) -> Option<String> {
-    let mut scanner = Scanner::new(text.get(span.0..span.1)?);
-    scanner.string().map(Cow::into_owned)
+    str_at(text, span).map(Cow::into_owned)
+}
+
+/// The JSON string at `span` of `text`, borrowed from it when it has no escapes.
+pub(crate) fn str_at(text: &str, span: (usize, usize)) -> Option<Cow<'_, str>> {
+    Scanner::new(text.get(span.0..span.1)?).string()
 }
 
 /// Reads an access token text, or `None` when it needs the general reader (which also rejects

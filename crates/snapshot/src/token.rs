@@ -1,5 +1,6 @@
 //! The caller's access token, kept exactly as the reference serialised it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -297,6 +298,21 @@ impl AccessToken {
                     .map(Value::String)
             })
             .as_ref()
+    }
+
+    /// The `sub` claim when it is a string (`None` without one, or when it is of another JSON
+    /// type: [`sub_claim`](Self::sub_claim) has those). A decoded token's string `sub` without
+    /// escapes is read in place, without building it as a JSON value.
+    #[must_use]
+    pub fn sub_claim_str(&self) -> Option<&str> {
+        if self.sub.get().is_none()
+            && let Some(Cow::Borrowed(text)) = self
+                .sub_span
+                .and_then(|span| crate::fastjson::str_at(&self.json, span))
+        {
+            return Some(text);
+        }
+        self.sub_claim().and_then(Value::as_str)
     }
 
     /// The client id before any token exchange, if the token records one.

@@ -134,6 +134,37 @@ fn capture_takes_trace_context_and_json_carries_it_as_headers() {
 }
 
 #[test]
+fn sub_claim_str_is_the_string_sub_claim_of_built_and_decoded_tokens() {
+    let subs = [
+        Some(serde_json::Value::from("user-1")),
+        Some(serde_json::Value::from("us\"er\\1 \u{e9}\u{1f600}")),
+        Some(serde_json::Value::from("")),
+        Some(serde_json::Value::from(42)),
+        Some(serde_json::Value::Null),
+        Some(serde_json::Value::Bool(false)),
+        None,
+    ];
+    for sub in subs {
+        let mut builder = AccessToken::builder("t", "client-a").claim("iss", "x");
+        if let Some(sub) = &sub {
+            builder = builder.claim("sub", sub.clone());
+        }
+        let built = builder.build();
+        let snapshot = TaskContextSnapshot::builder()
+            .access_token(built.clone())
+            .build();
+        let decoded = json::from_json(json::to_json(&snapshot).as_bytes()).unwrap();
+        let decoded = decoded.access_token().unwrap();
+        let expected = sub.as_ref().and_then(serde_json::Value::as_str);
+        assert_eq!(built.sub_claim_str(), expected, "{sub:?}");
+        // Read in place first, then again after the claim was built as a value.
+        assert_eq!(decoded.sub_claim_str(), expected, "{sub:?}");
+        assert_eq!(decoded.sub_claim(), sub.as_ref(), "{sub:?}");
+        assert_eq!(decoded.sub_claim_str(), expected, "{sub:?}");
+    }
+}
+
+#[test]
 fn the_builder_keeps_each_id_and_the_last_of_a_repeated_one() {
     let snapshot = TaskContextSnapshot::builder()
         .session_id("session-1")

@@ -37,6 +37,10 @@ fn token_scope(token: &AccessToken) -> Result<Scope<'_>, KeyError> {
 
 /// The token's `sub` claim, as the key layer reads it.
 fn sub_claim(token: &AccessToken) -> SubClaim<'_> {
+    // The common case, a string, without building the claim as a JSON value.
+    if let Some(text) = token.sub_claim_str() {
+        return SubClaim::String(text);
+    }
     match token.sub_claim() {
         None => SubClaim::Absent,
         Some(Value::Null) => SubClaim::Null,
