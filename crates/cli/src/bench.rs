@@ -76,16 +76,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Failure> {
             "--tasks and --concurrency must be at least 1",
         ));
     }
-    let runtime = match args.threads {
-        0 | 1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        threads => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build(),
-    }
-    .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    let runtime = demo::runtime(args.threads)?;
     runtime.block_on(measure(args))
 }
 

@@ -105,7 +105,13 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
             "--callers and --workers must be at least 1",
         ));
     }
-    let runtime = match args.threads {
+    let runtime = runtime(args.threads)?;
+    runtime.block_on(run_async(args))
+}
+
+/// A tokio runtime on `threads` threads: 0 or 1 is a single-threaded runtime.
+pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Failure> {
+    match threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
@@ -114,8 +120,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
             .enable_all()
             .build(),
     }
-    .map_err(|e| Failure::check("could not start the async runtime", e))?;
-    runtime.block_on(run_async(args))
+    .map_err(|e| Failure::check("could not start the async runtime", e))
 }
 
 pub(crate) fn unix_now() -> i64 {

@@ -59,11 +59,7 @@ pub(crate) struct WorkArgs {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::check("could not start the async runtime", e))
+    demo::runtime(2)
 }
 
 /// A client for the job list on the single Redis server `url` names, read with the store's own

@@ -200,10 +200,7 @@ fn get(args: &GetArgs) -> Result<(), Failure> {
     let keys = KeySpace::new(&args.queue, store.deployment())
         .map_err(|e| Failure::input("invalid queue name", e))?;
     let snapshot_key = keys.snapshot_key(key.scope(), key.task_id());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::check("could not start the async runtime", e))?;
+    let runtime = crate::demo::runtime(1)?;
     let stored = runtime
         .block_on(store.load_with_ttl(&snapshot_key))
         .map_err(|e| Failure::check("could not load the snapshot", e))?

@@ -145,34 +145,32 @@ impl<'a> Scanner<'a> {
     /// control characters), eight at a time.
     #[inline(always)]
     fn skip_plain(&mut self) {
-        let bytes = self.bytes();
-        while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
-            let mut word = [0_u8; 8];
-            word.copy_from_slice(chunk);
-            let special = special_bytes(u64::from_le_bytes(word));
-            if special != 0 {
-                self.pos += (special.trailing_zeros() / 8) as usize;
-                return;
-            }
-            self.pos += 8;
-        }
-        while let Some(&byte) = bytes.get(self.pos) {
-            if byte == b'"' || byte == b'\\' || byte < 0x20 {
-                return;
-            }
-            self.pos += 1;
-        }
+        self.skip_words(special_bytes, |byte| {
+            byte == b'"' || byte == b'\\' || byte < 0x20
+        });
     }
 
     /// Advances past lowercase ASCII bytes that need no attention inside a string (anything but
     /// `"`, `\\`, control characters, uppercase letters and bytes above 0x7F), eight at a time.
     #[inline(always)]
     fn skip_lowercase_name(&mut self) {
+        self.skip_words(not_lowercase_plain, |byte| {
+            !(0x20..0x80).contains(&byte)
+                || byte == b'"'
+                || byte == b'\\'
+                || byte.is_ascii_uppercase()
+        });
+    }
+
+    /// Advances to the first byte `stops`, eight bytes at a time while `marks` (which sets the
+    /// high bit of each such byte of a little-endian word) finds none, then byte by byte.
+    #[inline(always)]
+    fn skip_words(&mut self, marks: impl Fn(u64) -> u64, stops: impl Fn(u8) -> bool) {
         let bytes = self.bytes();
         while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
             let mut word = [0_u8; 8];
             word.copy_from_slice(chunk);
-            let special = not_lowercase_plain(u64::from_le_bytes(word));
+            let special = marks(u64::from_le_bytes(word));
             if special != 0 {
                 self.pos += (special.trailing_zeros() / 8) as usize;
                 return;
@@ -180,11 +178,7 @@ impl<'a> Scanner<'a> {
             self.pos += 8;
         }
         while let Some(&byte) = bytes.get(self.pos) {
-            if !(0x20..0x80).contains(&byte)
-                || byte == b'"'
-                || byte == b'\\'
-                || byte.is_ascii_uppercase()
-            {
+            if stops(byte) {
                 return;
             }
             self.pos += 1;
