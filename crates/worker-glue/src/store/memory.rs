@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
@@ -31,7 +30,7 @@ pub struct MemoryStore {
 
 struct Inner {
     name: Option<String>,
-    entries: Mutex<Entries>,
+    entries: Mutex<HashMap<String, Entry>>,
     writes_since_purge: AtomicU32,
 }
 
@@ -94,7 +93,10 @@ impl MemoryStore {
     #[must_use]
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.entries().count(|entry| entry.is_live(now))
+        self.entries()
+            .values()
+            .filter(|entry| entry.is_live(now))
+            .count()
     }
 
     /// Whether no key is stored (or all have expired).
@@ -111,7 +113,7 @@ impl MemoryStore {
 
     /// The map; a panic elsewhere while it was held cannot leave it half-written (every update is
     /// a single insert or remove), so a poisoned lock is still used.
-    fn entries(&self) -> MutexGuard<'_, Entries> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         self.inner
             .entries
             .lock()
@@ -120,7 +122,7 @@ impl MemoryStore {
 
     /// Counts a write and purges expired entries once the writes since the last purge reach
     /// the number of entries (at least [`PURGE_EVERY_WRITES`]).
-    fn note_write(&self, entries: &mut Entries, now: Instant) {
+    fn note_write(&self, entries: &mut HashMap<String, Entry>, now: Instant) {
         let writes = self
             .inner
             .writes_since_purge
@@ -130,7 +132,7 @@ impl MemoryStore {
             .max(PURGE_EVERY_WRITES);
         if writes.saturating_add(1) >= every {
             self.inner.writes_since_purge.store(0, Ordering::Relaxed);
-            entries.retain(|entry| entry.is_live(now));
+            entries.retain(|_, entry| entry.is_live(now));
         }
     }
 
@@ -140,9 +142,7 @@ impl MemoryStore {
         let now = Instant::now();
         let expires_at = expiry(now, ttl);
         let mut map = self.entries();
-        let hash = map.hash(&key);
         map.insert(
-            hash,
             key,
             Entry {
                 value: Arc::new(value),
@@ -156,167 +156,19 @@ impl MemoryStore {
     pub(crate) fn load_shared(&self, key: &str) -> Option<Arc<Vec<u8>>> {
         let now = Instant::now();
         let mut map = self.entries();
-        let hash = map.hash(key);
-        match map.get(hash, key) {
-            Some(entry) if entry.is_live(now) => return Some(Arc::clone(&entry.value)),
-            None => return None,
-            Some(_) => {}
-        }
-        map.remove(hash, key);
-        None
+        Self::live(&mut map, key, now).map(|entry| Arc::clone(&entry.value))
     }
 
     /// The live entry under `key`, dropping it when expired.
-    fn live<'map>(entries: &'map mut Entries, key: &str, now: Instant) -> Option<&'map mut Entry> {
-        let hash = entries.hash(key);
-        if entries
-            .get(hash, key)
-            .is_some_and(|entry| !entry.is_live(now))
-        {
-            entries.remove(hash, key);
+    fn live<'map>(
+        entries: &'map mut HashMap<String, Entry>,
+        key: &str,
+        now: Instant,
+    ) -> Option<&'map mut Entry> {
+        if entries.get(key).is_some_and(|entry| !entry.is_live(now)) {
+            entries.remove(key);
         }
-        entries.get_mut(hash, key)
-    }
-}
-
-/// The stored entries, by the SipHash of their key (with this map's own random keys), computed
-/// once per call: growing the map moves entries without hashing their keys again.
-struct Entries {
-    map: HashMap<u64, Slot, BuildHasherDefault<HashIsKey>>,
-    keys: RandomState,
-}
-
-/// The entries whose keys share one hash: almost always one.
-enum Slot {
-    One(String, Entry),
-    Many(Vec<(String, Entry)>),
-}
-
-/// Hashes a `u64` key to itself (it is already a SipHash).
-#[derive(Default)]
-struct HashIsKey(u64);
-
-impl Hasher for HashIsKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; other input is still folded in.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl Default for Entries {
-    fn default() -> Self {
-        Self {
-            map: HashMap::default(),
-            keys: RandomState::new(),
-        }
-    }
-}
-
-impl Entries {
-    fn hash(&self, key: &str) -> u64 {
-        self.keys.hash_one(key)
-    }
-
-    fn get(&self, hash: u64, key: &str) -> Option<&Entry> {
-        match self.map.get(&hash)? {
-            Slot::One(stored, entry) => (stored == key).then_some(entry),
-            Slot::Many(entries) => entries
-                .iter()
-                .find_map(|(stored, entry)| (stored == key).then_some(entry)),
-        }
-    }
-
-    fn get_mut(&mut self, hash: u64, key: &str) -> Option<&mut Entry> {
-        match self.map.get_mut(&hash)? {
-            Slot::One(stored, entry) => (stored == key).then_some(entry),
-            Slot::Many(entries) => entries
-                .iter_mut()
-                .find_map(|(stored, entry)| (stored == key).then_some(entry)),
-        }
-    }
-
-    fn insert(&mut self, hash: u64, key: String, entry: Entry) {
-        use std::collections::hash_map::Entry as MapEntry;
-        match self.map.entry(hash) {
-            MapEntry::Vacant(vacant) => {
-                vacant.insert(Slot::One(key, entry));
-            }
-            MapEntry::Occupied(mut occupied) => {
-                let slot = occupied.get_mut();
-                match slot {
-                    Slot::One(stored, old) if *stored == key => *old = entry,
-                    Slot::One(..) => {
-                        let Slot::One(stored, old) =
-                            std::mem::replace(slot, Slot::Many(Vec::with_capacity(2)))
-                        else {
-                            return;
-                        };
-                        *slot = Slot::Many(vec![(stored, old), (key, entry)]);
-                    }
-                    Slot::Many(entries) => {
-                        match entries.iter_mut().find(|(stored, _)| *stored == key) {
-                            Some((_, old)) => *old = entry,
-                            None => entries.push((key, entry)),
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, hash: u64, key: &str) -> Option<Entry> {
-        let slot = self.map.get_mut(&hash)?;
-        match slot {
-            Slot::One(stored, _) if stored == key => match self.map.remove(&hash) {
-                Some(Slot::One(_, entry)) => Some(entry),
-                _ => None,
-            },
-            Slot::One(..) => None,
-            Slot::Many(entries) => {
-                let index = entries.iter().position(|(stored, _)| stored == key)?;
-                let (_, entry) = entries.swap_remove(index);
-                if entries.is_empty() {
-                    self.map.remove(&hash);
-                }
-                Some(entry)
-            }
-        }
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        self.map.retain(|_, slot| match slot {
-            Slot::One(_, entry) => keep(entry),
-            Slot::Many(entries) => {
-                entries.retain(|(_, entry)| keep(entry));
-                !entries.is_empty()
-            }
-        });
-    }
-
-    /// The number of distinct hashes: the number of entries but for SipHash collisions.
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// How many entries `matches`.
-    fn count(&self, mut matches: impl FnMut(&Entry) -> bool) -> usize {
-        self.map
-            .values()
-            .map(|slot| match slot {
-                Slot::One(_, entry) => usize::from(matches(entry)),
-                Slot::Many(entries) => entries.iter().filter(|(_, entry)| matches(entry)).count(),
-            })
-            .sum()
+        entries.get_mut(key)
     }
 }
 
@@ -347,9 +199,7 @@ impl SnapshotStore for MemoryStore {
         let expires_at = expiry(now, ttl);
         let mut map = self.entries();
         for (key, value) in entries {
-            let hash = map.hash(key);
             map.insert(
-                hash,
                 (*key).to_owned(),
                 Entry {
                     value: Arc::new(value.to_vec()),
@@ -396,10 +246,7 @@ impl SnapshotStore for MemoryStore {
         let mut map = self.entries();
         let mut deleted = 0_usize;
         for key in keys {
-            let hash = map.hash(key);
-            if map
-                .remove(hash, key)
-                .is_some_and(|entry| entry.is_live(now))
+            if map.remove(*key).is_some_and(|entry| entry.is_live(now))
             {
                 deleted = deleted.saturating_add(1);
             }
@@ -458,46 +305,6 @@ mod tests {
         }
         assert_eq!(stored_entries(&store), 1, "purged once due");
         Ok(())
-    }
-
-    #[test]
-    fn keys_sharing_a_hash_are_kept_apart() {
-        let mut entries = Entries::default();
-        let entry = |n: u8| Entry {
-            value: Arc::new(vec![n]),
-            expires_at: None,
-        };
-        // Three keys forced into one hash, then replaced and removed one by one.
-        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
-            entries.insert(7, key.to_owned(), entry(u8::try_from(n).unwrap_or(0)));
-        }
-        entries.insert(7, "b".to_owned(), entry(9));
-        let value = |entries: &Entries, key| entries.get(7, key).map(|entry| entry.value[0]);
-        assert_eq!(
-            [
-                value(&entries, "a"),
-                value(&entries, "b"),
-                value(&entries, "c")
-            ],
-            [Some(0), Some(9), Some(2)]
-        );
-        assert_eq!(entries.count(|_| true), 3);
-        assert!(entries.remove(7, "x").is_none());
-        assert_eq!(entries.remove(7, "a").map(|entry| entry.value[0]), Some(0));
-        entries.retain(|entry| entry.value[0] != 2);
-        assert_eq!(
-            [value(&entries, "b"), value(&entries, "c")],
-            [Some(9), None]
-        );
-        assert_eq!(entries.remove(7, "b").map(|entry| entry.value[0]), Some(9));
-        assert_eq!(entries.len(), 0);
-        // One key per hash: the common case.
-        let hash = entries.hash("k");
-        entries.insert(hash, "k".to_owned(), entry(1));
-        entries.insert(hash, "k".to_owned(), entry(2));
-        assert_eq!(entries.get(hash, "k").map(|entry| entry.value[0]), Some(2));
-        assert!(entries.get(hash, "other").is_none());
-        assert_eq!(entries.len(), 1);
     }
 
     #[tokio::test]
