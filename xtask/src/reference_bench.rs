@@ -1029,9 +1029,7 @@ impl Redis {
         }
         Err(format!("redis-server on port {port} did not answer PING"))
     }
-}
 
-impl Redis {
     /// Runs the server on `cpu` from now on, or on every CPU again with `None`.
     fn pin(&self, cpu: Option<usize>) -> StepResult {
         if !can_pin() {

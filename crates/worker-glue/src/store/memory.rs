@@ -246,8 +246,7 @@ impl SnapshotStore for MemoryStore {
         let mut map = self.entries();
         let mut deleted = 0_usize;
         for key in keys {
-            if map.remove(*key).is_some_and(|entry| entry.is_live(now))
-            {
+            if map.remove(*key).is_some_and(|entry| entry.is_live(now)) {
                 deleted = deleted.saturating_add(1);
             }
         }
