@@ -8,7 +8,7 @@
 //!    `taskctx bench --json` on the same server at 1 and 64 in flight (each of its rows beside
 //!    `redis-benchmark` on that server, run just before the row), and `taskctx demo` on it with
 //!    64 callers and 64 workers.
-//!    The two sides take turns for three rounds and each figure is that side's best (fastest
+//!    The two sides take turns for five rounds and each figure is that side's best (fastest
 //!    sample, best round), so load from other work weighs on both alike.
 //!    At 1 in flight the server and both sides' clients run on one CPU (`taskset`, when the
 //!    machine has it and more than one CPU): on virtual machines a round trip between two CPUs
@@ -35,7 +35,13 @@ use super::{StepResult, cargo, interop, workspace_root};
 /// Operations per Redis row unless `--tasks` says otherwise.
 const DEFAULT_TASKS: usize = 5000;
 /// How many times each side runs; every figure is the side's best round.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+
+/// How long divan samples each taskctx function (seconds): as long as the reference's 50 samples
+/// of about 10 ms, so that both sides' fastest sample is drawn from the same span of time (on a
+/// shared host the speed changes from one second to the next).
+const DIVAN_MIN_TIME: &str = "0.5";
+
 /// The concurrencies of the Redis rows.
 const CONCURRENCIES: [usize; 2] = [1, 64];
 /// Tasks of the demo row.
@@ -356,6 +362,7 @@ fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
     let output = cargo()
         .args([
             "bench", "--locked", "-p", package, "--bench", bench, "--", "--color", "never",
+            "--min-time", DIVAN_MIN_TIME,
         ])
         .stderr(Stdio::inherit())
         .output()
@@ -720,7 +727,7 @@ fn render(results: &Results<'_>) -> String {
         "\nratio: reference time / taskctx time (micro rows), taskctx rate / reference rate (Redis \
          rows); above 1× taskctx is faster. Each side ran {ROUNDS} rounds, taking turns; every \
          figure is that side's best: micro rows the fastest sample (reference: 50 samples of about \
-         10 ms; taskctx: divan's 100), Redis rows the highest rate and the lowest p99 of the rounds \
+         10 ms; taskctx: divan's, sampling each function for at least 0.5 s too), Redis rows the highest rate and the lowest p99 of the rounds \
          (each may be of a different round). Redis rows: {} operations each, \
          one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form; \
          `redis-benchmark` (`-t set` or `-t get`, `-P 1`, the same value size and clients) ran \
