@@ -250,13 +250,20 @@ impl RedisServer {
         }
     }
 
-    /// Starts on fresh free ports (TCP and TLS), trying others when one is taken meanwhile.
+    /// Starts on fresh free ports (TCP, TLS and a cluster node's bus), trying others when one is
+    /// taken meanwhile: every attempt draws all of them again, since any one may be the one taken.
     fn start_on_free_ports(&mut self) {
         for _ in 0..PORT_ATTEMPTS {
             if let Endpoint::Tcp(port) = &mut self.endpoint {
                 *port = free_port();
             }
             if let Some(port) = &mut self.tls_port {
+                *port = free_port();
+            }
+            if let Role::Server {
+                cluster_port: Some(port),
+            } = &mut self.role
+            {
                 *port = free_port();
             }
             match self.spawn_and_wait() {
@@ -579,12 +586,12 @@ impl RedisCluster {
         assert!(masters >= 3, "Redis Cluster needs at least 3 masters");
         let nodes: Vec<RedisServer> = (0..masters)
             .map(|_| {
-                let cluster_port = free_port();
+                // Both ports are drawn when the node starts (the bus port 0 only marks a node).
                 RedisServer::launch(
                     TempDir::new("redis-cluster"),
                     Endpoint::Tcp(0),
                     Role::Server {
-                        cluster_port: Some(cluster_port),
+                        cluster_port: Some(0),
                     },
                     None,
                 )
