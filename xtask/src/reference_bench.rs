@@ -8,8 +8,9 @@
 //!    `taskctx bench --json` on the same server at 1 and 64 in flight (each of its rows beside
 //!    `redis-benchmark` on that server, run just before the row), and `taskctx demo` on it with
 //!    64 callers and 64 workers.
-//!    The two sides take turns for five rounds and each figure is that side's best (fastest
-//!    sample, best round), so load from other work weighs on both alike.
+//!    The two sides take turns for five rounds and each figure is that side's best by one rule
+//!    for both (the fastest sample, the highest rate, the lowest p99), so load from other work
+//!    weighs on both alike; both sample a micro benchmark for the same span of time.
 //!    At 1 in flight the server and both sides' clients run on one CPU (`taskset`, when the
 //!    machine has it and more than one CPU): on virtual machines a round trip between two CPUs
 //!    swings several-fold with the host's scheduling, and on one CPU it does not.
@@ -34,7 +35,7 @@ use super::{StepResult, cargo, interop, workspace_root};
 
 /// Operations per Redis row unless `--tasks` says otherwise.
 const DEFAULT_TASKS: usize = 5000;
-/// How many times each side runs; every figure is the side's best round.
+/// How many times each side runs; every figure is the side's best over them.
 const ROUNDS: usize = 5;
 
 /// How long divan samples each taskctx function (seconds): as long as the reference's 50 samples
