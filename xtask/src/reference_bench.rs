@@ -361,10 +361,8 @@ fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
         "taskctx-snapshot"
     };
     let output = cargo()
-        .args([
-            "bench", "--locked", "-p", package, "--bench", bench, "--", "--color", "never",
-            "--min-time", DIVAN_MIN_TIME,
-        ])
+        .args(["bench", "--locked", "-p", package, "--bench", bench])
+        .args(["--", "--color", "never", "--min-time", DIVAN_MIN_TIME])
         .stderr(Stdio::inherit())
         .output()
         .map_err(|error| format!("could not run cargo bench: {error}"))?;
