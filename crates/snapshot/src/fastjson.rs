@@ -48,15 +48,15 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
 /// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
 /// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
 /// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the
-/// lowest one is meaningful.
+/// lowest one is meaningful. (Flipping bit 1 of each byte turns `"` into 0x20 and keeps the
+/// control characters below 0x20, so one test for bytes below 0x21 finds both.)
 fn special_bytes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let quote = word ^ (ONES * u64::from(b'"'));
+    let quote_or_control = word ^ (ONES * 0x02);
     let backslash = word ^ (ONES * u64::from(b'\\'));
-    ((quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | (word.wrapping_sub(ONES * 0x20) & !word))
+    ((quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control)
+        | (backslash.wrapping_sub(ONES) & !backslash))
         & HIGHS
 }
 
@@ -1452,8 +1452,67 @@ mod tests {
         }
     }
 
+    /// The byte offset of the lowest set bit of `mask` (8 for none), as the scans read it.
+    fn first_marked(mask: u64) -> usize {
+        (mask.trailing_zeros() / 8) as usize
+    }
+
+    fn is_special(byte: u8) -> bool {
+        byte == b'"' || byte == b'\\' || byte < 0x20
+    }
+
+    fn is_not_lowercase_plain(byte: u8) -> bool {
+        is_special(byte) || byte >= 0x80 || byte.is_ascii_uppercase()
+    }
+
+    /// The first byte of `word` (little-endian) for which `stops` holds, 8 for none.
+    fn first_by_bytes(word: [u8; 8], stops: impl Fn(u8) -> bool) -> usize {
+        word.iter().position(|&byte| stops(byte)).unwrap_or(8)
+    }
+
+    #[test]
+    fn word_masks_find_every_byte_at_every_place() {
+        for byte in 0..=u8::MAX {
+            for at in 0..8 {
+                for filler in [b'a', b' ', b'#', b'!', b'~'] {
+                    let mut word = [filler; 8];
+                    word[at] = byte;
+                    let value = u64::from_le_bytes(word);
+                    assert_eq!(
+                        first_marked(super::special_bytes(value)),
+                        first_by_bytes(word, is_special),
+                        "{word:?}"
+                    );
+                    assert_eq!(
+                        first_marked(super::not_lowercase_plain(value)),
+                        first_by_bytes(word, is_not_lowercase_plain),
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn word_masks_find_the_first_byte(word in prop::collection::vec(prop_oneof![
+            prop::sample::select(vec![
+                b'"', b'\\', 0x00, 0x02, 0x1f, b' ', b'!', b'#', b'@', b'A', b'Z', b'[', b'`', b'a',
+                b'z', 0x7f, 0x80, 0xa1, 0xff,
+            ]),
+            any::<u8>(),
+        ], 8)) {
+            let mut bytes = [0_u8; 8];
+            bytes.copy_from_slice(&word);
+            let value = u64::from_le_bytes(bytes);
+            prop_assert_eq!(first_marked(super::special_bytes(value)), first_by_bytes(bytes, is_special));
+            prop_assert_eq!(
+                first_marked(super::not_lowercase_plain(value)),
+                first_by_bytes(bytes, is_not_lowercase_plain)
+            );
+        }
 
         #[test]
         fn token_fast_path_agrees(text in token_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
