@@ -731,7 +731,7 @@ fn copy_literal(
 /// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
 /// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
 /// in `json`.
-#[inline]
+#[inline(always)]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
     let bytes = scanner.bytes();
     let span_start = json.len();
@@ -756,7 +756,14 @@ fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usiz
         scanner.pos += 8;
     }
     // Among the last seven bytes of the text.
-    compact_text(scanner, json, false).map(|(_, end)| (span_start, end))
+    compact_text_end(scanner, json).map(|(_, end)| (span_start, end))
+}
+
+/// [`compact_text`] without `\\uXXXX` escapes, kept out of line: for the rare token-level string
+/// among the last bytes of the text.
+#[inline(never)]
+fn compact_text_end(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
+    compact_text(scanner, json, false)
 }
 
 /// The content of a token-level string after its opening `\\"`, up to and through its closing
@@ -764,6 +771,7 @@ fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usiz
 /// With `unicode`, `\\uXXXX` escapes of the outer text are decoded (to characters that must not
 /// be `"`, `\\` or control characters); any other escape fails. Plain bytes are copied a word at
 /// a time, each word appended whole and cut back at its first special byte.
+#[inline(always)]
 fn compact_text(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
@@ -940,6 +948,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
 }
 
 /// `null`, or a token-level string as [`compact_string`] reads it (its span).
+#[inline(always)]
 fn compact_optional(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
