@@ -882,7 +882,7 @@ fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Optio
         let is_sub = json.get(start..end)? == b"sub".as_slice();
         copy_literal(scanner, json, ":", ":")?;
         let value_start = json.len();
-        compact_value(scanner, json, 1)?;
+        compact_item(scanner, json, 1)?;
         if is_sub {
             if json.get(value_start) != Some(&b'"') {
                 return None;
@@ -921,7 +921,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
                 copy_literal(scanner, json, "\\\"", "\"")?;
                 compact_string(scanner, json)?;
                 copy_literal(scanner, json, ":", ":")?;
-                compact_value(scanner, json, depth + 1)?;
+                compact_item(scanner, json, depth + 1)?;
                 if copy_literal(scanner, json, ",", ",").is_none() {
                     return copy_literal(scanner, json, "}", "}");
                 }
@@ -933,7 +933,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
                 return Some(());
             }
             loop {
-                compact_value(scanner, json, depth + 1)?;
+                compact_item(scanner, json, depth + 1)?;
                 if copy_literal(scanner, json, ",", ",").is_none() {
                     return copy_literal(scanner, json, "]", "]");
                 }
@@ -945,6 +945,16 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
             Some(())
         }
     }
+}
+
+/// A token-level value as [`compact_value`] reads it (the same depth limit included), a string
+/// (the common claim, array item and member) read here.
+#[inline(always)]
+fn compact_item(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth <= MAX_DEPTH && copy_literal(scanner, json, "\\\"", "\"").is_some() {
+        return compact_text(scanner, json, true).map(drop);
+    }
+    compact_value(scanner, json, depth)
 }
 
 /// `null`, or a token-level string as [`compact_string`] reads it (its span).
@@ -1616,6 +1626,25 @@ y"}"#,
         assert!(super::snapshot(&snapshot).is_some());
         check_snapshot(&snapshot);
         check_token(token);
+    }
+
+    #[test]
+    fn compact_claims_keep_the_depth_limit_for_strings() {
+        // A claim's value is at depth 1, so a string inside `arrays` arrays is at `arrays + 1`.
+        for (arrays, one_pass) in [(63, true), (64, false)] {
+            let value = format!("{}\"x\"{}", "[".repeat(arrays), "]".repeat(arrays));
+            let token = format!(
+                r#"{{"token":"t","client_id":"c","scopes":[],"expires_at":null,"resource":null,"subject":null,"claims":{{"d":{value}}},"original_client_id":null}}"#
+            );
+            let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&token));
+            let fast = super::snapshot(&snapshot).unwrap();
+            assert_eq!(
+                matches!(fast.access_token_json, Some(super::TokenText::Parsed(..))),
+                one_pass,
+                "{arrays} arrays"
+            );
+            check_snapshot(&snapshot);
+        }
     }
 
     #[test]
