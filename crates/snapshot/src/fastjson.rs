@@ -1512,6 +1512,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn word_masks_find_the_first_of_any_two_bytes() {
+        for first in 0..=u8::MAX {
+            for second in 0..=u8::MAX {
+                for (at, then) in [(0, 1), (0, 7), (3, 4), (6, 7)] {
+                    let mut word = [b'a'; 8];
+                    word[at] = first;
+                    word[then] = second;
+                    let value = u64::from_le_bytes(word);
+                    assert_eq!(
+                        first_marked(super::special_bytes(value)),
+                        first_by_bytes(word, is_special),
+                        "{word:?}"
+                    );
+                    assert_eq!(
+                        first_marked(super::not_lowercase_plain(value)),
+                        first_by_bytes(word, is_not_lowercase_plain),
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
