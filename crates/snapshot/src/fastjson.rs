@@ -48,15 +48,15 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
 /// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
 /// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
 /// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the
-/// lowest one is meaningful.
+/// lowest one is meaningful. (Flipping bit 1 of each byte turns `"` into 0x20 and keeps the
+/// control characters below 0x20, so one test for bytes below 0x21 finds both.)
 fn special_bytes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let quote = word ^ (ONES * u64::from(b'"'));
+    let quote_or_control = word ^ (ONES * 0x02);
     let backslash = word ^ (ONES * u64::from(b'\\'));
-    ((quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | (word.wrapping_sub(ONES * 0x20) & !word))
+    ((quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control)
+        | (backslash.wrapping_sub(ONES) & !backslash))
         & HIGHS
 }
 
@@ -731,7 +731,7 @@ fn copy_literal(
 /// A token-level string after its opening `\\"`, with no escapes of its own, up to and through
 /// its closing `\\"`: appended to `json` (closing quote included); returns its content's span
 /// in `json`.
-#[inline]
+#[inline(always)]
 fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
     let bytes = scanner.bytes();
     let span_start = json.len();
@@ -756,7 +756,14 @@ fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usiz
         scanner.pos += 8;
     }
     // Among the last seven bytes of the text.
-    compact_text(scanner, json, false).map(|(_, end)| (span_start, end))
+    compact_text_end(scanner, json).map(|(_, end)| (span_start, end))
+}
+
+/// [`compact_text`] without `\\uXXXX` escapes, kept out of line: for the rare token-level string
+/// among the last bytes of the text.
+#[inline(never)]
+fn compact_text_end(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usize, usize)> {
+    compact_text(scanner, json, false)
 }
 
 /// The content of a token-level string after its opening `\\"`, up to and through its closing
@@ -764,6 +771,7 @@ fn compact_string(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<(usiz
 /// With `unicode`, `\\uXXXX` escapes of the outer text are decoded (to characters that must not
 /// be `"`, `\\` or control characters); any other escape fails. Plain bytes are copied a word at
 /// a time, each word appended whole and cut back at its first special byte.
+#[inline(always)]
 fn compact_text(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
@@ -874,7 +882,7 @@ fn compact_claims(scanner: &mut Scanner<'_>, json: &mut Vec<u8>) -> Option<Optio
         let is_sub = json.get(start..end)? == b"sub".as_slice();
         copy_literal(scanner, json, ":", ":")?;
         let value_start = json.len();
-        compact_value(scanner, json, 1)?;
+        compact_item(scanner, json, 1)?;
         if is_sub {
             if json.get(value_start) != Some(&b'"') {
                 return None;
@@ -913,7 +921,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
                 copy_literal(scanner, json, "\\\"", "\"")?;
                 compact_string(scanner, json)?;
                 copy_literal(scanner, json, ":", ":")?;
-                compact_value(scanner, json, depth + 1)?;
+                compact_item(scanner, json, depth + 1)?;
                 if copy_literal(scanner, json, ",", ",").is_none() {
                     return copy_literal(scanner, json, "}", "}");
                 }
@@ -925,7 +933,7 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
                 return Some(());
             }
             loop {
-                compact_value(scanner, json, depth + 1)?;
+                compact_item(scanner, json, depth + 1)?;
                 if copy_literal(scanner, json, ",", ",").is_none() {
                     return copy_literal(scanner, json, "]", "]");
                 }
@@ -939,7 +947,18 @@ fn compact_value(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) ->
     }
 }
 
+/// A token-level value as [`compact_value`] reads it (the same depth limit included), a string
+/// (the common claim, array item and member) read here.
+#[inline(always)]
+fn compact_item(scanner: &mut Scanner<'_>, json: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth <= MAX_DEPTH && copy_literal(scanner, json, "\\\"", "\"").is_some() {
+        return compact_text(scanner, json, true).map(drop);
+    }
+    compact_value(scanner, json, depth)
+}
+
 /// `null`, or a token-level string as [`compact_string`] reads it (its span).
+#[inline(always)]
 fn compact_optional(
     scanner: &mut Scanner<'_>,
     json: &mut Vec<u8>,
@@ -1452,8 +1471,91 @@ mod tests {
         }
     }
 
+    /// The byte offset of the lowest set bit of `mask` (8 for none), as the scans read it.
+    fn first_marked(mask: u64) -> usize {
+        (mask.trailing_zeros() / 8) as usize
+    }
+
+    fn is_special(byte: u8) -> bool {
+        byte == b'"' || byte == b'\\' || byte < 0x20
+    }
+
+    fn is_not_lowercase_plain(byte: u8) -> bool {
+        is_special(byte) || byte >= 0x80 || byte.is_ascii_uppercase()
+    }
+
+    /// The first byte of `word` (little-endian) for which `stops` holds, 8 for none.
+    fn first_by_bytes(word: [u8; 8], stops: impl Fn(u8) -> bool) -> usize {
+        word.iter().position(|&byte| stops(byte)).unwrap_or(8)
+    }
+
+    #[test]
+    fn word_masks_find_every_byte_at_every_place() {
+        for byte in 0..=u8::MAX {
+            for at in 0..8 {
+                for filler in [b'a', b' ', b'#', b'!', b'~'] {
+                    let mut word = [filler; 8];
+                    word[at] = byte;
+                    let value = u64::from_le_bytes(word);
+                    assert_eq!(
+                        first_marked(super::special_bytes(value)),
+                        first_by_bytes(word, is_special),
+                        "{word:?}"
+                    );
+                    assert_eq!(
+                        first_marked(super::not_lowercase_plain(value)),
+                        first_by_bytes(word, is_not_lowercase_plain),
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_masks_find_the_first_of_any_two_bytes() {
+        for first in 0..=u8::MAX {
+            for second in 0..=u8::MAX {
+                for (at, then) in [(0, 1), (0, 7), (3, 4), (6, 7)] {
+                    let mut word = [b'a'; 8];
+                    word[at] = first;
+                    word[then] = second;
+                    let value = u64::from_le_bytes(word);
+                    assert_eq!(
+                        first_marked(super::special_bytes(value)),
+                        first_by_bytes(word, is_special),
+                        "{word:?}"
+                    );
+                    assert_eq!(
+                        first_marked(super::not_lowercase_plain(value)),
+                        first_by_bytes(word, is_not_lowercase_plain),
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn word_masks_find_the_first_byte(word in prop::collection::vec(prop_oneof![
+            prop::sample::select(vec![
+                b'"', b'\\', 0x00, 0x02, 0x1f, b' ', b'!', b'#', b'@', b'A', b'Z', b'[', b'`', b'a',
+                b'z', 0x7f, 0x80, 0xa1, 0xff,
+            ]),
+            any::<u8>(),
+        ], 8)) {
+            let mut bytes = [0_u8; 8];
+            bytes.copy_from_slice(&word);
+            let value = u64::from_le_bytes(bytes);
+            prop_assert_eq!(first_marked(super::special_bytes(value)), first_by_bytes(bytes, is_special));
+            prop_assert_eq!(
+                first_marked(super::not_lowercase_plain(value)),
+                first_by_bytes(bytes, is_not_lowercase_plain)
+            );
+        }
 
         #[test]
         fn token_fast_path_agrees(text in token_text(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3)) {
@@ -1548,6 +1650,25 @@ y"}"#,
         assert!(super::snapshot(&snapshot).is_some());
         check_snapshot(&snapshot);
         check_token(token);
+    }
+
+    #[test]
+    fn compact_claims_keep_the_depth_limit_for_strings() {
+        // A claim's value is at depth 1, so a string inside `arrays` arrays is at `arrays + 1`.
+        for (arrays, one_pass) in [(63, true), (64, false)] {
+            let value = format!("{}\"x\"{}", "[".repeat(arrays), "]".repeat(arrays));
+            let token = format!(
+                r#"{{"token":"t","client_id":"c","scopes":[],"expires_at":null,"resource":null,"subject":null,"claims":{{"d":{value}}},"original_client_id":null}}"#
+            );
+            let snapshot = format!("{{\"access_token_json\": {}}}", json_escape(&token));
+            let fast = super::snapshot(&snapshot).unwrap();
+            assert_eq!(
+                matches!(fast.access_token_json, Some(super::TokenText::Parsed(..))),
+                one_pass,
+                "{arrays} arrays"
+            );
+            check_snapshot(&snapshot);
+        }
     }
 
     #[test]
