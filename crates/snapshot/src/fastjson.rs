@@ -1489,6 +1489,21 @@ mod tests {
         word.iter().position(|&byte| stops(byte)).unwrap_or(8)
     }
 
+    /// Both word masks mark the first byte of `word` that their byte-by-byte definition stops at.
+    fn assert_masks_find_the_first(word: [u8; 8]) {
+        let value = u64::from_le_bytes(word);
+        assert_eq!(
+            first_marked(super::special_bytes(value)),
+            first_by_bytes(word, is_special),
+            "{word:?}"
+        );
+        assert_eq!(
+            first_marked(super::not_lowercase_plain(value)),
+            first_by_bytes(word, is_not_lowercase_plain),
+            "{word:?}"
+        );
+    }
+
     #[test]
     fn word_masks_find_every_byte_at_every_place() {
         for byte in 0..=u8::MAX {
@@ -1496,17 +1511,7 @@ mod tests {
                 for filler in [b'a', b' ', b'#', b'!', b'~'] {
                     let mut word = [filler; 8];
                     word[at] = byte;
-                    let value = u64::from_le_bytes(word);
-                    assert_eq!(
-                        first_marked(super::special_bytes(value)),
-                        first_by_bytes(word, is_special),
-                        "{word:?}"
-                    );
-                    assert_eq!(
-                        first_marked(super::not_lowercase_plain(value)),
-                        first_by_bytes(word, is_not_lowercase_plain),
-                        "{word:?}"
-                    );
+                    assert_masks_find_the_first(word);
                 }
             }
         }
@@ -1520,17 +1525,7 @@ mod tests {
                     let mut word = [b'a'; 8];
                     word[at] = first;
                     word[then] = second;
-                    let value = u64::from_le_bytes(word);
-                    assert_eq!(
-                        first_marked(super::special_bytes(value)),
-                        first_by_bytes(word, is_special),
-                        "{word:?}"
-                    );
-                    assert_eq!(
-                        first_marked(super::not_lowercase_plain(value)),
-                        first_by_bytes(word, is_not_lowercase_plain),
-                        "{word:?}"
-                    );
+                    assert_masks_find_the_first(word);
                 }
             }
         }
