@@ -45,6 +45,26 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// Appends the plain bytes of `bytes` from `*pos` to `out` a word at a time (each word appended
+/// whole, then cut back at its first special byte, see [`special_bytes`]), and leaves `*pos` at
+/// that byte, or where fewer than eight bytes are left.
+#[inline(always)]
+fn copy_plain_words(bytes: &[u8], pos: &mut usize, out: &mut Vec<u8>) {
+    while let Some(chunk) = bytes.get(*pos..*pos + 8) {
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        out.extend_from_slice(&word);
+        let special = special_bytes(u64::from_le_bytes(word));
+        if special != 0 {
+            let run = (special.trailing_zeros() / 8) as usize;
+            out.truncate(out.len() - 8 + run);
+            *pos += run;
+            return;
+        }
+        *pos += 8;
+    }
+}
+
 /// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
 /// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
 /// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the
@@ -269,26 +289,14 @@ impl<'a> Scanner<'a> {
         let bytes = self.bytes();
         out.extend_from_slice(bytes.get(start..self.pos)?);
         loop {
-            while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
-                let mut word = [0_u8; 8];
-                word.copy_from_slice(chunk);
-                out.extend_from_slice(&word);
-                let special = special_bytes(u64::from_le_bytes(word));
-                if special != 0 {
-                    let run = (special.trailing_zeros() / 8) as usize;
-                    out.truncate(out.len() - 8 + run);
-                    self.pos += run;
-                    // The common escapes of embedded JSON, `\"` and `\\`, stay in this loop.
-                    if let (Some(b'\\'), Some(&escaped @ (b'"' | b'\\'))) =
-                        (bytes.get(self.pos), bytes.get(self.pos + 1))
-                    {
-                        out.push(escaped);
-                        self.pos += 2;
-                        continue;
-                    }
-                    break;
-                }
-                self.pos += 8;
+            copy_plain_words(bytes, &mut self.pos, out);
+            // The common escapes of embedded JSON, `\"` and `\\`, stay in this loop.
+            if let (Some(b'\\'), Some(&escaped @ (b'"' | b'\\'))) =
+                (bytes.get(self.pos), bytes.get(self.pos + 1))
+            {
+                out.push(escaped);
+                self.pos += 2;
+                continue;
             }
             let byte = *bytes.get(self.pos)?;
             self.pos += 1;
@@ -780,19 +788,7 @@ fn compact_text(
     let bytes = scanner.bytes();
     let span_start = json.len();
     loop {
-        while let Some(chunk) = bytes.get(scanner.pos..scanner.pos + 8) {
-            let mut word = [0_u8; 8];
-            word.copy_from_slice(chunk);
-            json.extend_from_slice(&word);
-            let special = special_bytes(u64::from_le_bytes(word));
-            if special != 0 {
-                let run = (special.trailing_zeros() / 8) as usize;
-                json.truncate(json.len() - 8 + run);
-                scanner.pos += run;
-                break;
-            }
-            scanner.pos += 8;
-        }
+        copy_plain_words(bytes, &mut scanner.pos, json);
         match *bytes.get(scanner.pos)? {
             b'\\' => match *bytes.get(scanner.pos + 1)? {
                 b'"' => {
