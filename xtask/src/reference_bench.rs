@@ -726,8 +726,9 @@ fn render(results: &Results<'_>) -> String {
         "\nratio: reference time / taskctx time (micro rows), taskctx rate / reference rate (Redis \
          rows); above 1× taskctx is faster. Each side ran {ROUNDS} rounds, taking turns; every \
          figure is that side's best: micro rows the fastest sample (reference: 50 samples of about \
-         10 ms; taskctx: divan's, sampling each function for at least 0.5 s too), Redis rows the highest rate and the lowest p99 of the rounds \
-         (each may be of a different round). Redis rows: {} operations each, \
+         10 ms; taskctx: divan's, sampling each function for at least {DIVAN_MIN_TIME} s too), \
+         Redis rows the highest rate and the lowest p99 of the rounds (each may be of a different \
+         round). Redis rows: {} operations each, \
          one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form; \
          `redis-benchmark` (`-t set` or `-t get`, `-P 1`, the same value size and clients) ran \
          just before each taskctx row, and its figures are its best by the same rule.{pinned}",
