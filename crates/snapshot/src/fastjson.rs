@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use zeroize::Zeroizing;
+use crate::wiped::Wiped;
 
 use crate::headers::{Headers, StoredHeaders};
 
@@ -250,7 +250,7 @@ impl<'a> Scanner<'a> {
                 self.escaped_rest(start, &mut out)?;
                 String::from_utf8(out)
                     .ok()
-                    .map(|text| Part::Owned(Zeroizing::new(text)))
+                    .map(|text| Part::Owned(Wiped::new(text)))
             }
             _ => None,
         }
@@ -621,7 +621,7 @@ pub(crate) enum TokenText {
     /// The decoded text, for the token reader.
     Text(String),
     /// The decoded text and its fields, read in the same pass.
-    Parsed(Zeroizing<String>, FastToken),
+    Parsed(Wiped<String>, FastToken),
 }
 
 /// The `access_token_json` value (after whitespace): `null`, or a string, read together with the
@@ -647,7 +647,7 @@ fn token_text(scanner: &mut Scanner<'_>) -> Option<Option<TokenText>> {
 /// escapes of their own), the rest is decoded and read as [`token`] does. `None` (the scanner
 /// left anywhere) when the value is anything else; the caller then reads it the general way.
 fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
-    let mut json = Zeroizing::new(Vec::with_capacity(
+    let mut json = Wiped::new(Vec::with_capacity(
         (scanner.text.len() - scanner.pos).min(4096) + 8,
     ));
     scanner.literal("\"{\\\"token\\\":\\\"")?;
@@ -702,7 +702,7 @@ fn compact_token(scanner: &mut Scanner<'_>) -> Option<TokenText> {
     copy_literal(scanner, &mut json, "}", "}")?;
     // The end of the `access_token_json` string.
     scanner.literal("\"")?;
-    let json = Zeroizing::new(String::from_utf8(std::mem::take(&mut *json)).ok()?);
+    let json = Wiped::new(String::from_utf8(std::mem::take(&mut *json)).ok()?);
     let span_text = |span: Option<(usize, usize)>| -> Option<Option<String>> {
         span.map(|(start, end)| json.get(start..end).map(str::to_owned))
             .map_or(Some(None), |text| text.map(Some))
@@ -979,7 +979,7 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
     scanner.pos = start;
     let mut headers = Headers::with_capacity(12, scanner.text.len().min(4096));
     // Escaped values are decoded here and copied into the map; the buffer is wiped after.
-    let mut scratch = Zeroizing::new(Vec::new());
+    let mut scratch = Wiped::new(Vec::new());
     let mut seen = 0;
     scanner.object(|scanner, name| {
         let value = scanner.string_in(&mut scratch)?;
@@ -1045,7 +1045,7 @@ pub(crate) enum Part {
     /// Start and end of the string's content in the text.
     Span(usize, usize),
     /// The decoded string (it had escapes, or was not read from a text).
-    Owned(Zeroizing<String>),
+    Owned(Wiped<String>),
 }
 
 impl Part {
@@ -1235,7 +1235,7 @@ mod tests {
     //! token, same error.
 
     use proptest::prelude::*;
-    use zeroize::Zeroizing;
+    use crate::wiped::Wiped;
 
     use crate::json::{from_json_str, general_from_json_str};
     use crate::token::AccessToken;
@@ -1448,7 +1448,7 @@ mod tests {
 
     fn check_token(text: &str) {
         let fast = AccessToken::from_json(text);
-        let general = AccessToken::general_from_json(Zeroizing::new(text.to_owned()));
+        let general = AccessToken::general_from_json(Wiped::new(text.to_owned()));
         match (&fast, &general) {
             (Ok(fast), Ok(general)) => assert!(same_token(fast, general), "{text}"),
             (Err(fast), Err(general)) => assert_eq!(fast, general, "{text}"),

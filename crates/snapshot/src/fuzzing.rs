@@ -2,7 +2,7 @@
 //! the fuzz targets in `fuzz/` can check that both paths give the same result. Not part of the
 //! API: nothing outside `fuzz/` turns the feature on.
 
-use zeroize::Zeroizing;
+use crate::wiped::Wiped;
 
 use crate::json::JsonError;
 use crate::snapshot::TaskContextSnapshot;
@@ -15,5 +15,5 @@ pub fn general_from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonErro
 
 /// The general access-token reader alone, without the fast path in front of it.
 pub fn general_token_from_json(text: &str) -> Result<AccessToken, TokenError> {
-    AccessToken::general_from_json(Zeroizing::new(text.to_owned()))
+    AccessToken::general_from_json(Wiped::new(text.to_owned()))
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use zeroize::Zeroizing;
+use crate::wiped::Wiped;
 
 /// Header names whose values are always redacted in `Debug`.
 pub const ALWAYS_SECRET_HEADERS: [&str; 4] = [
@@ -35,7 +35,7 @@ const LINEAR_SCAN_LIMIT: usize = 24;
 /// redacted in `Debug`. Equality compares names and values in order, not the secret marks.
 #[derive(Clone, Default)]
 pub struct Headers {
-    text: Zeroizing<String>,
+    text: Wiped<String>,
     entries: Vec<Entry>,
     /// Name → entry position, built once the map outgrows a linear scan.
     index: Option<HashMap<Box<str>, usize>>,
@@ -98,7 +98,7 @@ fn is_lowercase_ascii(bytes: &[u8]) -> bool {
 /// caller reads the object the general way instead.
 pub(crate) struct StoredHeaders {
     /// The decoded values, then (after `finish`) the object's text.
-    text: Zeroizing<String>,
+    text: Wiped<String>,
     /// Spans in the input, except the values marked in `decoded` (spans of `text`).
     entries: Vec<Entry>,
     decoded: u32,
@@ -110,7 +110,7 @@ impl StoredHeaders {
     /// A builder whose buffer has room for `bytes` bytes.
     pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
-            text: Zeroizing::new(String::with_capacity(bytes)),
+            text: Wiped::new(String::with_capacity(bytes)),
             entries: Vec::with_capacity(12),
             decoded: 0,
             seen: 0,
@@ -187,17 +187,17 @@ impl StoredHeaders {
 
 /// Makes room for `bytes` more bytes in a zeroized buffer; on growth the old buffer is zeroized
 /// before it is freed.
-fn reserve_zeroized(buffer: &mut Zeroizing<String>, bytes: usize) {
+fn reserve_zeroized(buffer: &mut Wiped<String>, bytes: usize) {
     if buffer.capacity() - buffer.len() < bytes {
         let wanted = (buffer.len() + bytes).max(buffer.capacity() * 2).max(64);
-        let mut grown = Zeroizing::new(String::with_capacity(wanted));
+        let mut grown = Wiped::new(String::with_capacity(wanted));
         grown.push_str(buffer);
         *buffer = grown;
     }
 }
 
 /// Appends to a zeroized buffer; on growth the old buffer is zeroized before it is freed.
-fn push_zeroized(buffer: &mut Zeroizing<String>, text: &str) {
+fn push_zeroized(buffer: &mut Wiped<String>, text: &str) {
     reserve_zeroized(buffer, text.len());
     buffer.push_str(text);
 }
@@ -213,7 +213,7 @@ impl Headers {
     #[must_use]
     pub fn with_capacity(headers: usize, bytes: usize) -> Self {
         Self {
-            text: Zeroizing::new(String::with_capacity(bytes)),
+            text: Wiped::new(String::with_capacity(bytes)),
             entries: Vec::with_capacity(headers),
             index: None,
         }
@@ -525,11 +525,11 @@ impl Headers {
                     limit: policy.max_total_bytes,
                 });
             }
-            let latin1: Zeroizing<String>;
+            let latin1: Wiped<String>;
             let value = match std::str::from_utf8(value) {
                 Ok(text) if text.is_ascii() => text,
                 _ => {
-                    latin1 = Zeroizing::new(value.iter().map(|&byte| char::from(byte)).collect());
+                    latin1 = Wiped::new(value.iter().map(|&byte| char::from(byte)).collect());
                     latin1.as_str()
                 }
             };

@@ -104,6 +104,7 @@ mod headers;
 mod sealed;
 mod snapshot;
 mod token;
+mod wiped;
 
 pub use codec::{Codec, DecodeError, EncodeError, FERNET_PREFIX, SnapshotCodec, StoredForm};
 pub use fernet::{FernetKey, FernetKeys};

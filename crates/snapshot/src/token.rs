@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
+use crate::wiped::Wiped;
 
 use crate::fastjson::{FastToken, Part};
 
@@ -35,7 +35,7 @@ pub struct AccessToken {
     /// All claims, parsed from `json` on first use.
     claims: OnceLock<Map<String, Value>>,
     original_client_id: Option<String>,
-    json: Zeroizing<String>,
+    json: Wiped<String>,
 }
 
 /// Why an `access_token_json` text is not a valid access token.
@@ -167,7 +167,7 @@ impl AccessToken {
 
     /// Parses an owned `access_token_json` text (no copy of the text is made).
     pub fn from_json_string(json: String) -> Result<Self, TokenError> {
-        let json = Zeroizing::new(json);
+        let json = Wiped::new(json);
         if let Some(fast) = crate::fastjson::token(&json) {
             return Ok(Self::from_fast(json, fast));
         }
@@ -175,7 +175,7 @@ impl AccessToken {
     }
 
     /// A token from its text and the fields the fast path read from it.
-    pub(crate) fn from_fast(json: Zeroizing<String>, fast: FastToken) -> Self {
+    pub(crate) fn from_fast(json: Wiped<String>, fast: FastToken) -> Self {
         {
             Self {
                 token: fast.token,
@@ -195,7 +195,7 @@ impl AccessToken {
     }
 
     /// The general reader: accepts every token text the fast path declines, and names errors.
-    pub(crate) fn general_from_json(json: Zeroizing<String>) -> Result<Self, TokenError> {
+    pub(crate) fn general_from_json(json: Wiped<String>) -> Result<Self, TokenError> {
         // Within the limit, the lazy parse of all claims cannot fail on depth either.
         if crate::fastjson::nests_deeper_than(&json, crate::json::MAX_NESTING) {
             return Err(TokenError::TooDeep {
@@ -207,10 +207,10 @@ impl AccessToken {
         Ok(Self::from_fields(fields, json))
     }
 
-    fn from_fields(fields: TokenFields, json: Zeroizing<String>) -> Self {
+    fn from_fields(fields: TokenFields, json: Wiped<String>) -> Self {
         Self {
-            token: Part::Owned(Zeroizing::new(fields.token)),
-            client_id: Part::Owned(Zeroizing::new(fields.client_id)),
+            token: Part::Owned(Wiped::new(fields.token)),
+            client_id: Part::Owned(Wiped::new(fields.client_id)),
             scopes: OnceLock::from(fields.scopes),
             scopes_span: (0, 0),
             expires_at: fields.expires_at,
@@ -229,7 +229,7 @@ impl AccessToken {
     #[must_use]
     pub fn builder(token: impl Into<String>, client_id: impl Into<String>) -> AccessTokenBuilder {
         AccessTokenBuilder {
-            token: Zeroizing::new(token.into()),
+            token: Wiped::new(token.into()),
             client_id: client_id.into(),
             scopes: Vec::new(),
             expires_at: None,
@@ -384,7 +384,7 @@ impl fmt::Debug for ClaimNames<'_> {
 /// Builds an [`AccessToken`] from its parts (see [`AccessToken::builder`]).
 #[derive(Clone)]
 pub struct AccessTokenBuilder {
-    token: Zeroizing<String>,
+    token: Wiped<String>,
     client_id: String,
     scopes: Vec<String>,
     expires_at: Option<i64>,
@@ -471,11 +471,11 @@ impl AccessTokenBuilder {
     /// Finishes the token, writing its JSON text in the reference's form.
     #[must_use]
     pub fn build(self) -> AccessToken {
-        let mut json = Zeroizing::new(String::with_capacity(160 + self.token.len()));
+        let mut json = Wiped::new(String::with_capacity(160 + self.token.len()));
         write_token_json(&mut json, &self);
         AccessToken {
             token: Part::Owned(self.token),
-            client_id: Part::Owned(Zeroizing::new(self.client_id)),
+            client_id: Part::Owned(Wiped::new(self.client_id)),
             scopes: OnceLock::from(self.scopes),
             scopes_span: (0, 0),
             expires_at: self.expires_at,

@@ -1,5 +1,6 @@
 //! Runs one hot path `N` times on `memory://` (or the store URL given third), for instruction
-//! counts under callgrind: `hot_path submit|run|encode|decode N [URL]`.
+//! counts under callgrind: `hot_path submit|run|get|encode|decode N [URL]` (`get` reads each
+//! submitted task's stored value raw, the baseline a `run` adds its work to).
 
 #![allow(
     clippy::unwrap_used,
@@ -53,6 +54,16 @@ fn main() {
                 {
                     sink += 1;
                 }
+            }
+        }),
+        "get" => runtime.block_on(async {
+            for id in ids {
+                drop(submit(id).await.unwrap());
+            }
+            // As for `run`: `get N` minus `submit N` is the raw reads.
+            for id in ids {
+                let key = format!("fastmcp:fastmcp:task:auth:client-a%7Cuser-1:{id}:snapshot");
+                sink += glue.store().load(&key).await.unwrap().unwrap().len();
             }
         }),
         "encode" => {
