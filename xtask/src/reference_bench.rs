@@ -10,7 +10,8 @@
 //!    64 callers and 64 workers.
 //!    The two sides take turns for five rounds and each figure is that side's best by one rule
 //!    for both (the fastest sample, the highest rate, the lowest p99), so load from other work
-//!    weighs on both alike; both sample a micro benchmark for the same span of time.
+//!    weighs on both alike; both sample a micro benchmark the same way (50 samples of about
+//!    10 ms of back-to-back calls).
 //!    At 1 in flight the server and both sides' clients run on one CPU (`taskset`, when the
 //!    machine has it and more than one CPU): on virtual machines a round trip between two CPUs
 //!    swings several-fold with the host's scheduling, and on one CPU it does not.
@@ -38,10 +39,15 @@ const DEFAULT_TASKS: usize = 5000;
 /// How many times each side runs; every figure is the side's best over them.
 const ROUNDS: usize = 5;
 
-/// How long divan samples each taskctx function (seconds): as long as the reference's 50 samples
-/// of about 10 ms, so that both sides' fastest sample is drawn from the same span of time (on a
-/// shared host the speed changes from one second to the next).
-const DIVAN_MIN_TIME: &str = "0.5";
+/// How taskctx's micro benchmarks are sampled: as the reference's (`timeit`), 50 samples of
+/// about 10 ms, each sample a run of back-to-back calls whose results are dropped inside it. Divan
+/// is told the sample size (calls per sample) for each function, from a short first run: left to
+/// itself it may settle on one call per sample, whose time is then mostly the timer's.
+const SAMPLE_COUNT: usize = 50;
+/// The span of one sample (ns).
+const SAMPLE_NS: f64 = 10e6;
+/// The first run that sizes the samples: this many samples of this many calls.
+const CALIBRATION: (usize, usize) = (20, 200);
 
 /// The concurrencies of the Redis rows.
 const CONCURRENCIES: [usize; 2] = [1, 64];
@@ -76,7 +82,7 @@ const MICRO: &[Micro] = &[
     Micro {
         op: "JSON encode",
         taskctx: ("codecs", "json_encode"),
-        note: "`to_json` / `json::write_json`, full snapshot",
+        note: "`to_json` / `json::to_json`, full snapshot",
     },
     Micro {
         op: "JSON decode",
@@ -353,16 +359,58 @@ fn json_line(line: &str, from: &str) -> Result<Value, String> {
         .ok_or_else(|| format!("{from}: not a JSON object: {line}"))
 }
 
-/// Runs one divan bench target and returns `target/path` → median ns.
+/// Runs the micro benchmarks of one divan bench target and returns `target/path` → ns per call
+/// in the fastest sample: a first short run gives each function's median time per call, then
+/// each function runs alone for [`SAMPLE_COUNT`] samples of about [`SAMPLE_NS`].
 fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
+    let (count, size) = CALIBRATION;
+    let calibration = divan(bench, &[], count, size)?;
+    let mut fastest = BTreeMap::new();
+    for micro in MICRO.iter().filter(|micro| micro.taskctx.0 == bench) {
+        let path = micro.taskctx.1;
+        let per_call = calibration
+            .get(path)
+            .map(|row| row.median)
+            .filter(|ns| *ns > 0.0)
+            .ok_or_else(|| format!("divan printed no figures for {bench}/{path}"))?;
+        let name = format!("{bench}::{}", path.replace('/', "::"));
+        let rows = divan(bench, &["--exact", &name], SAMPLE_COUNT, sample_size(per_call))?;
+        let row = rows
+            .get(path)
+            .ok_or_else(|| format!("divan printed no figures for {name}"))?;
+        fastest.insert(format!("{bench}/{path}"), row.fastest);
+    }
+    Ok(fastest)
+}
+
+/// The calls per sample that make a sample of [`SAMPLE_NS`], for calls of `per_call` ns.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a float-to-int `as` saturates: a negative or NaN ratio gives 0, then one call"
+)]
+fn sample_size(per_call: f64) -> usize {
+    ((SAMPLE_NS / per_call).ceil() as usize).max(1)
+}
+
+/// Runs divan on `bench` (filtered by `filter`) with `samples` samples of `size` calls.
+fn divan(
+    bench: &str,
+    filter: &[&str],
+    samples: usize,
+    size: usize,
+) -> Result<BTreeMap<String, DivanRow>, String> {
     let package = if bench == "keys" {
         "taskctx-scope"
     } else {
         "taskctx-snapshot"
     };
     let output = cargo()
-        .args(["bench", "--locked", "-p", package, "--bench", bench])
-        .args(["--", "--color", "never", "--min-time", DIVAN_MIN_TIME])
+        .args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
+        .args(["--color", "never"])
+        .args(["--sample-count", &samples.to_string()])
+        .args(["--sample-size", &size.to_string()])
+        .args(filter)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|error| format!("could not run cargo bench: {error}"))?;
@@ -372,15 +420,18 @@ fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
             output.status
         ));
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    Ok(parse_divan(&text)
-        .into_iter()
-        .map(|(path, ns)| (format!("{bench}/{path}"), ns))
-        .collect())
+    Ok(parse_divan(&String::from_utf8_lossy(&output.stdout)))
 }
 
-/// Reads divan's tree output: every row with timings as `parent/child` → fastest ns.
-fn parse_divan(text: &str) -> BTreeMap<String, f64> {
+/// One row of divan's output: ns per call in the fastest sample and at the median.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DivanRow {
+    fastest: f64,
+    median: f64,
+}
+
+/// Reads divan's tree output: every row with timings as `parent/child` → its fastest and median.
+fn parse_divan(text: &str) -> BTreeMap<String, DivanRow> {
     let mut rows = BTreeMap::new();
     let mut stack: Vec<String> = Vec::new();
     for line in text.lines() {
@@ -407,8 +458,9 @@ fn parse_divan(text: &str) -> BTreeMap<String, f64> {
             let cell = cell.trim_start().strip_prefix(name)?;
             duration_ns(cell)
         });
-        if let Some(fastest) = fastest {
-            rows.insert(stack.join("/"), fastest);
+        let median = columns.get(2).and_then(|cell| duration_ns(cell));
+        if let (Some(fastest), Some(median)) = (fastest, median) {
+            rows.insert(stack.join("/"), DivanRow { fastest, median });
         }
     }
     rows
@@ -725,14 +777,16 @@ fn render(results: &Results<'_>) -> String {
         out,
         "\nratio: reference time / taskctx time (micro rows), taskctx rate / reference rate (Redis \
          rows); above 1× taskctx is faster. Each side ran {ROUNDS} rounds, taking turns; every \
-         figure is that side's best: micro rows the fastest sample (reference: 50 samples of about \
-         10 ms; taskctx: divan's, sampling each function for at least {DIVAN_MIN_TIME} s too), \
-         Redis rows the highest rate and the lowest p99 of the rounds (each may be of a different \
+         figure is that side's best: micro rows the fastest sample, in ns per call (both sides: \
+         {SAMPLE_COUNT} samples of about {sample_ms} ms of back-to-back calls, each call's result \
+         dropped inside the sample; the reference's `timeit`, taskctx's divan told the calls per \
+         sample), Redis rows the highest rate and the lowest p99 of the rounds (each may be of a different \
          round). Redis rows: {} operations each, \
          one redis-server (`--save \"\" --appendonly no`) on loopback, plaintext JSON form; \
          `redis-benchmark` (`-t set` or `-t get`, `-P 1`, the same value size and clients) ran \
          just before each taskctx row, and its figures are its best by the same rule.{pinned}",
-        results.tasks
+        results.tasks,
+        sample_ms = SAMPLE_NS / 1e6,
     );
     let _ = writeln!(out, "\n{}", targets(results));
     let _ = writeln!(out, "machine: {}", machine_line());
@@ -1110,11 +1164,27 @@ mod tests {
 ╰─ parse_typical              39.84 ns      │ 83.94 ns      │ 42.41 ns      │ 42.66 ns      │ 100     │ 3200
 ";
         let rows = parse_divan(text);
-        assert_eq!(rows.get("decode/fernet").copied(), Some(2635.0));
-        assert_eq!(rows.get("decode/sealed").copied(), Some(2805.0));
-        assert_eq!(rows.get("json_decode").copied(), Some(1277.0));
-        assert!((rows.get("parse_typical").copied().unwrap_or_default() - 39.84).abs() < 1e-9);
+        let row = |fastest, median| Some(DivanRow { fastest, median });
+        assert_eq!(rows.get("decode/fernet").copied(), row(2635.0, 2694.0));
+        assert_eq!(rows.get("decode/sealed").copied(), row(2805.0, 2874.0));
+        assert_eq!(rows.get("json_decode").copied(), row(1277.0, 1311.0));
+        let parse = rows.get("parse_typical").copied().unwrap_or(DivanRow {
+            fastest: 0.0,
+            median: 0.0,
+        });
+        assert!((parse.fastest - 39.84).abs() < 1e-9);
+        assert!((parse.median - 42.41).abs() < 1e-9);
         assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn a_sample_spans_ten_milliseconds_of_calls() {
+        assert_eq!(sample_size(1e3), 10_000);
+        assert_eq!(sample_size(34.2), 292_398);
+        assert_eq!(sample_size(3e6), 4);
+        // Calls longer than a sample: one call a sample.
+        assert_eq!(sample_size(25e6), 1);
+        assert_eq!(sample_size(f64::NAN), 1);
     }
 
     #[test]
