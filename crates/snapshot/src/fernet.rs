@@ -4,12 +4,12 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use aes::Aes128;
+use aes::{Aes128Dec, Aes128Enc};
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -39,8 +39,8 @@ const DECODE_CANONICAL: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
-type Aes128CbcEnc = cbc::Encryptor<Aes128>;
-type Aes128CbcDec = cbc::Decryptor<Aes128>;
+type Aes128CbcEnc = cbc::Encryptor<Aes128Enc>;
+type Aes128CbcDec = cbc::Decryptor<Aes128Dec>;
 type HmacSha256 = Hmac<Sha256>;
 
 /// A Fernet key: 16 bytes of HMAC-SHA256 signing key, then 16 bytes of AES-128 key.
@@ -48,7 +48,38 @@ type HmacSha256 = Hmac<Sha256>;
 /// Cheap to clone (shared); zeroized when the last clone drops; `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct FernetKey {
-    bytes: Arc<Zeroizing<[u8; 32]>>,
+    keys: Arc<Keys>,
+}
+
+/// A key's bytes and the states made from them once, which each token starts from (all of them
+/// zeroized on drop, through the crates' `zeroize` features).
+struct Keys {
+    bytes: Zeroizing<[u8; 32]>,
+    /// HMAC-SHA256 keyed with the signing key: its inner and outer hashes have taken in the
+    /// padded key, so a token's MAC is a clone of it and the token's bytes.
+    mac: HmacSha256,
+    /// The AES-128 round keys of the encryption key, for encrypting and for decrypting.
+    encrypt: Aes128Enc,
+    decrypt: Aes128Dec,
+}
+
+impl Keys {
+    fn new(bytes: Zeroizing<[u8; 32]>) -> Self {
+        let (signing, encryption) = bytes.split_at(16);
+        // HMAC takes keys of any length.
+        let mac = <HmacSha256 as KeyInit>::new_from_slice(signing)
+            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+        let mut key = Zeroizing::new(aes::cipher::Key::<Aes128Enc>::default());
+        key.copy_from_slice(encryption);
+        let encrypt = <Aes128Enc as KeyInit>::new(&key);
+        let decrypt = <Aes128Dec as KeyInit>::new(&key);
+        Self {
+            bytes,
+            mac,
+            encrypt,
+            decrypt,
+        }
+    }
 }
 
 /// Why a Fernet key could not be made.
@@ -167,7 +198,7 @@ impl FernetKey {
             bytes.as_mut_slice(),
         );
         let key = Self {
-            bytes: Arc::new(bytes),
+            keys: Arc::new(Keys::new(bytes)),
         };
         let mut entries = cache().lock().unwrap_or_else(PoisonError::into_inner);
         if !entries.iter().any(|(entry, _)| *entry == id) {
@@ -195,24 +226,14 @@ impl FernetKey {
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self {
-            bytes: Arc::new(Zeroizing::new(bytes)),
+            keys: Arc::new(Keys::new(Zeroizing::new(bytes))),
         }
     }
 
     /// The key's url-safe base64 form, as the reference's `derive_jwt_key` returns it.
     #[must_use]
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(ENCODE.encode(self.bytes.as_slice()))
-    }
-
-    fn signing_key(&self) -> &[u8] {
-        self.bytes.get(..16).unwrap_or_default()
-    }
-
-    fn encryption_key(&self) -> [u8; 16] {
-        let mut key = [0_u8; 16];
-        key.copy_from_slice(self.bytes.get(16..).unwrap_or(&[0_u8; 16]));
-        key
+        Zeroizing::new(ENCODE.encode(self.keys.bytes.as_slice()))
     }
 
     /// Encrypts `plaintext` as a Fernet token stamped with the current time and a random IV.
@@ -235,9 +256,8 @@ impl FernetKey {
         // PKCS#7: every padding byte holds the padding's length (1 to 16).
         let pad = u8::try_from(padded_len - plaintext.len()).unwrap_or(16);
         raw.resize(HEADER_LEN + padded_len, pad);
-        let key = Zeroizing::new(self.encryption_key());
-        let mut cipher = Aes128CbcEnc::new((&*key).into(), (&iv).into());
-        let mut mac = self.mac();
+        let mut cipher = Aes128CbcEnc::inner_iv_init(self.keys.encrypt.clone(), (&iv).into());
+        let mut mac = self.keys.mac.clone();
         let (header, body) = raw.split_at_mut(HEADER_LEN);
         mac.update(header);
         // Four blocks encrypted, then those four MACed: CBC and HMAC are each one long chain of
@@ -250,12 +270,6 @@ impl FernetKey {
         let tag = mac.finalize().into_bytes();
         raw.extend_from_slice(&tag);
         encode_base64(&raw)
-    }
-
-    fn mac(&self) -> HmacSha256 {
-        // HMAC takes keys of any length.
-        <HmacSha256 as KeyInit>::new_from_slice(self.signing_key())
-            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
     }
 
     /// Decrypts a Fernet token. Like the reference, there is no timestamp check, and the base64
@@ -274,7 +288,9 @@ impl FernetKey {
             return Err(FernetError::malformed(Malformation::Version));
         }
         let (body, tag) = raw.split_at(body_len);
-        self.mac()
+        self.keys
+            .mac
+            .clone()
             .chain_update(body)
             .verify_slice(tag)
             .map_err(|_| FernetError::Unauthenticated)?;
@@ -285,8 +301,7 @@ impl FernetKey {
         let mut iv = [0_u8; 16];
         iv.copy_from_slice(header.get(9..).unwrap_or(&[0_u8; 16]));
         let mut plaintext = Zeroizing::new(ciphertext.to_vec());
-        let key = Zeroizing::new(self.encryption_key());
-        let len = Aes128CbcDec::new((&*key).into(), (&iv).into())
+        let len = Aes128CbcDec::inner_iv_init(self.keys.decrypt.clone(), (&iv).into())
             .decrypt_padded::<Pkcs7>(&mut plaintext)
             .map_err(|_| FernetError::malformed(Malformation::Padding))?
             .len();
@@ -306,7 +321,8 @@ impl FernetKey {
 impl PartialEq for FernetKey {
     /// Constant-time comparison.
     fn eq(&self, other: &Self) -> bool {
-        subtle::ConstantTimeEq::ct_eq(self.bytes.as_slice(), other.bytes.as_slice()).into()
+        subtle::ConstantTimeEq::ct_eq(self.keys.bytes.as_slice(), other.keys.bytes.as_slice())
+            .into()
     }
 }
 
@@ -384,16 +400,18 @@ const fn digit_pairs() -> [u16; 4096] {
     table
 }
 
+/// The two url-safe base64 digits of the low 12 bits of `value`.
+fn digit_pair(value: u64) -> [u8; 2] {
+    DIGIT_PAIRS
+        .get((value & 0xfff) as usize)
+        .copied()
+        .unwrap_or_default()
+        .to_le_bytes()
+}
+
 /// Url-safe base64 with padding (as `base64.urlsafe_b64encode`): six input bytes become eight
 /// digits through four lookups of digit pairs.
 fn encode_base64(input: &[u8]) -> String {
-    let pair = |value: u64| {
-        DIGIT_PAIRS
-            .get((value & 0xfff) as usize)
-            .copied()
-            .unwrap_or_default()
-            .to_le_bytes()
-    };
     let mut out = vec![0_u8; input.len().div_ceil(3) * 4];
     let mut outputs = out.chunks_exact_mut(8);
     let mut inputs = input.chunks_exact(6);
@@ -402,26 +420,25 @@ fn encode_base64(input: &[u8]) -> String {
         word[2..].copy_from_slice(bytes);
         let word = u64::from_be_bytes(word);
         let digit_pairs = [
-            pair(word >> 36),
-            pair(word >> 24),
-            pair(word >> 12),
-            pair(word),
+            digit_pair(word >> 36),
+            digit_pair(word >> 24),
+            digit_pair(word >> 12),
+            digit_pair(word),
         ];
         digits.copy_from_slice(digit_pairs.as_flattened());
     }
     // The last zero to five bytes: whole groups of three, then a padded partial one.
     let tail = inputs.remainder();
     let done = input.len() - tail.len();
-    let written = done / 3 * 4;
-    let tail_out = out.get_mut(written..).unwrap_or_default();
+    let tail_out = out.get_mut(done / 3 * 4..).unwrap_or_default();
     for (digits, bytes) in tail_out.chunks_mut(4).zip(tail.chunks(3)) {
         let mut group = [0_u8; 3];
         for (slot, byte) in group.iter_mut().zip(bytes) {
             *slot = *byte;
         }
         let value = u64::from(group[0]) << 16 | u64::from(group[1]) << 8 | u64::from(group[2]);
-        let [a, b] = pair(value >> 12);
-        let [c, d] = pair(value);
+        let [a, b] = digit_pair(value >> 12);
+        let [c, d] = digit_pair(value);
         let mut quad = [a, b, c, d];
         for slot in quad.iter_mut().skip(bytes.len() + 1) {
             *slot = b'=';
