@@ -50,6 +50,10 @@ impl<B: Buffer> Drop for Wiped<B> {
 /// The spare capacity is first made part of the vector (a plain fill, which may be optimized
 /// away), so that one bulk zeroing, which may not be, covers the whole allocation.
 fn wipe(bytes: &mut Vec<u8>) {
+    if bytes.capacity() == 0 {
+        // Nothing was ever written (a buffer taken out, or never grown): no call to make.
+        return;
+    }
     bytes.resize(bytes.capacity(), 0);
     bytes.as_mut_slice().zeroize();
 }
