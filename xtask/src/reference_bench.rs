@@ -374,7 +374,12 @@ fn run_divan(bench: &str) -> Result<BTreeMap<String, f64>, String> {
             .filter(|ns| *ns > 0.0)
             .ok_or_else(|| format!("divan printed no figures for {bench}/{path}"))?;
         let name = format!("{bench}::{}", path.replace('/', "::"));
-        let rows = divan(bench, &["--exact", &name], SAMPLE_COUNT, sample_size(per_call))?;
+        let rows = divan(
+            bench,
+            &["--exact", &name],
+            SAMPLE_COUNT,
+            sample_size(per_call),
+        )?;
         let row = rows
             .get(path)
             .ok_or_else(|| format!("divan printed no figures for {name}"))?;

@@ -5,9 +5,8 @@
 
 use std::borrow::Cow;
 
-use crate::wiped::Wiped;
-
 use crate::headers::{Headers, StoredHeaders};
+use crate::wiped::Wiped;
 
 /// Deeper nesting than this inside claims is left to the general reader.
 const MAX_DEPTH: usize = 64;
@@ -1235,10 +1234,10 @@ mod tests {
     //! token, same error.
 
     use proptest::prelude::*;
-    use crate::wiped::Wiped;
 
     use crate::json::{from_json_str, general_from_json_str};
     use crate::token::AccessToken;
+    use crate::wiped::Wiped;
 
     fn string_piece() -> impl Strategy<Value = String> {
         prop_oneof![

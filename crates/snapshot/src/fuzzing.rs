@@ -2,11 +2,10 @@
 //! the fuzz targets in `fuzz/` can check that both paths give the same result. Not part of the
 //! API: nothing outside `fuzz/` turns the feature on.
 
-use crate::wiped::Wiped;
-
 use crate::json::JsonError;
 use crate::snapshot::TaskContextSnapshot;
 use crate::token::{AccessToken, TokenError};
+use crate::wiped::Wiped;
 
 /// The general snapshot reader alone, without the fast path in front of it.
 pub fn general_from_json_str(text: &str) -> Result<TaskContextSnapshot, JsonError> {

@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use crate::wiped::Wiped;
 
 use crate::fastjson::{FastToken, Part};
+use crate::wiped::Wiped;
 
 /// An OAuth access token as the reference stores it inside a snapshot (`access_token_json`).
 ///
