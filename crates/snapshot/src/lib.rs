@@ -84,7 +84,8 @@
 //! - **No secrets in output.** `Debug` and `Display` of snapshots, tokens, headers, keys, codecs
 //!   and errors never show the access token, key material or a secret header value
 //!   (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`, and any header the capture
-//!   policy marks secret). Token text, header buffers and key bytes are zeroized on drop.
+//!   policy marks secret). Token text, header buffers, key bytes and the states made from keys
+//!   (a Fernet key's keyed HMAC and AES round keys) are zeroized on drop, spare capacity included.
 //! - **No panics.** Decoding any bytes either succeeds or returns a typed error whose message
 //!   never repeats more than a short, non-secret excerpt of the input.
 //! - **Cheap to share.** [`Codec`], [`FernetKey`] and [`KeyRing`] are `Send + Sync` and clone by
