@@ -245,7 +245,7 @@ impl Codec {
             Writer::Json => json::write_json(snapshot, out),
             Writer::Native => native::write_native(snapshot, out),
             Writer::JsonFernet(key) => {
-                let plaintext = zeroize::Zeroizing::new(json::to_json(snapshot).into_bytes());
+                let plaintext = crate::wiped::Wiped::new(json::to_json(snapshot).into_bytes());
                 let token = key
                     .encrypt(&plaintext)
                     .map_err(|_| EncodeError::Randomness)?;
@@ -319,7 +319,7 @@ impl SnapshotCodec for Codec {
         }
         match &self.config.fernet {
             Some(keys) => {
-                let plaintext = keys.decrypt(stored)?;
+                let plaintext = keys.decrypt_wiped(stored)?;
                 Ok(json::from_json(&plaintext)?)
             }
             None => Err(DecodeError::MissingKey {

@@ -14,6 +14,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::wiped::Wiped;
+
 /// The salt of the reference's key derivation.
 pub const KDF_SALT: &str = "fastmcp-task-snapshot-key";
 /// The reference's PBKDF2 iteration count.
@@ -276,6 +278,11 @@ impl FernetKey {
     /// is read leniently (characters outside the alphabet are skipped, `+/` equal `-_`), but its
     /// padding is required.
     pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        self.decrypt_wiped(token).map(into_zeroizing)
+    }
+
+    /// [`decrypt`](Self::decrypt), the plaintext in a buffer wiped in one write when dropped.
+    pub(crate) fn decrypt_wiped(&self, token: &[u8]) -> Result<Wiped<Vec<u8>>, FernetError> {
         let raw =
             lenient_base64(token).map_err(|()| FernetError::malformed(Malformation::Base64))?;
         let Some(body_len) = raw.len().checked_sub(TAG_LEN) else {
@@ -300,7 +307,7 @@ impl FernetKey {
         }
         let mut iv = [0_u8; 16];
         iv.copy_from_slice(header.get(9..).unwrap_or(&[0_u8; 16]));
-        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+        let mut plaintext = Wiped::new(ciphertext.to_vec());
         let len = Aes128CbcDec::inner_iv_init(self.keys.decrypt.clone(), (&iv).into())
             .decrypt_padded::<Pkcs7>(&mut plaintext)
             .map_err(|_| FernetError::malformed(Malformation::Padding))?
@@ -582,14 +589,24 @@ impl FernetKeys {
     /// as such at once (its form does not depend on the key); a token no key authenticates is
     /// [`FernetError::Unauthenticated`].
     pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        self.decrypt_wiped(token).map(into_zeroizing)
+    }
+
+    /// [`decrypt`](Self::decrypt), the plaintext in a buffer wiped in one write when dropped.
+    pub(crate) fn decrypt_wiped(&self, token: &[u8]) -> Result<Wiped<Vec<u8>>, FernetError> {
         for key in self.keys() {
-            match key.decrypt(token) {
+            match key.decrypt_wiped(token) {
                 Err(FernetError::Unauthenticated) => {}
                 result => return result,
             }
         }
         Err(FernetError::Unauthenticated)
     }
+}
+
+/// A decrypted plaintext moved (not copied) into the `Zeroizing` the public API returns.
+fn into_zeroizing(mut plaintext: Wiped<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(std::mem::take(&mut *plaintext))
 }
 
 impl From<FernetKey> for FernetKeys {

@@ -954,7 +954,12 @@ mod tests {
         for snapshot in [full, long_token, bare] {
             let mut out = Vec::new();
             super::write_json(&snapshot, &mut out);
-            assert_eq!(out.capacity(), super::estimated_len(&snapshot), "{}", out.len());
+            assert_eq!(
+                out.capacity(),
+                super::estimated_len(&snapshot),
+                "{}",
+                out.len()
+            );
         }
     }
 }
