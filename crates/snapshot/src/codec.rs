@@ -8,6 +8,7 @@ use crate::json::{self, JsonError};
 use crate::native::{self, NativeError, SealError};
 use crate::sealed::KeyRing;
 use crate::snapshot::TaskContextSnapshot;
+use crate::wiped::Wiped;
 
 /// The leading bytes of a Fernet token (version 0x80 and the top of the timestamp).
 pub const FERNET_PREFIX: &[u8] = b"gAAAAA";
@@ -245,7 +246,7 @@ impl Codec {
             Writer::Json => json::write_json(snapshot, out),
             Writer::Native => native::write_native(snapshot, out),
             Writer::JsonFernet(key) => {
-                let plaintext = crate::wiped::Wiped::new(json::to_json(snapshot).into_bytes());
+                let plaintext = Wiped::new(json::to_json(snapshot).into_bytes());
                 let token = key
                     .encrypt(&plaintext)
                     .map_err(|_| EncodeError::Randomness)?;

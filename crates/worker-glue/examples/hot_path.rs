@@ -57,13 +57,16 @@ fn main() {
             }
         }),
         "get" => runtime.block_on(async {
+            let mut keys = Vec::with_capacity(n);
             for id in ids {
-                drop(submit(id).await.unwrap());
+                keys.push(submit(id).await.unwrap().into_execution_key());
             }
-            // As for `run`: `get N` minus `submit N` is the raw reads.
-            for id in ids {
-                let key = format!("fastmcp:fastmcp:task:auth:client-a%7Cuser-1:{id}:snapshot");
-                sink += glue.store().load(&key).await.unwrap().unwrap().len();
+            // As for `run`: `get N` minus `submit N` is the raw reads, each with the snapshot key
+            // a run builds from the execution key.
+            for key in &keys {
+                let (task, _) = TaskKey::parse_execution(key).unwrap();
+                let snapshot_key = glue.keys().snapshot_key(task.scope(), task.task_id());
+                sink += glue.store().load(&snapshot_key).await.unwrap().unwrap().len();
             }
         }),
         "encode" => {
