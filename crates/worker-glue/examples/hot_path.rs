@@ -66,7 +66,13 @@ fn main() {
             for key in &keys {
                 let (task, _) = TaskKey::parse_execution(key).unwrap();
                 let snapshot_key = glue.keys().snapshot_key(task.scope(), task.task_id());
-                sink += glue.store().load(&snapshot_key).await.unwrap().unwrap().len();
+                sink += glue
+                    .store()
+                    .load(&snapshot_key)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .len();
             }
         }),
         "encode" => {
