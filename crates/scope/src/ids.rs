@@ -145,7 +145,7 @@ impl<'a> TaskType<'a> {
     }
 
     /// A key segment; borrows it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn from_segment(name: &'a str) -> Result<Self, Error> {
         if !name.is_empty()
             && name.len() <= TASK_TYPE_MAX_LEN

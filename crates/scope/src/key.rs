@@ -287,7 +287,11 @@ impl<'a> Cursor<'a> {
     /// separator is where the tag's segment count wants it.
     #[inline(always)]
     fn take(&mut self, end: usize) -> Result<&'a str, Error> {
-        let segment = self.key.get(self.pos..end).unwrap_or_default();
+        let segment = self
+            .key
+            .split_at_checked(end)
+            .and_then(|(head, _)| head.split_at_checked(self.pos))
+            .map_or("", |(_, segment)| segment);
         self.index += 1;
         let last = self.index == self.expected;
         match self.key.as_bytes().get(end) {
@@ -309,7 +313,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The leg named by the rest of the key (empty, or a `#` suffix).
-    #[inline]
+    #[inline(always)]
     fn finish(&self) -> Result<Leg, Error> {
         let suffix = self.key.get(self.pos..).unwrap_or_default();
         if suffix.is_empty() {

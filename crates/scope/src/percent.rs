@@ -38,17 +38,56 @@ pub(crate) fn is_unreserved(b: u8) -> bool {
     UNRESERVED.get(usize::from(b)).copied().unwrap_or(false)
 }
 
+/// `0x01` in every byte of a word.
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+/// `0x80` in every byte of a word.
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// For eight bytes read as a little-endian word: the high bit of each byte is set when `Q`
+/// escapes that byte, and every other bit is clear. Arithmetic on the whole word, with no table
+/// and no branch: each byte's low seven bits are below `0x80`, so no sum carries into the next
+/// byte.
+#[inline(always)]
+const fn escaped_bits(word: u64) -> u64 {
+    // The high bit of a byte set when it lies in `lo..=hi`: adding `0x80 - lo` sets it when the
+    // byte is at least `lo`, adding `0x7F - hi` when it is above `hi`.
+    const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+        x.wrapping_add((0x80 - lo as u64) * ONES) & !x.wrapping_add((0x7F - hi as u64) * ONES)
+    }
+    // The high bit of a byte set when it differs from `c`.
+    const fn differs(x: u64, c: u8) -> u64 {
+        (x ^ (c as u64 * ONES)).wrapping_add(0x7F * ONES)
+    }
+    let low = word & !HIGHS;
+    // `A-Z` and `a-z`, folded to lowercase (no other byte folds into `a-z`).
+    let letters = in_range(low | (0x20 * ONES), b'a', b'z');
+    // `- . 0-9` are `0x2D..=0x39` but for `/`.
+    let digits = in_range(low, b'-', b'9') & differs(low, b'/');
+    let marks = !(differs(low, b'_') & differs(low, b'~'));
+    // Bytes of `0x80` and above are always escaped.
+    (!(letters | digits | marks) | word) & HIGHS
+}
+
 /// The end of the run of unreserved bytes of `bytes` that starts at `start`.
-#[inline]
+#[inline(always)]
 pub(crate) fn unreserved_run(bytes: &[u8], start: usize) -> usize {
     let mut i = start;
-    // Eight bytes at a time, without a branch per byte.
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let all = chunk.iter().fold(true, |all, &b| all & is_unreserved(b));
-        if !all {
-            break;
+    // Eight bytes at a time: the first byte `Q` escapes ends the run.
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let stops = escaped_bits(u64::from_le_bytes(*chunk));
+        if stops != 0 {
+            return i + (stops.trailing_zeros() / 8) as usize;
         }
         i += 8;
+    }
+    // Fewer than eight bytes left: read the slice's last eight, when it has them, and shift out
+    // the bytes already seen; the zero bytes shifted in are escaped and end the run.
+    let rest = bytes.len().saturating_sub(i);
+    if rest > 0
+        && let Some(last) = bytes.last_chunk::<8>()
+    {
+        let stops = escaped_bits(u64::from_le_bytes(*last) >> (8 * (8 - rest)));
+        return i + (stops.trailing_zeros() / 8) as usize;
     }
     while let Some(&b) = bytes.get(i) {
         if !is_unreserved(b) {
@@ -159,7 +198,7 @@ pub(crate) fn validate_encoded(s: &str, part: Part) -> Result<bool, Error> {
 /// Scans a well-formed encoded segment of `s` from byte `start` to the end, or, with
 /// `stop_at_separators`, to the first `:` or `#`. Returns where it stopped and whether the segment
 /// holds any escape; error offsets are relative to `start`.
-#[inline]
+#[inline(always)]
 pub(crate) fn scan_encoded(
     s: &str,
     start: usize,
@@ -383,6 +422,56 @@ impl Utf8Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The run's end found one byte at a time, through the table.
+    fn run_by_bytes(bytes: &[u8], start: usize) -> usize {
+        bytes.get(start..).map_or(start, |rest| {
+            start + rest.iter().take_while(|&&b| is_unreserved(b)).count()
+        })
+    }
+
+    #[test]
+    fn the_word_test_agrees_with_the_table_for_every_byte_at_every_place() {
+        for b in 0..=u8::MAX {
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = b;
+                let expected = if is_unreserved(b) {
+                    0
+                } else {
+                    0x80 << (8 * at)
+                };
+                assert_eq!(
+                    escaped_bits(u64::from_le_bytes(word)),
+                    expected,
+                    "{b:#04x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn runs_end_at_the_first_escaped_byte_at_every_length_and_start() {
+        for len in 0..40 {
+            for stop in 0..=len {
+                for b in [
+                    b'%', b':', b'#', b'/', b'|', 0x00, 0x80, 0xFF, b'@', b'`', b'{',
+                ] {
+                    let mut bytes = vec![b'x'; len];
+                    if let Some(slot) = bytes.get_mut(stop) {
+                        *slot = b;
+                    }
+                    for start in 0..=len {
+                        assert_eq!(
+                            unreserved_run(&bytes, start),
+                            run_by_bytes(&bytes, start),
+                            "len {len}, byte {b:#04x} at {stop}, from {start}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn quote_matches_the_unreserved_set() {
