@@ -532,6 +532,16 @@ impl BenchRow {
             .map(|same| self.ops_per_sec / same)
     }
 
+    /// `redis-benchmark`'s rate running the row's own command as a multiple of its plain rate
+    /// (`-t set` / `-t get`): what a client that added nothing to the command would reach
+    /// against the plain rate.
+    fn ceiling(&self) -> Option<f64> {
+        match (self.same_ops_per_sec, self.baseline_ops_per_sec) {
+            (Some(same), Some(baseline)) if baseline > 0.0 => Some(same / baseline),
+            _ => None,
+        }
+    }
+
     /// The rate as a multiple of `redis-benchmark`'s.
     fn vs_baseline(&self) -> Option<f64> {
         self.baseline_ops_per_sec
@@ -942,6 +952,16 @@ fn targets(results: &Results<'_>) -> String {
             measured.map_or_else(|| "—".to_owned(), |value| format!("{value:.2}×")),
         );
     }
+    let ceiling = |op: &str| find_row(results, op, 1)?.ceiling();
+    if let (Some(submit), Some(run)) = (ceiling("submit"), ceiling("run")) {
+        let _ = writeln!(
+            out,
+            "\nceiling at 1 in flight: `redis-benchmark -c 1` running submit's own command reached \
+             {submit:.2}× of its `-t set`, and running run's {run:.2}× of its `-t get`: what a \
+             client that added nothing to those commands would measure against the first two \
+             bounds."
+        );
+    }
     out
 }
 
@@ -1234,5 +1254,7 @@ mod tests {
         assert!((best.p99_vs_baseline().unwrap() - 1.25).abs() < 1e-9);
         assert_eq!(best.same_ops_per_sec, Some(15.0));
         assert!((best.vs_same().unwrap() - 20.0 / 15.0).abs() < 1e-9);
+        // The best rates of the two `redis-benchmark` runs: 15 of its own command against 30.
+        assert!((best.ceiling().unwrap() - 0.5).abs() < 1e-9);
     }
 }
