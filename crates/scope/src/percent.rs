@@ -98,6 +98,16 @@ pub(crate) fn unreserved_run(bytes: &[u8], start: usize) -> usize {
     i
 }
 
+/// [`unreserved_run`] for the encoder, where between the escapes of a text the runs are often
+/// empty: one look at the first byte ends those before any word is read.
+#[inline]
+fn encoder_run(bytes: &[u8], start: usize) -> usize {
+    match bytes.get(start) {
+        Some(&b) if is_unreserved(b) => unreserved_run(bytes, start),
+        _ => start,
+    }
+}
+
 /// The uppercase hex digit for the low four bits of `n`.
 #[inline]
 fn hex_digit(n: u8) -> char {
@@ -129,10 +139,10 @@ pub fn encoded_len(s: &str) -> usize {
     let bytes = s.as_bytes();
     let mut len = bytes.len();
     // Runs of unreserved bytes are skipped eight at a time; each other byte grows by two.
-    let mut i = unreserved_run(bytes, 0);
+    let mut i = encoder_run(bytes, 0);
     while i < bytes.len() {
         len += 2;
-        i = unreserved_run(bytes, i + 1);
+        i = encoder_run(bytes, i + 1);
     }
     len
 }
@@ -142,7 +152,7 @@ pub fn quote_into(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
     let mut start = 0;
     loop {
-        let end = unreserved_run(bytes, start);
+        let end = encoder_run(bytes, start);
         // Runs of unreserved bytes are ASCII, so both ends are char boundaries.
         if let Some(run) = s.get(start..end) {
             out.push_str(run);
