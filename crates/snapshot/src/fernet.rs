@@ -27,8 +27,11 @@ const VERSION: u8 = 0x80;
 const HEADER_LEN: usize = 1 + 8 + 16;
 const TAG_LEN: usize = 32;
 const BLOCK_LEN: usize = 16;
-/// Bytes of ciphertext made before they are fed to the HMAC (one SHA-256 block).
-const MAC_CHUNK: usize = 64;
+/// The bytes the HMAC takes at a time: one SHA-256 block of the token.
+const MAC_BLOCK: usize = 64;
+/// How far the encryption runs ahead of the HMAC: a block of the token is MACed once the
+/// ciphertext reaches this many bytes past its end.
+const MAC_LAG: usize = 64;
 /// How many derived keys the process-wide cache keeps.
 const CACHE_CAPACITY: usize = 8;
 
@@ -260,15 +263,24 @@ impl FernetKey {
         raw.resize(HEADER_LEN + padded_len, pad);
         let mut cipher = Aes128CbcEnc::inner_iv_init(self.keys.encrypt.clone(), (&iv).into());
         let mut mac = self.keys.mac.clone();
-        let (header, body) = raw.split_at_mut(HEADER_LEN);
-        mac.update(header);
-        // Four blocks encrypted, then those four MACed: CBC and HMAC are each one long chain of
-        // dependent steps, and interleaving them lets the core run both chains at once.
-        for chunk in body.chunks_mut(MAC_CHUNK) {
-            let (blocks, _) = Block::<Aes128CbcEnc>::slice_as_chunks_mut(chunk);
+        // CBC and HMAC are each one long chain of dependent steps. The core runs both at once
+        // when the HMAC's blocks are ready well before it reaches them: one AES block at a time,
+        // each 64-byte block of the token (header first) MACed once the ciphertext is 64 bytes
+        // past it, and whole, so that the hash reads it in place.
+        let mut sealed = HEADER_LEN;
+        let mut maced = 0;
+        while let Some(block) = raw.get_mut(sealed..sealed + BLOCK_LEN) {
+            let (blocks, _) = Block::<Aes128CbcEnc>::slice_as_chunks_mut(block);
             cipher.encrypt_blocks(blocks);
-            mac.update(chunk);
+            sealed += BLOCK_LEN;
+            if maced + MAC_BLOCK + MAC_LAG <= sealed
+                && let Some(ready) = raw.get(maced..maced + MAC_BLOCK)
+            {
+                mac.update(ready);
+                maced += MAC_BLOCK;
+            }
         }
+        mac.update(raw.get(maced..).unwrap_or_default());
         let tag = mac.finalize().into_bytes();
         raw.extend_from_slice(&tag);
         encode_base64(&raw)
