@@ -246,11 +246,10 @@ impl Codec {
             Writer::Json => json::write_json(snapshot, out),
             Writer::Native => native::write_native(snapshot, out),
             Writer::JsonFernet(key) => {
-                let plaintext = Wiped::new(json::to_json(snapshot).into_bytes());
-                let token = key
-                    .encrypt(&plaintext)
+                let mut plaintext = Wiped::new(Vec::new());
+                json::write_json(snapshot, &mut plaintext);
+                key.encrypt_into(&plaintext, out)
                     .map_err(|_| EncodeError::Randomness)?;
-                out.extend_from_slice(token.as_bytes());
             }
             Writer::NativeSealed(ring) => {
                 native::write_sealed(snapshot, ring, redis_key, out)?;

@@ -248,10 +248,30 @@ impl FernetKey {
         Ok(self.encrypt_with(plaintext, now, iv))
     }
 
+    /// [`encrypt`](Self::encrypt), the token's text appended to `out`.
+    pub(crate) fn encrypt_into(
+        &self,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), getrandom::Error> {
+        let iv = random_iv()?;
+        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
+        let raw = self.seal(plaintext, now, iv);
+        let start = out.len();
+        out.resize(start + raw.len().div_ceil(3) * 4, 0);
+        encode_base64_into(&raw, out.get_mut(start..).unwrap_or_default());
+        Ok(())
+    }
+
     /// Encrypts with a given timestamp and IV: deterministic, for reproducing recorded tokens.
     /// Never reuse an IV with the same key in production; use [`encrypt`](Self::encrypt).
     #[must_use]
     pub fn encrypt_with(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
+        encode_base64(&self.seal(plaintext, timestamp, iv))
+    }
+
+    /// The token's bytes (version, time, IV, ciphertext, tag), before base64.
+    fn seal(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> Vec<u8> {
         let padded_len = (plaintext.len() / BLOCK_LEN + 1) * BLOCK_LEN;
         let mut raw = Vec::with_capacity(HEADER_LEN + padded_len + TAG_LEN);
         raw.push(VERSION);
@@ -283,7 +303,7 @@ impl FernetKey {
         mac.update(raw.get(maced..).unwrap_or_default());
         let tag = mac.finalize().into_bytes();
         raw.extend_from_slice(&tag);
-        encode_base64(&raw)
+        raw
     }
 
     /// Decrypts a Fernet token. Like the reference, there is no timestamp check, and the base64
@@ -432,6 +452,13 @@ fn digit_pair(value: u64) -> [u8; 2] {
 /// digits through four lookups of digit pairs.
 fn encode_base64(input: &[u8]) -> String {
     let mut out = vec![0_u8; input.len().div_ceil(3) * 4];
+    encode_base64_into(input, &mut out);
+    // Every byte written is from the alphabet or `=`.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`encode_base64`] into `out`, which holds exactly the encoded length.
+fn encode_base64_into(input: &[u8], out: &mut [u8]) {
     let mut outputs = out.chunks_exact_mut(8);
     let mut inputs = input.chunks_exact(6);
     for (digits, bytes) in (&mut outputs).zip(&mut inputs) {
@@ -464,8 +491,6 @@ fn encode_base64(input: &[u8]) -> String {
         }
         digits.copy_from_slice(&quad);
     }
-    // Every byte written is from the alphabet or `=`.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Python's `base64.urlsafe_b64decode` (non-strict `binascii.a2b_base64`): both alphabets,
