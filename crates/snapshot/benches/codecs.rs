@@ -138,8 +138,9 @@ fn json_decode(bencher: Bencher<'_, '_>) {
 
 /// The floor under `FernetKey::encrypt`, the crates alone on the full snapshot's sizes: the
 /// AES-128-CBC of its 928 padded bytes (each block waits for the one before), the HMAC-SHA256 of
-/// the 953 bytes a token's tag covers, both interleaved by 64 bytes as the token does, each from
-/// states made once (as a key keeps them); and the process-id check a fresh IV makes.
+/// the 953 bytes a token's tag covers, both interleaved as the token does (and beside an HMAC of
+/// unrelated bytes, for the most the core overlaps), each from states made once (as a key keeps
+/// them); and the process-id check a fresh IV makes.
 mod fernet_floor {
     use aes::cipher::{Block, BlockModeEncrypt, InnerIvInit, KeyInit};
     use divan::{Bencher, black_box};
