@@ -243,9 +243,7 @@ impl FernetKey {
 
     /// Encrypts `plaintext` as a Fernet token stamped with the current time and a random IV.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
-        let iv = random_iv()?;
-        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
-        Ok(self.encrypt_with(plaintext, now, iv))
+        Ok(encode_base64(&self.seal_now(plaintext)?))
     }
 
     /// [`encrypt`](Self::encrypt), the token's text appended to `out`.
@@ -254,9 +252,7 @@ impl FernetKey {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), getrandom::Error> {
-        let iv = random_iv()?;
-        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
-        let raw = self.seal(plaintext, now, iv);
+        let raw = self.seal_now(plaintext)?;
         let start = out.len();
         out.resize(start + raw.len().div_ceil(3) * 4, 0);
         encode_base64_into(&raw, out.get_mut(start..).unwrap_or_default());
@@ -268,6 +264,13 @@ impl FernetKey {
     #[must_use]
     pub fn encrypt_with(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
         encode_base64(&self.seal(plaintext, timestamp, iv))
+    }
+
+    /// [`seal`](Self::seal) at the current time with a fresh random IV.
+    fn seal_now(&self, plaintext: &[u8]) -> Result<Vec<u8>, getrandom::Error> {
+        let iv = random_iv()?;
+        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
+        Ok(self.seal(plaintext, now, iv))
     }
 
     /// The token's bytes (version, time, IV, ciphertext, tag), before base64.
