@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use crate::headers::{Headers, StoredHeaders};
+use crate::swar;
 use crate::wiped::Wiped;
 
 /// Deeper nesting than this inside claims is left to the general reader.
@@ -70,13 +71,7 @@ fn copy_plain_words(bytes: &[u8], pos: &mut usize, out: &mut Vec<u8>) {
 /// lowest one is meaningful. (Flipping bit 1 of each byte turns `"` into 0x20 and keeps the
 /// control characters below 0x20, so one test for bytes below 0x21 finds both.)
 fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let quote_or_control = word ^ (ONES * 0x02);
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    ((quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control)
-        | (backslash.wrapping_sub(ONES) & !backslash))
-        & HIGHS
+    swar::first_below(word ^ swar::splat(0x02), 0x21) | swar::first_equal(word, b'\\')
 }
 
 /// As [`special_bytes`], and also the uppercase ASCII letters and the bytes above 0x7F: the
@@ -85,10 +80,7 @@ fn special_bytes(word: u64) -> u64 {
 /// adding `0x80 - (b'Z' + 1)` from past `Z`; a carry out of a byte above 0x7F only reaches the
 /// bytes after it, which the lowest bit already precedes.)
 fn not_lowercase_plain(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let upper = word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
-    special_bytes(word) | ((word | upper) & HIGHS)
+    special_bytes(word) | swar::non_ascii_or_upper(word)
 }
 
 /// The value of each hex digit, 0xFF for any other byte.

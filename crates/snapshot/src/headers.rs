@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::swar;
 use crate::wiped::Wiped;
 
 /// Header names whose values are always redacted in `Debug`.
@@ -77,16 +78,10 @@ fn is_lowercase_ascii(bytes: &[u8]) -> bool {
             .all(|&byte| byte.is_ascii() && !byte.is_ascii_uppercase());
     }
     let (words, _) = bytes.as_chunks::<8>();
-    words.iter().chain(bytes.last_chunk::<8>()).all(|word| {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
-        let word = u64::from_le_bytes(*word);
-        // For bytes below 0x80, adding 0x80 - b'A' sets the high bit from `A` up, adding
-        // 0x80 - (b'Z' + 1) from past `Z`; no carry crosses into the next byte.
-        let upper =
-            word.wrapping_add(ONES * (0x80 - 0x41)) & !word.wrapping_add(ONES * (0x80 - 0x5b));
-        (word | upper) & HIGHS == 0
-    })
+    words
+        .iter()
+        .chain(bytes.last_chunk::<8>())
+        .all(|word| swar::non_ascii_or_upper(u64::from_le_bytes(*word)) == 0)
 }
 
 /// Builds a [`Headers`] from a stored header object read in place: the names and values are

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::fastjson::TokenText;
 use crate::headers::{Headers, lowercase_name};
 use crate::snapshot::{Ids, TRACEPARENT, TRACESTATE, TaskContextSnapshot};
+use crate::swar;
 use crate::token::{AccessToken, TokenError};
 
 /// The deepest nesting of arrays and objects a stored JSON value (and the access token's own
@@ -159,17 +160,11 @@ fn push_unit(out: &mut Vec<u8>, unit: u32) {
 /// is not written as it is (anything but printable ASCII other than `"` and `\\`); zero when
 /// there is none. Bits above the lowest one may be spurious.
 fn escape_mask(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let delete = word ^ (ONES * 0x7f);
-    ((quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | (delete.wrapping_sub(ONES) & !delete)
-        | (word.wrapping_sub(ONES * 0x20) & !word)
-        | word)
-        & HIGHS
+    swar::first_equal(word, b'"')
+        | swar::first_equal(word, b'\\')
+        | swar::first_equal(word, 0x7f)
+        | swar::first_below(word, 0x20)
+        | (word & swar::HIGHS)
 }
 
 /// The last 1–7 bytes of `bytes`, from `index`, as a word whose bytes past them are `a` (a byte

@@ -104,6 +104,7 @@ mod fastjson;
 mod headers;
 mod sealed;
 mod snapshot;
+mod swar;
 mod token;
 mod wiped;
 
