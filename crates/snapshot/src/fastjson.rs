@@ -974,7 +974,7 @@ fn headers(scanner: &mut Scanner<'_>) -> Option<Option<Headers>> {
     let mut seen = 0;
     scanner.object(|scanner, name| {
         let value = scanner.string_in(&mut scratch)?;
-        headers.push_stored(&mut seen, &name, value);
+        headers.push_stored(&mut seen, &name, value, false);
         Some(())
     })?;
     Some(Some(headers))

@@ -265,15 +265,17 @@ impl Headers {
             .map(|entry| (self.name_of(entry), self.value_of(entry), entry.secret))
     }
 
-    /// Builds a map from borrowed `(name, value, marked secret)` triples, sizing the buffer once.
+    /// Builds a map from borrowed `(name, value, marked secret)` triples read from a stored form,
+    /// sizing the buffer once.
     pub(crate) fn from_marked_pairs(pairs: &[(&str, &str, bool)]) -> Self {
         let bytes = pairs
             .iter()
             .map(|(name, value, _)| name.len() + value.len())
             .sum();
         let mut headers = Self::with_capacity(pairs.len(), bytes);
+        let mut seen = 0;
         for (name, value, secret) in pairs {
-            headers.insert_with(name, value, *secret);
+            headers.push_stored(&mut seen, name, value, *secret);
         }
         headers
     }
@@ -298,21 +300,22 @@ impl Headers {
     /// ASCII and not yet present (the shape every writer produces) are appended without the
     /// general insert's lowercasing and, thanks to `seen`, mostly without a duplicate scan;
     /// anything else takes [`insert`](Self::insert)'s path. `seen` is a filter of the names
-    /// appended so far: start it at 0 and pass the same one for every header of the map.
-    pub(crate) fn push_stored(&mut self, seen: &mut u64, name: &str, value: &str) {
+    /// appended so far: start it at 0 and pass the same one for every header of the map. A
+    /// header `secret` is marked secret (a repeated name's mark is kept, as `insert` keeps it).
+    pub(crate) fn push_stored(&mut self, seen: &mut u64, name: &str, value: &str, secret: bool) {
         let plain = self.index.is_none()
             && self.entries.len() < LINEAR_SCAN_LIMIT
             && is_lowercase_ascii(name.as_bytes());
         if !plain {
             // From here on every name takes the general path, which needs no filter.
             *seen = u64::MAX;
-            self.insert_with(name, value, false);
+            self.insert_with(name, value, secret);
             return;
         }
         let last = usize::from(name.as_bytes().last().copied().unwrap_or(0));
         let bit = 1_u64 << ((name.len().wrapping_mul(31) ^ last) % 64);
         if *seen & bit != 0 && self.position(name).is_some() {
-            self.insert_with(name, value, false);
+            self.insert_with(name, value, secret);
             return;
         }
         *seen |= bit;
@@ -329,7 +332,7 @@ impl Headers {
             name_end: value_start,
             value_start,
             value_end: self.text.len(),
-            secret: false,
+            secret,
         });
     }
 
@@ -751,4 +754,35 @@ pub enum CaptureError {
         /// The policy's cap.
         limit: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Headers;
+
+    proptest! {
+        /// Stored triples are read with a shortcut for lowercase names not seen before; the map,
+        /// its order and its secret marks must be what inserting each triple in turn gives,
+        /// repeated and uppercase names included, below and above the linear-scan limit.
+        #[test]
+        fn stored_triples_read_as_inserting_each(
+            triples in prop::collection::vec(("[a-cA-C]{1,3}|é", "[a-z]{0,3}", any::<bool>()), 0..60)
+        ) {
+            let borrowed: Vec<(&str, &str, bool)> = triples
+                .iter()
+                .map(|(name, value, secret)| (name.as_str(), value.as_str(), *secret))
+                .collect();
+            let read = Headers::from_marked_pairs(&borrowed);
+            let mut inserted = Headers::with_capacity(0, 0);
+            for (name, value, secret) in &borrowed {
+                inserted.insert_with(name, value, *secret);
+            }
+            prop_assert_eq!(
+                read.iter_marked().collect::<Vec<_>>(),
+                inserted.iter_marked().collect::<Vec<_>>()
+            );
+        }
+    }
 }
