@@ -65,20 +65,17 @@ fn copy_plain_words(bytes: &[u8], pos: &mut usize, out: &mut Vec<u8>) {
     }
 }
 
-/// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
-/// needs attention inside a string: `"`, `\\` or a control character; zero when there is none.
-/// Bits above the lowest one may be set spuriously (a borrow runs on past a match), so only the
-/// lowest one is meaningful. (Flipping bit 1 of each byte turns `"` into 0x20 and keeps the
-/// control characters below 0x20, so one test for bytes below 0x21 finds both.)
+/// A mask whose lowest set bit (the only meaningful one, see [`swar`]) marks the first byte of
+/// `word` that needs attention inside a string: `"`, `\\` or a control character; zero when there
+/// is none. (Flipping bit 1 of each byte turns `"` into 0x20 and keeps the control characters
+/// below 0x20, so one test for bytes below 0x21 finds both.)
 fn special_bytes(word: u64) -> u64 {
     swar::first_below(word ^ swar::splat(0x02), 0x21) | swar::first_equal(word, b'\\')
 }
 
 /// As [`special_bytes`], and also the uppercase ASCII letters and the bytes above 0x7F: the
 /// lowest set bit marks the first byte of `word` that may not stand in a stored header name
-/// read in place. (For bytes below 0x80, adding `0x80 - b'A'` sets the high bit from `A` up and
-/// adding `0x80 - (b'Z' + 1)` from past `Z`; a carry out of a byte above 0x7F only reaches the
-/// bytes after it, which the lowest bit already precedes.)
+/// read in place.
 fn not_lowercase_plain(word: u64) -> u64 {
     special_bytes(word) | swar::non_ascii_or_upper(word)
 }
@@ -1228,6 +1225,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::json::{from_json_str, general_from_json_str};
+    use crate::swar::{first_by_bytes, first_marked};
     use crate::token::AccessToken;
     use crate::wiped::Wiped;
 
@@ -1458,22 +1456,12 @@ mod tests {
         }
     }
 
-    /// The byte offset of the lowest set bit of `mask` (8 for none), as the scans read it.
-    fn first_marked(mask: u64) -> usize {
-        (mask.trailing_zeros() / 8) as usize
-    }
-
     fn is_special(byte: u8) -> bool {
         byte == b'"' || byte == b'\\' || byte < 0x20
     }
 
     fn is_not_lowercase_plain(byte: u8) -> bool {
         is_special(byte) || byte >= 0x80 || byte.is_ascii_uppercase()
-    }
-
-    /// The first byte of `word` (little-endian) for which `stops` holds, 8 for none.
-    fn first_by_bytes(word: [u8; 8], stops: impl Fn(u8) -> bool) -> usize {
-        word.iter().position(|&byte| stops(byte)).unwrap_or(8)
     }
 
     /// Both word masks mark the first byte of `word` that their byte-by-byte definition stops at.

@@ -42,21 +42,25 @@ pub(crate) const fn non_ascii_or_upper(word: u64) -> u64 {
     (word | upper) & HIGHS
 }
 
+/// The index of the byte the lowest set bit of `mask` marks (8 when none is), as the scans read
+/// it.
+#[cfg(test)]
+pub(crate) fn first_marked(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The index of the first byte of `bytes` (a word, little-endian) that `test` holds for, 8 when
+/// none: what a mask's [`first_marked`] must agree with.
+#[cfg(test)]
+pub(crate) fn first_by_bytes(bytes: [u8; 8], test: impl Fn(u8) -> bool) -> usize {
+    bytes.iter().position(|&b| test(b)).unwrap_or(8)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
-    use super::{first_below, first_equal, non_ascii_or_upper};
-
-    /// The index of the byte the lowest set bit of `mask` marks, 8 when none is.
-    fn first_marked(mask: u64) -> usize {
-        (mask.trailing_zeros() / 8) as usize
-    }
-
-    /// The index of the first byte of `bytes` that `test` holds for, 8 when none.
-    fn first_by_bytes(bytes: [u8; 8], test: impl Fn(u8) -> bool) -> usize {
-        bytes.iter().position(|&b| test(b)).unwrap_or(8)
-    }
+    use super::{first_below, first_by_bytes, first_equal, first_marked, non_ascii_or_upper};
 
     /// Every test, beside the byte-by-byte predicate it stands for.
     fn check(bytes: [u8; 8]) -> Result<(), TestCaseError> {
