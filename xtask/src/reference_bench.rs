@@ -542,6 +542,23 @@ impl BenchRow {
         }
     }
 
+    /// The p99 as a multiple of `redis-benchmark`'s running the row's own command.
+    fn p99_vs_same(&self) -> Option<f64> {
+        match (self.p99_us, self.same_p99_us) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 => Some(ours / theirs),
+            _ => None,
+        }
+    }
+
+    /// `redis-benchmark`'s p99 running the row's own command as a multiple of its plain p99:
+    /// what a client that added nothing to the command would measure against the plain p99.
+    fn p99_ceiling(&self) -> Option<f64> {
+        match (self.same_p99_us, self.baseline_p99_us) {
+            (Some(same), Some(baseline)) if baseline > 0.0 => Some(same / baseline),
+            _ => None,
+        }
+    }
+
     /// The rate as a multiple of `redis-benchmark`'s.
     fn vs_baseline(&self) -> Option<f64> {
         self.baseline_ops_per_sec
@@ -962,6 +979,16 @@ fn targets(results: &Results<'_>) -> String {
              bounds."
         );
     }
+    let p99_ceiling = |op: &str| find_row(results, op, 64)?.p99_ceiling();
+    if let (Some(submit), Some(run)) = (p99_ceiling("submit"), p99_ceiling("run")) {
+        let _ = writeln!(
+            out,
+            "\np99 at 64 in flight: `redis-benchmark -c 64` running submit's own command had a \
+             p99 of {submit:.2}× its `-t set` p99, and running run's {run:.2}× its `-t get` p99: \
+             what a client that added nothing to those commands would measure against the p99 \
+             bounds."
+        );
+    }
     out
 }
 
@@ -994,6 +1021,9 @@ fn row_details(row: &BenchRow) -> String {
             "; redis-benchmark's {command} {} ({ratio:.2}×)",
             rate(same)
         );
+        if let (Some(p99), Some(ratio)) = (row.same_p99_us, row.p99_vs_same()) {
+            let _ = write!(details, ", its p99 {p99:.0} µs (ours {ratio:.2}×)");
+        }
     }
     details
 }
@@ -1241,7 +1271,7 @@ mod tests {
             baseline_ops_per_sec: Some(baseline),
             baseline_p99_us: Some(baseline_p99),
             same_ops_per_sec: Some(baseline / 2.0),
-            same_p99_us: None,
+            same_p99_us: Some(baseline_p99 * 2.0),
         };
         let mut best = row(10.0, 5.0, 30.0, 9.0);
         best.merge(row(20.0, 7.0, 25.0, 4.0));
@@ -1256,5 +1286,10 @@ mod tests {
         assert!((best.vs_same().unwrap() - 20.0 / 15.0).abs() < 1e-9);
         // The best rates of the two `redis-benchmark` runs: 15 of its own command against 30.
         assert!((best.ceiling().unwrap() - 0.5).abs() < 1e-9);
+        // Its own command's lowest p99 (8, of the second round) against our lowest (5), and
+        // against its plain lowest (4).
+        assert_eq!(best.same_p99_us, Some(8.0));
+        assert!((best.p99_vs_same().unwrap() - 5.0 / 8.0).abs() < 1e-9);
+        assert!((best.p99_ceiling().unwrap() - 2.0).abs() < 1e-9);
     }
 }
