@@ -527,51 +527,43 @@ impl BenchRow {
 
     /// The rate as a multiple of `redis-benchmark`'s running the row's own command.
     fn vs_same(&self) -> Option<f64> {
-        self.same_ops_per_sec
-            .filter(|same| *same > 0.0)
-            .map(|same| self.ops_per_sec / same)
+        over(Some(self.ops_per_sec), self.same_ops_per_sec)
     }
 
     /// `redis-benchmark`'s rate running the row's own command as a multiple of its plain rate
     /// (`-t set` / `-t get`): what a client that added nothing to the command would reach
     /// against the plain rate.
     fn ceiling(&self) -> Option<f64> {
-        match (self.same_ops_per_sec, self.baseline_ops_per_sec) {
-            (Some(same), Some(baseline)) if baseline > 0.0 => Some(same / baseline),
-            _ => None,
-        }
+        over(self.same_ops_per_sec, self.baseline_ops_per_sec)
     }
 
     /// The p99 as a multiple of `redis-benchmark`'s running the row's own command.
     fn p99_vs_same(&self) -> Option<f64> {
-        match (self.p99_us, self.same_p99_us) {
-            (Some(ours), Some(theirs)) if theirs > 0.0 => Some(ours / theirs),
-            _ => None,
-        }
+        over(self.p99_us, self.same_p99_us)
     }
 
     /// `redis-benchmark`'s p99 running the row's own command as a multiple of its plain p99:
     /// what a client that added nothing to the command would measure against the plain p99.
     fn p99_ceiling(&self) -> Option<f64> {
-        match (self.same_p99_us, self.baseline_p99_us) {
-            (Some(same), Some(baseline)) if baseline > 0.0 => Some(same / baseline),
-            _ => None,
-        }
+        over(self.same_p99_us, self.baseline_p99_us)
     }
 
     /// The rate as a multiple of `redis-benchmark`'s.
     fn vs_baseline(&self) -> Option<f64> {
-        self.baseline_ops_per_sec
-            .filter(|baseline| *baseline > 0.0)
-            .map(|baseline| self.ops_per_sec / baseline)
+        over(Some(self.ops_per_sec), self.baseline_ops_per_sec)
     }
 
     /// The p99 as a multiple of `redis-benchmark`'s.
     fn p99_vs_baseline(&self) -> Option<f64> {
-        match (self.p99_us, self.baseline_p99_us) {
-            (Some(ours), Some(theirs)) if theirs > 0.0 => Some(ours / theirs),
-            _ => None,
-        }
+        over(self.p99_us, self.baseline_p99_us)
+    }
+}
+
+/// `a / b` when both are known and `b` is positive.
+fn over(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
     }
 }
 
@@ -1029,12 +1021,7 @@ fn row_details(row: &BenchRow) -> String {
 }
 
 fn ratio_of(taskctx: Option<f64>, reference: Option<f64>) -> String {
-    match (taskctx, reference) {
-        (Some(taskctx), Some(reference)) if reference > 0.0 => {
-            format!("{:.1}× faster", taskctx / reference)
-        }
-        _ => "—".to_owned(),
-    }
+    over(taskctx, reference).map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.1}× faster"))
 }
 
 fn time(ns: f64) -> String {
