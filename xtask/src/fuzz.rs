@@ -79,54 +79,87 @@ pub(crate) fn fuzz(seconds: u64, selected: &[&str]) -> Result<Vec<Outcome>, Stri
         "fuzz build",
         cargo_fuzz(&dir).args(["build", "--sanitizer", "none"]),
     )?;
+    let chosen: Vec<_> = TARGETS
+        .iter()
+        .filter(|(target, _)| selected.is_empty() || selected.contains(target))
+        .collect();
+    // The targets are independent single-threaded processes: run as many at once as there are
+    // CPUs, so fuzzing takes `seconds` per batch rather than per target.
+    let at_once = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut outcomes = Vec::new();
-    for (target, vectors) in TARGETS {
-        if !selected.is_empty() && !selected.contains(target) {
-            continue;
+    for batch in chosen.chunks(at_once) {
+        let results: Vec<Result<Outcome, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|(target, vectors)| {
+                    let dir = &dir;
+                    scope.spawn(move || fuzz_one(dir, target, vectors, seconds))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("fuzz: a target's thread panicked".to_owned()))
+                })
+                .collect()
+        });
+        for result in results {
+            outcomes.push(result?);
         }
-        let corpus = dir.join("corpus").join(target);
-        let seeds = write_seeds(&corpus, vectors)?;
-        eprintln!("\n==> fuzz {target} for {seconds} s ({seeds} seeds from tests/conformance)");
-        let started = Instant::now();
-        let output = cargo_fuzz(&dir)
-            .args(["run", "--sanitizer", "none", target])
-            .arg(&corpus)
-            .args([
-                "--",
-                &format!("-max_total_time={seconds}"),
-                "-timeout=10",
-                "-rss_limit_mb=2048",
-                "-max_len=65536",
-                "-print_final_stats=1",
-            ])
-            .output()
-            .map_err(|error| format!("fuzz {target}: could not start cargo fuzz: {error}"))?;
-        let log = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(format!(
-                "fuzz {target} found a failure ({}); the input is saved under \
-                 fuzz/artifacts/{target}/\n{}",
-                output.status,
-                tail.join("\n")
-            ));
-        }
-        let outcome = Outcome {
-            target,
-            runs: final_runs(&log),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        eprintln!(
-            "fuzz {target}: {} executions in {:.0} s, no failure",
-            outcome
-                .runs
-                .map_or_else(|| "?".to_owned(), |runs| runs.to_string()),
-            outcome.seconds
-        );
-        outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Runs one target for `seconds`, seeded from its vector files.
+fn fuzz_one(
+    dir: &Path,
+    target: &'static str,
+    vectors: &[&str],
+    seconds: u64,
+) -> Result<Outcome, String> {
+    let corpus = dir.join("corpus").join(target);
+    let seeds = write_seeds(&corpus, vectors)?;
+    eprintln!("\n==> fuzz {target} for {seconds} s ({seeds} seeds from tests/conformance)");
+    let started = Instant::now();
+    let output = cargo_fuzz(dir)
+        .args(["run", "--sanitizer", "none", target])
+        .arg(&corpus)
+        .args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+            "-max_len=65536",
+            "-print_final_stats=1",
+        ])
+        .output()
+        .map_err(|error| format!("fuzz {target}: could not start cargo fuzz: {error}"))?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "fuzz {target} found a failure ({}); the input is saved under \
+             fuzz/artifacts/{target}/\n{}",
+            output.status,
+            tail.join("\n")
+        ));
+    }
+    let outcome = Outcome {
+        target,
+        runs: final_runs(&log),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    eprintln!(
+        "fuzz {target}: {} executions in {:.0} s, no failure",
+        outcome
+            .runs
+            .map_or_else(|| "?".to_owned(), |runs| runs.to_string()),
+        outcome.seconds
+    );
+    Ok(outcome)
 }
 
 pub(crate) fn report(outcomes: &[Outcome]) {

@@ -93,9 +93,11 @@ fn cargo() -> Command {
 /// Runs `command`, echoing it first; a non-zero exit is an error naming the step.
 fn run(step: &str, command: &mut Command) -> StepResult {
     eprintln!("\n==> {step}: {}", render(command));
+    let started = std::time::Instant::now();
     let status = command
         .status()
         .map_err(|error| format!("{step}: could not start `{}`: {error}", render(command)))?;
+    eprintln!("<== {step}: {:.0} s", started.elapsed().as_secs_f64());
     if status.success() {
         Ok(())
     } else {
