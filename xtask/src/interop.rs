@@ -79,10 +79,11 @@ pub(crate) fn interop() -> StepResult {
         "interop tests",
         cargo()
             .args([
+                // `--workspace` (the test target exists only in taskctx-tests) resolves features
+                // as `cargo xtask ci`'s test run does, so its build is reused, not redone.
                 "test",
                 "--locked",
-                "-p",
-                "taskctx-tests",
+                "--workspace",
                 "--test",
                 "interop",
                 "--",
