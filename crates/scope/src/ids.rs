@@ -14,7 +14,7 @@ pub const TASK_TYPE_MAX_LEN: usize = 64;
 
 /// Checks that `text` is not empty, then its alphabet, then its length (all allowed characters are
 /// ASCII, so bytes are characters).
-fn validate(text: &str, part: Part, max: usize, allowed: fn(u8) -> bool) -> Result<(), Error> {
+fn validate(text: &str, part: Part, max: usize, allowed: impl Fn(u8) -> bool) -> Result<(), Error> {
     if text.is_empty() {
         return Err(Error::Empty { part });
     }

@@ -239,7 +239,8 @@ impl<'a> Segments<'a> {
     /// Splits off the next segment (up to a `:`, a `#` or the end), checks its characters with
     /// `check`, then checks that the separator after it is where the segment count wants it.
     fn next<T>(&mut self, check: impl FnOnce(&'a str) -> Result<T, Error>) -> Result<T, Error> {
-        let end = self.rest.find([':', '#']).unwrap_or(self.rest.len());
+        let end = self.rest.bytes().position(|b| b == b':' || b == b'#');
+        let end = end.unwrap_or(self.rest.len());
         let (segment, after) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
         let checked = check(segment)?;
         self.count += 1;
