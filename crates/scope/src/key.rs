@@ -259,7 +259,6 @@ impl<'a> Segments<'a> {
     }
 
     /// The segment-count error, counting every segment of the base key.
-    #[cold]
     fn count_error(&self) -> Error {
         let rest = base_of(self.key).get(TAG_LEN..).unwrap_or_default();
         Error::SegmentCount {

@@ -1,40 +1,6 @@
 //! Pure, synchronous key encoding for taskctx: authorization scopes, task keys, per-leg execution
 //! keys and Redis keys, wire-compatible with the Python reference fastmcp-tasks 4.1.4.
 //!
-//! # Guarantees
-//!
-//! - **Isolated keyspaces.** A task key names its scope, and the Redis keys of a task live under
-//!   its scope's prefix. Anonymous tasks (`anon:`) and authenticated ones (`auth:`) never share a
-//!   key, whatever the scope's text (`"anon"`, `"_"`, `""`). Scope composition from a token is
-//!   injective (a `client_id` with `|` is rejected), and the scope and component are
-//!   percent-encoded, so no text can forge a separator or a Redis Cluster hash tag.
-//! - **Round trip.** Every key built here parses back to the same scope, task id, task type and
-//!   component, for every leg. Task ids and task types are validated types whose alphabets exclude
-//!   the separators.
-//! - **No panics.** Every function is total: any input either succeeds or returns a precise
-//!   [`Error`] naming the wrong part, which never echoes more than [`EXCERPT_MAX_BYTES`] of input.
-//! - **Cheap enough to ignore.** Parsing or building a typical key takes well under a
-//!   microsecond; parsing borrows every segment that holds no escape.
-//! - **No dependencies**, no I/O, no async.
-//!
-//! # Overview
-//!
-//! - [`Scope`] (with [`Scope::from_token`], [`Scope::is_of_token`] and [`SubClaim`]): the
-//!   authorization scope; anonymous is `None`.
-//! - [`TaskKey`]: build ([`TaskKey::to_key`], [`TaskKey::execution_key`]) and parse
-//!   ([`TaskKey::parse`], [`TaskKey::parse_execution`]) task keys, from [`TaskId`], [`TaskType`],
-//!   [`Component`].
-//! - [`Leg`], [`split_leg`], [`execution_key`]: per-leg execution keys `{base}#leg{n}`;
-//!   [`ExecutionKey`] holds one with its [`TaskKey`].
-//! - [`KeySpace`], [`KeySuffix`], [`scope_prefix`], [`hash_slot`]: Redis keys, standalone or
-//!   cluster.
-//! - [`quote`], [`unquote`]: the strict percent-encoding used for scopes and components.
-//!
-//! Where the reference is lossy, this crate rejects instead (see `docs/key-format.md`): invalid
-//! escapes and raw reserved bytes, lenient leg suffixes, non-string `sub` claims other than
-//! integers, client ids with `|`, task ids or types outside their alphabets, queue names with `{`
-//! or `}`.
-//!
 //! # Example
 //!
 //! ```
@@ -71,6 +37,40 @@
 //! assert_ne!(anonymous.to_key(), named_anon.to_key());
 //! # Ok::<(), taskctx_scope::Error>(())
 //! ```
+//!
+//! # Guarantees
+//!
+//! - **Isolated keyspaces.** A task key names its scope, and the Redis keys of a task live under
+//!   its scope's prefix. Anonymous tasks (`anon:`) and authenticated ones (`auth:`) never share a
+//!   key, whatever the scope's text (`"anon"`, `"_"`, `""`). Scope composition from a token is
+//!   injective (a `client_id` with `|` is rejected), and the scope and component are
+//!   percent-encoded, so no text can forge a separator or a Redis Cluster hash tag.
+//! - **Round trip.** Every key built here parses back to the same scope, task id, task type and
+//!   component, for every leg. Task ids and task types are validated types whose alphabets exclude
+//!   the separators.
+//! - **No panics.** Every function is total: any input either succeeds or returns a precise
+//!   [`Error`] naming the wrong part, which never echoes more than [`EXCERPT_MAX_BYTES`] of input.
+//! - **Cheap.** Parsing or building a typical key takes a fraction of a microsecond; parsing
+//!   borrows every segment that holds no escape.
+//! - **No dependencies**, no I/O, no async.
+//!
+//! # Overview
+//!
+//! - [`Scope`] (with [`Scope::from_token`], [`Scope::is_of_token`] and [`SubClaim`]): the
+//!   authorization scope; anonymous is `None`.
+//! - [`TaskKey`]: build ([`TaskKey::to_key`], [`TaskKey::execution_key`]) and parse
+//!   ([`TaskKey::parse`], [`TaskKey::parse_execution`]) task keys, from [`TaskId`], [`TaskType`],
+//!   [`Component`].
+//! - [`Leg`], [`split_leg`], [`execution_key`]: per-leg execution keys `{base}#leg{n}`;
+//!   [`ExecutionKey`] holds one with its [`TaskKey`].
+//! - [`KeySpace`], [`KeySuffix`], [`scope_prefix`], [`hash_slot`]: Redis keys, standalone or
+//!   cluster.
+//! - [`quote`], [`unquote`]: the strict percent-encoding used for scopes and components.
+//!
+//! Where the reference is lossy, this crate rejects instead (see `docs/key-format.md`): invalid
+//! escapes and raw reserved bytes, lenient leg suffixes, non-string `sub` claims other than
+//! integers, client ids with `|`, task ids or types outside their alphabets, queue names with `{`
+//! or `}`.
 
 mod component;
 mod error;
