@@ -72,17 +72,6 @@ fn build_typical(bencher: Bencher<'_, '_>) {
 }
 
 #[divan::bench]
-fn build_typical_into_buffer(bencher: Bencher<'_, '_>) {
-    let key = typical_key();
-    let mut buffer = String::with_capacity(256);
-    bencher.bench_local(|| {
-        buffer.clear();
-        black_box(&key).write_key(&mut buffer);
-        buffer.len()
-    });
-}
-
-#[divan::bench]
 fn build_escaped(bencher: Bencher<'_, '_>) {
     let key = escaped_key();
     assert_eq!(key.to_key(), ESCAPED);

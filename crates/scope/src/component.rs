@@ -1,12 +1,12 @@
 //! The component a task runs: the name of a tool or prompt, or a resource URI or template.
 
 use crate::error::Part;
-use crate::text::text_newtype;
+use crate::text::encoded_text;
 
-text_newtype!(
+encoded_text!(
     /// The component identifier of a task (tool or prompt name, resource URI or template): any text.
     ///
-    /// Components compare by their decoded text, whether built from text or parsed from a key.
+    /// Components hold and compare their decoded text, whether built from text or parsed from a key.
     ///
     /// ```
     /// use taskctx_scope::Component;

@@ -314,6 +314,29 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The character at byte `offset` of `text` (U+FFFD when `offset` is not a character's start).
+pub(crate) fn char_at(text: &str, offset: usize) -> char {
+    text.get(offset..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or('\u{FFFD}')
+}
+
+/// [`Error::InvalidChar`] for the first byte of `text` that is not `allowed`.
+pub(crate) fn check_chars(
+    text: &str,
+    part: Part,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<(), Error> {
+    match text.bytes().position(|b| !allowed(b)) {
+        None => Ok(()),
+        Some(offset) => Err(Error::InvalidChar {
+            part,
+            offset,
+            found: char_at(text, offset),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,26 +1,15 @@
-//! An owned execution key: the key text of one leg of a task, with the places of its parts, so
-//! that the task's identity is borrowed from it without parsing it again.
+//! An owned execution key: the key text of one leg of a task, kept beside the task's identity.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 
-use crate::component::Component;
 use crate::error::Error;
-use crate::ids::{TaskId, TaskType};
+use crate::ids::TaskId;
 use crate::key::TaskKey;
-use crate::leg::{Leg, push_leg_suffix};
-use crate::scope::Scope;
-use crate::text::Text;
-
-/// Length of `auth:` / `anon:`.
-const TAG_LEN: usize = 5;
-
-/// The most bytes `#leg{n}` takes.
-const LEG_SUFFIX_MAX: usize = 4 + 20;
+use crate::leg::Leg;
 
 /// The execution key of one leg of a task (`{task key}` or `{task key}#leg{n}`), held as its
-/// canonical text in one allocation, with the places of its segments: [`task`](Self::task)
-/// borrows the task's identity from it without parsing or allocating.
+/// canonical text together with the task's identity, so that [`task`](Self::task) lends the
+/// identity out without parsing.
 ///
 /// Equal keys name the same task and leg. `Debug` shows the task id and leg only (the key names
 /// the caller's scope).
@@ -39,60 +28,21 @@ const LEG_SUFFIX_MAX: usize = 4 + 20;
 /// assert_eq!(ExecutionKey::parse(key.as_str())?, key);
 /// # Ok::<(), taskctx_scope::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ExecutionKey {
     text: String,
+    task: TaskKey<'static>,
     leg: Leg,
-    /// The end of the scope segment (which starts after the tag) and whether it holds escapes;
-    /// `None` for an anonymous task.
-    scope: Option<(usize, bool)>,
-    task_id: (usize, usize),
-    task_type: (usize, usize),
-    /// The component segment and whether it holds escapes.
-    component: (usize, usize, bool),
 }
 
 impl ExecutionKey {
     /// The execution key of `leg` of `task`.
     #[must_use]
     pub fn new(task: &TaskKey<'_>, leg: Leg) -> Self {
-        let suffix = if leg.is_first() { 0 } else { LEG_SUFFIX_MAX };
-        // An upper bound rather than the exact length, which would read the text once more.
-        let capacity = 8
-            + task.scope().map_or(0, |scope| scope.0.encoded_len_bound())
-            + task.task_id().as_str().len()
-            + task.task_type().as_str().len()
-            + task.component().0.encoded_len_bound()
-            + suffix;
-        let mut text = String::with_capacity(capacity);
-        let scope = match task.scope() {
-            Some(scope) => {
-                text.push_str("auth:");
-                let escaped = scope.0.write_canonical(&mut text);
-                let end = text.len();
-                text.push(':');
-                Some((end, escaped))
-            }
-            None => {
-                text.push_str("anon:");
-                None
-            }
-        };
-        let task_id = push_segment(&mut text, task.task_id().as_str());
-        text.push(':');
-        let task_type = push_segment(&mut text, task.task_type().as_str());
-        text.push(':');
-        let start = text.len();
-        let escaped = task.component().0.write_canonical(&mut text);
-        let component = (start, text.len(), escaped);
-        push_leg_suffix(leg, &mut text);
         Self {
-            text,
+            text: task.execution_key(leg),
+            task: task.clone().into_owned(),
             leg,
-            scope,
-            task_id,
-            task_type,
-            component,
         }
     }
 
@@ -103,31 +53,7 @@ impl ExecutionKey {
     /// As [`TaskKey::parse_execution`].
     pub fn parse(key: &str) -> Result<Self, Error> {
         let (task, leg) = TaskKey::parse_execution(key)?;
-        // A key in canonical form (every key this crate writes) is kept as it is; the places of
-        // its segments follow from their lengths.
-        let scope = match task.scope().map(|scope| &scope.0) {
-            None => None,
-            Some(text) => match canonical_segment(text) {
-                Some((raw, escaped)) => Some((TAG_LEN + raw.len(), escaped)),
-                None => return Ok(Self::new(&task, leg)),
-            },
-        };
-        let Some((component, escaped)) = canonical_segment(&task.component().0) else {
-            return Ok(Self::new(&task, leg));
-        };
-        let component = (component.len(), escaped);
-        let id_start = scope.map_or(TAG_LEN, |(end, _)| end + 1);
-        let id_end = id_start + task.task_id().as_str().len();
-        let type_end = id_end + 1 + task.task_type().as_str().len();
-        let component_start = type_end + 1;
-        Ok(Self {
-            text: key.to_owned(),
-            leg,
-            scope,
-            task_id: (id_start, id_end),
-            task_type: (id_end + 1, type_end),
-            component: (component_start, component_start + component.0, component.1),
-        })
+        Ok(Self::new(&task, leg))
     }
 
     /// The key's text.
@@ -145,27 +71,13 @@ impl ExecutionKey {
     /// The task's identity, borrowed from the key.
     #[must_use]
     pub fn task(&self) -> TaskKey<'_> {
-        let segment = |start: usize, end: usize| self.text.get(start..end).unwrap_or_default();
-        let scope = self
-            .scope
-            .map(|(end, escaped)| Scope(canonical(segment(TAG_LEN, end), escaped)));
-        let (start, end, escaped) = self.component;
-        TaskKey::new(
-            scope,
-            TaskId::from_valid(segment(self.task_id.0, self.task_id.1)),
-            TaskType::from_valid(segment(self.task_type.0, self.task_type.1)),
-            Component(canonical(segment(start, end), escaped)),
-        )
+        self.task.borrowed()
     }
 
     /// The task id.
     #[must_use]
-    pub fn task_id(&self) -> TaskId<'_> {
-        TaskId::from_valid(
-            self.text
-                .get(self.task_id.0..self.task_id.1)
-                .unwrap_or_default(),
-        )
+    pub fn task_id(&self) -> &TaskId<'_> {
+        self.task.task_id()
     }
 
     /// The leg.
@@ -175,59 +87,18 @@ impl ExecutionKey {
     }
 }
 
-/// A parsed segment in canonical form, and whether it holds escapes.
-fn canonical_segment<'t>(text: &Text<'t>) -> Option<(&'t str, bool)> {
-    let raw = text.canonical_raw()?;
-    let escaped = !matches!(text, Text::Encoded { escaped: false, .. });
-    Some((raw, escaped))
-}
-
-/// A segment of a key in canonical form.
-fn canonical(raw: &str, escaped: bool) -> Text<'_> {
-    if escaped {
-        Text::Canonical(raw)
-    } else {
-        Text::Encoded {
-            raw,
-            escaped: false,
-        }
-    }
-}
-
-/// Appends `segment` and returns where it lies.
-fn push_segment(text: &mut String, segment: &str) -> (usize, usize) {
-    let start = text.len();
-    text.push_str(segment);
-    (start, text.len())
-}
-
-impl PartialEq for ExecutionKey {
-    /// Canonical texts are equal exactly when the tasks and legs are.
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-
-impl Eq for ExecutionKey {}
-
-impl Hash for ExecutionKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
-    }
-}
-
 impl fmt::Debug for ExecutionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecutionKey")
-            .field("task_id", &self.task_id())
+            .field("task_id", self.task_id())
             .field("leg", &self.leg)
             .finish_non_exhaustive()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Component, Scope, TaskType};
 
     fn task(scope: Option<&str>, component: &str) -> TaskKey<'static> {
         TaskKey::new(
@@ -255,7 +126,7 @@ mod tests {
                     assert_eq!(key.task(), task);
                     assert_eq!(key.task().to_key(), task.to_key());
                     assert_eq!(key.task().encoded_len(), task.encoded_len());
-                    assert_eq!(key.task_id(), *task.task_id());
+                    assert_eq!(key.task_id(), task.task_id());
                     assert_eq!(key.leg(), leg);
                     assert_eq!(ExecutionKey::parse(key.as_str()).unwrap(), key);
                     assert_eq!(key.clone().into_string(), key.as_str());

@@ -2,39 +2,23 @@
 //! every separator (`:`, `#`, `%`, `{`, `}`, `|`).
 
 use std::borrow::Cow;
-use std::fmt;
 
-use crate::error::{Error, Part};
-use crate::percent::unreserved_run;
+use crate::error::{Error, Part, check_chars};
+use crate::percent::is_unreserved;
+use crate::text::str_impls;
 
 /// Longest task id, in characters.
 pub const TASK_ID_MAX_LEN: usize = 256;
 /// Longest task type, in characters.
 pub const TASK_TYPE_MAX_LEN: usize = 64;
 
-/// Checks length and alphabet (`first_outside` finds the first byte outside it, or the length);
-/// all allowed characters are ASCII, so bytes are characters.
-fn validate(
-    text: &str,
-    part: Part,
-    max: usize,
-    first_outside: impl Fn(&[u8]) -> usize,
-) -> Result<(), Error> {
+/// Checks that `text` is not empty, then its alphabet, then its length (all allowed characters are
+/// ASCII, so bytes are characters).
+fn validate(text: &str, part: Part, max: usize, allowed: impl Fn(u8) -> bool) -> Result<(), Error> {
     if text.is_empty() {
         return Err(Error::Empty { part });
     }
-    let offset = first_outside(text.as_bytes());
-    if offset < text.len() {
-        let found = text
-            .get(offset..)
-            .and_then(|rest| rest.chars().next())
-            .unwrap_or('\u{FFFD}');
-        return Err(Error::InvalidChar {
-            part,
-            offset,
-            found,
-        });
-    }
+    check_chars(text, part, allowed)?;
     if text.len() > max {
         return Err(Error::TooLong {
             part,
@@ -58,7 +42,7 @@ const fn is_task_type_byte(b: u8) -> bool {
 /// assert!(TaskId::new("id:with:colons").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId<'a>(Cow<'a, str>);
+pub struct TaskId<'a>(pub(crate) Cow<'a, str>);
 
 impl<'a> TaskId<'a> {
     /// Validates a task id.
@@ -67,44 +51,14 @@ impl<'a> TaskId<'a> {
     /// [`Error::Empty`], [`Error::InvalidChar`] or [`Error::TooLong`] for [`Part::TaskId`].
     pub fn new(id: impl Into<Cow<'a, str>>) -> Result<Self, Error> {
         let id = id.into();
-        validate(&id, Part::TaskId, TASK_ID_MAX_LEN, |bytes| {
-            unreserved_run(bytes, 0)
-        })?;
+        validate(&id, Part::TaskId, TASK_ID_MAX_LEN, is_unreserved)?;
         Ok(Self(id))
-    }
-
-    /// A key segment whose bytes are already known to be unreserved.
-    #[inline]
-    pub(crate) fn from_unreserved_segment(id: &'a str) -> Result<Self, Error> {
-        if id.is_empty() {
-            return Err(Error::Empty { part: Part::TaskId });
-        }
-        if id.len() > TASK_ID_MAX_LEN {
-            return Err(Error::TooLong {
-                part: Part::TaskId,
-                max: TASK_ID_MAX_LEN,
-                len: id.len(),
-            });
-        }
-        Ok(Self(Cow::Borrowed(id)))
-    }
-
-    /// Text already validated as a task id (a segment of a key this crate built or parsed).
-    #[inline]
-    pub(crate) const fn from_valid(id: &'a str) -> Self {
-        Self(Cow::Borrowed(id))
     }
 
     /// The id.
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// Detaches from any borrowed input.
-    #[must_use]
-    pub fn into_owned(self) -> TaskId<'static> {
-        TaskId(Cow::Owned(self.0.into_owned()))
     }
 }
 
@@ -117,7 +71,7 @@ impl<'a> TaskId<'a> {
 /// assert!(TaskType::new("to:ol").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskType<'a>(Cow<'a, str>);
+pub struct TaskType<'a>(pub(crate) Cow<'a, str>);
 
 impl<'a> TaskType<'a> {
     /// A tool call.
@@ -135,32 +89,8 @@ impl<'a> TaskType<'a> {
     /// [`Error::Empty`], [`Error::InvalidChar`] or [`Error::TooLong`] for [`Part::TaskType`].
     pub fn new(name: impl Into<Cow<'a, str>>) -> Result<Self, Error> {
         let name = name.into();
-        validate(&name, Part::TaskType, TASK_TYPE_MAX_LEN, |bytes| {
-            bytes
-                .iter()
-                .position(|&b| !is_task_type_byte(b))
-                .unwrap_or(bytes.len())
-        })?;
+        validate(&name, Part::TaskType, TASK_TYPE_MAX_LEN, is_task_type_byte)?;
         Ok(Self(name))
-    }
-
-    /// A key segment; borrows it.
-    #[inline(always)]
-    pub(crate) fn from_segment(name: &'a str) -> Result<Self, Error> {
-        if !name.is_empty()
-            && name.len() <= TASK_TYPE_MAX_LEN
-            && name.bytes().all(is_task_type_byte)
-        {
-            Ok(Self(Cow::Borrowed(name)))
-        } else {
-            Self::new(name)
-        }
-    }
-
-    /// Text already validated as a task type (a segment of a key this crate built or parsed).
-    #[inline]
-    pub(crate) const fn from_valid(name: &'a str) -> Self {
-        Self(Cow::Borrowed(name))
     }
 
     /// The name.
@@ -168,45 +98,12 @@ impl<'a> TaskType<'a> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Detaches from any borrowed input.
-    #[must_use]
-    pub fn into_owned(self) -> TaskType<'static> {
-        TaskType(Cow::Owned(self.0.into_owned()))
-    }
 }
 
-macro_rules! str_impls {
+/// `TryFrom` text, validated.
+macro_rules! try_from_text {
     ($name:ident) => {
-        impl fmt::Display for $name<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.pad(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.0)
-            }
-        }
-
-        impl AsRef<str> for $name<'_> {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl PartialEq<str> for $name<'_> {
-            fn eq(&self, other: &str) -> bool {
-                *self.0 == *other
-            }
-        }
-
-        impl PartialEq<&str> for $name<'_> {
-            fn eq(&self, other: &&str) -> bool {
-                *self.0 == **other
-            }
-        }
+        str_impls!($name);
 
         impl<'a> TryFrom<&'a str> for $name<'a> {
             type Error = Error;
@@ -226,8 +123,8 @@ macro_rules! str_impls {
     };
 }
 
-str_impls!(TaskId);
-str_impls!(TaskType);
+try_from_text!(TaskId);
+try_from_text!(TaskType);
 
 #[cfg(test)]
 mod tests {

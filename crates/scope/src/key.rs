@@ -1,22 +1,21 @@
 //! Task keys: `auth:{Q(scope)}:{task_id}:{task_type}:{Q(component)}` and
 //! `anon:{task_id}:{task_type}:{Q(component)}` (SPEC section 3).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::component::Component;
-use crate::error::{Error, Excerpt, Part, Tag};
+use crate::error::{Error, Excerpt, Part, Tag, check_chars};
 use crate::ids::{TaskId, TaskType};
 use crate::leg::{Leg, push_leg_suffix, split_leg};
-use crate::percent;
-use crate::redis::write_scope_prefix;
+use crate::percent::{is_unreserved, quote_into, unquote};
+use crate::redis::scope_prefix;
 use crate::scope::Scope;
-use crate::text::Text;
 
 /// The identity of a task: its scope (none when anonymous), id, type and component.
 ///
-/// Built keys always parse back to the same identity. A parsed key borrows from the input and
-/// allocates nothing; percent-escaped segments are validated while parsing and decoded only when
-/// asked ([`Scope::to_str`], [`Component::to_str`]).
+/// Built keys always parse back to the same identity. A parsed key borrows its segments from the
+/// input; a scope or component that holds escapes is decoded into its own string.
 ///
 /// ```
 /// use taskctx_scope::{Component, Leg, Scope, TaskId, TaskKey, TaskType};
@@ -61,9 +60,10 @@ impl<'a> TaskKey<'a> {
     /// Parses a task key, with or without a leg suffix, into the task's identity.
     ///
     /// # Errors
-    /// Any [`Error`] naming the first part found wrong: the leg suffix, the tag, the segment count,
-    /// an encoded segment (escape, raw byte, UTF-8) or the task id / type alphabet.
-    #[inline]
+    /// The [`Error`] of the first fault, reading from the left: the tag; then, segment by
+    /// segment, its characters (escapes, raw bytes and UTF-8 of an encoded segment, the alphabet
+    /// of a task id or type), the separator after it (a leg suffix or the segment count), and the
+    /// task id's or type's length and alphabet; then the leg suffix.
     pub fn parse(key: &'a str) -> Result<Self, Error> {
         Self::parse_execution(key).map(|(task, _)| task)
     }
@@ -73,50 +73,37 @@ impl<'a> TaskKey<'a> {
     /// # Errors
     /// As [`TaskKey::parse`].
     pub fn parse_execution(key: &'a str) -> Result<(Self, Leg), Error> {
-        // One pass: each segment is scanned once, validated as it is split off.
-        let (tag, expected) = match key.as_bytes().get(..TAG_LEN) {
-            Some(b"auth:") => (Tag::Auth, 4),
-            Some(b"anon:") => (Tag::Anon, 3),
+        let (tag, expected) = match key.get(..TAG_LEN) {
+            Some("auth:") => (Tag::Auth, 4),
+            Some("anon:") => (Tag::Anon, 3),
             _ => {
                 return Err(Error::UnknownTag {
                     found: Excerpt::new(base_of(key)),
                 });
             }
         };
-        let mut cursor = Cursor {
+        let mut segments = Segments {
             key,
-            pos: TAG_LEN,
-            index: 0,
+            rest: key.get(TAG_LEN..).unwrap_or_default(),
+            count: 0,
             expected,
             tag,
         };
+        // A task id's or type's characters are checked before the segment count, its length
+        // and own alphabet after.
+        let unreserved = |part| move |s| check_chars(s, part, is_unreserved).map(|()| s);
         let scope = match tag {
-            Tag::Auth => {
-                let (segment, escaped) = cursor.encoded(Part::Scope)?;
-                Some(Scope(Text::Encoded {
-                    raw: segment,
-                    escaped,
-                }))
-            }
+            Tag::Auth => Some(Scope(segments.next(|s| unquote(s, Part::Scope))?)),
             Tag::Anon => None,
         };
-        let task_id = TaskId::from_unreserved_segment(cursor.unreserved(Part::TaskId)?)?;
-        let task_type = TaskType::from_segment(cursor.unreserved(Part::TaskType)?)?;
-        let (segment, escaped) = cursor.encoded(Part::Component)?;
-        let component = Component(Text::Encoded {
-            raw: segment,
-            escaped,
-        });
-        let leg = cursor.finish()?;
-        Ok((
-            Self {
-                scope,
-                task_id,
-                task_type,
-                component,
-            },
-            leg,
-        ))
+        let task_id = TaskId::new(segments.next(unreserved(Part::TaskId))?)?;
+        let task_type = TaskType::new(segments.next(unreserved(Part::TaskType))?)?;
+        let component = Component(segments.next(|s| unquote(s, Part::Component))?);
+        let leg = match segments.rest {
+            "" => Leg::FIRST,
+            suffix => split_leg(suffix)?.1,
+        };
+        Ok((Self::new(scope, task_id, task_type, component), leg))
     }
 
     /// The scope; `None` for an anonymous task.
@@ -160,7 +147,8 @@ impl<'a> TaskKey<'a> {
             .scope
             .as_ref()
             .map_or(0, |scope| scope.encoded_len() + 1);
-        5 + scope
+        TAG_LEN
+            + scope
             + self.task_id.as_str().len()
             + 1
             + self.task_type.as_str().len()
@@ -168,12 +156,14 @@ impl<'a> TaskKey<'a> {
             + self.component.encoded_len()
     }
 
-    /// Appends the base key (leg 1) to `out`.
-    pub fn write_key(&self, out: &mut String) {
+    /// The base key (leg 1).
+    #[must_use]
+    pub fn to_key(&self) -> String {
+        let mut out = String::with_capacity(self.encoded_len());
         match &self.scope {
             Some(scope) => {
                 out.push_str("auth:");
-                scope.write_encoded(out);
+                quote_into(&scope.0, &mut out);
                 out.push(':');
             }
             None => out.push_str("anon:"),
@@ -182,40 +172,25 @@ impl<'a> TaskKey<'a> {
         out.push(':');
         out.push_str(self.task_type.as_str());
         out.push(':');
-        self.component.write_encoded(out);
-    }
-
-    /// The base key (leg 1).
-    #[must_use]
-    pub fn to_key(&self) -> String {
-        let mut out = String::with_capacity(self.encoded_len());
-        self.write_key(&mut out);
+        quote_into(&self.component.0, &mut out);
         out
-    }
-
-    /// Appends the execution key of `leg` to `out`.
-    pub fn write_execution_key(&self, leg: Leg, out: &mut String) {
-        self.write_key(out);
-        push_leg_suffix(leg, out);
     }
 
     /// The execution key of `leg`: the base key for leg 1, else `{base}#leg{n}`.
     #[must_use]
     pub fn execution_key(&self, leg: Leg) -> String {
-        let mut out = String::with_capacity(self.encoded_len() + 24);
-        self.write_execution_key(leg, &mut out);
+        let mut out = self.to_key();
+        push_leg_suffix(leg, &mut out);
         out
     }
 
     /// The Redis prefix of the task's scope: `fastmcp:task:auth:{Q(scope)}` or `fastmcp:task:anon`.
     #[must_use]
     pub fn redis_scope_prefix(&self) -> String {
-        let mut out = String::new();
-        write_scope_prefix(self.scope.as_ref(), &mut out);
-        out
+        scope_prefix(self.scope.as_ref())
     }
 
-    /// Detaches from the borrowed input (decoding escaped segments).
+    /// Detaches from the borrowed input.
     #[must_use]
     pub fn into_owned(self) -> TaskKey<'static> {
         TaskKey {
@@ -223,6 +198,19 @@ impl<'a> TaskKey<'a> {
             task_id: self.task_id.into_owned(),
             task_type: self.task_type.into_owned(),
             component: self.component.into_owned(),
+        }
+    }
+
+    /// The same identity, borrowed from this one.
+    pub(crate) fn borrowed(&self) -> TaskKey<'_> {
+        TaskKey {
+            scope: self
+                .scope
+                .as_ref()
+                .map(|scope| Scope(Cow::Borrowed(&scope.0))),
+            task_id: TaskId(Cow::Borrowed(&self.task_id.0)),
+            task_type: TaskType(Cow::Borrowed(&self.task_type.0)),
+            component: Component(Cow::Borrowed(&self.component.0)),
         }
     }
 }
@@ -235,96 +223,42 @@ fn base_of(key: &str) -> &str {
     key.split_once('#').map_or(key, |(base, _)| base)
 }
 
-/// The error for a character outside a task id's or type's alphabet at byte `at`.
-#[cold]
-fn invalid_char(key: &str, at: usize, start: usize, part: Part) -> Error {
-    let found = key
-        .get(at..)
-        .and_then(|rest| rest.chars().next())
-        .unwrap_or('\u{FFFD}');
-    Error::InvalidChar {
-        part,
-        offset: at - start,
-        found,
-    }
-}
-
-/// Walks the segments of a key after its tag.
-struct Cursor<'a> {
+/// The segments of a key after its tag, split off one at a time.
+struct Segments<'a> {
     key: &'a str,
-    /// Start of the next segment.
-    pos: usize,
-    /// Index of the next segment.
-    index: usize,
+    /// The key after the segments split off so far and their separators.
+    rest: &'a str,
+    /// Segments split off so far.
+    count: usize,
     /// Segments the tag requires.
     expected: usize,
     tag: Tag,
 }
 
-impl<'a> Cursor<'a> {
-    /// Splits off a percent-encoded segment.
-    #[inline(always)]
-    fn encoded(&mut self, part: Part) -> Result<(&'a str, bool), Error> {
-        let (end, escaped) = percent::scan_encoded(self.key, self.pos, part, true)?;
-        Ok((self.take(end)?, escaped))
-    }
-
-    /// Splits off a segment of unreserved bytes (a task id or type).
-    #[inline(always)]
-    fn unreserved(&mut self, part: Part) -> Result<&'a str, Error> {
-        let bytes = self.key.as_bytes();
-        let end = percent::unreserved_run(bytes, self.pos);
-        if let Some(&b) = bytes.get(end)
-            && b != b':'
-            && b != b'#'
-        {
-            return Err(invalid_char(self.key, end, self.pos, part));
-        }
-        self.take(end)
-    }
-
-    /// Ends the current segment at `end` (a `:`, a `#` or the end of the key) and checks that the
-    /// separator is where the tag's segment count wants it.
-    #[inline(always)]
-    fn take(&mut self, end: usize) -> Result<&'a str, Error> {
-        let segment = self
-            .key
-            .split_at_checked(end)
-            .and_then(|(head, _)| head.split_at_checked(self.pos))
-            .map_or("", |(_, segment)| segment);
-        self.index += 1;
-        let last = self.index == self.expected;
-        match self.key.as_bytes().get(end) {
-            Some(b':') if !last => {
-                self.pos = end + 1;
-                Ok(segment)
-            }
-            Some(b'#') | None if last => {
-                self.pos = end;
-                Ok(segment)
-            }
-            Some(b'#') | None => {
-                // Too few segments: report a bad leg suffix first, as splitting it off comes first.
+impl<'a> Segments<'a> {
+    /// Splits off the next segment (up to a `:`, a `#` or the end), checks its characters with
+    /// `check`, then checks that the separator after it is where the segment count wants it.
+    fn next<T>(&mut self, check: impl FnOnce(&'a str) -> Result<T, Error>) -> Result<T, Error> {
+        let end = self.rest.bytes().position(|b| b == b':' || b == b'#');
+        let end = end.unwrap_or(self.rest.len());
+        let (segment, after) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
+        let checked = check(segment)?;
+        self.count += 1;
+        match (after.strip_prefix(':'), self.count == self.expected) {
+            (Some(next), false) => self.rest = next,
+            // The end, or a leg suffix.
+            (None, true) => self.rest = after,
+            (None, false) => {
+                // Too few segments: a bad leg suffix is reported first, as it is split off first.
                 split_leg(self.key)?;
-                Err(self.count_error())
+                return Err(self.count_error());
             }
-            _ => Err(self.count_error()),
+            (Some(_), true) => return Err(self.count_error()),
         }
-    }
-
-    /// The leg named by the rest of the key (empty, or a `#` suffix).
-    #[inline(always)]
-    fn finish(&self) -> Result<Leg, Error> {
-        let suffix = self.key.get(self.pos..).unwrap_or_default();
-        if suffix.is_empty() {
-            Ok(Leg::FIRST)
-        } else {
-            split_leg(suffix).map(|(_, leg)| leg)
-        }
+        Ok(checked)
     }
 
     /// The segment-count error, counting every segment of the base key.
-    #[cold]
     fn count_error(&self) -> Error {
         let rest = base_of(self.key).get(TAG_LEN..).unwrap_or_default();
         Error::SegmentCount {
@@ -467,13 +401,11 @@ mod tests {
     }
 
     #[test]
-    fn parsing_a_plain_key_borrows() {
+    fn parsing_borrows_segments_without_escapes() {
         let text = "auth:client-a%7Cuser-1:T1:tool:my_tool";
         let parsed = TaskKey::parse(text).unwrap();
-        assert!(matches!(
-            parsed.component().to_str(),
-            std::borrow::Cow::Borrowed("my_tool")
-        ));
+        assert!(matches!(parsed.component().0, Cow::Borrowed("my_tool")));
+        assert!(matches!(parsed.task_id().0, Cow::Borrowed("T1")));
         assert_eq!(parsed.scope().unwrap().to_str(), "client-a|user-1");
         assert_eq!(parsed.clone().into_owned(), parsed);
     }

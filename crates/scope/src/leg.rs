@@ -2,6 +2,7 @@
 //! under `{base}#leg{n}` (SPEC section 3).
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::num::NonZeroU64;
 
 use crate::error::{Error, Excerpt};
@@ -66,25 +67,6 @@ impl fmt::Display for Leg {
     }
 }
 
-/// Appends the decimal digits of `n`.
-pub(crate) fn push_decimal(mut n: u64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        if let Some(slot) = digits.get_mut(start) {
-            *slot = b'0' + u8::try_from(n % 10).unwrap_or(0);
-        }
-        n /= 10;
-        if n == 0 || start == 0 {
-            break;
-        }
-    }
-    for &digit in digits.get(start..).unwrap_or_default() {
-        out.push(char::from(digit));
-    }
-}
-
 /// Splits an execution key into its base key and leg.
 ///
 /// The suffix starts at the first `#` and must be `#leg` followed by a decimal number ≥ 2 with no
@@ -105,25 +87,18 @@ pub fn split_leg(key: &str) -> Result<(&str, Leg), Error> {
         return Ok((key, Leg::FIRST));
     };
     let (base, suffix) = key.split_at_checked(hash).unwrap_or((key, ""));
-    match parse_suffix(suffix) {
-        Some(leg) => Ok((base, leg)),
+    // Digits only, as `parse` would also take a sign.
+    let leg = suffix
+        .strip_prefix(LEG_MARKER)
+        .filter(|digits| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .filter(|&n| n >= 2);
+    match leg {
+        Some(n) => Ok((base, Leg::new(n))),
         None => Err(Error::InvalidLegSuffix {
             found: Excerpt::new(suffix),
         }),
     }
-}
-
-/// The number in `#leg{n}`, when the suffix is exactly that with n ≥ 2.
-fn parse_suffix(suffix: &str) -> Option<Leg> {
-    let digits = suffix.strip_prefix(LEG_MARKER)?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for b in digits.bytes() {
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    (n >= 2).then(|| Leg::new(n))
 }
 
 /// The leg of an execution key (1 for a base key).
@@ -142,17 +117,11 @@ pub fn base_key(key: &str) -> Result<&str, Error> {
     split_leg(key).map(|(base, _)| base)
 }
 
-/// Appends the execution key of `leg`: `base` for leg 1, else `{base}#leg{n}`.
-pub fn write_execution_key(base: &str, leg: Leg, out: &mut String) {
-    out.push_str(base);
-    push_leg_suffix(leg, out);
-}
-
 /// Appends `#leg{n}` unless `leg` is the first.
 pub(crate) fn push_leg_suffix(leg: Leg, out: &mut String) {
     if !leg.is_first() {
-        out.push_str(LEG_MARKER);
-        push_decimal(leg.get(), out);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{LEG_MARKER}{leg}");
     }
 }
 
@@ -165,8 +134,8 @@ pub(crate) fn push_leg_suffix(leg: Leg, out: &mut String) {
 /// ```
 #[must_use]
 pub fn execution_key(base: &str, leg: Leg) -> String {
-    let mut out = String::with_capacity(base.len() + LEG_MARKER.len() + 20);
-    write_execution_key(base, leg, &mut out);
+    let mut out = base.to_owned();
+    push_leg_suffix(leg, &mut out);
     out
 }
 

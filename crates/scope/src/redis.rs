@@ -1,11 +1,12 @@
 //! Redis keys of a task (SPEC section 4): the per-scope prefix, the queue prefix (a cluster hash
 //! tag in cluster mode) and the per-task keys, plus Redis Cluster's key-to-slot function.
 
-use std::fmt;
+use std::borrow::Cow;
 
-use crate::error::{Error, Part};
+use crate::error::{Error, Part, check_chars};
 use crate::ids::TaskId;
-use crate::leg::{Leg, push_decimal};
+use crate::leg::Leg;
+use crate::percent::quote;
 use crate::scope::Scope;
 
 /// The queue name used when none is configured.
@@ -13,17 +14,6 @@ pub const DEFAULT_QUEUE_NAME: &str = "fastmcp";
 
 /// Number of Redis Cluster hash slots.
 pub const HASH_SLOTS: u16 = 16384;
-
-/// Appends the per-scope prefix: `fastmcp:task:auth:{Q(scope)}`, or `fastmcp:task:anon`.
-pub fn write_scope_prefix(scope: Option<&Scope<'_>>, out: &mut String) {
-    match scope {
-        Some(scope) => {
-            out.push_str("fastmcp:task:auth:");
-            scope.write_encoded(out);
-        }
-        None => out.push_str("fastmcp:task:anon"),
-    }
-}
 
 /// The per-scope prefix: `fastmcp:task:auth:{Q(scope)}`, or `fastmcp:task:anon`.
 ///
@@ -34,9 +24,10 @@ pub fn write_scope_prefix(scope: Option<&Scope<'_>>, out: &mut String) {
 /// ```
 #[must_use]
 pub fn scope_prefix(scope: Option<&Scope<'_>>) -> String {
-    let mut out = String::with_capacity(18 + scope.map_or(0, Scope::encoded_len));
-    write_scope_prefix(scope, &mut out);
-    out
+    match scope {
+        Some(scope) => format!("fastmcp:task:auth:{}", quote(&scope.0)),
+        None => "fastmcp:task:anon".to_owned(),
+    }
 }
 
 /// How the Redis server is deployed, which decides the queue prefix. (The store layer reads it
@@ -93,31 +84,21 @@ impl KeySuffix {
         Self::Snapshot,
     ];
 
-    /// Appends `:{suffix}` (nothing for [`KeySuffix::Meta`]).
-    fn write(self, out: &mut String) {
-        let fixed = match self {
-            Self::Meta => return,
-            Self::CreatedAt => "created_at",
-            Self::PollInterval => "poll_interval",
-            Self::Args => "args",
-            Self::CurrentLeg => "current_leg",
-            Self::Leg => "leg",
-            Self::RequestState => "request_state",
-            Self::InputResponses => "input_responses",
-            Self::Snapshot => "snapshot",
-            Self::InputRequests(leg) | Self::InputMap(leg) => {
-                out.push_str(":input:");
-                push_decimal(leg.get(), out);
-                out.push_str(if matches!(self, Self::InputMap(_)) {
-                    ":map"
-                } else {
-                    ":requests"
-                });
-                return;
-            }
-        };
-        out.push(':');
-        out.push_str(fixed);
+    /// `:{suffix}` (empty for [`KeySuffix::Meta`]).
+    fn text(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Self::Meta => "",
+            Self::CreatedAt => ":created_at",
+            Self::PollInterval => ":poll_interval",
+            Self::Args => ":args",
+            Self::CurrentLeg => ":current_leg",
+            Self::Leg => ":leg",
+            Self::RequestState => ":request_state",
+            Self::InputResponses => ":input_responses",
+            Self::Snapshot => ":snapshot",
+            Self::InputRequests(leg) => return Cow::Owned(format!(":input:{leg}:requests")),
+            Self::InputMap(leg) => return Cow::Owned(format!(":input:{leg}:map")),
+        })
     }
 }
 
@@ -139,7 +120,7 @@ impl KeySuffix {
 /// assert_eq!(hash_slot(snapshot.as_bytes()), hash_slot(meta.as_bytes()));
 /// # Ok::<(), taskctx_scope::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeySpace {
     prefix: String,
     deployment: Deployment,
@@ -156,17 +137,7 @@ impl KeySpace {
                 part: Part::QueueName,
             });
         }
-        if let Some(offset) = queue_name.find(['{', '}']) {
-            let found = queue_name
-                .get(offset..)
-                .and_then(|rest| rest.chars().next())
-                .unwrap_or('{');
-            return Err(Error::InvalidChar {
-                part: Part::QueueName,
-                offset,
-                found,
-            });
-        }
+        check_chars(queue_name, Part::QueueName, |b| b != b'{' && b != b'}')?;
         let prefix = match deployment {
             Deployment::Standalone => queue_name.to_owned(),
             Deployment::Cluster => format!("{{{queue_name}}}"),
@@ -186,22 +157,6 @@ impl KeySpace {
         self.deployment
     }
 
-    /// Appends `{queue prefix}:{scope prefix}:{task_id}` and the suffix.
-    pub fn write_task_key(
-        &self,
-        scope: Option<&Scope<'_>>,
-        task_id: &TaskId<'_>,
-        suffix: KeySuffix,
-        out: &mut String,
-    ) {
-        out.push_str(&self.prefix);
-        out.push(':');
-        write_scope_prefix(scope, out);
-        out.push(':');
-        out.push_str(task_id.as_str());
-        suffix.write(out);
-    }
-
     /// `{queue prefix}:{scope prefix}:{task_id}` and the suffix.
     #[must_use]
     pub fn task_key(
@@ -210,11 +165,8 @@ impl KeySpace {
         task_id: &TaskId<'_>,
         suffix: KeySuffix,
     ) -> String {
-        let scope_len = scope.map_or(0, |scope| scope.encoded_len() + 5);
-        let mut out =
-            String::with_capacity(self.prefix.len() + 20 + scope_len + task_id.as_str().len() + 40);
-        self.write_task_key(scope, task_id, suffix, &mut out);
-        out
+        let scope = scope_prefix(scope);
+        format!("{}:{scope}:{task_id}{}", self.prefix, suffix.text())
     }
 
     /// The key of the task's stored context: `{queue prefix}:{scope prefix}:{task_id}:snapshot`.
@@ -234,48 +186,17 @@ impl Default for KeySpace {
     }
 }
 
-impl fmt::Debug for KeySpace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySpace")
-            .field("prefix", &self.prefix)
-            .field("deployment", &self.deployment)
-            .finish()
-    }
-}
-
-/// CRC16/XMODEM lookup table (polynomial 0x1021).
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    reason = "compile-time table: the index stays below 256, which fits u16"
-)]
-const CRC16_TABLE: [u16; 256] = {
-    let mut table = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = (i as u16) << 8;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
-
-/// CRC16/XMODEM of `bytes`, as Redis Cluster uses it.
+/// CRC16/XMODEM of `bytes` (polynomial 0x1021), as Redis Cluster uses it.
 #[must_use]
 pub fn crc16(bytes: &[u8]) -> u16 {
     bytes.iter().fold(0u16, |crc, &b| {
-        let [high, _] = crc.to_be_bytes();
-        let index = usize::from(high ^ b);
-        (crc << 8) ^ CRC16_TABLE.get(index).copied().unwrap_or(0)
+        (0..8).fold(crc ^ (u16::from(b) << 8), |crc, _| {
+            if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            }
+        })
     })
 }
 

@@ -1,19 +1,18 @@
 //! The authorization scope of a task, and how it is composed from an access token (SPEC section 2).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-use crate::error::{Error, Part, SubClaimKind};
-use crate::text::{Text, text_newtype};
+use crate::error::{Error, Part, SubClaimKind, check_chars};
+use crate::text::encoded_text;
 
-text_newtype!(
+encoded_text!(
     /// The authorization scope of an authenticated task: any text, the empty string included.
     ///
     /// A task without an authenticated caller has no scope at all: it is `None` wherever this crate
     /// takes an `Option<Scope>`, so anonymous can never be confused with a scope such as `"anon"`,
     /// `"_"` or `""`.
     ///
-    /// Scopes compare by their decoded text, whether built from text or parsed from a key.
+    /// Scopes hold and compare their decoded text, whether built from text or parsed from a key.
     ///
     /// ```
     /// use taskctx_scope::{Scope, SubClaim};
@@ -50,9 +49,7 @@ pub enum SubClaim<'a> {
 
 impl<'a> Scope<'a> {
     /// The scope of a token with this `client_id` and `sub` claim: `client_id|sub` when `sub` is a
-    /// non-empty string or a non-zero integer (decimal), else `client_id`.
-    ///
-    /// Borrows `client_id` (and a string `sub`): nothing is allocated unless `sub` is an integer.
+    /// non-empty string or a non-zero integer (decimal), else `client_id` (borrowed).
     ///
     /// # Errors
     /// - [`Error::InvalidChar`] for [`Part::ClientId`] when `client_id` contains `|` (the
@@ -60,64 +57,29 @@ impl<'a> Scope<'a> {
     /// - [`Error::UnsupportedSubClaim`] for `true`, a float other than zero (which includes
     ///   integers beyond the 64-bit range, which JSON readers give as floats), an array or an
     ///   object.
-    pub fn from_token(client_id: &'a str, sub: SubClaim<'a>) -> Result<Self, Error> {
-        if let Some(offset) = client_id.find('|') {
-            return Err(Error::InvalidChar {
-                part: Part::ClientId,
-                offset,
-                found: '|',
-            });
-        }
-        let composed = match sub {
+    pub fn from_token(client_id: &'a str, sub: SubClaim<'_>) -> Result<Self, Error> {
+        check_chars(client_id, Part::ClientId, |b| b != b'|')?;
+        let kind = match sub {
             // Python's `if sub:`: every zero is false, `-0`, `0.0` and `0e5` included (JSON
-            // readers give the first and the others as floats).
-            SubClaim::Absent | SubClaim::Null | SubClaim::Bool(false) | SubClaim::Integer(0) => {
-                None
-            }
-            SubClaim::Float(0.0) => None, // Matches -0.0 too (float patterns compare with `==`).
-            SubClaim::String("") => None,
-            SubClaim::String(sub) => {
-                return Ok(Self(Text::Joined {
-                    head: client_id,
-                    tail: sub,
-                }));
-            }
-            SubClaim::Integer(number) => {
-                let mut text = String::with_capacity(client_id.len() + 21);
-                text.push_str(client_id);
-                // Writing to a String cannot fail.
-                let _ = write!(text, "|{number}");
-                Some(text)
-            }
-            SubClaim::Bool(true) => {
-                return Err(Error::UnsupportedSubClaim {
-                    kind: SubClaimKind::True,
-                });
-            }
-            SubClaim::Float(_) => {
-                return Err(Error::UnsupportedSubClaim {
-                    kind: SubClaimKind::Float,
-                });
-            }
-            SubClaim::Array => {
-                return Err(Error::UnsupportedSubClaim {
-                    kind: SubClaimKind::Array,
-                });
-            }
-            SubClaim::Object => {
-                return Err(Error::UnsupportedSubClaim {
-                    kind: SubClaimKind::Object,
-                });
-            }
+            // readers give the first and the others as floats; `0.0` matches `-0.0` too).
+            SubClaim::Absent
+            | SubClaim::Null
+            | SubClaim::Bool(false)
+            | SubClaim::Integer(0)
+            | SubClaim::Float(0.0)
+            | SubClaim::String("") => return Ok(Self(Cow::Borrowed(client_id))),
+            SubClaim::String(sub) => return Ok(Self(Cow::Owned(format!("{client_id}|{sub}")))),
+            SubClaim::Integer(n) => return Ok(Self(Cow::Owned(format!("{client_id}|{n}")))),
+            SubClaim::Bool(true) => SubClaimKind::True,
+            SubClaim::Float(_) => SubClaimKind::Float,
+            SubClaim::Array => SubClaimKind::Array,
+            SubClaim::Object => SubClaimKind::Object,
         };
-        Ok(Self(Text::Plain(
-            composed.map_or(Cow::Borrowed(client_id), Cow::Owned),
-        )))
+        Err(Error::UnsupportedSubClaim { kind })
     }
 
     /// Whether this is the scope of a token with this `client_id` and `sub` claim, as
-    /// [`Scope::from_token`] composes it; compared without composing it (nothing is allocated).
-    /// `false` when the token gives no valid scope.
+    /// [`Scope::from_token`] composes it; `false` when the token gives no valid scope.
     ///
     /// ```
     /// use taskctx_scope::{Scope, SubClaim};
@@ -130,49 +92,8 @@ impl<'a> Scope<'a> {
     /// ```
     #[must_use]
     pub fn is_of_token(&self, client_id: &str, sub: SubClaim<'_>) -> bool {
-        // A client id with `|` gives no scope: `eq_joined` is false for it.
-        let mut digits = [0u8; I128_DIGITS];
-        let tail = match sub {
-            SubClaim::Absent | SubClaim::Null | SubClaim::Bool(false) | SubClaim::Integer(0) => {
-                None
-            }
-            SubClaim::Float(0.0) => None,
-            SubClaim::String("") => None,
-            SubClaim::String(sub) => Some(sub.as_bytes()),
-            SubClaim::Integer(number) => Some(decimal(number, &mut digits)),
-            SubClaim::Bool(true) | SubClaim::Float(_) | SubClaim::Array | SubClaim::Object => {
-                return false;
-            }
-        };
-        self.0.eq_joined(client_id.as_bytes(), tail)
+        Scope::from_token(client_id, sub).is_ok_and(|scope| scope == *self)
     }
-}
-
-/// The most bytes an `i128` takes in decimal, its sign included.
-const I128_DIGITS: usize = 40;
-
-/// The decimal digits of `number` (with a leading `-` when negative), written at the end of
-/// `buffer`.
-fn decimal(number: i128, buffer: &mut [u8; I128_DIGITS]) -> &[u8] {
-    let mut rest = number.unsigned_abs();
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        if let Some(slot) = buffer.get_mut(start) {
-            *slot = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-        }
-        rest /= 10;
-        if rest == 0 || start == 0 {
-            break;
-        }
-    }
-    if number < 0 && start > 0 {
-        start -= 1;
-        if let Some(slot) = buffer.get_mut(start) {
-            *slot = b'-';
-        }
-    }
-    buffer.get(start..).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -240,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn token_scopes_compare_without_composing() {
+    fn token_scopes_compare_as_composed() {
         let subs = [
             SubClaim::Absent,
             SubClaim::Null,
@@ -287,25 +208,6 @@ mod tests {
                     assert_eq!(parsed.is_of_token(client, sub), expected, "{encoded}");
                 }
             }
-        }
-    }
-
-    #[test]
-    fn decimal_digits_match_display() {
-        for number in [
-            0,
-            1,
-            -1,
-            9,
-            10,
-            -10,
-            42,
-            i128::from(u64::MAX),
-            i128::MAX,
-            i128::MIN,
-        ] {
-            let mut buffer = [0u8; I128_DIGITS];
-            assert_eq!(decimal(number, &mut buffer), number.to_string().as_bytes());
         }
     }
 
