@@ -195,14 +195,24 @@ impl Drop for Running {
 /// Serves `server` at `/mcp` on a free loopback port, behind the bearer layer (anonymous callers
 /// allowed).
 pub(crate) async fn serve(server: Server) -> Running {
+    serve_router(router(server)).await
+}
+
+/// rmcp's Streamable HTTP service for `server` at `/mcp`, behind the bearer layer (anonymous
+/// callers allowed).
+pub(crate) fn router(server: Server) -> axum::Router {
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    let app = axum::Router::new()
+    axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(BearerAuthLayer::new(verify).allow_anonymous());
+        .layer(BearerAuthLayer::new(verify).allow_anonymous())
+}
+
+/// Serves `app` on a free loopback port; its MCP endpoint is `/mcp`.
+pub(crate) async fn serve_router(app: axum::Router) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -216,17 +226,21 @@ pub(crate) async fn serve(server: Server) -> Running {
     Running { url, server }
 }
 
-/// Serves a `Server` with in-process tasks on a `memory://` store of its own.
-pub(crate) async fn serve_memory(name: &str) -> Running {
+/// A `Server` with in-process tasks on a `memory://` store of its own.
+pub(crate) fn memory_server(name: &str) -> Server {
     let glue: TaskGlue = TaskGlue::builder()
         .store_url(format!("memory://{name}"))
         .build()
         .expect("memory glue");
-    serve(Server {
+    Server {
         tasks: OwnedTasks::new(glue),
         dispatch: None,
-    })
-    .await
+    }
+}
+
+/// Serves a `Server` with in-process tasks on a `memory://` store of its own.
+pub(crate) async fn serve_memory(name: &str) -> Running {
+    serve(memory_server(name)).await
 }
 
 /// A connected client.
