@@ -107,8 +107,8 @@ pub(crate) type Dispatch = Arc<
         + Sync,
 >;
 
-/// The server: `whoami` runs here as a task, `whoami_remote` goes to the dispatcher, `wait` runs
-/// until cancelled.
+/// The server: `whoami` runs here as a task (`whoami_slow` after working for 300 ms),
+/// `whoami_remote` goes to the dispatcher, `wait` runs until cancelled.
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) tasks: OwnedTasks,
@@ -125,6 +125,10 @@ impl ServerHandler for Server {
         let options = TaskOptions::new().with_poll_interval_ms(10);
         let created = match &*request.name {
             "whoami" => self.tasks.spawn(&context, &tool, options, |_| async {
+                Ok(report_result(&report().await))
+            })?,
+            "whoami_slow" => self.tasks.spawn(&context, &tool, options, |_| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(report_result(&report().await))
             })?,
             "wait" => self
