@@ -63,7 +63,8 @@ const BASE64_SUFFIX: &str = "?=";
 /// When every client you serve sends `Mcp-Name` on `tasks/*` (a Python SDK whose name-bearing
 /// methods include the tasks methods), or when rmcp stops requiring it. The shim never changes a
 /// request that already carries the header, so leaving it in place costs one header lookup per
-/// request for such clients.
+/// request for such clients; each header it fills is a `debug` event (target
+/// `taskctx_rmcp::mcp_name`), which tells whether any client still needs it.
 ///
 /// The request body type must be buildable from [`Bytes`] (axum's `Body`, `Full<Bytes>`), and the
 /// response body type from a `String`: put the layer on an axum `Router`.
@@ -188,6 +189,7 @@ where
                 }
             };
             if let Some(name) = task_name(&bytes) {
+                tracing::debug!("Mcp-Name filled from params.taskId");
                 parts.headers.insert(MCP_NAME, name);
             }
             inner.call(Request::from_parts(parts, B::from(bytes))).await
