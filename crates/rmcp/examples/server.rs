@@ -14,6 +14,9 @@
 //! - `countdown` `{"seconds": n}`: counts down with status messages, stops on `tasks/cancel`.
 //!
 //! Another caller's task id is answered exactly like an unknown one.
+//!
+//! The `Mcp-Name` shim ([`McpNameShimLayer`]) is on, so fastmcp's Python client, which omits that
+//! header on `tasks/*` requests, can poll its tasks too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +32,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
-use taskctx_rmcp::{BearerAuthLayer, OwnedTasks, OwningTool, Rejection};
+use taskctx_rmcp::{BearerAuthLayer, McpNameShimLayer, OwnedTasks, OwningTool, Rejection};
 use taskctx_worker_glue::{AccessToken, TaskGlue};
 
 /// The demo's token check: two fixed bearers. A real server introspects or validates a JWT here.
@@ -202,7 +205,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
-        .layer(BearerAuthLayer::new(verify).allow_anonymous());
+        .layer(BearerAuthLayer::new(verify).allow_anonymous())
+        // A compatibility shim for clients without `Mcp-Name` on `tasks/*` (fastmcp's Python one).
+        .layer(McpNameShimLayer::new());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     #[allow(
         clippy::print_stderr,

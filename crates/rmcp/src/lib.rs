@@ -138,6 +138,7 @@
 mod auth;
 mod capture;
 mod error;
+mod mcp_name;
 mod tasks;
 
 pub use auth::{BearerAuth, BearerAuthLayer, BearerVerifier, Rejection};
@@ -145,6 +146,7 @@ pub use capture::{
     OwningTool, SESSION_ID_HEADER, VerifiedToken, caller_scope, capture, http_parts, verified_token,
 };
 pub use error::Error;
+pub use mcp_name::{McpNameShim, McpNameShimLayer};
 #[doc(no_inline)]
 pub use taskctx_worker_glue::TaskGlue;
 pub use tasks::{OwnedTasks, RemoteJob};

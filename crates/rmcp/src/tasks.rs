@@ -31,12 +31,12 @@ pub struct RemoteJob {
     pub task: task_manager::TaskContext,
 }
 
+/// Shows the task id only: the execution key names the caller's scope.
 impl fmt::Debug for RemoteJob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteJob")
-            .field("execution_key", &self.execution_key)
             .field("task_id", &self.task.task_id())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -10,9 +10,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{
-    TOKEN_A, TOKEN_B, TOKEN_NO_SCOPE, connect, connect_with, mcp_error, serve_memory, settle,
-    settled_report, start,
+    Dispatch, Server, TOKEN_A, TOKEN_B, TOKEN_NO_SCOPE, connect, connect_with, mcp_error,
+    memory_server, report_result, serve, serve_memory, settle, settled_report, start,
 };
 use rmcp::model::{CancelTaskParams, GetTaskParams, TaskPayload, UpdateTaskParams};
 use rmcp::task_manager::TaskManager;
@@ -252,4 +254,31 @@ async fn a_token_without_a_valid_scope_gets_no_task_and_sees_none() {
     for client in [a, broken] {
         client.cancel().await.expect("client closes");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_jobs_debug_hides_its_execution_key() {
+    // A job system that reports the job's `Debug` beside the key it was handed.
+    let dispatch: Dispatch = Arc::new(|job| {
+        Box::pin(async move {
+            let seen = json!({"debug": format!("{job:?}"), "key": job.execution_key});
+            Ok(report_result(&seen))
+        })
+    });
+    let server = serve(Server {
+        dispatch: Some(dispatch),
+        ..memory_server("http-remote-debug")
+    })
+    .await;
+    let a = connect(&server.url, Some(TOKEN_A), "a").await;
+    let task = start(&a, "whoami_remote", None).await;
+    let seen = settled_report(&a, &task).await;
+    let debug = seen["debug"].as_str().expect("the job's Debug");
+    let key = seen["key"].as_str().expect("the execution key");
+    assert!(key.contains("client-a%7Cuser-1"), "{key}");
+    assert_eq!(debug, format!("RemoteJob {{ task_id: {task:?}, .. }}"));
+    for secret in [key, "client-a", "user-1", "auth:"] {
+        assert!(!debug.contains(secret), "{debug} shows {secret}");
+    }
+    a.cancel().await.expect("client closes");
 }

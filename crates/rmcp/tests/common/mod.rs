@@ -107,8 +107,8 @@ pub(crate) type Dispatch = Arc<
         + Sync,
 >;
 
-/// The server: `whoami` runs here as a task, `whoami_remote` goes to the dispatcher, `wait` runs
-/// until cancelled.
+/// The server: `whoami` runs here as a task (`whoami_slow` after working for 300 ms),
+/// `whoami_remote` goes to the dispatcher, `wait` runs until cancelled.
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) tasks: OwnedTasks,
@@ -125,6 +125,10 @@ impl ServerHandler for Server {
         let options = TaskOptions::new().with_poll_interval_ms(10);
         let created = match &*request.name {
             "whoami" => self.tasks.spawn(&context, &tool, options, |_| async {
+                Ok(report_result(&report().await))
+            })?,
+            "whoami_slow" => self.tasks.spawn(&context, &tool, options, |_| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(report_result(&report().await))
             })?,
             "wait" => self
@@ -195,14 +199,24 @@ impl Drop for Running {
 /// Serves `server` at `/mcp` on a free loopback port, behind the bearer layer (anonymous callers
 /// allowed).
 pub(crate) async fn serve(server: Server) -> Running {
+    serve_router(router(server)).await
+}
+
+/// rmcp's Streamable HTTP service for `server` at `/mcp`, behind the bearer layer (anonymous
+/// callers allowed).
+pub(crate) fn router(server: Server) -> axum::Router {
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    let app = axum::Router::new()
+    axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(BearerAuthLayer::new(verify).allow_anonymous());
+        .layer(BearerAuthLayer::new(verify).allow_anonymous())
+}
+
+/// Serves `app` on a free loopback port; its MCP endpoint is `/mcp`.
+pub(crate) async fn serve_router(app: axum::Router) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -216,17 +230,21 @@ pub(crate) async fn serve(server: Server) -> Running {
     Running { url, server }
 }
 
-/// Serves a `Server` with in-process tasks on a `memory://` store of its own.
-pub(crate) async fn serve_memory(name: &str) -> Running {
+/// A `Server` with in-process tasks on a `memory://` store of its own.
+pub(crate) fn memory_server(name: &str) -> Server {
     let glue: TaskGlue = TaskGlue::builder()
         .store_url(format!("memory://{name}"))
         .build()
         .expect("memory glue");
-    serve(Server {
+    Server {
         tasks: OwnedTasks::new(glue),
         dispatch: None,
-    })
-    .await
+    }
+}
+
+/// Serves a `Server` with in-process tasks on a `memory://` store of its own.
+pub(crate) async fn serve_memory(name: &str) -> Running {
+    serve(memory_server(name)).await
 }
 
 /// A connected client.
