@@ -236,7 +236,7 @@ impl Codec {
         Self::with(self.rewrap(), self.config.fernet.clone(), Some(ring))
     }
 
-    /// Encodes into a caller's buffer (appending), avoiding an allocation per value.
+    /// Encodes into a caller's buffer (appending).
     pub fn encode_into(
         &self,
         snapshot: &TaskContextSnapshot,
