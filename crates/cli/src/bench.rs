@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::json;
 use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
-use taskctx_snapshot::{KeyRing, SealingKey, TaskContextSnapshot, sample};
+use taskctx_snapshot::{AccessToken, KeyRing, SealingKey, TaskContextSnapshot};
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
 use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue};
 
@@ -104,7 +104,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     let table = Table { args };
     table.header();
     // One authenticated caller's full snapshot (924 B as JSON).
-    let snapshot = Arc::new(sample::full_snapshot());
+    let snapshot = Arc::new(full_snapshot());
     let mut baseline_off = false;
     for (name, glue) in &forms {
         // A probe task gives the stored value's size; the raw baseline writes one key of that
@@ -669,6 +669,37 @@ impl Table<'_> {
             out!("{}", line.trim_end());
         }
     }
+}
+
+/// One authenticated caller's full snapshot, as the codec benchmarks use: a token with five
+/// claims, ten request headers and every id (924 B as JSON).
+fn full_snapshot() -> TaskContextSnapshot {
+    let token = AccessToken::builder("eyJhbGciOiJSUzI1NiJ9.payload.sig", "client-a")
+        .scopes(["read", "write"])
+        .expires_at(4_102_444_800)
+        .claim("sub", "user-1")
+        .claim("iss", "https://idp.example")
+        .claim("name", "Jürgen 😀")
+        .claim("groups", serde_json::json!(["a", "b"]))
+        .claim("n", 1)
+        .build();
+    TaskContextSnapshot::builder()
+        .access_token(token)
+        .header("host", "mcp.example.com")
+        .header("user-agent", "python-httpx/0.28.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig")
+        .header("mcp-session-id", "3f2a9c0d5b8e4f1a")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "10.0.0.1, 10.0.0.2")
+        .header("x-custom", "Grüße 😀 \"quoted\" \\ back/slash\ttab")
+        .origin_request_id("7")
+        .session_id("3f2a9c0d5b8e4f1a")
+        .owning_tool_name("child_echo")
+        .owning_tool_version("1.0")
+        .build()
 }
 
 fn builder(args: &BenchArgs) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {

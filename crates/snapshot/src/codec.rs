@@ -3,12 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::fernet::{FernetError, FernetKey, FernetKeys};
 use crate::json::{self, JsonError};
 use crate::native::{self, NativeError, SealError};
 use crate::sealed::KeyRing;
 use crate::snapshot::TaskContextSnapshot;
-use crate::wiped::Wiped;
 
 /// The leading bytes of a Fernet token (version 0x80 and the top of the timestamp).
 pub const FERNET_PREFIX: &[u8] = b"gAAAAA";
@@ -235,7 +236,7 @@ impl Codec {
         Self::with(self.rewrap(), self.config.fernet.clone(), Some(ring))
     }
 
-    /// Encodes into a caller's buffer (appending), avoiding an allocation per value.
+    /// Encodes into a caller's buffer (appending).
     pub fn encode_into(
         &self,
         snapshot: &TaskContextSnapshot,
@@ -246,10 +247,12 @@ impl Codec {
             Writer::Json => json::write_json(snapshot, out),
             Writer::Native => native::write_native(snapshot, out),
             Writer::JsonFernet(key) => {
-                let mut plaintext = Wiped::new(Vec::new());
+                let mut plaintext = Zeroizing::new(Vec::new());
                 json::write_json(snapshot, &mut plaintext);
-                key.encrypt_into(&plaintext, out)
+                let token = key
+                    .encrypt(&plaintext)
                     .map_err(|_| EncodeError::Randomness)?;
+                out.extend_from_slice(token.as_bytes());
             }
             Writer::NativeSealed(ring) => {
                 native::write_sealed(snapshot, ring, redis_key, out)?;
@@ -319,7 +322,7 @@ impl SnapshotCodec for Codec {
         }
         match &self.config.fernet {
             Some(keys) => {
-                let plaintext = keys.decrypt_wiped(stored)?;
+                let plaintext = keys.decrypt(stored)?;
                 Ok(json::from_json(&plaintext)?)
             }
             None => Err(DecodeError::MissingKey {

@@ -4,17 +4,14 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use aes::{Aes128Dec, Aes128Enc};
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
-
-use crate::wiped::Wiped;
 
 /// The salt of the reference's key derivation.
 pub const KDF_SALT: &str = "fastmcp-task-snapshot-key";
@@ -27,25 +24,20 @@ const VERSION: u8 = 0x80;
 const HEADER_LEN: usize = 1 + 8 + 16;
 const TAG_LEN: usize = 32;
 const BLOCK_LEN: usize = 16;
-/// The bytes the HMAC takes at a time: one SHA-256 block of the token.
-const MAC_BLOCK: usize = 64;
-/// How far the encryption runs ahead of the HMAC: a block of the token is MACed once the
-/// ciphertext reaches this many bytes past its end.
-const MAC_LAG: usize = 64;
 /// How many derived keys the process-wide cache keeps.
 const CACHE_CAPACITY: usize = 8;
 
-const ENCODE: GeneralPurpose = base64::engine::general_purpose::URL_SAFE;
-/// Canonical padded url-safe tokens: the fast path of decoding.
-const DECODE_CANONICAL: GeneralPurpose = GeneralPurpose::new(
+/// Url-safe digits without their padding, the trailing bits of the last digit ignored: what
+/// [`lenient_base64`] hands on once it has read the padding as Python does.
+const DECODE_DIGITS: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
         .with_decode_allow_trailing_bits(true),
 );
 
-type Aes128CbcEnc = cbc::Encryptor<Aes128Enc>;
-type Aes128CbcDec = cbc::Decryptor<Aes128Dec>;
+type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
+type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 type HmacSha256 = Hmac<Sha256>;
 
 /// A Fernet key: 16 bytes of HMAC-SHA256 signing key, then 16 bytes of AES-128 key.
@@ -53,38 +45,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// Cheap to clone (shared); zeroized when the last clone drops; `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct FernetKey {
-    keys: Arc<Keys>,
-}
-
-/// A key's bytes and the states made from them once, which each token starts from (all of them
-/// zeroized on drop, through the crates' `zeroize` features).
-struct Keys {
-    bytes: Zeroizing<[u8; 32]>,
-    /// HMAC-SHA256 keyed with the signing key: its inner and outer hashes have taken in the
-    /// padded key, so a token's MAC is a clone of it and the token's bytes.
-    mac: HmacSha256,
-    /// The AES-128 round keys of the encryption key, for encrypting and for decrypting.
-    encrypt: Aes128Enc,
-    decrypt: Aes128Dec,
-}
-
-impl Keys {
-    fn new(bytes: Zeroizing<[u8; 32]>) -> Self {
-        let (signing, encryption) = bytes.split_at(16);
-        // HMAC takes keys of any length.
-        let mac = <HmacSha256 as KeyInit>::new_from_slice(signing)
-            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
-        let mut key = Zeroizing::new(aes::cipher::Key::<Aes128Enc>::default());
-        key.copy_from_slice(encryption);
-        let encrypt = <Aes128Enc as KeyInit>::new(&key);
-        let decrypt = <Aes128Dec as KeyInit>::new(&key);
-        Self {
-            bytes,
-            mac,
-            encrypt,
-            decrypt,
-        }
-    }
+    bytes: Arc<Zeroizing<[u8; 32]>>,
 }
 
 /// Why a Fernet key could not be made.
@@ -145,12 +106,6 @@ impl fmt::Display for Malformation {
     }
 }
 
-impl FernetError {
-    fn malformed(what: Malformation) -> Self {
-        Self::Malformed(what)
-    }
-}
-
 /// Process-wide cache of derived keys, keyed by SHA-256 of (iterations, material).
 type Cache = Mutex<Vec<([u8; 32], FernetKey)>>;
 
@@ -203,7 +158,7 @@ impl FernetKey {
             bytes.as_mut_slice(),
         );
         let key = Self {
-            keys: Arc::new(Keys::new(bytes)),
+            bytes: Arc::new(bytes),
         };
         let mut entries = cache().lock().unwrap_or_else(PoisonError::into_inner);
         if !entries.iter().any(|(entry, _)| *entry == id) {
@@ -231,121 +186,85 @@ impl FernetKey {
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self {
-            keys: Arc::new(Keys::new(Zeroizing::new(bytes))),
+            bytes: Arc::new(Zeroizing::new(bytes)),
         }
     }
 
     /// The key's url-safe base64 form, as the reference's `derive_jwt_key` returns it.
     #[must_use]
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(ENCODE.encode(self.keys.bytes.as_slice()))
+        Zeroizing::new(URL_SAFE.encode(self.bytes.as_slice()))
     }
 
-    /// Encrypts `plaintext` as a Fernet token stamped with the current time and a random IV.
+    /// The signing key and the encryption key.
+    fn halves(&self) -> (&[u8], &[u8]) {
+        self.bytes.split_at(16)
+    }
+
+    /// HMAC-SHA256 keyed with the signing key.
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length.
+        <HmacSha256 as KeyInit>::new_from_slice(self.halves().0)
+            .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
+    }
+
+    /// Encrypts `plaintext` as a Fernet token stamped with the current time and a fresh IV from
+    /// the operating system's random source.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
-        Ok(encode_base64(&self.seal_now(plaintext)?))
-    }
-
-    /// [`encrypt`](Self::encrypt), the token's text appended to `out`.
-    pub(crate) fn encrypt_into(
-        &self,
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), getrandom::Error> {
-        let raw = self.seal_now(plaintext)?;
-        let start = out.len();
-        out.resize(start + raw.len().div_ceil(3) * 4, 0);
-        encode_base64_into(&raw, out.get_mut(start..).unwrap_or_default());
-        Ok(())
+        let mut iv = [0_u8; 16];
+        getrandom::fill(&mut iv)?;
+        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
+        Ok(self.encrypt_with(plaintext, now, iv))
     }
 
     /// Encrypts with a given timestamp and IV: deterministic, for reproducing recorded tokens.
     /// Never reuse an IV with the same key in production; use [`encrypt`](Self::encrypt).
     #[must_use]
     pub fn encrypt_with(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
-        encode_base64(&self.seal(plaintext, timestamp, iv))
-    }
-
-    /// [`seal`](Self::seal) at the current time with a fresh random IV.
-    fn seal_now(&self, plaintext: &[u8]) -> Result<Vec<u8>, getrandom::Error> {
-        let iv = random_iv()?;
-        let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
-        Ok(self.seal(plaintext, now, iv))
-    }
-
-    /// The token's bytes (version, time, IV, ciphertext, tag), before base64.
-    fn seal(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> Vec<u8> {
-        let padded_len = (plaintext.len() / BLOCK_LEN + 1) * BLOCK_LEN;
-        let mut raw = Vec::with_capacity(HEADER_LEN + padded_len + TAG_LEN);
-        raw.push(VERSION);
-        raw.extend_from_slice(&timestamp.to_be_bytes());
-        raw.extend_from_slice(&iv);
-        raw.extend_from_slice(plaintext);
-        // PKCS#7: every padding byte holds the padding's length (1 to 16).
-        let pad = u8::try_from(padded_len - plaintext.len()).unwrap_or(16);
-        raw.resize(HEADER_LEN + padded_len, pad);
-        let mut cipher = Aes128CbcEnc::inner_iv_init(self.keys.encrypt.clone(), (&iv).into());
-        let mut mac = self.keys.mac.clone();
-        // CBC and HMAC are each one long chain of dependent steps. The core runs both at once
-        // when the HMAC's blocks are ready well before it reaches them: one AES block at a time,
-        // each 64-byte block of the token (header first) MACed once the ciphertext is 64 bytes
-        // past it, and whole, so that the hash reads it in place.
-        let mut sealed = HEADER_LEN;
-        let mut maced = 0;
-        while let Some(block) = raw.get_mut(sealed..sealed + BLOCK_LEN) {
-            let (blocks, _) = Block::<Aes128CbcEnc>::slice_as_chunks_mut(block);
-            cipher.encrypt_blocks(blocks);
-            sealed += BLOCK_LEN;
-            if maced + MAC_BLOCK + MAC_LAG <= sealed
-                && let Some(ready) = raw.get(maced..maced + MAC_BLOCK)
-            {
-                mac.update(ready);
-                maced += MAC_BLOCK;
-            }
+        let mut token = Vec::with_capacity(HEADER_LEN + plaintext.len() + BLOCK_LEN + TAG_LEN);
+        token.push(VERSION);
+        token.extend_from_slice(&timestamp.to_be_bytes());
+        token.extend_from_slice(&iv);
+        // The key and IV have the cipher's lengths, so this never falls back.
+        if let Ok(cipher) = Aes128CbcEnc::new_from_slices(self.halves().1, &iv) {
+            token.extend_from_slice(&cipher.encrypt_padded_vec::<Pkcs7>(plaintext));
         }
-        mac.update(raw.get(maced..).unwrap_or_default());
-        let tag = mac.finalize().into_bytes();
-        raw.extend_from_slice(&tag);
-        raw
+        let tag = self.mac().chain_update(&token).finalize().into_bytes();
+        token.extend_from_slice(&tag);
+        URL_SAFE.encode(token)
     }
 
-    /// Decrypts a Fernet token. Like the reference, there is no timestamp check, and the base64
-    /// is read leniently (characters outside the alphabet are skipped, `+/` equal `-_`), but its
-    /// padding is required.
+    /// Decrypts a Fernet token: its HMAC is verified (in constant time), then its ciphertext
+    /// decrypted. Like the reference, there is no timestamp check, and the base64 is read
+    /// leniently (characters outside the alphabet are skipped, `+/` equal `-_`), but its padding
+    /// is required.
     pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
-        self.decrypt_wiped(token).map(into_zeroizing)
-    }
-
-    /// [`decrypt`](Self::decrypt), the plaintext in a buffer wiped in one write when dropped.
-    pub(crate) fn decrypt_wiped(&self, token: &[u8]) -> Result<Wiped<Vec<u8>>, FernetError> {
         let raw =
-            lenient_base64(token).map_err(|()| FernetError::malformed(Malformation::Base64))?;
-        let Some(body_len) = raw.len().checked_sub(TAG_LEN) else {
-            return Err(FernetError::malformed(Malformation::TooShort));
-        };
-        if body_len < HEADER_LEN {
-            return Err(FernetError::malformed(Malformation::TooShort));
-        }
+            lenient_base64(token).map_err(|()| FernetError::Malformed(Malformation::Base64))?;
+        let body_len = raw
+            .len()
+            .checked_sub(TAG_LEN)
+            .filter(|&len| len >= HEADER_LEN)
+            .ok_or(FernetError::Malformed(Malformation::TooShort))?;
         if raw.first() != Some(&VERSION) {
-            return Err(FernetError::malformed(Malformation::Version));
+            return Err(FernetError::Malformed(Malformation::Version));
         }
         let (body, tag) = raw.split_at(body_len);
-        self.keys
-            .mac
-            .clone()
+        self.mac()
             .chain_update(body)
             .verify_slice(tag)
             .map_err(|_| FernetError::Unauthenticated)?;
         let (header, ciphertext) = body.split_at(HEADER_LEN);
         if ciphertext.is_empty() || ciphertext.len() % BLOCK_LEN != 0 {
-            return Err(FernetError::malformed(Malformation::BlockLength));
+            return Err(FernetError::Malformed(Malformation::BlockLength));
         }
-        let mut iv = [0_u8; 16];
-        iv.copy_from_slice(header.get(9..).unwrap_or(&[0_u8; 16]));
-        let mut plaintext = Wiped::new(ciphertext.to_vec());
-        let len = Aes128CbcDec::inner_iv_init(self.keys.decrypt.clone(), (&iv).into())
+        let iv = header.get(9..).unwrap_or_default();
+        let cipher = Aes128CbcDec::new_from_slices(self.halves().1, iv)
+            .map_err(|_| FernetError::Malformed(Malformation::TooShort))?;
+        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+        let len = cipher
             .decrypt_padded::<Pkcs7>(&mut plaintext)
-            .map_err(|_| FernetError::malformed(Malformation::Padding))?
+            .map_err(|_| FernetError::Malformed(Malformation::Padding))?
             .len();
         plaintext.truncate(len);
         Ok(plaintext)
@@ -363,8 +282,7 @@ impl FernetKey {
 impl PartialEq for FernetKey {
     /// Constant-time comparison.
     fn eq(&self, other: &Self) -> bool {
-        subtle::ConstantTimeEq::ct_eq(self.keys.bytes.as_slice(), other.keys.bytes.as_slice())
-            .into()
+        subtle::ConstantTimeEq::ct_eq(self.bytes.as_slice(), other.bytes.as_slice()).into()
     }
 }
 
@@ -376,185 +294,37 @@ impl fmt::Debug for FernetKey {
     }
 }
 
-/// How many IVs one read of operating-system randomness provides.
-const IVS_PER_FILL: usize = 32;
-
-/// A thread's store of operating-system randomness, cut into IVs. Each IV is used once and wiped;
-/// the store belongs to one process (a forked child, with another process id, refills its own).
-struct IvPool {
-    bytes: Zeroizing<[u8; 16 * IVS_PER_FILL]>,
-    next: usize,
-    pid: u32,
-}
-
-/// A fresh random IV. Reading the operating system's randomness costs a system call, so each
-/// thread reads 32 IVs' worth at a time; every byte still comes from the operating system.
-fn random_iv() -> Result<[u8; 16], getrandom::Error> {
-    thread_local! {
-        static POOL: std::cell::RefCell<IvPool> = std::cell::RefCell::new(IvPool {
-            bytes: Zeroizing::new([0; 16 * IVS_PER_FILL]),
-            next: IVS_PER_FILL,
-            pid: 0,
-        });
-    }
-    let fresh = || {
-        let mut iv = [0_u8; 16];
-        getrandom::fill(&mut iv).map(|()| iv)
-    };
-    // During thread teardown the store may be gone: then the IV comes straight from the system.
-    POOL.try_with(|pool| {
-        let Ok(mut pool) = pool.try_borrow_mut() else {
-            return fresh();
-        };
-        let pid = std::process::id();
-        if pool.next >= IVS_PER_FILL || pool.pid != pid {
-            getrandom::fill(pool.bytes.as_mut_slice())?;
-            pool.next = 0;
-            pool.pid = pid;
-        }
-        let start = pool.next * 16;
-        pool.next += 1;
-        let mut iv = [0_u8; 16];
-        if let Some(slot) = pool.bytes.get_mut(start..start + 16) {
-            iv.copy_from_slice(slot);
-            slot.fill(0);
-        }
-        Ok(iv)
-    })
-    .unwrap_or_else(|_| fresh())
-}
-
-/// Pairs of url-safe base64 digits for every 12-bit value, first digit in the low byte.
-static DIGIT_PAIRS: [u16; 4096] = digit_pairs();
-
-#[allow(
-    clippy::indexing_slicing,
-    reason = "const evaluation: an out-of-range index fails the build, never a run"
-)]
-const fn digit_pairs() -> [u16; 4096] {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut table = [0_u16; 4096];
-    let mut value = 0;
-    while value < 4096 {
-        table[value] = ALPHABET[value >> 6] as u16 | ((ALPHABET[value & 63] as u16) << 8);
-        value += 1;
-    }
-    table
-}
-
-/// The two url-safe base64 digits of the low 12 bits of `value`.
-fn digit_pair(value: u64) -> [u8; 2] {
-    DIGIT_PAIRS
-        .get((value & 0xfff) as usize)
-        .copied()
-        .unwrap_or_default()
-        .to_le_bytes()
-}
-
-/// Url-safe base64 with padding (as `base64.urlsafe_b64encode`): six input bytes become eight
-/// digits through four lookups of digit pairs.
-fn encode_base64(input: &[u8]) -> String {
-    let mut out = vec![0_u8; input.len().div_ceil(3) * 4];
-    encode_base64_into(input, &mut out);
-    // Every byte written is from the alphabet or `=`.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// [`encode_base64`] into `out`, which holds exactly the encoded length.
-fn encode_base64_into(input: &[u8], out: &mut [u8]) {
-    let mut outputs = out.chunks_exact_mut(8);
-    let mut inputs = input.chunks_exact(6);
-    for (digits, bytes) in (&mut outputs).zip(&mut inputs) {
-        let mut word = [0_u8; 8];
-        word[2..].copy_from_slice(bytes);
-        let word = u64::from_be_bytes(word);
-        let digit_pairs = [
-            digit_pair(word >> 36),
-            digit_pair(word >> 24),
-            digit_pair(word >> 12),
-            digit_pair(word),
-        ];
-        digits.copy_from_slice(digit_pairs.as_flattened());
-    }
-    // The last zero to five bytes: whole groups of three, then a padded partial one.
-    let tail = inputs.remainder();
-    let done = input.len() - tail.len();
-    let tail_out = out.get_mut(done / 3 * 4..).unwrap_or_default();
-    for (digits, bytes) in tail_out.chunks_mut(4).zip(tail.chunks(3)) {
-        let mut group = [0_u8; 3];
-        for (slot, byte) in group.iter_mut().zip(bytes) {
-            *slot = *byte;
-        }
-        let value = u64::from(group[0]) << 16 | u64::from(group[1]) << 8 | u64::from(group[2]);
-        let [a, b] = digit_pair(value >> 12);
-        let [c, d] = digit_pair(value);
-        let mut quad = [a, b, c, d];
-        for slot in quad.iter_mut().skip(bytes.len() + 1) {
-            *slot = b'=';
-        }
-        digits.copy_from_slice(&quad);
-    }
-}
-
 /// Python's `base64.urlsafe_b64decode` (non-strict `binascii.a2b_base64`): both alphabets,
 /// characters outside them skipped, decoding stops at a complete padding sequence, and a final
 /// partial quantum without its padding is an error.
 pub(crate) fn lenient_base64(text: &[u8]) -> Result<Vec<u8>, ()> {
-    if let Ok(decoded) = DECODE_CANONICAL.decode(text) {
-        return Ok(decoded);
-    }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
-    let mut quad_pos = 0_u8;
-    let mut left = 0_u8;
-    let mut pads = 0_u8;
+    let mut digits = Vec::with_capacity(text.len());
+    let mut pads = 0;
+    let mut padded = false;
     for &byte in text {
-        if byte == b'=' {
-            if quad_pos >= 2 {
-                pads += 1;
-                if quad_pos + pads >= 4 {
-                    return Ok(out);
+        let digit = match byte {
+            b'=' => {
+                if digits.len() % 4 >= 2 {
+                    pads += 1;
+                    if digits.len() % 4 + pads >= 4 {
+                        padded = true;
+                        break;
+                    }
                 }
+                continue;
             }
-            continue;
-        }
-        let Some(value) = sextet(byte) else {
-            continue;
+            b'+' => b'-',
+            b'/' => b'_',
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => byte,
+            _ => continue,
         };
         pads = 0;
-        match quad_pos {
-            0 => {
-                left = value;
-                quad_pos = 1;
-            }
-            1 => {
-                out.push((left << 2) | (value >> 4));
-                left = value & 0x0f;
-                quad_pos = 2;
-            }
-            2 => {
-                out.push((left << 4) | (value >> 2));
-                left = value & 0x03;
-                quad_pos = 3;
-            }
-            _ => {
-                out.push((left << 6) | value);
-                left = 0;
-                quad_pos = 0;
-            }
-        }
+        digits.push(digit);
     }
-    if quad_pos == 0 { Ok(out) } else { Err(()) }
-}
-
-fn sextet(byte: u8) -> Option<u8> {
-    match byte {
-        b'A'..=b'Z' => Some(byte - b'A'),
-        b'a'..=b'z' => Some(byte - b'a' + 26),
-        b'0'..=b'9' => Some(byte - b'0' + 52),
-        b'+' | b'-' => Some(62),
-        b'/' | b'_' => Some(63),
-        _ => None,
+    if !padded && digits.len() % 4 != 0 {
+        return Err(());
     }
+    DECODE_DIGITS.decode(&digits).map_err(|_| ())
 }
 
 /// Several Fernet keys for rotation, as Python's `MultiFernet`: the first (primary) key writes,
@@ -629,24 +399,14 @@ impl FernetKeys {
     /// as such at once (its form does not depend on the key); a token no key authenticates is
     /// [`FernetError::Unauthenticated`].
     pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
-        self.decrypt_wiped(token).map(into_zeroizing)
-    }
-
-    /// [`decrypt`](Self::decrypt), the plaintext in a buffer wiped in one write when dropped.
-    pub(crate) fn decrypt_wiped(&self, token: &[u8]) -> Result<Wiped<Vec<u8>>, FernetError> {
         for key in self.keys() {
-            match key.decrypt_wiped(token) {
+            match key.decrypt(token) {
                 Err(FernetError::Unauthenticated) => {}
                 result => return result,
             }
         }
         Err(FernetError::Unauthenticated)
     }
-}
-
-/// A decrypted plaintext moved (not copied) into the `Zeroizing` the public API returns.
-fn into_zeroizing(mut plaintext: Wiped<Vec<u8>>) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(std::mem::take(&mut *plaintext))
 }
 
 impl From<FernetKey> for FernetKeys {

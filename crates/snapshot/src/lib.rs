@@ -73,10 +73,13 @@
 //!   for the same values, and an access token read from JSON re-encodes byte for byte.
 //!   [`json::from_json`] accepts everything the reference writes; where the reference would
 //!   silently `str()` a non-string header value or keep a field of the wrong type, reading is a
-//!   typed error instead (SPEC Deviation).
+//!   typed error instead (SPEC Deviation). Both are serde_json: one writer (a `Formatter` for
+//!   the reference's separators and `ensure_ascii` escaping) and one reader.
 //! - **Fernet interoperability.** [`FernetKey::derive`] gives the reference's key for the same
 //!   material (PBKDF2-HMAC-SHA256, 1,000,000 iterations, derived once per process and cached);
-//!   tokens written by either side decrypt on the other. No timestamp check on decrypt.
+//!   tokens written by either side decrypt on the other. Each token is AES-128-CBC with a fresh
+//!   IV from the operating system's random source, then HMAC-SHA256 over it; reading verifies
+//!   the HMAC in constant time before it decrypts. No timestamp check on decrypt.
 //! - **Distinct read errors.** A keyless reader given ciphertext ([`DecodeError::MissingKey`]), a
 //!   keyed reader given plaintext ([`DecodeError::Plaintext`]), a wrong Fernet key or altered
 //!   token, an unknown sealing key id, a seal that does not open (altered, or copied onto another
@@ -84,29 +87,24 @@
 //! - **No secrets in output.** `Debug` and `Display` of snapshots, tokens, headers, keys, codecs
 //!   and errors never show the access token, key material or a secret header value
 //!   (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`, and any header the capture
-//!   policy marks secret). Token text, header buffers, key bytes and the states made from keys
-//!   (a Fernet key's keyed HMAC and AES round keys) are zeroized on drop, spare capacity included.
+//!   policy marks secret). Token text, header values, decrypted plaintext and key bytes are
+//!   zeroized on drop (`zeroize`), spare capacity included, and so are the cipher states made
+//!   from keys.
 //! - **No panics.** Decoding any bytes either succeeds or returns a typed error whose message
 //!   never repeats more than a short, non-secret excerpt of the input.
 //! - **Cheap to share.** [`Codec`], [`FernetKey`] and [`KeyRing`] are `Send + Sync` and clone by
 //!   reference count.
 
 pub mod fernet;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod json;
 pub mod native;
-pub mod sample;
 
 mod codec;
-mod fastjson;
 mod headers;
+mod nesting;
 mod sealed;
 mod snapshot;
-mod swar;
 mod token;
-mod wiped;
 
 pub use codec::{Codec, DecodeError, EncodeError, FERNET_PREFIX, SnapshotCodec, StoredForm};
 pub use fernet::{FernetKey, FernetKeys};

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::headers::Headers;
 use crate::sealed::{KeyId, KeyRing};
-use crate::snapshot::{Ids, TaskContextSnapshot};
+use crate::snapshot::TaskContextSnapshot;
 use crate::token::{AccessToken, TokenError};
 
 /// The first four bytes of every native value.
@@ -161,12 +161,10 @@ impl<'a> BodyV2<'a> {
             http_headers: self
                 .http_headers
                 .map(|pairs| Headers::from_marked_pairs(&pairs)),
-            ids: Ids::new([
-                self.origin_request_id,
-                self.session_id,
-                self.owning_tool_name,
-                self.owning_tool_version,
-            ]),
+            origin_request_id: self.origin_request_id.map(str::to_owned),
+            session_id: self.session_id.map(str::to_owned),
+            owning_tool_name: self.owning_tool_name.map(str::to_owned),
+            owning_tool_version: self.owning_tool_version.map(str::to_owned),
             traceparent: self.traceparent.map(str::to_owned),
             tracestate: self.tracestate.map(str::to_owned),
         })

@@ -12,76 +12,6 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The W3C trace-context header carrying vendor trace state.
 pub const TRACESTATE: &str = "tracestate";
 
-/// The room a builder's first id reserves for the others.
-const IDS_FIRST_CAPACITY: usize = 96;
-
-/// The four identifier fields of a snapshot (origin request id, session id, owning tool name
-/// and version, in that order) in one buffer: one allocation for all four.
-#[derive(Clone, Default)]
-pub(crate) struct Ids {
-    text: String,
-    spans: [Option<(usize, usize)>; 4],
-}
-
-impl Ids {
-    pub(crate) const ORIGIN_REQUEST_ID: usize = 0;
-    pub(crate) const SESSION_ID: usize = 1;
-    pub(crate) const OWNING_TOOL_NAME: usize = 2;
-    pub(crate) const OWNING_TOOL_VERSION: usize = 3;
-
-    /// The four fields, copied into one buffer sized once.
-    pub(crate) fn new(fields: [Option<&str>; 4]) -> Self {
-        let mut text =
-            String::with_capacity(fields.iter().flatten().map(|field| field.len()).sum());
-        let spans = fields.map(|field| {
-            field.map(|field| {
-                let start = text.len();
-                text.push_str(field);
-                (start, text.len())
-            })
-        });
-        Self { text, spans }
-    }
-
-    /// One field, by its index.
-    pub(crate) fn get(&self, field: usize) -> Option<&str> {
-        let (start, end) = (*self.spans.get(field)?)?;
-        self.text.get(start..end)
-    }
-
-    fn all(&self) -> [Option<&str>; 4] {
-        [0, 1, 2, 3].map(|field| self.get(field))
-    }
-
-    /// Sets one field: appended to the buffer when the field is new, else the buffer is rebuilt.
-    pub(crate) fn set(&mut self, field: usize, value: Option<&str>) {
-        // A field set for the first time (as a builder sets each) is appended to the buffer.
-        if let (Some(value), Some(slot @ None)) = (value, self.spans.get_mut(field)) {
-            if self.text.capacity() == 0 {
-                // Room for the usual ids at once: a builder sets them one after another.
-                self.text.reserve(value.len().max(IDS_FIRST_CAPACITY));
-            }
-            let start = self.text.len();
-            self.text.push_str(value);
-            *slot = Some((start, self.text.len()));
-            return;
-        }
-        let mut fields = self.all();
-        if let Some(slot) = fields.get_mut(field) {
-            *slot = value;
-        }
-        *self = Self::new(fields);
-    }
-}
-
-impl PartialEq for Ids {
-    fn eq(&self, other: &Self) -> bool {
-        self.all() == other.all()
-    }
-}
-
-impl Eq for Ids {}
-
 /// The caller's context, captured once when a task is submitted and restored once in the worker.
 ///
 /// Every part is optional. In the JSON stored form the trace context travels as the headers
@@ -91,8 +21,10 @@ impl Eq for Ids {}
 pub struct TaskContextSnapshot {
     pub(crate) access_token: Option<AccessToken>,
     pub(crate) http_headers: Option<Headers>,
-    /// The origin request id, session id, owning tool name and version.
-    pub(crate) ids: Ids,
+    pub(crate) origin_request_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) owning_tool_name: Option<String>,
+    pub(crate) owning_tool_version: Option<String>,
     pub(crate) traceparent: Option<String>,
     pub(crate) tracestate: Option<String>,
 }
@@ -152,25 +84,25 @@ impl TaskContextSnapshot {
     /// The id of the request that submitted the task.
     #[must_use]
     pub fn origin_request_id(&self) -> Option<&str> {
-        self.ids.get(Ids::ORIGIN_REQUEST_ID)
+        self.origin_request_id.as_deref()
     }
 
     /// The MCP session the task was submitted in.
     #[must_use]
     pub fn session_id(&self) -> Option<&str> {
-        self.ids.get(Ids::SESSION_ID)
+        self.session_id.as_deref()
     }
 
     /// The name of the tool (or prompt, resource) that owns the task.
     #[must_use]
     pub fn owning_tool_name(&self) -> Option<&str> {
-        self.ids.get(Ids::OWNING_TOOL_NAME)
+        self.owning_tool_name.as_deref()
     }
 
     /// The version of the owning tool.
     #[must_use]
     pub fn owning_tool_version(&self) -> Option<&str> {
-        self.ids.get(Ids::OWNING_TOOL_VERSION)
+        self.owning_tool_version.as_deref()
     }
 
     /// The submitter's W3C `traceparent`: the field, or else the header of that name.
@@ -265,7 +197,7 @@ impl SnapshotBuilder {
                 }
             }
         }
-        self.snapshot.http_headers = Some(Headers::capture_all(&pairs, policy)?);
+        self.snapshot.http_headers = Some(Headers::capture(pairs, policy)?);
         Ok(self)
     }
 
@@ -286,34 +218,28 @@ impl SnapshotBuilder {
     /// Sets the id of the submitting request.
     #[must_use]
     pub fn origin_request_id(mut self, id: impl AsRef<str>) -> Self {
-        self.snapshot
-            .ids
-            .set(Ids::ORIGIN_REQUEST_ID, Some(id.as_ref()));
+        self.snapshot.origin_request_id = Some(id.as_ref().to_owned());
         self
     }
 
     /// Sets the MCP session id.
     #[must_use]
     pub fn session_id(mut self, id: impl AsRef<str>) -> Self {
-        self.snapshot.ids.set(Ids::SESSION_ID, Some(id.as_ref()));
+        self.snapshot.session_id = Some(id.as_ref().to_owned());
         self
     }
 
     /// Sets the owning tool's name.
     #[must_use]
     pub fn owning_tool_name(mut self, name: impl AsRef<str>) -> Self {
-        self.snapshot
-            .ids
-            .set(Ids::OWNING_TOOL_NAME, Some(name.as_ref()));
+        self.snapshot.owning_tool_name = Some(name.as_ref().to_owned());
         self
     }
 
     /// Sets the owning tool's version.
     #[must_use]
     pub fn owning_tool_version(mut self, version: impl AsRef<str>) -> Self {
-        self.snapshot
-            .ids
-            .set(Ids::OWNING_TOOL_VERSION, Some(version.as_ref()));
+        self.snapshot.owning_tool_version = Some(version.as_ref().to_owned());
         self
     }
 

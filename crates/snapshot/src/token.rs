@@ -1,15 +1,15 @@
 //! The caller's access token, kept exactly as the reference serialised it.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
-use crate::fastjson::{FastToken, Part};
-use crate::wiped::Wiped;
+use crate::nesting::{MAX_NESTING, nests_deeper_than};
 
 /// An OAuth access token as the reference stores it inside a snapshot (`access_token_json`).
 ///
@@ -18,24 +18,18 @@ use crate::wiped::Wiped;
 /// `Debug` never shows either.
 #[derive(Clone)]
 pub struct AccessToken {
-    /// The token string: a span of `json`, or its own (zeroized) text.
-    token: Part,
-    client_id: Part,
-    /// The scopes; when read by the fast path, checked there and built from `scopes_span` of
-    /// `json` on first use.
-    scopes: OnceLock<Vec<String>>,
-    scopes_span: (usize, usize),
+    token: Zeroizing<String>,
+    client_id: String,
+    scopes: Vec<String>,
     expires_at: Option<i64>,
     resource: Option<String>,
     subject: Option<String>,
-    /// The `sub` claim (it feeds the task scope); when read by the fast path, checked there and
-    /// built from `sub_span` of `json` on first use.
-    sub: OnceLock<Option<Value>>,
-    sub_span: Option<(usize, usize)>,
+    /// The `sub` claim (it feeds the task scope).
+    sub: Option<Value>,
     /// All claims, parsed from `json` on first use.
     claims: OnceLock<Map<String, Value>>,
     original_client_id: Option<String>,
-    json: Wiped<String>,
+    json: Zeroizing<String>,
 }
 
 /// Why an `access_token_json` text is not a valid access token.
@@ -167,61 +161,25 @@ impl AccessToken {
 
     /// Parses an owned `access_token_json` text (no copy of the text is made).
     pub fn from_json_string(json: String) -> Result<Self, TokenError> {
-        let json = Wiped::new(json);
-        if let Some(fast) = crate::fastjson::token(&json) {
-            return Ok(Self::from_fast(json, fast));
-        }
-        Self::general_from_json(json)
-    }
-
-    /// A token from its text and the fields the fast path read from it.
-    pub(crate) fn from_fast(json: Wiped<String>, fast: FastToken) -> Self {
-        {
-            Self {
-                token: fast.token,
-                client_id: fast.client_id,
-                scopes: OnceLock::new(),
-                scopes_span: fast.scopes,
-                expires_at: fast.expires_at,
-                resource: fast.resource,
-                subject: fast.subject,
-                sub: OnceLock::new(),
-                sub_span: fast.sub,
-                claims: OnceLock::new(),
-                original_client_id: fast.original_client_id,
-                json,
-            }
-        }
-    }
-
-    /// The general reader: accepts every token text the fast path declines, and names errors.
-    pub(crate) fn general_from_json(json: Wiped<String>) -> Result<Self, TokenError> {
+        let json = Zeroizing::new(json);
         // Within the limit, the lazy parse of all claims cannot fail on depth either.
-        if crate::fastjson::nests_deeper_than(&json, crate::json::MAX_NESTING) {
-            return Err(TokenError::TooDeep {
-                limit: crate::json::MAX_NESTING,
-            });
+        if nests_deeper_than(&json, MAX_NESTING) {
+            return Err(TokenError::TooDeep { limit: MAX_NESTING });
         }
         let fields: TokenFields =
             serde_json::from_str(&json).map_err(|error| TokenError::from_json(&error))?;
-        Ok(Self::from_fields(fields, json))
-    }
-
-    fn from_fields(fields: TokenFields, json: Wiped<String>) -> Self {
-        Self {
-            token: Part::Owned(Wiped::new(fields.token)),
-            client_id: Part::Owned(Wiped::new(fields.client_id)),
-            scopes: OnceLock::from(fields.scopes),
-            scopes_span: (0, 0),
+        Ok(Self {
+            token: Zeroizing::new(fields.token),
+            client_id: fields.client_id,
+            scopes: fields.scopes,
             expires_at: fields.expires_at,
             resource: fields.resource,
             subject: fields.subject,
-            sub: OnceLock::from(fields.claims.sub),
-            sub_span: None,
+            sub: fields.claims.sub,
             claims: OnceLock::new(),
             original_client_id: fields.original_client_id,
             json,
-        }
+        })
     }
 
     /// Starts building a token from its parts; the JSON text is produced as the reference's
@@ -229,7 +187,7 @@ impl AccessToken {
     #[must_use]
     pub fn builder(token: impl Into<String>, client_id: impl Into<String>) -> AccessTokenBuilder {
         AccessTokenBuilder {
-            token: Wiped::new(token.into()),
+            token: Zeroizing::new(token.into()),
             client_id: client_id.into(),
             scopes: Vec::new(),
             expires_at: None,
@@ -243,20 +201,19 @@ impl AccessToken {
     /// The bearer token itself. Handle with care: it authorises as the caller.
     #[must_use]
     pub fn token(&self) -> &str {
-        self.token.get(&self.json)
+        &self.token
     }
 
     /// The OAuth client the token was issued to.
     #[must_use]
     pub fn client_id(&self) -> &str {
-        self.client_id.get(&self.json)
+        &self.client_id
     }
 
     /// The granted scopes.
     #[must_use]
     pub fn scopes(&self) -> &[String] {
-        self.scopes
-            .get_or_init(|| crate::fastjson::scopes_at(&self.json, self.scopes_span))
+        &self.scopes
     }
 
     /// Expiry in unix seconds, if the token has one.
@@ -291,28 +248,14 @@ impl AccessToken {
     /// The `sub` claim, the second input (after [`client_id`](Self::client_id)) of the task scope.
     #[must_use]
     pub fn sub_claim(&self) -> Option<&Value> {
-        self.sub
-            .get_or_init(|| {
-                self.sub_span
-                    .and_then(|span| crate::fastjson::string_at(&self.json, span))
-                    .map(Value::String)
-            })
-            .as_ref()
+        self.sub.as_ref()
     }
 
     /// The `sub` claim when it is a string (`None` without one, or when it is of another JSON
-    /// type: [`sub_claim`](Self::sub_claim) has those). A decoded token's string `sub` without
-    /// escapes is read in place, without building it as a JSON value.
+    /// type: [`sub_claim`](Self::sub_claim) has those).
     #[must_use]
     pub fn sub_claim_str(&self) -> Option<&str> {
-        if self.sub.get().is_none()
-            && let Some(Cow::Borrowed(text)) = self
-                .sub_span
-                .and_then(|span| crate::fastjson::str_at(&self.json, span))
-        {
-            return Some(text);
-        }
-        self.sub_claim().and_then(Value::as_str)
+        self.sub.as_ref().and_then(Value::as_str)
     }
 
     /// The client id before any token exchange, if the token records one.
@@ -384,7 +327,7 @@ impl fmt::Debug for ClaimNames<'_> {
 /// Builds an [`AccessToken`] from its parts (see [`AccessToken::builder`]).
 #[derive(Clone)]
 pub struct AccessTokenBuilder {
-    token: Wiped<String>,
+    token: Zeroizing<String>,
     client_id: String,
     scopes: Vec<String>,
     expires_at: Option<i64>,
@@ -471,94 +414,54 @@ impl AccessTokenBuilder {
     /// Finishes the token, writing its JSON text in the reference's form.
     #[must_use]
     pub fn build(self) -> AccessToken {
-        let mut json = Wiped::new(String::with_capacity(160 + self.token.len()));
-        write_token_json(&mut json, &self);
+        // Serialising strings and JSON values into memory cannot fail.
+        let json = Zeroizing::new(serde_json::to_string(&self).unwrap_or_default());
         AccessToken {
-            token: Part::Owned(self.token),
-            client_id: Part::Owned(Wiped::new(self.client_id)),
-            scopes: OnceLock::from(self.scopes),
-            scopes_span: (0, 0),
+            sub: self
+                .claims
+                .iter()
+                .find(|(name, _)| name == "sub")
+                .map(|(_, value)| value.clone()),
+            claims: OnceLock::from(self.claims.into_iter().collect::<Map<String, Value>>()),
+            token: self.token,
+            client_id: self.client_id,
+            scopes: self.scopes,
             expires_at: self.expires_at,
             resource: self.resource,
             subject: self.subject,
-            sub: OnceLock::from(
-                self.claims
-                    .iter()
-                    .find(|(name, _)| name == "sub")
-                    .map(|(_, value)| value.clone()),
-            ),
-            sub_span: None,
-            claims: OnceLock::from(self.claims.into_iter().collect::<Map<String, Value>>()),
             original_client_id: self.original_client_id,
             json,
         }
     }
 }
 
-/// Writes pydantic's compact `model_dump_json()` of the token: fields in the reference's order,
-/// no spaces, raw UTF-8 with JSON's mandatory escapes only.
-fn write_token_json(out: &mut String, parts: &AccessTokenBuilder) {
-    out.push_str("{\"token\":");
-    push_compact_str(out, &parts.token);
-    out.push_str(",\"client_id\":");
-    push_compact_str(out, &parts.client_id);
-    out.push_str(",\"scopes\":[");
-    for (index, scope) in parts.scopes.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_compact_str(out, scope);
-    }
-    out.push_str("],\"expires_at\":");
-    match parts.expires_at {
-        Some(expires_at) => out.push_str(&expires_at.to_string()),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"resource\":");
-    push_optional(out, parts.resource.as_deref());
-    out.push_str(",\"subject\":");
-    push_optional(out, parts.subject.as_deref());
-    out.push_str(",\"claims\":{");
-    for (index, (name, value)) in parts.claims.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_compact_str(out, name);
-        out.push(':');
-        // `Value`'s Display is its compact JSON and cannot fail.
-        out.push_str(&value.to_string());
-    }
-    out.push('}');
-    out.push_str(",\"original_client_id\":");
-    push_optional(out, parts.original_client_id.as_deref());
-    out.push('}');
-}
-
-fn push_optional(out: &mut String, value: Option<&str>) {
-    match value {
-        Some(text) => push_compact_str(out, text),
-        None => out.push_str("null"),
+/// pydantic's compact `model_dump_json()` of the token, which serde_json's compact writer
+/// reproduces: fields in the reference's order, no spaces, raw UTF-8 with JSON's mandatory
+/// escapes only, claims in insertion order.
+impl Serialize for AccessTokenBuilder {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut token = serializer.serialize_struct("AccessToken", 8)?;
+        token.serialize_field("token", self.token.as_str())?;
+        token.serialize_field("client_id", &self.client_id)?;
+        token.serialize_field("scopes", &self.scopes)?;
+        token.serialize_field("expires_at", &self.expires_at)?;
+        token.serialize_field("resource", &self.resource)?;
+        token.serialize_field("subject", &self.subject)?;
+        token.serialize_field("claims", &Claims(&self.claims))?;
+        token.serialize_field("original_client_id", &self.original_client_id)?;
+        token.end()
     }
 }
 
-/// Writes `text` as a JSON string the way serde_json (and so pydantic-core) does: quote and backslash
-/// escaped, control characters as short escapes or `\u00xx`, everything else raw UTF-8.
-fn push_compact_str(out: &mut String, text: &str) {
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            control if u32::from(control) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(control)));
-            }
-            other => out.push(other),
+/// Claims as a JSON object, in insertion order.
+struct Claims<'a>(&'a [(String, Value)]);
+
+impl Serialize for Claims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
         }
+        map.end()
     }
-    out.push('"');
 }

@@ -10,6 +10,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE;
 use taskctx_snapshot::FernetKey;
+use taskctx_snapshot::fernet::{FernetError, Malformation};
 
 #[test]
 fn tokens_are_canonical_base64_at_every_length() {
@@ -36,7 +37,7 @@ fn tokens_are_canonical_base64_at_every_length() {
 #[test]
 fn every_token_has_a_fresh_iv() {
     let key = FernetKey::from_bytes([4; 32]);
-    // More than one store of IVs' worth (32 a read), on two threads.
+    // Many tokens, on two threads.
     let ivs = |count: usize| -> Vec<Vec<u8>> {
         (0..count)
             .map(|_| {
@@ -55,4 +56,37 @@ fn every_token_has_a_fresh_iv() {
     all.dedup();
     assert_eq!(all.len(), count);
     assert!(all.iter().all(|iv| iv.iter().any(|&byte| byte != 0)));
+}
+
+/// Tokens are read as Python's non-strict `urlsafe_b64decode` reads them: a complete padding
+/// sequence ends the token (anything after it is ignored), characters outside the alphabet are
+/// skipped, and a final partial group needs its padding.
+#[test]
+fn tokens_are_read_as_python_reads_base64() {
+    let key = FernetKey::from_bytes([5; 32]);
+    // 57 + 16 bytes: one byte past a whole group, so the text ends in `==`.
+    let token = key.encrypt_with(b"0123456789", 1_700_000_000, [2; 16]);
+    assert!(token.ends_with("=="));
+    for read in [
+        format!("{token}AAAA"),
+        format!("{token}=garbage"),
+        format!(" {}\n", token.replace('A', "A.")),
+    ] {
+        assert_eq!(
+            &*key.decrypt(read.as_bytes()).unwrap(),
+            b"0123456789",
+            "{read}"
+        );
+    }
+    let unpadded = token.trim_end_matches('=');
+    assert_eq!(
+        key.decrypt(format!("{unpadded}=").as_bytes()),
+        Err(FernetError::Malformed(Malformation::Base64))
+    );
+    // A lone `=` early in the text, before a group has two digits, is skipped.
+    let (head, tail) = token.split_at(8);
+    assert_eq!(
+        &*key.decrypt(format!("{head}={tail}").as_bytes()).unwrap(),
+        b"0123456789"
+    );
 }

@@ -388,3 +388,83 @@ fn access_token_json_is_kept_byte_for_byte_and_built_like_pydantic() {
             .is_expired(i64::MAX)
     );
 }
+
+/// Python's `json.dumps(text, ensure_ascii=True)` of one string, one character at a time: the
+/// escaping the vectors pin for control characters and DEL, applied to every character.
+fn ensure_ascii(text: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(ch),
+            _ => {
+                let mut units = [0_u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The reference's `to_json` of a snapshot holding `text` as a header name, a header value and
+/// the session id.
+fn expected_json(name: &str, text: &str) -> String {
+    format!(
+        "{{\"access_token_json\": null, \"http_headers\": {{{}: {}}}, \"origin_request_id\": null, \
+         \"session_id\": {}, \"owning_tool_name\": null, \"owning_tool_version\": null}}",
+        ensure_ascii(name),
+        ensure_ascii(text),
+        ensure_ascii(text),
+    )
+}
+
+fn with_text(name: &str, text: &str) -> TaskContextSnapshot {
+    TaskContextSnapshot::builder()
+        .header(name, text)
+        .session_id(text)
+        .build()
+}
+
+#[test]
+fn strings_are_escaped_as_ensure_ascii_does() {
+    for (text, escaped) in [
+        ("", r#""""#),
+        ("plain /slash/ ~", r#""plain /slash/ ~""#),
+        ("\u{7f}\u{80}é", r#""\u007f\u0080\u00e9""#),
+        ("\u{0}\u{1f}\u{8}\u{c}\n\r\t", r#""\u0000\u001f\b\f\n\r\t""#),
+        ("\u{2028}\u{ffff}日本", r#""\u2028\uffff\u65e5\u672c""#),
+        ("😀 \u{10ffff}", r#""\ud83d\ude00 \udbff\udfff""#),
+        ("\"q\\\"", r#""\"q\\\"""#),
+    ] {
+        assert_eq!(ensure_ascii(text), escaped, "the test's own reference");
+        let snapshot = with_text("x-é", text);
+        assert_eq!(to_json(&snapshot), expected_json("x-é", text), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_is_written_as_the_reference_writes_it_and_read_back(
+        name in "[a-z0-9-]{1,8}|\\PC{1,8}",
+        text in proptest::prop_oneof![
+            "[ -~]{0,40}",
+            "[\u{0}-\u{7f}é😀\u{2028}\u{ffff}]{0,40}",
+            proptest::prelude::any::<String>(),
+        ],
+    ) {
+        let snapshot = with_text(&name, &text);
+        let stored = to_json(&snapshot);
+        let lowered = snapshot.http_headers().unwrap().iter().next().unwrap().0.to_owned();
+        proptest::prop_assert_eq!(&stored, &expected_json(&lowered, &text));
+        proptest::prop_assert_eq!(from_json(stored.as_bytes()).unwrap(), snapshot);
+    }
+}

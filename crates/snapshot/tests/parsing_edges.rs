@@ -1,5 +1,5 @@
 //! Edges of the reference's JSON form: an empty token text, and the one nesting limit that every
-//! reader applies (the fast path, the general reader, the token's reader and its lazy claims).
+//! reader applies (the snapshot's reader, the token's reader and its lazy claims).
 
 #![allow(
     clippy::unwrap_used,
@@ -25,8 +25,7 @@ fn snapshot_with_token(token: &str) -> String {
 
 #[test]
 fn an_empty_token_text_is_no_token_and_re_encodes_as_null() {
-    // The first goes through the fast path, the second (an unknown field) through the general
-    // reader.
+    // Without and with an unknown field.
     for text in [
         r#"{"access_token_json": "", "session_id": "s"}"#,
         r#"{"access_token_json": "", "session_id": "s", "extra": [1]}"#,
