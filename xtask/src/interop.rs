@@ -3,8 +3,10 @@
 //! 1. Provides a Python virtual environment with the reference (`fastmcp-tasks==4.1.4` from PyPI)
 //!    under the cargo target directory, created once and reused while its recorded requirement
 //!    matches.
-//! 2. Runs the ignored interop tests (`tests/tests/interop.rs`) with `TASKCTX_INTEROP_PYTHON`
-//!    pointing at that environment's interpreter. The tests start their own `redis-server`.
+//! 2. Runs the ignored interop tests (`tests/tests/interop.rs`) and fastmcp's Python MCP client
+//!    against an rmcp task server (`crates/rmcp/tests/python_client.rs`) with
+//!    `TASKCTX_INTEROP_PYTHON` pointing at that environment's interpreter. The tests start their
+//!    own `redis-server`.
 //!
 //! When PyPI cannot be reached, the command prints `interop: SKIPPED (PyPI unreachable)` with the
 //! reason and succeeds; every other failure is an error.
@@ -86,8 +88,11 @@ pub(crate) fn interop() -> StepResult {
                 "--workspace",
                 "--test",
                 "interop",
+                // fastmcp's Python MCP client against an rmcp task server (taskctx-rmcp).
+                "--test",
+                "python_client",
                 "--",
-                "--ignored",
+                "--include-ignored",
                 "--test-threads=1",
             ])
             .env(PYTHON_ENV, &python),
