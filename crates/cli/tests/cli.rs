@@ -190,6 +190,44 @@ fn snapshot_decode_redacts_secrets_by_default() {
 }
 
 #[test]
+fn snapshot_decode_escapes_control_characters_in_stored_text() {
+    let stored = serde_json::json!({
+        "access_token_json": null,
+        "http_headers": {"x-note": "ok\u{1b}]0;owned\u{7}"},
+        "origin_request_id": "req\r\u{1b}[2K",
+        "session_id": "s-1\nclient_id            client-admin",
+        "owning_tool_name": "outil-é",
+        "owning_tool_version": null,
+    })
+    .to_string();
+    let output = taskctx(&["snapshot", "decode"], stored.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The newline cannot forge a line: the session id stays on its own, escaped.
+    assert!(
+        text.lines().all(|line| !line.starts_with("client_id")),
+        "{text}"
+    );
+    assert!(
+        text.contains("session_id           s-1\\nclient_id            client-admin\n"),
+        "{text}"
+    );
+    // No ESC, BEL or CR reaches the terminal.
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
+        "{text}"
+    );
+    assert!(text.contains("req\\r\\u{1b}[2K"), "{text}");
+    assert!(text.contains("ok\\u{1b}]0;owned\\u{7}"), "{text}");
+    // Printable non-ASCII text is kept as is.
+    assert!(text.contains("owning_tool_name     outil-é"), "{text}");
+    // `--json` keeps the exact values, escaped by JSON.
+    let json = taskctx(&["snapshot", "decode", "--json"], stored.as_bytes());
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert!(!stdout(&json).contains('\u{1b}'));
+}
+
+#[test]
 fn snapshot_decode_errors_are_distinct_and_exit_2() {
     let not_json = taskctx(&["snapshot", "decode"], b"garbage");
     let no_key = taskctx(&["snapshot", "decode"], b"gAAAAABogus");
