@@ -138,8 +138,11 @@ async fn no_password_shows_for_any_scheme_or_odd_character() {
     let halves = ["hunter2", "s3cret"];
     let config = StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
-        .with_pool_wait_timeout(Duration::from_millis(300));
+        .unwrap()
+        .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap();
     let mut urls = Vec::new();
     for odd in ODD {
         let password = format!("hunter2{odd}s3cret");

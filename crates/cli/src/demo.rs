@@ -35,14 +35,14 @@ pub(crate) struct DemoArgs {
     /// The snapshot store URL (`memory://`, `redis://…`, `redis+cluster://…`, …).
     #[arg(long, default_value = "memory://taskctx-demo")]
     url: String,
-    /// How many tasks to submit.
-    #[arg(long, default_value_t = 1000)]
+    /// How many tasks to submit (0 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = crate::ranges::tasks())]
     tasks: usize,
-    /// How many simulated callers submit them.
-    #[arg(long, default_value_t = 20)]
+    /// How many simulated callers submit them (1 to 10,000).
+    #[arg(long, default_value_t = 20, value_parser = crate::ranges::callers())]
     callers: usize,
-    /// How many concurrent workers run them.
-    #[arg(long, default_value_t = 4)]
+    /// How many concurrent workers run them (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = crate::ranges::workers())]
     workers: usize,
     /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
@@ -58,12 +58,13 @@ pub(crate) struct DemoArgs {
     /// Print the summary as one JSON object instead of lines of text.
     #[arg(long)]
     json: bool,
-    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
-    #[arg(long)]
+    /// Redis connections the store keeps (each multiplexed; 1 to 1024); the store's default when
+    /// not given.
+    #[arg(long, value_parser = crate::ranges::connections())]
     connections: Option<usize>,
-    /// Runtime threads the callers and workers run on: 1 is a single-threaded runtime, more a
-    /// multi-threaded one.
-    #[arg(long, default_value_t = 2)]
+    /// Runtime threads the callers and workers run on (1 to 256): 1 is a single-threaded runtime,
+    /// more a multi-threaded one.
+    #[arg(long, default_value_t = 2, value_parser = crate::ranges::threads())]
     threads: usize,
 }
 
@@ -99,12 +100,6 @@ enum Outcome {
 
 /// Runs the demo.
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
-    if args.callers == 0 || args.workers == 0 {
-        return Err(Failure::input(
-            "invalid demo size",
-            "--callers and --workers must be at least 1",
-        ));
-    }
     let runtime = runtime(args.threads)?;
     runtime.block_on(run_async(args))
 }
@@ -419,7 +414,9 @@ pub(crate) fn glue_for(
 ) -> Result<TaskGlue, Failure> {
     let mut config = StoreConfig::default();
     if let Some(connections) = connections {
-        config = config.with_pool_size(connections);
+        config = config
+            .with_pool_size(connections)
+            .map_err(|e| Failure::input("invalid --connections", e))?;
     }
     let mut builder = TaskGlue::builder()
         .store_url(url)

@@ -26,6 +26,7 @@ mod demo;
 mod failure;
 mod key;
 mod queue;
+mod ranges;
 mod snapshot;
 
 use std::process::ExitCode;

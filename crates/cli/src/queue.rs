@@ -27,11 +27,11 @@ pub(crate) struct SubmitArgs {
     /// The Redis list the jobs are pushed onto.
     #[arg(long, default_value = DEFAULT_LIST)]
     list: String,
-    /// How many tasks to submit.
-    #[arg(long, default_value_t = 1000)]
+    /// How many tasks to submit (0 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = crate::ranges::tasks())]
     tasks: usize,
-    /// How many simulated callers submit them.
-    #[arg(long, default_value_t = 20)]
+    /// How many simulated callers submit them (1 to 10,000).
+    #[arg(long, default_value_t = 20, value_parser = crate::ranges::callers())]
     callers: usize,
     /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
@@ -47,14 +47,14 @@ pub(crate) struct WorkArgs {
     /// The Redis list the jobs are popped from.
     #[arg(long, default_value = DEFAULT_LIST)]
     list: String,
-    /// How many concurrent workers run the jobs.
-    #[arg(long, default_value_t = 4)]
+    /// How many concurrent workers run the jobs (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = crate::ranges::workers())]
     workers: usize,
     /// Read snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
     encrypt: bool,
-    /// Stop after the list has stayed empty this many seconds.
-    #[arg(long, default_value_t = 1)]
+    /// Stop after the list has stayed empty this many seconds (1 to 3600).
+    #[arg(long, default_value_t = 1, value_parser = crate::ranges::idle_secs())]
     idle_secs: u64,
 }
 
@@ -109,12 +109,6 @@ async fn connection(client: &redis::Client) -> Result<MultiplexedConnection, Fai
 
 /// Runs `submit`.
 pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
-    if args.callers == 0 {
-        return Err(Failure::input(
-            "invalid submit size",
-            "--callers must be at least 1",
-        ));
-    }
     runtime()?.block_on(async {
         let glue = demo::glue_for(&args.url, args.encrypt, None)?;
         let client = job_list(&args.url)?;

@@ -264,6 +264,71 @@ fn snapshot_decode_errors_are_distinct_and_exit_2() {
     );
 }
 
+/// Every count has a range, checked before anything runs: outside it, exit 2 with a one-line
+/// message naming the option and the range, never a panic or an abort.
+#[test]
+fn numeric_options_outside_their_range_exit_2() {
+    for (args, option, range) in [
+        (
+            &["demo", "--connections", "18446744073709551615"][..],
+            "--connections",
+            "1..=1024",
+        ),
+        (
+            &["demo", "--connections", "99999999999999"],
+            "--connections",
+            "1..=1024",
+        ),
+        (&["demo", "--connections", "0"], "--connections", "1..=1024"),
+        (
+            &["demo", "--tasks", "18446744073709551615"],
+            "--tasks",
+            "0..=1000000",
+        ),
+        (&["demo", "--callers", "0"], "--callers", "1..=10000"),
+        (&["demo", "--workers", "1000000"], "--workers", "1..=1024"),
+        (&["demo", "--threads", "100000"], "--threads", "1..=256"),
+        (
+            &["submit", "--url", "redis://h", "--callers", "0"],
+            "--callers",
+            "1..=10000",
+        ),
+        (
+            &["work", "--url", "redis://h", "--workers", "0"],
+            "--workers",
+            "1..=1024",
+        ),
+        (
+            &["work", "--url", "redis://h", "--idle-secs", "0"],
+            "--idle-secs",
+            "1..=3600",
+        ),
+        (
+            &["bench", "--concurrency", "0"],
+            "--concurrency",
+            "1..=1024",
+        ),
+        (&["bench", "--tasks", "0"], "--tasks", "1..=1000000"),
+        (
+            &["bench", "--connections", "4096"],
+            "--connections",
+            "1..=1024",
+        ),
+    ] {
+        let output = taskctx(args, b"");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        let first = message.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: invalid value")
+                && first.contains(option)
+                && first.contains(range),
+            "{args:?}: {message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}
+
 #[test]
 fn bad_usage_exits_2() {
     let output = taskctx(&["key", "build", "--task-id", "T"], b"");
