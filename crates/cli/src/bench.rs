@@ -683,7 +683,7 @@ fn builder(args: &BenchArgs) -> Result<taskctx_worker_glue::TaskGlueBuilder<(), 
 }
 
 fn setup(error: taskctx_worker_glue::ConfigError) -> Failure {
-    Failure::input("could not set up the task glue", error)
+    Failure::input_chain("could not set up the task glue", error)
 }
 
 fn micros(duration: Duration) -> String {

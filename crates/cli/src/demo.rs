@@ -428,7 +428,7 @@ pub(crate) fn glue_for(
     }
     builder
         .build()
-        .map_err(|e| Failure::input("could not set up the task glue", e))
+        .map_err(|e| Failure::input_chain("could not set up the task glue", e))
 }
 
 /// Task n belongs to caller n % K. Authenticated callers reuse the same client task ids

@@ -756,6 +756,36 @@ fn usage_errors_never_echo_a_url_password() {
     }
 }
 
+/// A store URL that does not parse is named by its scheme alone in every command's error.
+#[test]
+fn malformed_store_urls_never_show_their_password() {
+    for url in [
+        "redis://:hunter2",
+        "redis://app:hunter2",
+        "redis://:hunter2?x",
+        "unix://?pass=hun/ter2",
+        "redis://:hun@ter2@",
+        "redis+sentinel://:hunter2@s",
+    ] {
+        for args in [
+            &["snapshot", "get", "--url", url, "--key", "anon:T1:tool:x"][..],
+            &["demo", "--url", url, "--tasks", "1"],
+            &["submit", "--url", url, "--tasks", "1"],
+            &["work", "--url", url],
+            &["bench", "--url", url, "--tasks", "1"],
+        ] {
+            let output = taskctx(args, b"");
+            let shown = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {shown}");
+            assert!(shown.contains("invalid store URL"), "{args:?}: {shown}");
+            assert!(
+                !shown.contains("hun") && !shown.contains("ter2"),
+                "{args:?}: {shown}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bench_on_redis_compares_with_redis_benchmark_in_the_same_run() {
     let redis = RedisServer::start();
