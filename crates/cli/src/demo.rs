@@ -310,7 +310,16 @@ pub(crate) struct Tally {
     expired: usize,
     failed: usize,
     violations: usize,
+    /// Queue entries that were not jobs (`taskctx work`).
+    malformed: usize,
     latencies: Vec<Duration>,
+}
+
+impl Tally {
+    /// Counts `count` malformed queue entries.
+    pub(crate) fn add_malformed(&mut self, count: usize) {
+        self.malformed += count;
+    }
 }
 
 async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
@@ -377,7 +386,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     ));
     running.enable_steady_tick(Duration::from_millis(100));
     let run_started = Instant::now();
-    let total = run_workers(&glue, receiver, args.workers).await;
+    let total = run_workers(&glue, receiver, args.workers, None).await;
     let run_elapsed = run_started.elapsed();
     running.finish_and_clear();
     let total = total?;
@@ -390,6 +399,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
             run_elapsed,
             form: glue.codec().form(),
             json: args.json,
+            dead_letter: None,
         },
         &total,
     );
@@ -442,17 +452,20 @@ pub(crate) fn task_id_for(n: usize, callers: usize, caller: &Caller) -> String {
     }
 }
 
-/// Runs `workers` workers over the jobs of `receiver` until it closes.
+/// Runs `workers` workers over the jobs of `receiver` until it closes; each job, once its
+/// outcome is counted, is handed to `done` (when given).
 pub(crate) async fn run_workers(
     glue: &TaskGlue,
     receiver: mpsc::UnboundedReceiver<Job>,
     workers: usize,
+    done: Option<mpsc::UnboundedSender<Job>>,
 ) -> Result<Tally, Failure> {
     let receiver = Arc::new(Mutex::new(receiver));
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
         let receiver = Arc::clone(&receiver);
         let glue = glue.clone();
+        let done = done.clone();
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
@@ -470,6 +483,9 @@ pub(crate) async fn run_workers(
                     Outcome::Failed => tally.failed += 1,
                     Outcome::Violation => tally.violations += 1,
                 }
+                if let Some(done) = &done {
+                    let _ = done.send(job);
+                }
             }
             tally
         }));
@@ -484,6 +500,7 @@ pub(crate) async fn run_workers(
         total.expired += tally.expired;
         total.failed += tally.failed;
         total.violations += tally.violations;
+        total.malformed += tally.malformed;
         total.latencies.extend(tally.latencies);
     }
     Ok(total)
@@ -506,6 +523,12 @@ pub(crate) fn verdict(total: &Tally) -> Result<(), Failure> {
             format!("{} failed", total.failed),
         ));
     }
+    if total.malformed > 0 {
+        return Err(Failure::check(
+            "some jobs on the list were malformed",
+            format!("{} moved to the dead-letter list", total.malformed),
+        ));
+    }
     Ok(())
 }
 
@@ -520,6 +543,8 @@ pub(crate) struct Summary<'a> {
     pub(crate) form: taskctx_snapshot::StoredForm,
     /// One JSON object instead of lines of text.
     pub(crate) json: bool,
+    /// The dead-letter list malformed queue entries went to (`taskctx work`).
+    pub(crate) dead_letter: Option<&'a str>,
 }
 
 pub(crate) fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
@@ -562,6 +587,7 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
             "expired_token": total.expired,
             "failed": total.failed,
             "violations": total.violations,
+            "malformed": summary.dead_letter.map(|_| total.malformed),
             "submit_ms": summary.submit_elapsed.map(|submit| submit.as_secs_f64() * 1e3),
             "run_ms": secs * 1e3,
             "run_tasks_per_sec": throughput,
@@ -584,6 +610,13 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
     out!("anonymous        {}", total.anonymous);
     out!("expired-token    {}", total.expired);
     out!("failed           {}", total.failed);
+    if let Some(dead_letter) = summary.dead_letter {
+        out!(
+            "malformed        {} (moved to {})",
+            total.malformed,
+            crate::snapshot::text(dead_letter)
+        );
+    }
     if let Some(submit_elapsed) = summary.submit_elapsed {
         out!(
             "submit time      {:.1} ms",

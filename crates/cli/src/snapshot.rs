@@ -318,7 +318,7 @@ fn show(
 
 /// `value` safe to print on a line of its own: control characters (newlines, ESC, …) escaped as
 /// Rust's `char::escape_debug` writes them (`\n`, `\u{1b}`); other text, non-ASCII included, as is.
-fn text(value: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn text(value: &str) -> std::borrow::Cow<'_, str> {
     if !value.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(value);
     }

@@ -571,6 +571,148 @@ fn submit_and_work_in_separate_processes_through_a_redis_list() {
     assert!(stdout(&again).contains("tasks            0"));
 }
 
+/// The length of a Redis list.
+fn list_len(redis: &RedisServer, key: &str) -> i64 {
+    redis.command(&["LLEN", key]).integer()
+}
+
+/// Malformed entries between good jobs: the worker reports each bad one as failed, moves it to
+/// the dead-letter list and goes on; every job it took is reported, none is left behind.
+#[test]
+fn work_reports_every_job_and_dead_letters_malformed_entries() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let list = "jobs:mixed";
+    let submit = || {
+        let submitted = taskctx(
+            &[
+                "submit",
+                "--url",
+                &url,
+                "--list",
+                list,
+                "--tasks",
+                "8",
+                "--callers",
+                "4",
+            ],
+            b"",
+        );
+        assert!(submitted.status.success(), "{}", stderr(&submitted));
+    };
+    submit();
+    let no_request_id: &[u8] = b"auth:client-0%7Cuser-0:job-0:tool:demo_tool";
+    let not_utf8: &[u8] = b"\xff\xfe\nreq-x";
+    assert_eq!(
+        redis
+            .command_bytes(&[b"RPUSH", list.as_bytes(), no_request_id])
+            .integer(),
+        9
+    );
+    assert_eq!(
+        redis
+            .command_bytes(&[b"RPUSH", list.as_bytes(), not_utf8])
+            .integer(),
+        10
+    );
+    submit();
+    assert_eq!(list_len(&redis, list), 18);
+
+    let worked = taskctx(
+        &["work", "--url", &url, "--list", list, "--workers", "3"],
+        b"",
+    );
+    let (text, errors) = (stdout(&worked), stderr(&worked));
+    // The two bad entries fail the run (exit 1), after every job has run.
+    assert_eq!(worked.status.code(), Some(1), "{text}{errors}");
+    assert!(text.contains("tasks            16"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    assert!(
+        text.contains("malformed        2 (moved to jobs:mixed:dead)"),
+        "{text}"
+    );
+    assert!(text.contains("isolation        pass"), "{text}");
+    assert_eq!(errors.matches("is malformed").count(), 2, "{errors}");
+    assert!(
+        errors.contains("(no request id)") && errors.contains("(not UTF-8)"),
+        "{errors}"
+    );
+    // Nothing is left waiting or in progress; the dead-letter list holds the two entries as
+    // they were.
+    assert_eq!(list_len(&redis, list), 0);
+    assert_eq!(list_len(&redis, "jobs:mixed:processing:worker-1"), 0);
+    let dead = redis.command(&["LRANGE", "jobs:mixed:dead", "0", "-1"]);
+    let taskctx_tests::redis::Reply::Array(Some(dead)) = dead else {
+        panic!("{dead:?}");
+    };
+    let dead: Vec<Option<Vec<u8>>> = dead
+        .iter()
+        .map(taskctx_tests::redis::Reply::bytes)
+        .collect();
+    assert_eq!(
+        dead,
+        [Some(no_request_id.to_vec()), Some(not_utf8.to_vec())]
+    );
+}
+
+/// Jobs a worker had taken when it died wait on its processing list: another worker does not
+/// take them, and the worker restarted with the same id runs them first.
+#[test]
+fn a_restarted_worker_runs_the_jobs_it_had_taken() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let list = "jobs:recover";
+    let submitted = taskctx(
+        &[
+            "submit",
+            "--url",
+            &url,
+            "--list",
+            list,
+            "--tasks",
+            "10",
+            "--callers",
+            "5",
+        ],
+        b"",
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    // Worker w-7 took 4 jobs and was killed before finishing them: they sit on its processing
+    // list, as its BLMOVE left them.
+    let processing = "jobs:recover:processing:w-7";
+    for _ in 0..4 {
+        let moved = redis.command(&["LMOVE", list, processing, "LEFT", "RIGHT"]);
+        assert!(moved.bytes().is_some());
+    }
+    let other = taskctx(
+        &["work", "--url", &url, "--list", list, "--worker-id", "w-8"],
+        b"",
+    );
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(
+        stdout(&other).contains("tasks            6"),
+        "{}",
+        stdout(&other)
+    );
+    assert_eq!(list_len(&redis, processing), 4);
+
+    let restarted = taskctx(
+        &["work", "--url", &url, "--list", list, "--worker-id", "w-7"],
+        b"",
+    );
+    let text = stdout(&restarted);
+    assert!(restarted.status.success(), "{text}{}", stderr(&restarted));
+    assert!(text.contains("tasks            4"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    assert!(
+        stderr(&restarted).contains("resuming 4 unfinished jobs"),
+        "{}",
+        stderr(&restarted)
+    );
+    assert_eq!(list_len(&redis, processing), 0);
+    assert_eq!(list_len(&redis, list), 0);
+}
+
 #[test]
 fn bench_measures_every_form() {
     let output = taskctx(&["bench", "--tasks", "20", "--concurrency", "4"], b"");
