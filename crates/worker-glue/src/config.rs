@@ -355,7 +355,9 @@ where
     /// A token refresher, called before a task's code runs when its restored token has expired
     /// or expires within the [`refresh_margin`](Self::refresh_margin) (default 60 s). The
     /// refreshed token must be of the task's scope; it is installed for that task only (never
-    /// written back, never logged).
+    /// written back, never logged). Each call is bounded by the
+    /// [`refresh_timeout`](Self::refresh_timeout), and a panic in it fails that task's refresh
+    /// only; the timer needs a tokio runtime with time enabled.
     #[must_use]
     pub fn token_refresher<F, Fut, E>(mut self, refresher: F) -> Self
     where
