@@ -9,11 +9,13 @@
 //! - `LIST:processing:ID`: the jobs worker `ID` has taken and not finished. A job is moved there
 //!   atomically as it is taken (`BLMOVE LIST LIST:processing:ID LEFT RIGHT`) and removed
 //!   (`LREM`) only once its outcome is counted, so a worker that dies loses nothing: restarted with
-//!   the same id, it first runs the jobs its processing list holds.
+//!   the same id, it first runs the jobs its processing list holds. A worker holds at most two
+//!   jobs per `--workers` at once, so that several worker processes share the list.
 //! - `LIST:dead`: the dead-letter list. An entry that is not a job (not UTF-8, no request id) is
 //!   reported as a failed job and moved there (with its removal from the processing list, in one
 //!   `MULTI`/`EXEC`); the worker goes on with the next job.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -22,7 +24,7 @@ use deadpool_redis::redis::{
     aio::MultiplexedConnection,
 };
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::demo::{self, Job, Summary};
 use crate::failure::Failure;
@@ -287,11 +289,20 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
             tokio::spawn(async move { demo::run_workers(&glue, receiver, count, Some(done)).await })
         };
         // A job leaves the processing list only once the workers have counted its outcome.
+        // A job is taken only with a free slot: at most two per worker are held at once (one
+        // running, one waiting), so that other worker processes share the list. Finishing or
+        // dead-lettering a job frees its slot.
+        let slots = Arc::new(Semaphore::new(args.workers.saturating_mul(2)));
         let remover = {
-            let mut queue = queue.clone();
+            let (mut queue, slots) = (queue.clone(), Arc::clone(&slots));
             tokio::spawn(async move {
                 while let Some(job) = finished.recv().await {
-                    queue.finish(&job).await?;
+                    if let Err(failure) = queue.finish(&job).await {
+                        // No slot is freed again: the taking loop stops.
+                        slots.close();
+                        return Err(failure);
+                    }
+                    slots.add_permits(1);
                 }
                 Ok::<_, Failure>(())
             })
@@ -305,11 +316,20 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
                 crate::snapshot::text(&queue.processing)
             );
         }
-        for entry in unfinished {
-            malformed += usize::from(queue.dispatch(entry, &sender).await?);
-        }
+        let mut unfinished = unfinished.into_iter();
         let mut last_taken = Instant::now();
         loop {
+            match slots.acquire().await {
+                Ok(slot) => slot.forget(),
+                Err(_) => break,
+            }
+            if let Some(entry) = unfinished.next() {
+                if queue.dispatch(entry, &sender).await? {
+                    malformed += 1;
+                    slots.add_permits(1);
+                }
+                continue;
+            }
             let taken: Option<Vec<u8>> = redis::cmd("BLMOVE")
                 .arg(&queue.jobs)
                 .arg(&queue.processing)
@@ -323,7 +343,10 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
                 break;
             };
             last_taken = Instant::now();
-            malformed += usize::from(queue.dispatch(entry, &sender).await?);
+            if queue.dispatch(entry, &sender).await? {
+                malformed += 1;
+                slots.add_permits(1);
+            }
         }
         drop(sender);
         let mut total = workers
