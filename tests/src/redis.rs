@@ -518,6 +518,15 @@ impl RedisServer {
             .unwrap_or_else(|error| panic!("{args:?} to {}: {error}", self.describe()))
     }
 
+    /// [`command`](Self::command) with arguments of any bytes (not only UTF-8).
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub fn command_bytes(&self, args: &[&[u8]]) -> Reply {
+        self.try_command(args)
+            .unwrap_or_else(|error| panic!("{args:?} to {}: {error}", self.describe()))
+    }
+
     fn describe(&self) -> String {
         match &self.endpoint {
             Endpoint::Tcp(port) => format!("127.0.0.1:{port}"),
@@ -525,7 +534,7 @@ impl RedisServer {
         }
     }
 
-    fn try_command(&self, args: &[&str]) -> std::io::Result<Reply> {
+    fn try_command(&self, args: &[impl AsRef<[u8]>]) -> std::io::Result<Reply> {
         let timeout = Some(Duration::from_secs(5));
         match &self.endpoint {
             Endpoint::Tcp(port) => {
@@ -544,7 +553,11 @@ impl RedisServer {
         }
     }
 
-    fn exchange<S: Read + Write>(&self, stream: S, args: &[&str]) -> std::io::Result<Reply> {
+    fn exchange<S: Read + Write>(
+        &self,
+        stream: S,
+        args: &[impl AsRef<[u8]>],
+    ) -> std::io::Result<Reply> {
         let mut reader = BufReader::new(stream);
         let authenticate = matches!(self.role, Role::Server { .. });
         if let (Some(password), true) = (&self.password, authenticate) {
@@ -839,11 +852,12 @@ pub fn percent_encode(text: &str) -> String {
     encoded
 }
 
-fn write_command(stream: &mut impl Write, args: &[&str]) -> std::io::Result<()> {
+fn write_command(stream: &mut impl Write, args: &[impl AsRef<[u8]>]) -> std::io::Result<()> {
     let mut frame = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
+        let arg = arg.as_ref();
         frame.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        frame.extend_from_slice(arg.as_bytes());
+        frame.extend_from_slice(arg);
         frame.extend_from_slice(b"\r\n");
     }
     stream.write_all(&frame)?;

@@ -26,8 +26,11 @@ type Glue = TaskGlue<Session, Server>;
 fn quick_config() -> StoreConfig {
     StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap()
 }
 
 fn glue(url: &str, policy: RestorePolicy) -> Glue {

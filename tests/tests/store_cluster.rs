@@ -202,8 +202,11 @@ async fn a_stopped_cluster_fails_within_the_timeout() {
     let mut cluster = RedisCluster::start(3);
     let config = StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
-        .with_pool_wait_timeout(Duration::from_millis(300));
+        .unwrap()
+        .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap();
     let store = RedisStore::open_with(&cluster.url(), &config).unwrap();
     let key = TaskKeys::new("stopped").key("snapshot");
     store

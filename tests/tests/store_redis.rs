@@ -32,8 +32,11 @@ fn redis_store(url: &str) -> RedisStore {
 fn quick_config() -> StoreConfig {
     StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap()
 }
 
 /// The `calls=` count of `command` in `INFO commandstats`, 0 when never called.
@@ -374,7 +377,7 @@ async fn wrong_type_is_a_command_error() {
 async fn timeouts_name_the_phase_and_limit_that_ended_the_call() {
     let server = RedisServer::start();
     let config = distinct_config();
-    let store = RedisStore::open_with(&server.url(), &config.with_pool_size(1)).unwrap();
+    let store = RedisStore::open_with(&server.url(), &config.with_pool_size(1).unwrap()).unwrap();
     let key = TaskKeys::new("phases").key("snapshot");
     store
         .save(&[(&key, b"v".as_slice())], ttl(60))
@@ -396,7 +399,9 @@ async fn timeouts_name_the_phase_and_limit_that_ended_the_call() {
         &server.url(),
         &config
             .with_pool_size(1)
-            .with_pool_wait_timeout(Duration::from_millis(600)),
+            .unwrap()
+            .with_pool_wait_timeout(Duration::from_millis(600))
+            .unwrap(),
     )
     .unwrap();
     let started = Instant::now();
@@ -441,8 +446,11 @@ async fn timeouts_name_the_phase_and_limit_that_ended_the_call() {
 #[tokio::test]
 async fn every_call_is_one_round_trip_on_a_few_shared_connections() {
     let server = RedisServer::start();
-    let store =
-        RedisStore::open_with(&server.url(), &StoreConfig::default().with_pool_size(3)).unwrap();
+    let store = RedisStore::open_with(
+        &server.url(),
+        &StoreConfig::default().with_pool_size(3).unwrap(),
+    )
+    .unwrap();
     let key = TaskKeys::new("round-trips").key("snapshot");
     store
         .save(&[(&key, b"v".as_slice())], ttl(60))

@@ -77,8 +77,11 @@ async fn a_stopped_master_fails_within_the_timeout_and_a_restarted_one_works_aga
     let mut sentinel = RedisSentinel::start();
     let config = StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
-        .with_pool_wait_timeout(Duration::from_millis(300));
+        .unwrap()
+        .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap();
     let store = RedisStore::open_with(&sentinel.url(), &config).unwrap();
     let key = TaskKeys::new("sentinel-restart").key("snapshot");
     store

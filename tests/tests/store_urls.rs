@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use taskctx_worker_glue::store::{Deployment, ServerAddr, StoreUrl, UrlKind};
 use taskctx_worker_glue::{
-    ACCEPTED_URL_FORMS, AnyStore, SnapshotStore, StoreConfig, StoreError, UrlProblem, open,
-    open_with, redact_url,
+    ACCEPTED_URL_FORMS, AnyStore, SnapshotStore, StoreConfig, StoreError, TaskGlue, UrlProblem,
+    open, open_with, redact_url,
 };
 
 const PASSWORD: &str = "hunter2-s3cret";
@@ -96,8 +96,8 @@ fn passwords_never_appear_in_url_errors() {
         assert!(!display.contains(PASSWORD), "{display}");
         assert!(!debug.contains(PASSWORD), "{debug}");
         assert!(
-            display.contains("***"),
-            "the URL is shown redacted: {display}"
+            display.contains("://…"),
+            "the URL is shown as its scheme alone: {display}"
         );
     }
 }
@@ -138,8 +138,11 @@ async fn no_password_shows_for_any_scheme_or_odd_character() {
     let halves = ["hunter2", "s3cret"];
     let config = StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(300))
-        .with_pool_wait_timeout(Duration::from_millis(300));
+        .unwrap()
+        .with_pool_wait_timeout(Duration::from_millis(300))
+        .unwrap();
     let mut urls = Vec::new();
     for odd in ODD {
         let password = format!("hunter2{odd}s3cret");
@@ -273,5 +276,155 @@ fn one_parser_names_the_deployment() {
         assert_eq!(parsed.kind(), kind, "{url}");
         let store = open(url).unwrap();
         assert_eq!(store.deployment(), deployment, "{url}");
+    }
+}
+
+/// Every text a URL that does not parse can reach: `redact_url`, the parse error (`Display`,
+/// `Debug`), the store's open error, the glue builder's `Debug` and its build error with each
+/// error of its source chain.
+fn shown_for(url: &str) -> Vec<String> {
+    let mut shown = vec![
+        redact_url(url).to_string(),
+        format!("{:?}", redact_url(url)),
+    ];
+    if let Err(error) = StoreUrl::parse(url) {
+        shown.push(error.to_string());
+        shown.push(format!("{error:?}"));
+    }
+    if let Err(error) = open(url) {
+        shown.push(error.to_string());
+        shown.push(format!("{error:?}"));
+    }
+    let builder = TaskGlue::<(), ()>::builder().store_url(url);
+    shown.push(format!("{builder:?}"));
+    if let Err(error) = builder.build() {
+        shown.push(format!("{error:?}"));
+        let mut source: Option<&dyn std::error::Error> = Some(&error);
+        while let Some(error) = source {
+            shown.push(error.to_string());
+            source = error.source();
+        }
+    }
+    shown
+}
+
+/// Malformed URLs (no host, no `@`, a stray `?` or `#`, an `@` inside the password, an empty
+/// port, IPv6 brackets) × every scheme × passwords holding each URL delimiter × users: no text
+/// of the password shows anywhere, whichever way the parser read it. A URL that happens to parse
+/// (a password holding `@` makes what follows it a host) hides its parsed password.
+#[test]
+fn no_text_of_a_password_shows_for_a_malformed_url() {
+    const SCHEMES: [&str; 9] = [
+        "redis",
+        "rediss",
+        "unix",
+        "redis+unix",
+        "redis+cluster",
+        "rediss+cluster",
+        "redis+sentinel",
+        "memory",
+        "valkey",
+    ];
+    const TEMPLATES: [&str; 16] = [
+        // No host.
+        "{s}://{u}:{p}@",
+        "{s}://{u}:{p}@/0",
+        "{s}://{u}:{p}@:6379",
+        // No `@`.
+        "{s}://{u}:{p}",
+        "{s}://{u}:{p}/0",
+        // A stray `?` or `#`.
+        "{s}://{u}:{p}?db=1",
+        "{s}://{u}:{p}@h?timeout=1",
+        "{s}://{u}:{p}#frag",
+        "{s}://{u}:{p}@h#frag",
+        // Empty or bad port.
+        "{s}://{u}:{p}@h:",
+        "{s}://{u}:{p}@h:99999",
+        // IPv6 brackets.
+        "{s}://{u}:{p}@[::1",
+        "{s}://{u}:{p}@[::1]x",
+        "{s}://{u}:{p}@[zz]:1",
+        // Unix credentials in the query, malformed around them.
+        "{s}://?pass={p}",
+        "{s}:///s.sock?pass={p}&x",
+    ];
+    let odd = ['@', '?', '#', '/', ':', '&', '%', ',', '[', ']', '=', ' '];
+    let mut passwords = vec!["hunter2s3cret".to_owned()];
+    passwords.extend(odd.iter().map(|c| format!("hunter2{c}s3cret")));
+    let users = ["", "app", "us%40er"];
+    let (mut malformed, mut parsed) = (0, 0);
+    for scheme in SCHEMES {
+        for template in TEMPLATES {
+            for password in &passwords {
+                for user in users {
+                    let url = template
+                        .replace("{s}", scheme)
+                        .replace("{u}", user)
+                        .replace("{p}", password);
+                    let shown = shown_for(&url);
+                    let secrets: Vec<String> = match StoreUrl::parse(&url) {
+                        // Malformed: neither half of the password shows.
+                        Err(_) => {
+                            malformed += 1;
+                            vec!["hunter2".to_owned(), "s3cret".to_owned()]
+                        }
+                        Ok(read) => {
+                            parsed += 1;
+                            [Some(password.as_str()), read.password()]
+                                .into_iter()
+                                .flatten()
+                                .map(str::to_owned)
+                                .collect()
+                        }
+                    };
+                    let leaked: Vec<&String> = secrets
+                        .iter()
+                        .filter(|secret| shown.iter().any(|text| text.contains(secret.as_str())))
+                        .collect();
+                    assert!(leaked.is_empty(), "{url} leaks {leaked:?}: {shown:#?}");
+                }
+            }
+        }
+    }
+    assert!(malformed > 5000, "{malformed} malformed, {parsed} parsed");
+}
+
+/// The reported reproductions, word for word.
+#[test]
+fn the_reported_malformed_urls_name_only_their_scheme() {
+    for (url, shown, problem) in [
+        ("redis://:hunter2", "redis://…", UrlProblem::MissingHost),
+        ("redis://app:hunter2", "redis://…", UrlProblem::InvalidPort),
+        ("redis://:pw?x", "redis://…", UrlProblem::UnexpectedQuery),
+        (
+            "unix://?pass=hun/ter2",
+            "unix://…",
+            UrlProblem::MissingSocketPath,
+        ),
+        ("redis://:hun@ter2@", "redis://…", UrlProblem::MissingHost),
+    ] {
+        let error = open_error(url);
+        match &error {
+            StoreError::InvalidUrl {
+                url: redacted,
+                reason,
+            } => {
+                assert_eq!(redacted.as_str(), shown, "{url}");
+                assert_eq!(reason, &problem, "{url}");
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("invalid store URL `{shown}`: ")),
+            "{error}"
+        );
+        for text in shown_for(url) {
+            for secret in ["hunter2", "hun", "ter2", "pw", "?x"] {
+                assert!(!text.contains(secret), "{url}: {text}");
+            }
+        }
     }
 }

@@ -26,10 +26,10 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "memory://taskctx-bench")]
     url: String,
     /// Operations per measurement (per stored form and operation).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = crate::ranges::operations())]
     tasks: usize,
-    /// Operations in flight at once.
-    #[arg(long, default_value_t = 1)]
+    /// Operations in flight at once (1 to 1024).
+    #[arg(long, default_value_t = 1, value_parser = crate::ranges::workers())]
     concurrency: usize,
     /// Also measure Fernet (derives a key from `TASKCTX_ENCRYPTION_KEY`, or a generated one).
     #[arg(long)]
@@ -39,10 +39,11 @@ pub(crate) struct BenchArgs {
     json: bool,
     /// Runtime threads the callers run on: 1 (the default) is a single-threaded runtime, like
     /// `redis-benchmark`'s one client thread; more is a multi-threaded runtime.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::ranges::threads())]
     threads: usize,
-    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
-    #[arg(long)]
+    /// Redis connections the store keeps (each multiplexed; 1 to 1024); the store's default when
+    /// not given.
+    #[arg(long, value_parser = crate::ranges::connections())]
     connections: Option<usize>,
     /// Skip the `redis-benchmark` baseline.
     #[arg(long)]
@@ -70,12 +71,6 @@ impl<T> Phase<T> {
 
 /// Runs `bench`.
 pub(crate) fn run(args: &BenchArgs) -> Result<(), Failure> {
-    if args.tasks == 0 || args.concurrency == 0 {
-        return Err(Failure::input(
-            "invalid bench size",
-            "--tasks and --concurrency must be at least 1",
-        ));
-    }
     let runtime = demo::runtime(args.threads)?;
     runtime.block_on(measure(args))
 }
@@ -84,11 +79,14 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     let sealing = SealingKey::generate("bench")
         .map_err(|e| Failure::check("could not generate a sealing key", e))?;
     let mut forms: Vec<(&str, TaskGlue)> = vec![
-        ("json", builder(args).build().map_err(setup)?),
-        ("native", builder(args).native(true).build().map_err(setup)?),
+        ("json", builder(args)?.build().map_err(setup)?),
+        (
+            "native",
+            builder(args)?.native(true).build().map_err(setup)?,
+        ),
         (
             "sealed native",
-            builder(args)
+            builder(args)?
                 .sealing_keys(KeyRing::new(sealing))
                 .build()
                 .map_err(setup)?,
@@ -97,7 +95,7 @@ async fn measure(args: &BenchArgs) -> Result<(), Failure> {
     if let Some(key) = demo::fernet_key(args.encrypt)? {
         forms.push((
             "fernet",
-            builder(args).fernet_key(key).build().map_err(setup)?,
+            builder(args)?.fernet_key(key).build().map_err(setup)?,
         ));
     }
     let url = StoreUrl::parse(&args.url).map_err(|e| Failure::input("invalid store URL", e))?;
@@ -566,7 +564,7 @@ impl Table<'_> {
             "store: {url}, {} operations per row, {} in flight, {} runtime thread(s)",
             args.tasks,
             args.concurrency,
-            args.threads.max(1)
+            args.threads
         );
         out!(
             "{:<16} {:<14} {:>10} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7}",
@@ -633,7 +631,7 @@ impl Table<'_> {
                 "form": row.form,
                 "op": row.op,
                 "concurrency": self.args.concurrency,
-                "threads": self.args.threads.max(1),
+                "threads": self.args.threads,
                 "connections": self.args.connections.unwrap_or_else(|| StoreConfig::default().pool_size()),
                 "operations": self.args.tasks,
                 "value_bytes": row.value_bytes,
@@ -702,19 +700,21 @@ fn full_snapshot() -> TaskContextSnapshot {
         .build()
 }
 
-fn builder(args: &BenchArgs) -> taskctx_worker_glue::TaskGlueBuilder<(), ()> {
+fn builder(args: &BenchArgs) -> Result<taskctx_worker_glue::TaskGlueBuilder<(), ()>, Failure> {
     let mut config = StoreConfig::default();
     if let Some(connections) = args.connections {
-        config = config.with_pool_size(connections);
+        config = config
+            .with_pool_size(connections)
+            .map_err(|e| Failure::input("invalid --connections", e))?;
     }
-    TaskGlue::builder()
+    Ok(TaskGlue::builder()
         .store_url(&args.url)
         .store_config(config)
-        .restore_policy(RestorePolicy::FailClosed)
+        .restore_policy(RestorePolicy::FailClosed))
 }
 
 fn setup(error: taskctx_worker_glue::ConfigError) -> Failure {
-    Failure::input("could not set up the task glue", error)
+    Failure::input_chain("could not set up the task glue", error)
 }
 
 fn micros(duration: Duration) -> String {

@@ -35,14 +35,14 @@ pub(crate) struct DemoArgs {
     /// The snapshot store URL (`memory://`, `redis://…`, `redis+cluster://…`, …).
     #[arg(long, default_value = "memory://taskctx-demo")]
     url: String,
-    /// How many tasks to submit.
-    #[arg(long, default_value_t = 1000)]
+    /// How many tasks to submit (0 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = crate::ranges::tasks())]
     tasks: usize,
-    /// How many simulated callers submit them.
-    #[arg(long, default_value_t = 20)]
+    /// How many simulated callers submit them (1 to 10,000).
+    #[arg(long, default_value_t = 20, value_parser = crate::ranges::callers())]
     callers: usize,
-    /// How many concurrent workers run them.
-    #[arg(long, default_value_t = 4)]
+    /// How many concurrent workers run them (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = crate::ranges::workers())]
     workers: usize,
     /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
@@ -58,12 +58,13 @@ pub(crate) struct DemoArgs {
     /// Print the summary as one JSON object instead of lines of text.
     #[arg(long)]
     json: bool,
-    /// Redis connections the store keeps (each multiplexed); the store's default when not given.
-    #[arg(long)]
+    /// Redis connections the store keeps (each multiplexed; 1 to 1024); the store's default when
+    /// not given.
+    #[arg(long, value_parser = crate::ranges::connections())]
     connections: Option<usize>,
-    /// Runtime threads the callers and workers run on: 1 is a single-threaded runtime, more a
-    /// multi-threaded one.
-    #[arg(long, default_value_t = 2)]
+    /// Runtime threads the callers and workers run on (1 to 256): 1 is a single-threaded runtime,
+    /// more a multi-threaded one.
+    #[arg(long, default_value_t = 2, value_parser = crate::ranges::threads())]
     threads: usize,
 }
 
@@ -99,12 +100,6 @@ enum Outcome {
 
 /// Runs the demo.
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
-    if args.callers == 0 || args.workers == 0 {
-        return Err(Failure::input(
-            "invalid demo size",
-            "--callers and --workers must be at least 1",
-        ));
-    }
     let runtime = runtime(args.threads)?;
     runtime.block_on(run_async(args))
 }
@@ -315,7 +310,16 @@ pub(crate) struct Tally {
     expired: usize,
     failed: usize,
     violations: usize,
+    /// Queue entries that were not jobs (`taskctx work`).
+    malformed: usize,
     latencies: Vec<Duration>,
+}
+
+impl Tally {
+    /// Counts `count` malformed queue entries.
+    pub(crate) fn add_malformed(&mut self, count: usize) {
+        self.malformed += count;
+    }
 }
 
 async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
@@ -382,7 +386,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     ));
     running.enable_steady_tick(Duration::from_millis(100));
     let run_started = Instant::now();
-    let total = run_workers(&glue, receiver, args.workers).await;
+    let total = run_workers(&glue, receiver, args.workers, None).await;
     let run_elapsed = run_started.elapsed();
     running.finish_and_clear();
     let total = total?;
@@ -395,6 +399,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
             run_elapsed,
             form: glue.codec().form(),
             json: args.json,
+            dead_letter: None,
         },
         &total,
     );
@@ -419,7 +424,9 @@ pub(crate) fn glue_for(
 ) -> Result<TaskGlue, Failure> {
     let mut config = StoreConfig::default();
     if let Some(connections) = connections {
-        config = config.with_pool_size(connections);
+        config = config
+            .with_pool_size(connections)
+            .map_err(|e| Failure::input("invalid --connections", e))?;
     }
     let mut builder = TaskGlue::builder()
         .store_url(url)
@@ -431,7 +438,7 @@ pub(crate) fn glue_for(
     }
     builder
         .build()
-        .map_err(|e| Failure::input("could not set up the task glue", e))
+        .map_err(|e| Failure::input_chain("could not set up the task glue", e))
 }
 
 /// Task n belongs to caller n % K. Authenticated callers reuse the same client task ids
@@ -445,17 +452,20 @@ pub(crate) fn task_id_for(n: usize, callers: usize, caller: &Caller) -> String {
     }
 }
 
-/// Runs `workers` workers over the jobs of `receiver` until it closes.
+/// Runs `workers` workers over the jobs of `receiver` until it closes; each job, once its
+/// outcome is counted, is handed to `done` (when given).
 pub(crate) async fn run_workers(
     glue: &TaskGlue,
     receiver: mpsc::UnboundedReceiver<Job>,
     workers: usize,
+    done: Option<mpsc::UnboundedSender<Job>>,
 ) -> Result<Tally, Failure> {
     let receiver = Arc::new(Mutex::new(receiver));
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
         let receiver = Arc::clone(&receiver);
         let glue = glue.clone();
+        let done = done.clone();
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
@@ -473,6 +483,9 @@ pub(crate) async fn run_workers(
                     Outcome::Failed => tally.failed += 1,
                     Outcome::Violation => tally.violations += 1,
                 }
+                if let Some(done) = &done {
+                    let _ = done.send(job);
+                }
             }
             tally
         }));
@@ -487,6 +500,7 @@ pub(crate) async fn run_workers(
         total.expired += tally.expired;
         total.failed += tally.failed;
         total.violations += tally.violations;
+        total.malformed += tally.malformed;
         total.latencies.extend(tally.latencies);
     }
     Ok(total)
@@ -509,6 +523,12 @@ pub(crate) fn verdict(total: &Tally) -> Result<(), Failure> {
             format!("{} failed", total.failed),
         ));
     }
+    if total.malformed > 0 {
+        return Err(Failure::check(
+            "some jobs on the list were malformed",
+            format!("{} moved to the dead-letter list", total.malformed),
+        ));
+    }
     Ok(())
 }
 
@@ -523,6 +543,8 @@ pub(crate) struct Summary<'a> {
     pub(crate) form: taskctx_snapshot::StoredForm,
     /// One JSON object instead of lines of text.
     pub(crate) json: bool,
+    /// The dead-letter list malformed queue entries went to (`taskctx work`).
+    pub(crate) dead_letter: Option<&'a str>,
 }
 
 pub(crate) fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
@@ -565,6 +587,7 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
             "expired_token": total.expired,
             "failed": total.failed,
             "violations": total.violations,
+            "malformed": summary.dead_letter.map(|_| total.malformed),
             "submit_ms": summary.submit_elapsed.map(|submit| submit.as_secs_f64() * 1e3),
             "run_ms": secs * 1e3,
             "run_tasks_per_sec": throughput,
@@ -587,6 +610,13 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
     out!("anonymous        {}", total.anonymous);
     out!("expired-token    {}", total.expired);
     out!("failed           {}", total.failed);
+    if let Some(dead_letter) = summary.dead_letter {
+        out!(
+            "malformed        {} (moved to {})",
+            total.malformed,
+            crate::snapshot::text(dead_letter)
+        );
+    }
     if let Some(submit_elapsed) = summary.submit_elapsed {
         out!(
             "submit time      {:.1} ms",

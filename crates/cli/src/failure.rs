@@ -17,6 +17,18 @@ impl Failure {
         Self::Input(format!("{what}: {cause}"))
     }
 
+    /// Bad input: `what` went wrong, because of `error` and each error of its source chain, in
+    /// order (each shows its own cause once, so none is repeated).
+    pub(crate) fn input_chain(what: &str, error: impl std::error::Error) -> Self {
+        let mut message = format!("{what}: {error}");
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Self::Input(message)
+    }
+
     /// A failed check or operation: `what` went wrong, because of `cause`.
     pub(crate) fn check(what: &str, cause: impl fmt::Display) -> Self {
         Self::Check(format!("{what}: {cause}"))

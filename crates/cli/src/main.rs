@@ -26,6 +26,7 @@ mod demo;
 mod failure;
 mod key;
 mod queue;
+mod ranges;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -50,6 +51,12 @@ enum Command {
     /// Submit the demo's tasks to a Redis list, for `taskctx work` in other processes.
     Submit(queue::SubmitArgs),
     /// Run the tasks on a Redis list as workers, checking every task's caller.
+    ///
+    /// Keys, for the job list LIST and the worker id ID: each job is moved from LIST to
+    /// LIST:processing:ID as it is taken (BLMOVE) and removed from there only once its outcome is
+    /// counted; a worker restarted with the same --worker-id first runs the jobs left there. An
+    /// entry that is not a job (not UTF-8, no request id) is reported as a failed job and moved to
+    /// the dead-letter list LIST:dead, and the worker goes on.
     Work(queue::WorkArgs),
     /// Measure submit and run throughput and latency per stored form, beside raw SET and GET.
     Bench(bench::BenchArgs),

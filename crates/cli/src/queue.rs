@@ -1,16 +1,30 @@
 //! `taskctx submit` and `taskctx work`: the demo split across processes, with a Redis list as the
 //! job queue. `submit` stores each task's context and pushes only its execution key (and the
-//! task's own request id) onto the list; `work` pops them and runs each task inside its restored
+//! task's own request id) onto the list; `work` takes them and runs each task inside its restored
 //! context, checking its caller.
+//!
+//! The queue's keys, for a job list `LIST` (`--list`) and a worker id `ID` (`--worker-id`):
+//!
+//! - `LIST`: the jobs waiting, each `EXECUTION_KEY\nREQUEST_ID`, pushed on the right by `submit`.
+//! - `LIST:processing:ID`: the jobs worker `ID` has taken and not finished. A job is moved there
+//!   atomically as it is taken (`BLMOVE LIST LIST:processing:ID LEFT RIGHT`) and removed
+//!   (`LREM`) only once its outcome is counted, so a worker that dies loses nothing: restarted with
+//!   the same id, it first runs the jobs its processing list holds. A worker holds at most two
+//!   jobs per `--workers` at once, so that several worker processes share the list.
+//! - `LIST:dead`: the dead-letter list. An entry that is not a job (not UTF-8, no request id) is
+//!   reported as a failed job and moved there (with its removal from the processing list, in one
+//!   `MULTI`/`EXEC`); the worker goes on with the next job.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use deadpool_redis::redis::{
-    self, ConnectionAddr, IntoConnectionInfo as _, aio::MultiplexedConnection,
+    self, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _,
+    aio::MultiplexedConnection,
 };
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::demo::{self, Job, Summary};
 use crate::failure::Failure;
@@ -27,11 +41,11 @@ pub(crate) struct SubmitArgs {
     /// The Redis list the jobs are pushed onto.
     #[arg(long, default_value = DEFAULT_LIST)]
     list: String,
-    /// How many tasks to submit.
-    #[arg(long, default_value_t = 1000)]
+    /// How many tasks to submit (0 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = crate::ranges::tasks())]
     tasks: usize,
-    /// How many simulated callers submit them.
-    #[arg(long, default_value_t = 20)]
+    /// How many simulated callers submit them (1 to 10,000).
+    #[arg(long, default_value_t = 20, value_parser = crate::ranges::callers())]
     callers: usize,
     /// Store snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
@@ -44,18 +58,23 @@ pub(crate) struct WorkArgs {
     /// The Redis URL (`redis://…`).
     #[arg(long)]
     url: String,
-    /// The Redis list the jobs are popped from.
+    /// The Redis list the jobs are taken from.
     #[arg(long, default_value = DEFAULT_LIST)]
     list: String,
-    /// How many concurrent workers run the jobs.
-    #[arg(long, default_value_t = 4)]
+    /// How many concurrent workers run the jobs (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = crate::ranges::workers())]
     workers: usize,
     /// Read snapshots Fernet-encrypted, with key material from `TASKCTX_ENCRYPTION_KEY`.
     #[arg(long)]
     encrypt: bool,
-    /// Stop after the list has stayed empty this many seconds.
-    #[arg(long, default_value_t = 1)]
+    /// Stop after the list has stayed empty this many seconds (1 to 3600).
+    #[arg(long, default_value_t = 1, value_parser = crate::ranges::idle_secs())]
     idle_secs: u64,
+    /// This worker's id: the jobs it has taken and not finished are kept on
+    /// `LIST:processing:ID`, and a worker restarted with the same id runs them first.
+    #[arg(long, default_value = "worker-1", value_name = "ID",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    worker_id: String,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -109,12 +128,6 @@ async fn connection(client: &redis::Client) -> Result<MultiplexedConnection, Fai
 
 /// Runs `submit`.
 pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
-    if args.callers == 0 {
-        return Err(Failure::input(
-            "invalid submit size",
-            "--callers must be at least 1",
-        ));
-    }
     runtime()?.block_on(async {
         let glue = demo::glue_for(&args.url, args.encrypt, None)?;
         let client = job_list(&args.url)?;
@@ -146,68 +159,246 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<(), Failure> {
     })
 }
 
+/// The keys of one worker's queue (see the module documentation), on one connection.
+#[derive(Clone)]
+struct Queue {
+    conn: MultiplexedConnection,
+    jobs: String,
+    processing: String,
+    dead: String,
+}
+
+impl Queue {
+    /// The jobs this worker had taken and not finished, oldest first.
+    async fn unfinished(&mut self) -> Result<Vec<Vec<u8>>, Failure> {
+        redis::cmd("LRANGE")
+            .arg(&self.processing)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| Failure::check("could not read the processing list", e))
+    }
+
+    /// Removes a finished job from the processing list.
+    async fn finish(&mut self, job: &Job) -> Result<(), Failure> {
+        redis::cmd("LREM")
+            .arg(&self.processing)
+            .arg(1)
+            .arg(entry(job))
+            .query_async::<i64>(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| Failure::check("could not remove a finished job", e))
+    }
+
+    /// Moves a malformed entry from the processing list to the dead-letter list, in one step.
+    async fn dead_letter(&mut self, entry: &[u8]) -> Result<(), Failure> {
+        redis::pipe()
+            .atomic()
+            .cmd("RPUSH")
+            .arg(&self.dead)
+            .arg(entry)
+            .ignore()
+            .cmd("LREM")
+            .arg(&self.processing)
+            .arg(1)
+            .arg(entry)
+            .ignore()
+            .query_async::<()>(&mut self.conn)
+            .await
+            .map_err(|e| {
+                Failure::check("could not move a malformed job to the dead-letter list", e)
+            })
+    }
+
+    /// Hands a taken entry to the workers, or dead-letters it when it is not a job; returns
+    /// whether it was malformed.
+    async fn dispatch(
+        &mut self,
+        entry: Vec<u8>,
+        workers: &mpsc::UnboundedSender<Job>,
+    ) -> Result<bool, Failure> {
+        match parse_entry(entry) {
+            Ok(job) => {
+                let _ = workers.send(job);
+                Ok(false)
+            }
+            Err((entry, reason)) => {
+                eprintln!(
+                    "taskctx: a job on {} is malformed ({reason}): moved to {}",
+                    crate::snapshot::text(&self.jobs),
+                    crate::snapshot::text(&self.dead)
+                );
+                self.dead_letter(&entry).await?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// The list entry of `job`, as `submit` pushed it.
+fn entry(job: &Job) -> String {
+    format!("{}\n{}", job.execution_key, job.request_id)
+}
+
+/// The job an entry holds, or the entry back with what is wrong with it.
+fn parse_entry(entry: Vec<u8>) -> Result<Job, (Vec<u8>, &'static str)> {
+    let text = String::from_utf8(entry).map_err(|e| (e.into_bytes(), "not UTF-8"))?;
+    match text.rsplit_once('\n') {
+        Some((execution_key, request_id))
+            if !execution_key.is_empty() && !request_id.is_empty() =>
+        {
+            Ok(Job {
+                execution_key: execution_key.to_owned(),
+                request_id: request_id.to_owned(),
+            })
+        }
+        Some(_) => Err((text.into_bytes(), "empty execution key or request id")),
+        None => Err((text.into_bytes(), "no request id")),
+    }
+}
+
 /// Runs `work`.
 pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
-    if args.workers == 0 {
-        return Err(Failure::input(
-            "invalid worker count",
-            "--workers must be at least 1",
-        ));
-    }
     runtime()?.block_on(async {
         let glue = demo::glue_for(&args.url, args.encrypt, None)?;
         let client = job_list(&args.url)?;
-        let mut conn = connection(&client).await?;
+        let idle = Duration::from_secs(args.idle_secs);
+        let mut queue = Queue {
+            conn: connection(&client).await?,
+            processing: format!("{}:processing:{}", args.list, args.worker_id),
+            dead: format!("{}:dead", args.list),
+            jobs: args.list.clone(),
+        };
+        // The blocking take has a connection of its own (on a shared one, every other command
+        // would wait behind it), whose reply timeout outlasts the block.
+        let mut taker = client
+            .get_multiplexed_async_connection_with_config(
+                &AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(idle.saturating_add(Duration::from_secs(5)))),
+            )
+            .await
+            .map_err(|e| Failure::check("could not connect to the job list's Redis", e))?;
         let (sender, receiver) = mpsc::unbounded_channel();
+        let (done, mut finished) = mpsc::unbounded_channel();
         let started = Instant::now();
         let workers = {
             let glue = glue.clone();
             let count = args.workers;
-            tokio::spawn(async move { demo::run_workers(&glue, receiver, count).await })
+            tokio::spawn(async move { demo::run_workers(&glue, receiver, count, Some(done)).await })
         };
-        let idle = Duration::from_secs(args.idle_secs.max(1));
-        let mut idle_since = Instant::now();
-        loop {
-            let popped: Option<String> = redis::cmd("LPOP")
-                .arg(&args.list)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| Failure::check("could not pop a job", e))?;
-            let Some(entry) = popped else {
-                if idle_since.elapsed() >= idle {
-                    break;
+        // A job leaves the processing list only once the workers have counted its outcome.
+        // A job is taken only with a free slot: at most two per worker are held at once (one
+        // running, one waiting), so that other worker processes share the list. Finishing or
+        // dead-lettering a job frees its slot.
+        let slots = Arc::new(Semaphore::new(args.workers.saturating_mul(2)));
+        let remover = {
+            let (mut queue, slots) = (queue.clone(), Arc::clone(&slots));
+            tokio::spawn(async move {
+                while let Some(job) = finished.recv().await {
+                    if let Err(failure) = queue.finish(&job).await {
+                        // No slot is freed again: the taking loop stops.
+                        slots.close();
+                        return Err(failure);
+                    }
+                    slots.add_permits(1);
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok::<_, Failure>(())
+            })
+        };
+        let mut malformed = 0;
+        let unfinished = queue.unfinished().await?;
+        if !unfinished.is_empty() {
+            eprintln!(
+                "resuming {} unfinished jobs from {}",
+                unfinished.len(),
+                crate::snapshot::text(&queue.processing)
+            );
+        }
+        let mut unfinished = unfinished.into_iter();
+        let mut last_taken = Instant::now();
+        loop {
+            match slots.acquire().await {
+                Ok(slot) => slot.forget(),
+                Err(_) => break,
+            }
+            if let Some(entry) = unfinished.next() {
+                if queue.dispatch(entry, &sender).await? {
+                    malformed += 1;
+                    slots.add_permits(1);
+                }
                 continue;
+            }
+            let taken: Option<Vec<u8>> = redis::cmd("BLMOVE")
+                .arg(&queue.jobs)
+                .arg(&queue.processing)
+                .arg("LEFT")
+                .arg("RIGHT")
+                .arg(idle.as_secs_f64())
+                .query_async(&mut taker)
+                .await
+                .map_err(|e| Failure::check("could not take a job", e))?;
+            let Some(entry) = taken else {
+                break;
             };
-            idle_since = Instant::now();
-            let Some((execution_key, request_id)) = entry.rsplit_once('\n') else {
-                return Err(Failure::input(
-                    "a job on the list is malformed",
-                    "no request id",
-                ));
-            };
-            let _ = sender.send(Job {
-                execution_key: execution_key.to_owned(),
-                request_id: request_id.to_owned(),
-            });
+            last_taken = Instant::now();
+            if queue.dispatch(entry, &sender).await? {
+                malformed += 1;
+                slots.add_permits(1);
+            }
         }
         drop(sender);
-        let total = workers
+        let mut total = workers
             .await
             .map_err(|e| Failure::check("the workers stopped unexpectedly", e))??;
+        remover
+            .await
+            .map_err(|e| Failure::check("the workers stopped unexpectedly", e))??;
+        total.add_malformed(malformed);
         demo::report(
             &Summary {
                 url: &args.url,
                 callers: None,
                 workers: args.workers,
                 submit_elapsed: None,
-                run_elapsed: started.elapsed().saturating_sub(idle_since.elapsed()),
+                run_elapsed: started.elapsed().saturating_sub(last_taken.elapsed()),
                 form: glue.codec().form(),
                 json: false,
+                dead_letter: Some(&queue.dead),
             },
             &total,
         );
         demo::verdict(&total)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_jobs_or_say_what_is_wrong() {
+        let job = parse_entry(b"auth:a%7Cb:T1:tool:x\nreq-1".to_vec()).ok();
+        assert_eq!(
+            job.as_ref()
+                .map(|job| (job.execution_key.as_str(), job.request_id.as_str())),
+            Some(("auth:a%7Cb:T1:tool:x", "req-1"))
+        );
+        assert_eq!(
+            job.map(|job| entry(&job)).as_deref(),
+            Some("auth:a%7Cb:T1:tool:x\nreq-1")
+        );
+        for (bad, reason) in [
+            (&b"no newline"[..], "no request id"),
+            (b"\xff\xfe\nreq", "not UTF-8"),
+            (b"key\n", "empty execution key or request id"),
+            (b"\nreq", "empty execution key or request id"),
+        ] {
+            assert_eq!(
+                parse_entry(bad.to_vec()).err(),
+                Some((bad.to_vec(), reason))
+            );
+        }
+    }
 }

@@ -275,23 +275,25 @@ fn show(
         }
         return;
     }
+    // Every stored text goes through `text`: a control character in a value (a newline
+    // forging a line, an ESC sequence driving the terminal) is shown escaped.
     if let Some((key, ttl)) = stored_at {
-        out!("redis key            {key}");
+        out!("redis key            {}", text(key));
         out!("ttl                  {}", ttl_text(ttl));
     }
     out!("stored form          {form:?}");
     match snapshot.access_token() {
         None => out!("caller               (anonymous)"),
         Some(token) => {
-            out!("client_id            {}", token.client_id());
+            out!("client_id            {}", text(token.client_id()));
             if let Some(sub) = token.sub_claim() {
-                out!("sub                  {sub}");
+                out!("sub                  {}", text(&sub.to_string()));
             }
-            out!("scopes               {}", token.scopes().join(" "));
+            out!("scopes               {}", text(&token.scopes().join(" ")));
             if let Some(expires_at) = token.expires_at() {
                 out!("expires_at           {expires_at}");
             }
-            out!("token                {}", token.token());
+            out!("token                {}", text(token.token()));
         }
     }
     let optional = [
@@ -304,14 +306,31 @@ fn show(
     ];
     for (name, value) in optional {
         if let Some(value) = value {
-            out!("{name:<20} {value}");
+            out!("{name:<20} {}", text(value));
         }
     }
     if let Some(headers) = snapshot.http_headers() {
         for (name, value) in headers.iter() {
-            out!("header {name:<13} {value}");
+            out!("header {:<13} {}", text(name), text(value));
         }
     }
+}
+
+/// `value` safe to print on a line of its own: control characters (newlines, ESC, …) escaped as
+/// Rust's `char::escape_debug` writes them (`\n`, `\u{1b}`); other text, non-ASCII included, as is.
+pub(crate) fn text(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut shown = String::with_capacity(value.len().saturating_add(8));
+    for c in value.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 fn ttl_text(ttl: Option<Duration>) -> String {
@@ -319,4 +338,20 @@ fn ttl_text(ttl: Option<Duration>) -> String {
         || "no expiry".to_owned(),
         |ttl| format!("{} s", ttl.as_secs()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+
+    #[test]
+    fn control_characters_are_escaped_and_other_text_kept() {
+        assert_eq!(text("plain"), "plain");
+        assert_eq!(text("a\nclient_id  x"), "a\\nclient_id  x");
+        assert_eq!(
+            text("\u{1b}[31mred\r\t\u{7f}\u{85}"),
+            "\\u{1b}[31mred\\r\\t\\u{7f}\\u{85}"
+        );
+        assert_eq!(text("café ünïcode 日本"), "café ünïcode 日本");
+    }
 }

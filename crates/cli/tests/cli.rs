@@ -190,6 +190,44 @@ fn snapshot_decode_redacts_secrets_by_default() {
 }
 
 #[test]
+fn snapshot_decode_escapes_control_characters_in_stored_text() {
+    let stored = serde_json::json!({
+        "access_token_json": null,
+        "http_headers": {"x-note": "ok\u{1b}]0;owned\u{7}"},
+        "origin_request_id": "req\r\u{1b}[2K",
+        "session_id": "s-1\nclient_id            client-admin",
+        "owning_tool_name": "outil-é",
+        "owning_tool_version": null,
+    })
+    .to_string();
+    let output = taskctx(&["snapshot", "decode"], stored.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The newline cannot forge a line: the session id stays on its own, escaped.
+    assert!(
+        text.lines().all(|line| !line.starts_with("client_id")),
+        "{text}"
+    );
+    assert!(
+        text.contains("session_id           s-1\\nclient_id            client-admin\n"),
+        "{text}"
+    );
+    // No ESC, BEL or CR reaches the terminal.
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
+        "{text}"
+    );
+    assert!(text.contains("req\\r\\u{1b}[2K"), "{text}");
+    assert!(text.contains("ok\\u{1b}]0;owned\\u{7}"), "{text}");
+    // Printable non-ASCII text is kept as is.
+    assert!(text.contains("owning_tool_name     outil-é"), "{text}");
+    // `--json` keeps the exact values, escaped by JSON.
+    let json = taskctx(&["snapshot", "decode", "--json"], stored.as_bytes());
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert!(!stdout(&json).contains('\u{1b}'));
+}
+
+#[test]
 fn snapshot_decode_errors_are_distinct_and_exit_2() {
     let not_json = taskctx(&["snapshot", "decode"], b"garbage");
     let no_key = taskctx(&["snapshot", "decode"], b"gAAAAABogus");
@@ -224,6 +262,71 @@ fn snapshot_decode_errors_are_distinct_and_exit_2() {
         "{}",
         messages[2]
     );
+}
+
+/// Every count has a range, checked before anything runs: outside it, exit 2 with a one-line
+/// message naming the option and the range, never a panic or an abort.
+#[test]
+fn numeric_options_outside_their_range_exit_2() {
+    for (args, option, range) in [
+        (
+            &["demo", "--connections", "18446744073709551615"][..],
+            "--connections",
+            "1..=1024",
+        ),
+        (
+            &["demo", "--connections", "99999999999999"],
+            "--connections",
+            "1..=1024",
+        ),
+        (&["demo", "--connections", "0"], "--connections", "1..=1024"),
+        (
+            &["demo", "--tasks", "18446744073709551615"],
+            "--tasks",
+            "0..=1000000",
+        ),
+        (&["demo", "--callers", "0"], "--callers", "1..=10000"),
+        (&["demo", "--workers", "1000000"], "--workers", "1..=1024"),
+        (&["demo", "--threads", "100000"], "--threads", "1..=256"),
+        (
+            &["submit", "--url", "redis://h", "--callers", "0"],
+            "--callers",
+            "1..=10000",
+        ),
+        (
+            &["work", "--url", "redis://h", "--workers", "0"],
+            "--workers",
+            "1..=1024",
+        ),
+        (
+            &["work", "--url", "redis://h", "--idle-secs", "0"],
+            "--idle-secs",
+            "1..=3600",
+        ),
+        (
+            &["bench", "--concurrency", "0"],
+            "--concurrency",
+            "1..=1024",
+        ),
+        (&["bench", "--tasks", "0"], "--tasks", "1..=1000000"),
+        (
+            &["bench", "--connections", "4096"],
+            "--connections",
+            "1..=1024",
+        ),
+    ] {
+        let output = taskctx(args, b"");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        let first = message.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: invalid value")
+                && first.contains(option)
+                && first.contains(range),
+            "{args:?}: {message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
 }
 
 #[test]
@@ -468,6 +571,148 @@ fn submit_and_work_in_separate_processes_through_a_redis_list() {
     assert!(stdout(&again).contains("tasks            0"));
 }
 
+/// The length of a Redis list.
+fn list_len(redis: &RedisServer, key: &str) -> i64 {
+    redis.command(&["LLEN", key]).integer()
+}
+
+/// Malformed entries between good jobs: the worker reports each bad one as failed, moves it to
+/// the dead-letter list and goes on; every job it took is reported, none is left behind.
+#[test]
+fn work_reports_every_job_and_dead_letters_malformed_entries() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let list = "jobs:mixed";
+    let submit = || {
+        let submitted = taskctx(
+            &[
+                "submit",
+                "--url",
+                &url,
+                "--list",
+                list,
+                "--tasks",
+                "8",
+                "--callers",
+                "4",
+            ],
+            b"",
+        );
+        assert!(submitted.status.success(), "{}", stderr(&submitted));
+    };
+    submit();
+    let no_request_id: &[u8] = b"auth:client-0%7Cuser-0:job-0:tool:demo_tool";
+    let not_utf8: &[u8] = b"\xff\xfe\nreq-x";
+    assert_eq!(
+        redis
+            .command_bytes(&[b"RPUSH", list.as_bytes(), no_request_id])
+            .integer(),
+        9
+    );
+    assert_eq!(
+        redis
+            .command_bytes(&[b"RPUSH", list.as_bytes(), not_utf8])
+            .integer(),
+        10
+    );
+    submit();
+    assert_eq!(list_len(&redis, list), 18);
+
+    let worked = taskctx(
+        &["work", "--url", &url, "--list", list, "--workers", "3"],
+        b"",
+    );
+    let (text, errors) = (stdout(&worked), stderr(&worked));
+    // The two bad entries fail the run (exit 1), after every job has run.
+    assert_eq!(worked.status.code(), Some(1), "{text}{errors}");
+    assert!(text.contains("tasks            16"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    assert!(
+        text.contains("malformed        2 (moved to jobs:mixed:dead)"),
+        "{text}"
+    );
+    assert!(text.contains("isolation        pass"), "{text}");
+    assert_eq!(errors.matches("is malformed").count(), 2, "{errors}");
+    assert!(
+        errors.contains("(no request id)") && errors.contains("(not UTF-8)"),
+        "{errors}"
+    );
+    // Nothing is left waiting or in progress; the dead-letter list holds the two entries as
+    // they were.
+    assert_eq!(list_len(&redis, list), 0);
+    assert_eq!(list_len(&redis, "jobs:mixed:processing:worker-1"), 0);
+    let dead = redis.command(&["LRANGE", "jobs:mixed:dead", "0", "-1"]);
+    let taskctx_tests::redis::Reply::Array(Some(dead)) = dead else {
+        panic!("{dead:?}");
+    };
+    let dead: Vec<Option<Vec<u8>>> = dead
+        .iter()
+        .map(taskctx_tests::redis::Reply::bytes)
+        .collect();
+    assert_eq!(
+        dead,
+        [Some(no_request_id.to_vec()), Some(not_utf8.to_vec())]
+    );
+}
+
+/// Jobs a worker had taken when it died wait on its processing list: another worker does not
+/// take them, and the worker restarted with the same id runs them first.
+#[test]
+fn a_restarted_worker_runs_the_jobs_it_had_taken() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let list = "jobs:recover";
+    let submitted = taskctx(
+        &[
+            "submit",
+            "--url",
+            &url,
+            "--list",
+            list,
+            "--tasks",
+            "10",
+            "--callers",
+            "5",
+        ],
+        b"",
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    // Worker w-7 took 4 jobs and was killed before finishing them: they sit on its processing
+    // list, as its BLMOVE left them.
+    let processing = "jobs:recover:processing:w-7";
+    for _ in 0..4 {
+        let moved = redis.command(&["LMOVE", list, processing, "LEFT", "RIGHT"]);
+        assert!(moved.bytes().is_some());
+    }
+    let other = taskctx(
+        &["work", "--url", &url, "--list", list, "--worker-id", "w-8"],
+        b"",
+    );
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(
+        stdout(&other).contains("tasks            6"),
+        "{}",
+        stdout(&other)
+    );
+    assert_eq!(list_len(&redis, processing), 4);
+
+    let restarted = taskctx(
+        &["work", "--url", &url, "--list", list, "--worker-id", "w-7"],
+        b"",
+    );
+    let text = stdout(&restarted);
+    assert!(restarted.status.success(), "{text}{}", stderr(&restarted));
+    assert!(text.contains("tasks            4"), "{text}");
+    assert!(text.contains("failed           0"), "{text}");
+    assert!(
+        stderr(&restarted).contains("resuming 4 unfinished jobs"),
+        "{}",
+        stderr(&restarted)
+    );
+    assert_eq!(list_len(&redis, processing), 0);
+    assert_eq!(list_len(&redis, list), 0);
+}
+
 #[test]
 fn bench_measures_every_form() {
     let output = taskctx(&["bench", "--tasks", "20", "--concurrency", "4"], b"");
@@ -650,6 +895,36 @@ fn usage_errors_never_echo_a_url_password() {
             "{shown}"
         );
         assert!(shown.contains("error"), "{shown}");
+    }
+}
+
+/// A store URL that does not parse is named by its scheme alone in every command's error.
+#[test]
+fn malformed_store_urls_never_show_their_password() {
+    for url in [
+        "redis://:hunter2",
+        "redis://app:hunter2",
+        "redis://:hunter2?x",
+        "unix://?pass=hun/ter2",
+        "redis://:hun@ter2@",
+        "redis+sentinel://:hunter2@s",
+    ] {
+        for args in [
+            &["snapshot", "get", "--url", url, "--key", "anon:T1:tool:x"][..],
+            &["demo", "--url", url, "--tasks", "1"],
+            &["submit", "--url", url, "--tasks", "1"],
+            &["work", "--url", url],
+            &["bench", "--url", url, "--tasks", "1"],
+        ] {
+            let output = taskctx(args, b"");
+            let shown = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {shown}");
+            assert!(shown.contains("invalid store URL"), "{args:?}: {shown}");
+            assert!(
+                !shown.contains("hun") && !shown.contains("ter2"),
+                "{args:?}: {shown}"
+            );
+        }
     }
 }
 

@@ -14,7 +14,9 @@ use taskctx_snapshot::{AccessToken, Codec, FernetKey, HeaderPolicy, KeyRing, Sna
 use crate::context::TraceContext;
 use crate::fingerprint::{FingerprintKey, ScopeFingerprint};
 use crate::glue_store::GlueStore;
-use crate::refresh::{RefreshRequest, Refresher};
+use crate::refresh::{
+    MAX_REFRESH_MARGIN, MAX_REFRESH_TIMEOUT, MIN_REFRESH_TIMEOUT, RefreshRequest, Refresher,
+};
 use crate::registries::{Servers, Sessions};
 use crate::{BoxError, ConfigError, SnapshotStore, StoreConfig, Ttl, open_with};
 
@@ -188,6 +190,7 @@ pub struct TaskGlueBuilder<Se, Sv> {
     fingerprints: Option<FingerprintKey>,
     refresher: Option<Refresher>,
     refresh_margin: Option<Duration>,
+    refresh_timeout: Option<Duration>,
     span_hook: Option<Box<RestoreSpanHook>>,
     sessions: Option<Sessions<Se>>,
     server_capacity: Option<NonZeroUsize>,
@@ -213,6 +216,7 @@ impl<Se, Sv> Default for TaskGlueBuilder<Se, Sv> {
             fingerprints: None,
             refresher: None,
             refresh_margin: None,
+            refresh_timeout: None,
             span_hook: None,
             sessions: None,
             server_capacity: None,
@@ -323,7 +327,8 @@ where
         self
     }
 
-    /// The queue's execution TTL in seconds (default 900); keys live 900 s longer.
+    /// The queue's execution TTL in seconds (default 900); keys live 900 s longer. Range: 0 to
+    /// [`Ttl::MAX_SECS`] − 900 ([`ConfigError::TtlTooLong`] above).
     #[must_use]
     pub fn execution_ttl_secs(mut self, secs: u64) -> Self {
         self.execution_ttl_secs = secs;
@@ -350,7 +355,9 @@ where
     /// A token refresher, called before a task's code runs when its restored token has expired
     /// or expires within the [`refresh_margin`](Self::refresh_margin) (default 60 s). The
     /// refreshed token must be of the task's scope; it is installed for that task only (never
-    /// written back, never logged).
+    /// written back, never logged). Each call is bounded by the
+    /// [`refresh_timeout`](Self::refresh_timeout), and a panic in it fails that task's refresh
+    /// only; the timer needs a tokio runtime with time enabled.
     #[must_use]
     pub fn token_refresher<F, Fut, E>(mut self, refresher: F) -> Self
     where
@@ -363,10 +370,21 @@ where
     }
 
     /// How long before its expiry a token is refreshed (only with
-    /// [`token_refresher`](Self::token_refresher); default 60 s).
+    /// [`token_refresher`](Self::token_refresher); default 60 s, range 0 to 1 day).
     #[must_use]
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.refresh_margin = Some(margin);
+        self
+    }
+
+    /// How long the token refresher may take for one task (only with
+    /// [`token_refresher`](Self::token_refresher); default 5 s, range 1 ms to 10 minutes). When
+    /// it runs out, the refresh has failed ([`RestoreError::RefreshTimedOut`](crate::RestoreError::RefreshTimedOut)):
+    /// FailClosed refuses the task, FailOpen runs it without an expired token (with a token that
+    /// is still valid, with that one).
+    #[must_use]
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = Some(timeout);
         self
     }
 
@@ -433,7 +451,9 @@ where
     /// [`ConfigError::NoStore`]; [`ConfigError::Conflict`] for `store` with `store_url` or
     /// `store_config`, `codec` with `native`, `fernet_key` or `sealing_keys`, `native(true)` with
     /// `fernet_key` alone, `servers` with `server_capacity`; [`ConfigError::Requires`] for
-    /// `refresh_margin` without `token_refresher`; [`ConfigError::Store`] for a URL that cannot
+    /// `refresh_margin` or `refresh_timeout` without `token_refresher`;
+    /// [`ConfigError::OutOfRange`] for a refresh margin or timeout outside its range;
+    /// [`ConfigError::Store`] for a URL that cannot
     /// be opened; [`ConfigError::QueueName`] for an empty queue name or one with `{` or `}`;
     /// [`ConfigError::TtlTooLong`]; [`ConfigError::Randomness`].
     pub fn build(self) -> Result<TaskGlue<Se, Sv>, ConfigError> {
@@ -458,10 +478,35 @@ where
         if self.servers.is_some() && self.server_capacity.is_some() {
             return conflict("servers", "server_capacity");
         }
-        if self.refresh_margin.is_some() && self.refresher.is_none() {
-            return Err(ConfigError::Requires {
+        for (option, given) in [
+            ("refresh_margin", self.refresh_margin.is_some()),
+            ("refresh_timeout", self.refresh_timeout.is_some()),
+        ] {
+            if given && self.refresher.is_none() {
+                return Err(ConfigError::Requires {
+                    option,
+                    needs: "token_refresher",
+                });
+            }
+        }
+        if let Some(margin) = self
+            .refresh_margin
+            .filter(|margin| *margin > MAX_REFRESH_MARGIN)
+        {
+            return Err(ConfigError::OutOfRange {
                 option: "refresh_margin",
-                needs: "token_refresher",
+                value: format!("{margin:?}"),
+                range: "0s..=24h",
+            });
+        }
+        if let Some(timeout) = self
+            .refresh_timeout
+            .filter(|timeout| !(MIN_REFRESH_TIMEOUT..=MAX_REFRESH_TIMEOUT).contains(timeout))
+        {
+            return Err(ConfigError::OutOfRange {
+                option: "refresh_timeout",
+                value: format!("{timeout:?}"),
+                range: "1ms..=10min",
             });
         }
         let store = match (self.store, self.store_url) {
@@ -503,6 +548,9 @@ where
         let refresher = self.refresher.map(|mut refresher| {
             if let Some(margin) = self.refresh_margin {
                 refresher.margin = margin;
+            }
+            if let Some(timeout) = self.refresh_timeout {
+                refresher.timeout = timeout;
             }
             refresher
         });

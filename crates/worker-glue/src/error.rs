@@ -3,6 +3,8 @@
 //! Each variant shows its cause once: either in its own message or as its
 //! [`source`](std::error::Error::source), never both.
 
+use std::time::Duration;
+
 use taskctx_scope::KeySuffix;
 use taskctx_snapshot::{DecodeError, EncodeError};
 
@@ -41,6 +43,16 @@ pub enum ConfigError {
     /// The queue name is not usable in a Redis key.
     #[error("invalid queue name")]
     QueueName(#[source] KeyError),
+    /// A numeric option outside its documented range.
+    #[error("`{option}` is {value}, outside its range {range}")]
+    OutOfRange {
+        /// The option (a builder or [`StoreConfig`](crate::StoreConfig) method).
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The range accepted.
+        range: &'static str,
+    },
     /// The execution TTL plus the 900 s grace exceeds the longest TTL a store accepts.
     #[error("the execution TTL of {secs} s is too long")]
     TtlTooLong {
@@ -122,6 +134,21 @@ pub enum RestoreError {
         /// The refresher's error.
         #[source]
         source: BoxError,
+    },
+    /// The token refresher did not answer within the refresh timeout
+    /// ([`TaskGlueBuilder::refresh_timeout`](crate::TaskGlueBuilder::refresh_timeout)).
+    #[error("the token refresher for task {task_id} did not answer within {after:?}")]
+    RefreshTimedOut {
+        /// The task id.
+        task_id: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The token refresher panicked (the panic ends this task's refresh only).
+    #[error("the token refresher panicked while refreshing the token of task {task_id}")]
+    RefreshPanicked {
+        /// The task id.
+        task_id: String,
     },
     /// The token refresher returned a token of another scope than the task's.
     #[error("the refreshed access token of task {task_id} is not of the task's scope")]

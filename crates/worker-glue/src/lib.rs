@@ -132,7 +132,9 @@
 //!   removes the other's.
 //! - **Token refresh (optional).** With [`TaskGlueBuilder::token_refresher`], a token that has
 //!   expired or expires within the margin is refreshed before the task's code runs; the new token
-//!   must be of the task's scope, is installed for that task only, and is never logged.
+//!   must be of the task's scope, is installed for that task only, and is never logged. The
+//!   refresher is bounded by a timeout (default 5 s) and a panic in it fails that task's refresh
+//!   only: either is a refresh failure, handled by the restore policy.
 //! - **One write per submission.** The snapshot and the extra keys are saved in one atomic
 //!   [`SnapshotStore::save`] with TTL = execution TTL + 900 s (900 s for an execution TTL of 0).
 //! - **No secrets in logs.** Each restore is one `taskctx.restore` span with the task id, leg,
@@ -224,7 +226,10 @@ pub use context::{
 pub use error::{BoxError, ConfigError, RestoreError, SubmitError};
 pub use fingerprint::{FINGERPRINT_BYTES, FingerprintKey, ScopeFingerprint};
 pub use glue_store::GlueStore;
-pub use refresh::{DEFAULT_REFRESH_MARGIN, RefreshRequest};
+pub use refresh::{
+    DEFAULT_REFRESH_MARGIN, DEFAULT_REFRESH_TIMEOUT, MAX_REFRESH_MARGIN, MAX_REFRESH_TIMEOUT,
+    MIN_REFRESH_TIMEOUT, RefreshRequest,
+};
 pub use registries::{Servers, SessionRegistration, Sessions};
 pub use store::{
     ACCEPTED_URL_FORMS, AnyStore, Deployment, MemoryStore, Operation, RedactedUrl, RedisStore,

@@ -11,7 +11,7 @@ use taskctx_snapshot::{AccessToken, CREDENTIAL_HEADERS, TaskContextSnapshot};
 use tracing::Instrument;
 
 use crate::context::{self, CallerParts, RestoreOutcome, TaskContext, TraceContext};
-use crate::refresh::RefreshRequest;
+use crate::refresh::{RefreshFailure, RefreshRequest};
 use crate::submit::{is_scope_of, is_scope_of_token};
 use crate::{KeyError, RestoreError, RestorePolicy, TaskGlue};
 
@@ -89,7 +89,8 @@ where
     /// Under [`RestorePolicy::FailClosed`]: [`RestoreError::MalformedKey`],
     /// [`RestoreError::Store`], [`RestoreError::Missing`], [`RestoreError::Decode`],
     /// [`RestoreError::ScopeMismatch`], [`RestoreError::ExpiredToken`], and with a token
-    /// refresher [`RestoreError::Refresh`], [`RestoreError::RefreshedScopeMismatch`],
+    /// refresher [`RestoreError::Refresh`], [`RestoreError::RefreshTimedOut`],
+    /// [`RestoreError::RefreshPanicked`], [`RestoreError::RefreshedScopeMismatch`],
     /// [`RestoreError::RefreshedExpired`].
     pub async fn restore(&self, execution_key: &str) -> Result<Option<TaskContext>, RestoreError> {
         self.restore_as(execution_key).await
@@ -339,10 +340,15 @@ where
         };
         let request = RefreshRequest::new(key.task().into_owned(), Arc::clone(token));
         let failure = match refresher.refresh(request).await {
-            Err(source) => RestoreError::Refresh {
+            Err(RefreshFailure::Failed(source)) => RestoreError::Refresh {
                 task_id: task_id(),
                 source,
             },
+            Err(RefreshFailure::TimedOut(after)) => RestoreError::RefreshTimedOut {
+                task_id: task_id(),
+                after,
+            },
+            Err(RefreshFailure::Panicked) => RestoreError::RefreshPanicked { task_id: task_id() },
             Ok(refreshed) => {
                 if !is_scope_of_token(&refreshed, task.scope()) {
                     RestoreError::RefreshedScopeMismatch { task_id: task_id() }
@@ -444,6 +450,8 @@ fn refresh_failure_name(error: &RestoreError) -> &'static str {
     match error {
         RestoreError::RefreshedScopeMismatch { .. } => "scope_mismatch",
         RestoreError::RefreshedExpired { .. } => "expired",
+        RestoreError::RefreshTimedOut { .. } => "timed_out",
+        RestoreError::RefreshPanicked { .. } => "panicked",
         _ => "refresher_failed",
     }
 }

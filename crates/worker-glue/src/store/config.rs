@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::ConfigError;
+
 /// Timeouts and connection count of a [`RedisStore`](super::RedisStore); a
 /// [`MemoryStore`](super::MemoryStore) ignores them.
 ///
@@ -9,15 +11,22 @@ use std::time::Duration;
 /// bounded by its own timeout, and a timeout error names the phase and limit that ended the call,
 /// so a call returns within about [`StoreConfig::call_deadline`] (their sum).
 ///
+/// Ranges: each timeout 1 ms to 1 hour ([`StoreConfig::MIN_TIMEOUT`],
+/// [`StoreConfig::MAX_TIMEOUT`]), the pool 1 to 1024 connections
+/// ([`StoreConfig::MAX_POOL_SIZE`]); a setter given a value outside its range returns
+/// [`ConfigError::OutOfRange`].
+///
 /// ```
 /// use std::time::Duration;
 /// use taskctx_worker_glue::StoreConfig;
 ///
 /// let config = StoreConfig::default()
-///     .with_connect_timeout(Duration::from_millis(500))
-///     .with_pool_size(4);
+///     .with_connect_timeout(Duration::from_millis(500))?
+///     .with_pool_size(4)?;
 /// assert_eq!(config.connect_timeout(), Duration::from_millis(500));
 /// assert_eq!(config.call_deadline(), Duration::from_millis(4500));
+/// assert!(StoreConfig::default().with_pool_size(usize::MAX).is_err());
+/// # Ok::<(), taskctx_worker_glue::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -39,6 +48,15 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The largest pool: 1024 connections.
+    pub const MAX_POOL_SIZE: usize = 1024;
+
+    /// The shortest timeout: 1 ms.
+    pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+    /// The longest timeout: 1 hour.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
     /// The most time spent opening one connection (TCP or socket connect, TLS, `AUTH`, `SELECT`).
     #[must_use]
     pub const fn connect_timeout(&self) -> Duration {
@@ -72,35 +90,118 @@ impl StoreConfig {
             .saturating_add(self.response_timeout)
     }
 
-    /// Sets the connect timeout (a zero duration is raised to 1 ms).
-    #[must_use]
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = at_least_1ms(timeout);
-        self
+    /// Sets the connect timeout.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 ms to 1 hour.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        self.connect_timeout = timeout_in_range("with_connect_timeout", timeout)?;
+        Ok(self)
     }
 
-    /// Sets the response timeout (a zero duration is raised to 1 ms).
-    #[must_use]
-    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = at_least_1ms(timeout);
-        self
+    /// Sets the response timeout.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 ms to 1 hour.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        self.response_timeout = timeout_in_range("with_response_timeout", timeout)?;
+        Ok(self)
     }
 
-    /// Sets the pool wait timeout (a zero duration is raised to 1 ms).
-    #[must_use]
-    pub fn with_pool_wait_timeout(mut self, timeout: Duration) -> Self {
-        self.pool_wait_timeout = at_least_1ms(timeout);
-        self
+    /// Sets the pool wait timeout.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 ms to 1 hour.
+    pub fn with_pool_wait_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        self.pool_wait_timeout = timeout_in_range("with_pool_wait_timeout", timeout)?;
+        Ok(self)
     }
 
-    /// Sets the pool size (0 is raised to 1).
-    #[must_use]
-    pub fn with_pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size.max(1);
-        self
+    /// Sets the pool size.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 to [`StoreConfig::MAX_POOL_SIZE`] (1024).
+    pub fn with_pool_size(mut self, size: usize) -> Result<Self, ConfigError> {
+        if !(1..=Self::MAX_POOL_SIZE).contains(&size) {
+            return Err(ConfigError::OutOfRange {
+                option: "with_pool_size",
+                value: size.to_string(),
+                range: "1..=1024",
+            });
+        }
+        self.pool_size = size;
+        Ok(self)
     }
 }
 
-fn at_least_1ms(timeout: Duration) -> Duration {
-    timeout.max(Duration::from_millis(1))
+/// `timeout` when within [`StoreConfig::MIN_TIMEOUT`]..=[`StoreConfig::MAX_TIMEOUT`].
+fn timeout_in_range(option: &'static str, timeout: Duration) -> Result<Duration, ConfigError> {
+    if (StoreConfig::MIN_TIMEOUT..=StoreConfig::MAX_TIMEOUT).contains(&timeout) {
+        Ok(timeout)
+    } else {
+        Err(ConfigError::OutOfRange {
+            option,
+            value: format!("{timeout:?}"),
+            range: "1ms..=1h",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_outside_their_range_are_typed_errors() {
+        let config = StoreConfig::default();
+        for size in [0, StoreConfig::MAX_POOL_SIZE + 1, 1 << 40, usize::MAX] {
+            assert!(
+                matches!(
+                    config.with_pool_size(size),
+                    Err(ConfigError::OutOfRange {
+                        option: "with_pool_size",
+                        ..
+                    })
+                ),
+                "{size}"
+            );
+        }
+        for size in [1, StoreConfig::MAX_POOL_SIZE] {
+            assert_eq!(
+                config.with_pool_size(size).map(|c| c.pool_size()).ok(),
+                Some(size)
+            );
+        }
+        for timeout in [
+            Duration::ZERO,
+            Duration::from_micros(999),
+            Duration::from_secs(3601),
+            Duration::MAX,
+        ] {
+            assert!(config.with_connect_timeout(timeout).is_err(), "{timeout:?}");
+            assert!(
+                config.with_response_timeout(timeout).is_err(),
+                "{timeout:?}"
+            );
+            assert!(
+                config.with_pool_wait_timeout(timeout).is_err(),
+                "{timeout:?}"
+            );
+        }
+        for timeout in [StoreConfig::MIN_TIMEOUT, StoreConfig::MAX_TIMEOUT] {
+            let set = config.with_connect_timeout(timeout).ok();
+            assert_eq!(set.map(|c| c.connect_timeout()), Some(timeout));
+        }
+        let message = config
+            .with_pool_size(usize::MAX)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            message,
+            Some(format!(
+                "`with_pool_size` is {}, outside its range 1..=1024",
+                usize::MAX
+            ))
+        );
+    }
 }

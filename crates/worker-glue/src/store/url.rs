@@ -3,6 +3,12 @@
 //! The single-server forms follow the redis-rs conventions (`redis://[user][:password@]host[:port][/db]`,
 //! `unix:///path?db=&user=&pass=`); cluster and sentinel URLs list several `host:port` pairs
 //! separated by commas.
+//!
+//! One parser ([`parse`]) reads every form, and redaction ([`redact_url`]) works from what it
+//! read: a URL that parses is shown with its secrets (the password or a lone user-info, and the
+//! credential values of a unix query) replaced by `***`; a URL that does not parse is shown as
+//! its scheme and, when one was read and nothing of the URL can be user-info, its host; the rest
+//! is hidden, since a URL that did not parse cannot say which of its text is a password.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -72,13 +78,17 @@ pub enum UrlProblem {
     /// Credentials written in the authority of a unix URL.
     #[error("a unix socket URL takes credentials as `?user=…&pass=…`, not before `@`")]
     UnixCredentials,
-    /// A query parameter the form does not take.
+    /// A query parameter a unix URL does not take.
     #[error("unsupported query parameter `{name}`")]
     UnsupportedQuery {
         /// The parameter's name (at most 32 characters; never its value), or `***` when it follows
         /// a password and may be part of it.
         name: String,
     },
+    /// A query (`?…`) on a form that takes none (only unix URLs do). Not quoted: text after a
+    /// `?` may be the rest of a password written without its `@`.
+    #[error("unexpected query (`?…`); only unix:// URLs take one (`?db=N&user=U&pass=P`)")]
+    UnexpectedQuery,
     /// A fragment other than `#insecure` on a TLS URL.
     #[error("unsupported fragment (only rediss URLs take one, `#insecure`)")]
     UnsupportedFragment,
@@ -112,91 +122,92 @@ impl fmt::Debug for RedactedUrl {
     }
 }
 
-/// `url` made safe to show: the password before `@` and every query value except a numeric `db`
-/// become `***` (a user-info without `:` is hidden whole, as some clients read it as a password),
-/// an unknown fragment becomes `#***`, and the result is cut to 200 characters. Works on malformed
-/// URLs too, erring towards hiding more.
+/// `url` made safe to show, cut to 200 characters.
+///
+/// A URL that parses is shown with its password (or a user-info without `:`, which some clients
+/// read as a password) and the `user`/`pass` values of a unix query replaced by `***`. A URL that
+/// does not parse is shown as its scheme and, when one was read and the URL has no `@` (so that
+/// nothing of it can be user-info), its host, followed by `…`: none of its other text.
 ///
 /// ```
 /// use taskctx_worker_glue::redact_url;
 ///
 /// assert_eq!(redact_url("redis://app:s3cret@cache:6379/2").as_str(), "redis://app:***@cache:6379/2");
 /// assert_eq!(redact_url("unix:///run/redis.sock?db=1&pass=s3cret").as_str(), "unix:///run/redis.sock?db=1&pass=***");
+/// // Malformed (no host): nothing after the scheme is shown.
+/// assert_eq!(redact_url("redis://:s3cret").as_str(), "redis://…");
 /// ```
 #[must_use]
 pub fn redact_url(url: &str) -> RedactedUrl {
-    let (prefix, rest) = match url.find("://") {
-        Some(end) => url.split_at(end.saturating_add(3)),
-        None => ("", url),
-    };
+    match parse(url) {
+        Ok(target) => redact_parsed(url, &target),
+        Err(failure) => failure.redacted,
+    }
+}
+
+/// `url`, which parsed to `target`, with its secrets replaced by `***`.
+fn redact_parsed(url: &str, target: &Target) -> RedactedUrl {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let mut out = String::with_capacity(url.len().min(REDACTED_URL_CHARS));
-    out.push_str(prefix);
-    let is_unix = prefix.to_ascii_lowercase().contains("unix");
-    // The user-info runs to the last `@`, so an unescaped `@`, `/`, `?`, `&` or `#` in a password
-    // still lands inside it.
-    let rest = match rest.rfind('@') {
-        // A unix URL names its socket right after `//` (or after `localhost`); an `@` there belongs
-        // to the path or query.
-        _ if is_unix && (rest.starts_with('/') || rest.starts_with("localhost/")) => rest,
-        // Anything else before a unix socket path is credentials (which unix URLs refuse): hidden
-        // whole, up to the last `@` or, without one, up to the path.
-        Some(at) if is_unix => {
-            out.push_str("***");
-            rest.split_at(at).1
-        }
-        None if is_unix => {
-            out.push_str("***");
-            rest.find('/').map_or("", |slash| rest.split_at(slash).1)
-        }
-        Some(at) => {
-            let (userinfo, after) = rest.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    out.push_str(user);
-                    out.push_str(":***");
-                }
-                None => out.push_str("***"),
-            }
-            after
-        }
-        None => rest,
-    };
-    let (before_fragment, fragment) = match rest.split_once('#') {
-        Some((before, fragment)) => (before, Some(fragment)),
-        None => (rest, None),
-    };
-    match before_fragment.split_once('?') {
-        Some((path, query)) => {
+    out.push_str(scheme);
+    out.push_str("://");
+    match target {
+        // A name of `A-Z a-z 0-9 - . _`.
+        Target::Memory { .. } => out.push_str(rest),
+        // The credentials are query values; the socket path holds none.
+        Target::Redis(RedisTarget {
+            topology: Topology::Unix(_),
+            ..
+        }) => {
+            let (path, query) = match rest.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (rest, None),
+            };
             out.push_str(path);
-            out.push('?');
-            for (index, pair) in query.split('&').enumerate() {
-                if index > 0 {
-                    out.push('&');
-                }
-                match pair.split_once('=') {
-                    Some(("db", value)) if value.bytes().all(|byte| byte.is_ascii_digit()) => {
-                        out.push_str(pair);
+            if let Some(query) = query {
+                out.push('?');
+                for (index, pair) in query.split('&').enumerate() {
+                    if index > 0 {
+                        out.push('&');
                     }
-                    Some((name, _)) if matches!(name, "db" | "user" | "pass" | "password") => {
-                        out.push_str(name);
-                        out.push_str("=***");
+                    match pair.split_once('=').unwrap_or((pair, "")) {
+                        ("", "") | ("db", _) => out.push_str(pair),
+                        (name @ ("user" | "pass" | "password"), _) => {
+                            out.push_str(name);
+                            out.push_str("=***");
+                        }
+                        _ => out.push_str("***"),
                     }
-                    _ => out.push_str("***"),
                 }
             }
         }
-        None => out.push_str(before_fragment),
+        // The user-info runs to the last `@` (see `split_authority`); hosts, path and
+        // `#insecure` follow it.
+        Target::Redis(_) => match rest.rsplit_once('@') {
+            Some((userinfo, after)) => {
+                match userinfo.split_once(':') {
+                    Some((user, _)) => {
+                        out.push_str(user);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str("***"),
+                }
+                out.push('@');
+                out.push_str(after);
+            }
+            None => out.push_str(rest),
+        },
     }
-    match fragment {
-        Some("insecure") => out.push_str("#insecure"),
-        Some(_) => out.push_str("#***"),
-        None => {}
-    }
-    if let Some((cut, _)) = out.char_indices().nth(REDACTED_URL_CHARS) {
-        out.truncate(cut);
+    RedactedUrl(cut(out))
+}
+
+/// `out` cut to [`REDACTED_URL_CHARS`] characters, with `…` when cut.
+fn cut(mut out: String) -> String {
+    if let Some((end, _)) = out.char_indices().nth(REDACTED_URL_CHARS) {
+        out.truncate(end);
         out.push('…');
     }
-    RedactedUrl(out)
+    out
 }
 
 /// A parsed store URL: the one parser behind [`open`](super::open), for callers that need to know
@@ -256,14 +267,17 @@ impl StoreUrl {
     /// Parses `url` (one of [`ACCEPTED_URL_FORMS`]).
     ///
     /// # Errors
-    /// [`StoreError::InvalidUrl`], naming the URL redacted and what is wrong with it.
+    /// [`StoreError::InvalidUrl`], naming the URL's scheme (and its host, when one was read and
+    /// the URL has no `@`) and what is wrong with it; no other text of the URL.
     pub fn parse(url: &str) -> Result<Self, StoreError> {
-        let redacted = redact_url(url);
         match parse(url) {
-            Ok(target) => Ok(Self { target, redacted }),
-            Err(reason) => Err(StoreError::InvalidUrl {
-                url: redacted,
-                reason,
+            Ok(target) => Ok(Self {
+                redacted: redact_parsed(url, &target),
+                target,
+            }),
+            Err(failure) => Err(StoreError::InvalidUrl {
+                url: failure.redacted,
+                reason: failure.problem,
             }),
         }
     }
@@ -452,32 +466,95 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Why a URL did not parse, and the URL as it may be shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) problem: UrlProblem,
+    /// The scheme, the host when one may be shown, and `…` for the rest.
+    pub(crate) redacted: RedactedUrl,
+}
+
+/// A problem, with the first host read before it was found.
+struct Problem {
+    problem: UrlProblem,
+    host: Option<HostPort>,
+}
+
+impl From<UrlProblem> for Problem {
+    fn from(problem: UrlProblem) -> Self {
+        Self {
+            problem,
+            host: None,
+        }
+    }
+}
+
+/// Attaches `host` (read without error) to a problem found after it.
+fn after_host(host: &HostPort) -> impl Fn(UrlProblem) -> Problem + '_ {
+    move |problem| Problem {
+        problem,
+        host: Some(host.clone()),
+    }
+}
+
 /// Parses a store URL.
-pub(crate) fn parse(url: &str) -> Result<Target, UrlProblem> {
-    let (scheme, rest) = url.split_once("://").ok_or(UrlProblem::MissingScheme)?;
+pub(crate) fn parse(url: &str) -> Result<Target, Failure> {
+    let unnamed = |problem| Failure {
+        problem,
+        redacted: RedactedUrl("…".to_owned()),
+    };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| unnamed(UrlProblem::MissingScheme))?;
     if scheme.is_empty()
         || !scheme
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'-' | b'.'))
     {
-        return Err(UrlProblem::MissingScheme);
+        return Err(unnamed(UrlProblem::MissingScheme));
     }
-    let scheme = scheme.to_ascii_lowercase();
-    match scheme.as_str() {
+    let scheme: String = scheme
+        .to_ascii_lowercase()
+        .chars()
+        .take(NAME_CHARS)
+        .collect();
+    parse_scheme(&scheme, rest).map_err(|Problem { problem, host }| {
+        let mut shown = format!("{scheme}://");
+        // After an `@`, any text may be the end of a password that holds one: the host is shown
+        // only for a URL without `@`.
+        if let Some(host) = host.filter(|_| !rest.contains('@')) {
+            if host.host.contains(':') {
+                shown.push_str(&format!("[{}]:{}", host.host, host.port));
+            } else {
+                shown.push_str(&format!("{}:{}", host.host, host.port));
+            }
+        }
+        shown.push('…');
+        Failure {
+            problem,
+            redacted: RedactedUrl(shown),
+        }
+    })
+}
+
+/// Parses the text after `scheme://`.
+fn parse_scheme(scheme: &str, rest: &str) -> Result<Target, Problem> {
+    match scheme {
         "memory" => parse_memory(rest),
         "redis" => parse_tcp(rest, None),
         "rediss" => parse_tcp_tls(rest, |rest, tls| parse_tcp(rest, Some(tls))),
-        "unix" | "redis+unix" => parse_unix(rest),
+        "unix" | "redis+unix" => parse_unix(rest).map_err(Problem::from),
         "redis+cluster" => parse_cluster(rest, None),
         "rediss+cluster" => parse_tcp_tls(rest, |rest, tls| parse_cluster(rest, Some(tls))),
         "redis+sentinel" => parse_sentinel(rest),
         _ => Err(UrlProblem::UnknownScheme {
-            scheme: scheme.chars().take(NAME_CHARS).collect(),
-        }),
+            scheme: scheme.to_owned(),
+        }
+        .into()),
     }
 }
 
-fn parse_memory(rest: &str) -> Result<Target, UrlProblem> {
+fn parse_memory(rest: &str) -> Result<Target, Problem> {
     if rest
         .bytes()
         .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'))
@@ -486,15 +563,15 @@ fn parse_memory(rest: &str) -> Result<Target, UrlProblem> {
             name: rest.to_owned(),
         })
     } else {
-        Err(UrlProblem::InvalidMemoryName)
+        Err(UrlProblem::InvalidMemoryName.into())
     }
 }
 
 /// Splits off `#insecure` (or no fragment) for the TLS forms, then parses the rest.
 fn parse_tcp_tls(
     rest: &str,
-    parse_rest: impl FnOnce(&str, TlsCheck) -> Result<Target, UrlProblem>,
-) -> Result<Target, UrlProblem> {
+    parse_rest: impl FnOnce(&str, TlsCheck) -> Result<Target, Problem>,
+) -> Result<Target, Problem> {
     // A `#` before the last `@` belongs to the credentials.
     let authority_start = rest.rfind('@').map_or(0, |at| at.saturating_add(1));
     let fragment = rest
@@ -504,7 +581,7 @@ fn parse_tcp_tls(
     match fragment.map(|hash| rest.split_at(hash)) {
         None => parse_rest(rest, TlsCheck::Verified),
         Some((before, "#insecure")) => parse_rest(before, TlsCheck::Insecure),
-        Some(_) => Err(UrlProblem::UnsupportedFragment),
+        Some(_) => Err(UrlProblem::UnsupportedFragment.into()),
     }
 }
 
@@ -529,12 +606,8 @@ fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    if let Some(query) = query.filter(|query| !query.is_empty()) {
-        let name = query.split('&').next().unwrap_or_default();
-        let name = name.split('=').next().unwrap_or_default();
-        return Err(UrlProblem::UnsupportedQuery {
-            name: name.chars().take(NAME_CHARS).collect(),
-        });
+    if query.is_some_and(|query| !query.is_empty()) {
+        return Err(UrlProblem::UnexpectedQuery);
     }
     let (hosts, path) = match rest.find('/') {
         Some(slash) => rest.split_at(slash),
@@ -560,16 +633,16 @@ fn split_authority(rest: &str) -> Result<Parts<'_>, UrlProblem> {
     })
 }
 
-fn parse_tcp(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem> {
+fn parse_tcp(rest: &str, tls: Option<TlsCheck>) -> Result<Target, Problem> {
     let parts = split_authority(rest)?;
     let mut hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
     let host = hosts.pop().ok_or(UrlProblem::MissingHost)?;
     if !hosts.is_empty() {
-        return Err(UrlProblem::SeveralHosts);
+        return Err(UrlProblem::SeveralHosts.into());
     }
     let db = match parts.path.trim_start_matches('/') {
         "" => 0,
-        db => parse_db(db)?,
+        db => parse_db(db).map_err(after_host(&host))?,
     };
     Ok(Target::Redis(RedisTarget {
         topology: Topology::Tcp(host),
@@ -579,17 +652,15 @@ fn parse_tcp(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem> {
     }))
 }
 
-fn parse_cluster(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem> {
+fn parse_cluster(rest: &str, tls: Option<TlsCheck>) -> Result<Target, Problem> {
     let parts = split_authority(rest)?;
     let hosts = parse_hosts(parts.hosts, REDIS_PORT)?;
-    if hosts.is_empty() {
-        return Err(UrlProblem::MissingHost);
-    }
+    let first = hosts.first().ok_or(UrlProblem::MissingHost)?;
     match parts.path.trim_start_matches('/') {
         "" | "0" => {}
         db => {
-            parse_db(db)?;
-            return Err(UrlProblem::ClusterDatabase);
+            let problem = parse_db(db).err().unwrap_or(UrlProblem::ClusterDatabase);
+            return Err(after_host(first)(problem));
         }
     }
     Ok(Target::Redis(RedisTarget {
@@ -600,24 +671,23 @@ fn parse_cluster(rest: &str, tls: Option<TlsCheck>) -> Result<Target, UrlProblem
     }))
 }
 
-fn parse_sentinel(rest: &str) -> Result<Target, UrlProblem> {
+fn parse_sentinel(rest: &str) -> Result<Target, Problem> {
     let parts = split_authority(rest)?;
     let sentinels = parse_hosts(parts.hosts, SENTINEL_PORT)?;
-    if sentinels.is_empty() {
-        return Err(UrlProblem::MissingHost);
-    }
+    let first = sentinels.first().ok_or(UrlProblem::MissingHost)?;
     let path = parts.path.strip_prefix('/').unwrap_or(parts.path);
     let mut segments = path.split('/');
-    let master = percent_decode(segments.next().unwrap_or_default(), false)?;
+    let master =
+        percent_decode(segments.next().unwrap_or_default(), false).map_err(after_host(first))?;
     if master.is_empty() {
-        return Err(UrlProblem::MissingMasterName);
+        return Err(after_host(first)(UrlProblem::MissingMasterName));
     }
     let db = match segments.next() {
         None | Some("") => 0,
-        Some(db) => parse_db(db)?,
+        Some(db) => parse_db(db).map_err(after_host(first))?,
     };
     if segments.next().is_some() {
-        return Err(UrlProblem::UnexpectedPath);
+        return Err(after_host(first)(UrlProblem::UnexpectedPath));
     }
     Ok(Target::Redis(RedisTarget {
         topology: Topology::Sentinel { sentinels, master },
@@ -786,6 +856,10 @@ mod tests {
         }
     }
 
+    fn problem(url: &str) -> Option<UrlProblem> {
+        parse(url).err().map(|failure| failure.problem)
+    }
+
     fn host(host: &str, port: u16) -> HostPort {
         HostPort {
             host: host.to_owned(),
@@ -799,10 +873,7 @@ mod tests {
         assert!(
             matches!(parse("memory://w-1.a_b"), Ok(Target::Memory { name }) if name == "w-1.a_b")
         );
-        assert_eq!(
-            parse("memory://a/b").err(),
-            Some(UrlProblem::InvalidMemoryName)
-        );
+        assert_eq!(problem("memory://a/b"), Some(UrlProblem::InvalidMemoryName));
     }
 
     #[test]
@@ -842,11 +913,11 @@ mod tests {
             Some(TlsCheck::Insecure)
         );
         assert_eq!(
-            parse("rediss://h#other").err(),
+            problem("rediss://h#other"),
             Some(UrlProblem::UnsupportedFragment)
         );
         assert_eq!(
-            parse("redis://h#insecure").err(),
+            problem("redis://h#insecure"),
             Some(UrlProblem::UnsupportedFragment)
         );
     }
@@ -868,17 +939,17 @@ mod tests {
             redis("unix://localhost/tmp/r.sock").topology,
             Topology::Unix(_)
         ));
-        assert_eq!(parse("unix://").err(), Some(UrlProblem::MissingSocketPath));
+        assert_eq!(problem("unix://"), Some(UrlProblem::MissingSocketPath));
         assert_eq!(
-            parse("unix://relative.sock").err(),
+            problem("unix://relative.sock"),
             Some(UrlProblem::MissingSocketPath)
         );
         assert_eq!(
-            parse("unix://u:p@/tmp/r.sock").err(),
+            problem("unix://u:p@/tmp/r.sock"),
             Some(UrlProblem::UnixCredentials)
         );
         assert_eq!(
-            parse("unix:///tmp/r.sock?timeout=3").err(),
+            problem("unix:///tmp/r.sock?timeout=3"),
             Some(UrlProblem::UnsupportedQuery {
                 name: "timeout".into()
             })
@@ -905,15 +976,12 @@ mod tests {
             Some(TlsCheck::Insecure)
         );
         assert_eq!(
-            parse("redis+cluster://a:1/2").err(),
+            problem("redis+cluster://a:1/2"),
             Some(UrlProblem::ClusterDatabase)
         );
+        assert_eq!(problem("redis+cluster://"), Some(UrlProblem::MissingHost));
         assert_eq!(
-            parse("redis+cluster://").err(),
-            Some(UrlProblem::MissingHost)
-        );
-        assert_eq!(
-            parse("redis+cluster://a:1,,b:2").err(),
+            problem("redis+cluster://a:1,,b:2"),
             Some(UrlProblem::MissingHost)
         );
     }
@@ -930,19 +998,19 @@ mod tests {
         }
         assert_eq!(target.db, 4);
         assert_eq!(
-            parse("redis+sentinel://s1").err(),
+            problem("redis+sentinel://s1"),
             Some(UrlProblem::MissingMasterName)
         );
         assert_eq!(
-            parse("redis+sentinel://s1/").err(),
+            problem("redis+sentinel://s1/"),
             Some(UrlProblem::MissingMasterName)
         );
         assert_eq!(
-            parse("redis+sentinel://s1/m/1/x").err(),
+            problem("redis+sentinel://s1/m/1/x"),
             Some(UrlProblem::UnexpectedPath)
         );
         assert_eq!(
-            parse("redis+sentinel://s1/m/x").err(),
+            problem("redis+sentinel://s1/m/x"),
             Some(UrlProblem::InvalidDatabase)
         );
     }
@@ -972,17 +1040,13 @@ mod tests {
             ("redis://h/x", UrlProblem::InvalidDatabase),
             ("redis://h/-1", UrlProblem::InvalidDatabase),
             ("redis://h/1/2", UrlProblem::InvalidDatabase),
-            (
-                "redis://h?protocol=resp3",
-                UrlProblem::UnsupportedQuery {
-                    name: "protocol".into(),
-                },
-            ),
+            ("redis://h?protocol=resp3", UrlProblem::UnexpectedQuery),
+            ("redis://:pw?x", UrlProblem::UnexpectedQuery),
             ("redis://u:%zz@h", UrlProblem::InvalidPercentEncoding),
             ("redis://u:%ff@h", UrlProblem::InvalidPercentEncoding),
         ];
-        for (url, problem) in cases {
-            assert_eq!(parse(url).err(), Some(problem), "{url}");
+        for (url, expected) in cases {
+            assert_eq!(problem(url), Some(expected), "{url}");
         }
     }
 
@@ -995,11 +1059,11 @@ mod tests {
         assert_eq!(target.credentials.password.as_deref(), Some("p#q"));
         assert_eq!(target.tls, Some(TlsCheck::Insecure));
         assert_eq!(
-            parse("unix:///s.sock?pass=se&cret").err(),
+            problem("unix:///s.sock?pass=se&cret"),
             Some(UrlProblem::UnsupportedQuery { name: "***".into() })
         );
         assert_eq!(
-            parse("unix:///s.sock?cret&pass=x").err(),
+            problem("unix:///s.sock?cret&pass=x"),
             Some(UrlProblem::UnsupportedQuery {
                 name: "cret".into()
             })
@@ -1009,8 +1073,8 @@ mod tests {
     #[test]
     fn unknown_schemes_are_quoted_briefly() {
         let long = format!("{}://h", "x".repeat(100));
-        match parse(&long) {
-            Err(UrlProblem::UnknownScheme { scheme }) => assert_eq!(scheme.len(), NAME_CHARS),
+        match problem(&long) {
+            Some(UrlProblem::UnknownScheme { scheme }) => assert_eq!(scheme.len(), NAME_CHARS),
             other => panic!("{other:?}"),
         }
     }
@@ -1024,7 +1088,7 @@ mod tests {
             ("redis://secret@h", "redis://***@h"),
             ("redis://u:se@cr/et#x@h", "redis://u:***@h"),
             ("rediss://u:secret@h#insecure", "rediss://u:***@h#insecure"),
-            ("rediss://u:secret@h#secret", "rediss://u:***@h#***"),
+            ("rediss://u:secret@h#secret", "rediss://…"),
             (
                 "redis+cluster://:secret@a:1,b:2",
                 "redis+cluster://:***@a:1,b:2",
@@ -1037,21 +1101,16 @@ mod tests {
                 "unix:///s.sock?db=3&pass=se@cret&user=u",
                 "unix:///s.sock?db=3&pass=***&user=***",
             ),
+            ("unix:///s.sock?pass=a&b&db=x", "unix://…"),
             (
-                "unix:///s.sock?pass=a&b&db=x",
-                "unix:///s.sock?pass=***&***&db=***",
+                "unix:///s.sock?db=1&&user=u",
+                "unix:///s.sock?db=1&&user=***",
             ),
-            ("no-scheme:secret@h", "no-scheme:***@h"),
-            ("unix://:secret@/tmp/x.sock", "unix://***@/tmp/x.sock"),
-            (
-                "redis+unix://u:se?cret@/tmp/x.sock",
-                "redis+unix://***@/tmp/x.sock",
-            ),
-            (
-                "unix://:se/cret@/tmp/x.sock?db=1",
-                "unix://***@/tmp/x.sock?db=1",
-            ),
-            ("unix://:secret/tmp/x.sock", "unix://***/tmp/x.sock"),
+            ("no-scheme:secret@h", "…"),
+            ("unix://:secret@/tmp/x.sock", "unix://…"),
+            ("redis+unix://u:se?cret@/tmp/x.sock", "redis+unix://…"),
+            ("unix://:se/cret@/tmp/x.sock?db=1", "unix://…"),
+            ("unix://:secret/tmp/x.sock", "unix://…"),
             (
                 "unix://localhost/tmp/x.sock?db=1",
                 "unix://localhost/tmp/x.sock?db=1",
@@ -1064,6 +1123,99 @@ mod tests {
             assert_eq!(redacted.as_str(), expected, "{url}");
             assert!(!redacted.as_str().contains("secret"), "{url}");
             assert!(!format!("{redacted:?}").contains("secret"), "{url}");
+        }
+    }
+
+    /// A URL that does not parse shows its scheme, its host only when read and the URL has no
+    /// `@`, and nothing else: not even text the parser took for a host, port, query or path.
+    #[test]
+    fn a_url_that_does_not_parse_shows_only_its_scheme_and_a_safe_host() {
+        let cases = [
+            ("redis://:secret", "redis://…", UrlProblem::MissingHost),
+            ("redis://app:secret", "redis://…", UrlProblem::InvalidPort),
+            (
+                "redis://:secret?x",
+                "redis://…",
+                UrlProblem::UnexpectedQuery,
+            ),
+            (
+                "redis://:pw?secret",
+                "redis://…",
+                UrlProblem::UnexpectedQuery,
+            ),
+            ("redis://u:se@cret@", "redis://…", UrlProblem::MissingHost),
+            ("redis://u:se@cret:", "redis://…", UrlProblem::InvalidPort),
+            (
+                "redis://u:se@cret/x",
+                "redis://…",
+                UrlProblem::InvalidDatabase,
+            ),
+            (
+                "redis://u:se#cret",
+                "redis://…",
+                UrlProblem::UnsupportedFragment,
+            ),
+            (
+                "redis://u:secret@[::1",
+                "redis://…",
+                UrlProblem::InvalidHost,
+            ),
+            (
+                "unix://?pass=hun/secret",
+                "unix://…",
+                UrlProblem::MissingSocketPath,
+            ),
+            (
+                "redis+sentinel://u:secret@s",
+                "redis+sentinel://…",
+                UrlProblem::MissingMasterName,
+            ),
+            // No `@`: the host read may be shown.
+            (
+                "redis://cache:6380/x",
+                "redis://cache:6380…",
+                UrlProblem::InvalidDatabase,
+            ),
+            (
+                "redis://[::1]/x",
+                "redis://[::1]:6379…",
+                UrlProblem::InvalidDatabase,
+            ),
+            (
+                "redis+sentinel://s1,s2",
+                "redis+sentinel://s1:26379…",
+                UrlProblem::MissingMasterName,
+            ),
+            (
+                "redis+cluster://a:1/5",
+                "redis+cluster://a:1…",
+                UrlProblem::ClusterDatabase,
+            ),
+            ("redis://cache:0", "redis://…", UrlProblem::InvalidPort),
+            (
+                "HTTP://u:secret@h",
+                "http://…",
+                UrlProblem::UnknownScheme {
+                    scheme: "http".into(),
+                },
+            ),
+            ("secret@h", "…", UrlProblem::MissingScheme),
+        ];
+        for (url, shown, expected) in cases {
+            let failure = parse(url).err();
+            assert_eq!(
+                failure.as_ref().map(|f| &f.problem),
+                Some(&expected),
+                "{url}"
+            );
+            assert_eq!(redact_url(url).as_str(), shown, "{url}");
+            let error = StoreUrl::parse(url).err().map(|e| format!("{e} {e:?}"));
+            let error = error.unwrap_or_default();
+            assert!(error.contains(shown), "{url}: {error}");
+            assert!(
+                !error.contains("secret") && !error.contains("cret"),
+                "{url}: {error}"
+            );
         }
     }
 

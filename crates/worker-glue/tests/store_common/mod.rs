@@ -245,8 +245,11 @@ pub(crate) async fn full_contract<S: SnapshotStore>(store: &S) {
 pub(crate) fn distinct_config() -> StoreConfig {
     StoreConfig::default()
         .with_connect_timeout(Duration::from_millis(1300))
+        .unwrap()
         .with_response_timeout(Duration::from_millis(1100))
+        .unwrap()
         .with_pool_wait_timeout(Duration::from_millis(1700))
+        .unwrap()
 }
 
 /// Asserts `error` is a timeout of `phase` after `limit`, and that the call really lasted that
@@ -281,7 +284,7 @@ pub(crate) fn assert_timeout(
 /// answers again.
 pub(crate) async fn frozen_calls_time_out_by_phase(url: &str, freeze: impl Fn(), thaw: impl Fn()) {
     let config = distinct_config();
-    let store = RedisStore::open_with(url, &config.with_pool_size(1)).unwrap();
+    let store = RedisStore::open_with(url, &config.with_pool_size(1).unwrap()).unwrap();
     let key = TaskKeys::new("frozen-phases").key("snapshot");
     store
         .save(&[(&key, b"v".as_slice())], ttl(60))
