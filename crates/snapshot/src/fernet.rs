@@ -45,7 +45,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// Cheap to clone (shared); zeroized when the last clone drops; `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct FernetKey {
-    bytes: Arc<Zeroizing<[u8; 32]>>,
+    /// The signing key, then the encryption key.
+    halves: Arc<Zeroizing<[[u8; 16]; 2]>>,
 }
 
 /// Why a Fernet key could not be made.
@@ -157,9 +158,7 @@ impl FernetKey {
             iterations,
             bytes.as_mut_slice(),
         );
-        let key = Self {
-            bytes: Arc::new(bytes),
-        };
+        let key = Self::from_key_bytes(&bytes);
         let mut entries = cache().lock().unwrap_or_else(PoisonError::into_inner);
         if !entries.iter().any(|(entry, _)| *entry == id) {
             if entries.len() >= CACHE_CAPACITY {
@@ -185,26 +184,30 @@ impl FernetKey {
     /// A key from its 32 raw bytes (signing key, then encryption key).
     #[must_use]
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self::from_key_bytes(&Zeroizing::new(bytes))
+    }
+
+    fn from_key_bytes(bytes: &[u8; 32]) -> Self {
+        let mut halves = Zeroizing::new([[0_u8; 16]; 2]);
+        for (half, chunk) in halves.iter_mut().zip(bytes.chunks_exact(16)) {
+            half.copy_from_slice(chunk);
+        }
         Self {
-            bytes: Arc::new(Zeroizing::new(bytes)),
+            halves: Arc::new(halves),
         }
     }
 
     /// The key's url-safe base64 form, as the reference's `derive_jwt_key` returns it.
     #[must_use]
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(URL_SAFE.encode(self.bytes.as_slice()))
-    }
-
-    /// The signing key and the encryption key.
-    fn halves(&self) -> (&[u8], &[u8]) {
-        self.bytes.split_at(16)
+        Zeroizing::new(URL_SAFE.encode(self.halves.as_flattened()))
     }
 
     /// HMAC-SHA256 keyed with the signing key.
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length.
-        <HmacSha256 as KeyInit>::new_from_slice(self.halves().0)
+        let [signing, _] = &**self.halves;
+        <HmacSha256 as KeyInit>::new_from_slice(signing)
             .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
     }
 
@@ -225,10 +228,9 @@ impl FernetKey {
         token.push(VERSION);
         token.extend_from_slice(&timestamp.to_be_bytes());
         token.extend_from_slice(&iv);
-        // The key and IV have the cipher's lengths, so this never falls back.
-        if let Ok(cipher) = Aes128CbcEnc::new_from_slices(self.halves().1, &iv) {
-            token.extend_from_slice(&cipher.encrypt_padded_vec::<Pkcs7>(plaintext));
-        }
+        let [_, encryption] = &**self.halves;
+        let cipher = Aes128CbcEnc::new(encryption.into(), (&iv).into());
+        token.extend_from_slice(&cipher.encrypt_padded_vec::<Pkcs7>(plaintext));
         let tag = self.mac().chain_update(&token).finalize().into_bytes();
         token.extend_from_slice(&tag);
         URL_SAFE.encode(token)
@@ -258,9 +260,10 @@ impl FernetKey {
         if ciphertext.is_empty() || ciphertext.len() % BLOCK_LEN != 0 {
             return Err(FernetError::Malformed(Malformation::BlockLength));
         }
-        let iv = header.get(9..).unwrap_or_default();
-        let cipher = Aes128CbcDec::new_from_slices(self.halves().1, iv)
-            .map_err(|_| FernetError::Malformed(Malformation::TooShort))?;
+        // The header ends with the IV.
+        let iv: [u8; 16] = header.last_chunk().copied().unwrap_or_default();
+        let [_, encryption] = &**self.halves;
+        let cipher = Aes128CbcDec::new(encryption.into(), (&iv).into());
         let mut plaintext = Zeroizing::new(ciphertext.to_vec());
         let len = cipher
             .decrypt_padded::<Pkcs7>(&mut plaintext)
@@ -282,7 +285,8 @@ impl FernetKey {
 impl PartialEq for FernetKey {
     /// Constant-time comparison.
     fn eq(&self, other: &Self) -> bool {
-        subtle::ConstantTimeEq::ct_eq(self.bytes.as_slice(), other.bytes.as_slice()).into()
+        subtle::ConstantTimeEq::ct_eq(self.halves.as_flattened(), other.halves.as_flattened())
+            .into()
     }
 }
 
