@@ -13,6 +13,19 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+/// The operating system's random source failed, so no fresh IV could be drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RandomnessError;
+
+impl fmt::Display for RandomnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the operating system's random source failed")
+    }
+}
+
+impl std::error::Error for RandomnessError {}
+
 /// The salt of the reference's key derivation.
 pub const KDF_SALT: &str = "fastmcp-task-snapshot-key";
 /// The reference's PBKDF2 iteration count.
@@ -213,9 +226,12 @@ impl FernetKey {
 
     /// Encrypts `plaintext` as a Fernet token stamped with the current time and a fresh IV from
     /// the operating system's random source.
-    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+    ///
+    /// # Errors
+    /// [`RandomnessError`] when the operating system's random source fails.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, RandomnessError> {
         let mut iv = [0_u8; 16];
-        getrandom::fill(&mut iv)?;
+        getrandom::fill(&mut iv).map_err(|_| RandomnessError)?;
         let now = u64::try_from(crate::token::unix_now()).unwrap_or(0);
         Ok(self.encrypt_with(plaintext, now, iv))
     }
@@ -395,7 +411,10 @@ impl FernetKeys {
     }
 
     /// Encrypts with the primary key (see [`FernetKey::encrypt`]).
-    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+    ///
+    /// # Errors
+    /// [`RandomnessError`] when the operating system's random source fails.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, RandomnessError> {
         self.primary.encrypt(plaintext)
     }
 

@@ -107,7 +107,7 @@ mod snapshot;
 mod token;
 
 pub use codec::{Codec, DecodeError, EncodeError, FERNET_PREFIX, SnapshotCodec, StoredForm};
-pub use fernet::{FernetKey, FernetKeys};
+pub use fernet::{FernetKey, FernetKeys, RandomnessError};
 pub use sealed::{KEY_ID_MAX_BYTES, KeyId, KeyRing, SealingKey, SealingKeyError};
 
 pub use headers::{
