@@ -8,7 +8,6 @@
 use libfuzzer_sys::fuzz_target;
 use taskctx_scope::{Component, Scope, SubClaim, TaskId, TaskKey, TaskType, scope_prefix};
 use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
-use taskctx_worker_glue::scope_of;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -18,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         let client_id = token.client_id().to_owned();
         let sub = token.sub_claim().cloned();
         let snapshot = TaskContextSnapshot::builder().access_token(token).build();
-        match scope_of(&snapshot) {
+        match snapshot.access_token().map(AccessToken::scope).transpose() {
             Ok(Some(scope)) => {
                 let decoded = scope.to_str();
                 let (left, right) = decoded.split_once('|').unwrap_or((&decoded, ""));

@@ -7,6 +7,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
+use taskctx_scope::{Error as ScopeError, Scope, SubClaim};
 use zeroize::Zeroizing;
 
 use crate::nesting::{MAX_NESTING, nests_deeper_than};
@@ -256,6 +257,34 @@ impl AccessToken {
     #[must_use]
     pub fn sub_claim_str(&self) -> Option<&str> {
         self.sub.as_ref().and_then(Value::as_str)
+    }
+
+    /// The `sub` claim as the key layer reads it when it composes the task scope.
+    #[must_use]
+    pub fn sub(&self) -> SubClaim<'_> {
+        match &self.sub {
+            None => SubClaim::Absent,
+            Some(Value::Null) => SubClaim::Null,
+            Some(Value::Bool(value)) => SubClaim::Bool(*value),
+            Some(Value::Number(number)) => match (number.as_i64(), number.as_u64()) {
+                (Some(value), _) => SubClaim::Integer(i128::from(value)),
+                (None, Some(value)) => SubClaim::Integer(i128::from(value)),
+                (None, None) => SubClaim::Float(number.as_f64().unwrap_or(f64::NAN)),
+            },
+            Some(Value::String(text)) => SubClaim::String(text),
+            Some(Value::Array(_)) => SubClaim::Array,
+            Some(Value::Object(_)) => SubClaim::Object,
+        }
+    }
+
+    /// The scope this token stands for (SPEC §2): `client_id|sub`, or `client_id` without a
+    /// `sub`.
+    ///
+    /// # Errors
+    /// The key layer's error when the token gives no valid scope (a `client_id` with `|`, or a
+    /// `sub` claim that is `true`, a float, an array or an object).
+    pub fn scope(&self) -> Result<Scope<'_>, ScopeError> {
+        Scope::from_token(self.client_id(), self.sub())
     }
 
     /// The client id before any token exchange, if the token records one.

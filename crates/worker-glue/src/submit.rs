@@ -3,10 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::Value;
-use taskctx_scope::{
-    Component, ExecutionKey, KeySuffix, Leg, Scope, SubClaim, TaskId, TaskKey, TaskType,
-};
+use taskctx_scope::{Component, ExecutionKey, KeySuffix, Leg, Scope, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 
 use crate::registries::ServerKey;
@@ -26,34 +23,7 @@ pub fn scope_of(snapshot: &TaskContextSnapshot) -> Result<Option<Scope<'static>>
 /// # Errors
 /// As [`scope_of`].
 pub fn scope_of_token(token: &AccessToken) -> Result<Scope<'static>, KeyError> {
-    token_scope(token).map(Scope::into_owned)
-}
-
-/// The scope an access token stands for, borrowing the token's client id when there is no `sub`
-/// to append.
-fn token_scope(token: &AccessToken) -> Result<Scope<'_>, KeyError> {
-    Scope::from_token(token.client_id(), sub_claim(token))
-}
-
-/// The token's `sub` claim, as the key layer reads it.
-fn sub_claim(token: &AccessToken) -> SubClaim<'_> {
-    // The common case, a string, without building the claim as a JSON value.
-    if let Some(text) = token.sub_claim_str() {
-        return SubClaim::String(text);
-    }
-    match token.sub_claim() {
-        None => SubClaim::Absent,
-        Some(Value::Null) => SubClaim::Null,
-        Some(Value::Bool(value)) => SubClaim::Bool(*value),
-        Some(Value::Number(number)) => match (number.as_i64(), number.as_u64()) {
-            (Some(value), _) => SubClaim::Integer(i128::from(value)),
-            (None, Some(value)) => SubClaim::Integer(i128::from(value)),
-            (None, None) => SubClaim::Float(number.as_f64().unwrap_or(f64::NAN)),
-        },
-        Some(Value::String(text)) => SubClaim::String(text),
-        Some(Value::Array(_)) => SubClaim::Array,
-        Some(Value::Object(_)) => SubClaim::Object,
-    }
+    token.scope().map(Scope::into_owned)
 }
 
 /// Whether `scope` is the scope of the snapshot's caller (both `None` for an anonymous one),
@@ -61,14 +31,14 @@ fn sub_claim(token: &AccessToken) -> SubClaim<'_> {
 pub(crate) fn is_scope_of(snapshot: &TaskContextSnapshot, scope: Option<&Scope<'_>>) -> bool {
     match (snapshot.access_token(), scope) {
         (None, None) => true,
-        (Some(token), Some(scope)) => scope.is_of_token(token.client_id(), sub_claim(token)),
+        (Some(token), Some(scope)) => scope.is_of_token(token.client_id(), token.sub()),
         _ => false,
     }
 }
 
 /// Whether `scope` is the scope `token` stands for.
 pub(crate) fn is_scope_of_token(token: &AccessToken, scope: Option<&Scope<'_>>) -> bool {
-    scope.is_some_and(|scope| scope.is_of_token(token.client_id(), sub_claim(token)))
+    scope.is_some_and(|scope| scope.is_of_token(token.client_id(), token.sub()))
 }
 
 /// One task to submit: the caller's snapshot, the task's id, type and component (its scope is
@@ -219,7 +189,7 @@ where
         let scope = task
             .snapshot
             .access_token()
-            .map(token_scope)
+            .map(AccessToken::scope)
             .transpose()
             .map_err(SubmitError::Scope)?;
         for (index, (suffix, _)) in task.extras.iter().enumerate() {
@@ -277,6 +247,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn scope_with_sub(sub: Option<Value>) -> Result<Option<String>, KeyError> {
         let mut token = AccessToken::builder("t", "client-a");
