@@ -3,8 +3,10 @@
 //! - [`conformance`]: the vectors recorded from the Python reference (fastmcp-tasks 4.1.4), kept in
 //!   `tests/conformance/` (a copy of the project's shared conformance folder; a tidy test keeps the
 //!   two identical when both are present).
+//! - [`fixtures`]: the full snapshot the benchmarks measure.
 //! - [`redis`]: real `redis-server` processes (standalone, unix socket, cluster, sentinel) on free
 //!   loopback ports, for the store tests.
 
 pub mod conformance;
+pub mod fixtures;
 pub mod redis;

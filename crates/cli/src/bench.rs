@@ -669,8 +669,9 @@ impl Table<'_> {
     }
 }
 
-/// One authenticated caller's full snapshot, as the codec benchmarks use: a token with five
-/// claims, ten request headers and every id (924 B as JSON).
+/// One authenticated caller's full snapshot: a token with five claims, ten request headers and
+/// every id (924 B as JSON). The same snapshot as the codec benchmarks' fixture
+/// (`taskctx_tests::fixtures::full_snapshot`), which a shipped binary cannot depend on.
 fn full_snapshot() -> TaskContextSnapshot {
     let token = AccessToken::builder("eyJhbGciOiJSUzI1NiJ9.payload.sig", "client-a")
         .scopes(["read", "write"])
