@@ -4,9 +4,11 @@
 //!   `tests/conformance/` (a copy of the project's shared conformance folder; a tidy test keeps the
 //!   two identical when both are present).
 //! - [`fixtures`]: the full snapshot the benchmarks measure.
+//! - [`python`]: scripts run under the interop venv's Python (the reference, fastmcp's client).
 //! - [`redis`]: real `redis-server` processes (standalone, unix socket, cluster, sentinel) on free
 //!   loopback ports, for the store tests.
 
 pub mod conformance;
 pub mod fixtures;
+pub mod python;
 pub mod redis;

@@ -35,20 +35,13 @@ const SNAPSHOT_TTL_SECS: u64 = EXECUTION_TTL_SECS + 900;
 
 /// The Python reference, run through the scripts in `tests/interop/`.
 mod reference {
-    use std::io::{Read, Write};
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
-    use std::thread;
-    use std::time::{Duration, Instant};
 
     use serde_json::Value;
+    use taskctx_tests::python;
 
-    /// The variable `cargo xtask interop` sets to the reference's Python interpreter.
-    const PYTHON_ENV: &str = "TASKCTX_INTEROP_PYTHON";
     /// The variable the reference reads its key material from.
     const KEY_ENV: &str = "FASTMCP_TASKS_ENCRYPTION_KEY";
-    /// The longest one script run may take before the test fails.
-    const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
     /// Whether the reference runs with key material (Fernet) or without (plaintext).
     #[derive(Clone, Copy, Debug)]
@@ -60,21 +53,13 @@ mod reference {
     /// The interpreter and the scripts folder.
     #[derive(Debug)]
     pub(crate) struct Reference {
-        python: PathBuf,
         scripts: PathBuf,
     }
 
     impl Reference {
-        /// The reference named by `TASKCTX_INTEROP_PYTHON`.
+        /// The reference in the interop venv (`TASKCTX_INTEROP_PYTHON`).
         pub(crate) fn from_env() -> Self {
-            let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| {
-                panic!(
-                    "{PYTHON_ENV} is not set: these tests need the Python reference; \
-                     run `cargo xtask interop`"
-                )
-            });
             Self {
-                python: PathBuf::from(python),
                 scripts: Path::new(env!("CARGO_MANIFEST_DIR")).join("interop"),
             }
         }
@@ -86,65 +71,17 @@ mod reference {
             encryption: Encryption<'_>,
             request: &Value,
         ) -> Value {
-            let mut command = Command::new(&self.python);
+            let mut command = python::script(self.scripts.join(script));
+            // No inherited task settings: only what the test says.
             command
-                .arg(self.scripts.join(script))
                 .current_dir(&self.scripts)
-                // No `.env` file and no inherited task settings: only what the test says.
-                .env("FASTMCP_ENV_FILE", "/dev/null")
                 .env_remove("FASTMCP_DOCKET_URL")
-                .env_remove("FASTMCP_DOCKET_NAME")
-                .env("PYTHONDONTWRITEBYTECODE", "1")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
+                .env_remove("FASTMCP_DOCKET_NAME");
             match encryption {
                 Encryption::Plaintext => command.env_remove(KEY_ENV),
                 Encryption::Key(material) => command.env(KEY_ENV, material),
             };
-            let mut child = command
-                .spawn()
-                .unwrap_or_else(|error| panic!("starting {}: {error}", self.python.display()));
-            let mut stdin = child.stdin.take().unwrap();
-            let input = serde_json::to_vec(request).unwrap();
-            let writer = thread::spawn(move || stdin.write_all(&input));
-            let mut stdout = child.stdout.take().unwrap();
-            let mut stderr = child.stderr.take().unwrap();
-            let out = thread::spawn(move || {
-                let mut text = Vec::new();
-                stdout.read_to_end(&mut text).map(|_| text)
-            });
-            let err = thread::spawn(move || {
-                let mut text = Vec::new();
-                stderr.read_to_end(&mut text).map(|_| text)
-            });
-            let started = Instant::now();
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
-                }
-                if started.elapsed() > SCRIPT_TIMEOUT {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}");
-                }
-                thread::sleep(Duration::from_millis(10));
-            };
-            writer.join().unwrap().unwrap();
-            let stdout = out.join().unwrap().unwrap();
-            let stderr = err.join().unwrap().unwrap();
-            assert!(
-                status.success(),
-                "{script} failed ({status}):\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
-            serde_json::from_slice(&stdout).unwrap_or_else(|error| {
-                panic!(
-                    "{script} printed no JSON ({error}):\n{}\n{}",
-                    String::from_utf8_lossy(&stdout),
-                    String::from_utf8_lossy(&stderr)
-                )
-            })
+            python::run_json(command, request)
         }
 
         /// Saves each cell's snapshot (`ref_save.py`); one answer per cell.
