@@ -13,7 +13,6 @@
 //! is sent again, once, on a new connection, so a restarted Redis is used again on the very next
 //! call.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -34,10 +33,10 @@ use deadpool_redis::redis::{
 use taskctx_scope::hash_slot;
 
 use super::error::excerpt;
-use super::url::{Credentials, HostPort, RedisTarget, TlsCheck, Topology};
+use super::url::{Credentials, HostPort, RedisTarget, Target, TlsCheck, Topology};
 use super::{
-    Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue,
-    TimeoutPhase, Ttl,
+    Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoreFuture,
+    StoreUrl, StoredValue, TimeoutPhase, Ttl, UrlProblem,
 };
 
 /// A [`SnapshotStore`] on Redis: a standalone server over TCP, TLS or a unix socket, a Redis
@@ -232,11 +231,11 @@ impl RedisStore {
     /// [`StoreError::InvalidUrl`] for a malformed URL or one naming a `memory://` store,
     /// [`StoreError::TlsNotEnabled`], [`StoreError::PoolSetup`].
     pub fn open_with(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
-        match super::open_with(url, config)? {
-            super::AnyStore::Redis(store) => Ok(store),
-            super::AnyStore::Memory(_) => Err(StoreError::InvalidUrl {
-                url: super::redact_url(url),
-                reason: super::UrlProblem::UnknownScheme {
+        match StoreUrl::parse(url)?.into_parts() {
+            (Target::Redis(target), redacted) => Self::from_target(target, redacted, config),
+            (Target::Memory { .. }, redacted) => Err(StoreError::InvalidUrl {
+                url: redacted,
+                reason: UrlProblem::UnknownScheme {
                     scheme: "memory".to_owned(),
                 },
             }),
@@ -540,91 +539,35 @@ impl RedisStore {
         Ok(())
     }
 
-    /// `command` on every key, as one command when there is one key, else in one `MULTI … EXEC`.
-    fn per_key(keys: &[&str], command: &str, ttl: Option<Ttl>) -> Request {
-        let build = |cmd: &mut Cmd, key: &str| {
-            cmd.arg(key);
-            if let Some(ttl) = ttl {
-                cmd.arg(ttl.secs());
-            }
-        };
-        if let [key] = keys {
+    /// `command` (with `ttl` as its second argument, if any) on every key of one slot, as one
+    /// command when there is one key, else in one `MULTI … EXEC`; the integer replies.
+    async fn per_key(
+        &self,
+        operation: Operation,
+        keys: &[&str],
+        command: &str,
+        ttl: Option<Ttl>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.check_one_slot(operation, keys.iter().copied())?;
+        let build = |key: &str| {
             let mut cmd = redis::cmd(command);
-            build(&mut cmd, key);
-            return Request::One(cmd);
-        }
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
-        for key in keys {
-            let mut cmd = redis::cmd(command);
-            build(&mut cmd, key);
-            pipeline.add_command(cmd);
-        }
-        Request::Many(pipeline)
-    }
-}
-
-/// The bytes of `SET`, `EX` and a TTL's digits in a command's argument data.
-const SET_EX_BYTES: usize = 3 + 2 + 20;
-
-/// How many answered commands of each kind a thread keeps for their buffers.
-const SPARE_COMMANDS_MAX: usize = 4;
-
-/// Commands with more argument bytes than this are neither taken from nor given to the spares.
-const SPARE_COMMAND_BYTES_MAX: usize = 16 * 1024;
-
-thread_local! {
-    /// Answered `SET` and `GET` commands of this thread, cleared, whose buffers the next
-    /// commands reuse.
-    static SPARE_COMMANDS: [RefCell<Vec<Cmd>>; 2] = const {
-        [RefCell::new(Vec::new()), RefCell::new(Vec::new())]
-    };
-}
-
-/// The kinds of command whose buffers are reused (their sizes differ).
-#[derive(Clone, Copy)]
-enum Spare {
-    Set,
-    Get,
-}
-
-impl Spare {
-    fn with<R>(self, use_spares: impl FnOnce(&mut Vec<Cmd>) -> R) -> Option<R> {
-        SPARE_COMMANDS
-            .try_with(|spares| {
-                let spares = spares.get(self as usize)?;
-                let mut spares = spares.try_borrow_mut().ok()?;
-                Some(use_spares(&mut spares))
-            })
-            .ok()
-            .flatten()
-    }
-
-    /// A command for `args` arguments of `bytes` bytes: a spare one, or one sized up front (so
-    /// the value is copied into it once, never moved as it grows).
-    fn command(self, args: usize, bytes: usize) -> Cmd {
-        if bytes <= SPARE_COMMAND_BYTES_MAX
-            && let Some(cmd) = self.with(Vec::pop).flatten()
-        {
-            return cmd;
-        }
-        Cmd::with_capacity(args, bytes)
-    }
-
-    /// Keeps an answered single command of `bytes` argument bytes for the next one.
-    fn keep(self, request: Request, bytes: usize) {
-        let Request::One(mut cmd) = request else {
-            return;
+            cmd.arg(key).arg(ttl.map(Ttl::secs));
+            cmd
         };
-        if bytes > SPARE_COMMAND_BYTES_MAX {
-            return;
-        }
-        cmd.clear();
-        self.with(|spares| {
-            if spares.len() < SPARE_COMMANDS_MAX {
-                spares.push(cmd);
+        match keys {
+            [] => Ok(Vec::new()),
+            [key] => Ok(vec![
+                self.query(operation, &Request::One(build(key))).await?,
+            ]),
+            keys => {
+                let mut pipeline = redis::pipe();
+                pipeline.atomic();
+                for key in keys {
+                    pipeline.add_command(build(key));
+                }
+                self.query(operation, &Request::Many(pipeline)).await
             }
-        });
+        }
     }
 }
 
@@ -642,95 +585,65 @@ impl SnapshotStore for RedisStore {
         self.inner.deployment
     }
 
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        let set = |(key, value): &(&str, &[u8])| {
-            let mut cmd = Spare::Set.command(5, SET_EX_BYTES + key.len() + value.len());
-            cmd.arg("SET")
-                .arg(*key)
-                .arg(*value)
-                .arg("EX")
-                .arg(ttl.secs());
-            cmd
-        };
-        let request = match entries {
-            [] => return Ok(()),
-            // One SET is atomic by itself.
-            [entry] => {
-                let request = Request::One(set(entry));
-                let saved = self.query::<()>(Operation::Save, &request).await;
-                Spare::Set.keep(request, SET_EX_BYTES + entry.0.len() + entry.1.len());
-                return saved;
-            }
-            entries => {
-                self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
-                let mut pipeline = redis::pipe();
-                pipeline.atomic();
-                for entry in entries {
-                    pipeline.add_command(set(entry)).ignore();
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let set = |&(key, value): &(&str, &[u8])| {
+                let mut set = redis::cmd("SET");
+                set.arg(key).arg(value).arg("EX").arg(ttl.secs());
+                set
+            };
+            let request = match entries {
+                [] => return Ok(()),
+                // One SET is atomic by itself.
+                [entry] => Request::One(set(entry)),
+                entries => {
+                    self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
+                    let mut pipeline = redis::pipe();
+                    pipeline.atomic();
+                    for entry in entries {
+                        pipeline.add_command(set(entry)).ignore();
+                    }
+                    Request::Many(pipeline)
                 }
-                Request::Many(pipeline)
-            }
-        };
-        self.query::<()>(Operation::Save, &request).await
+            };
+            self.query(Operation::Save, &request).await
+        })
     }
 
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut cmd = Spare::Get.command(2, 3 + key.len());
-        cmd.arg("GET").arg(key);
-        let request = Request::One(cmd);
-        let loaded = self
-            .query::<Option<Vec<u8>>>(Operation::Load, &request)
-            .await;
-        Spare::Get.keep(request, 3 + key.len());
-        loaded
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        Box::pin(async move { self.query(Operation::Load, &Request::One(get)).await })
     }
 
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        let mut pipeline = redis::pipe();
-        pipeline.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
-        let (value, pttl) = self
-            .query::<(Option<Vec<u8>>, i64)>(Operation::LoadWithTtl, &Request::Many(pipeline))
-            .await?;
-        Ok(value.map(|value| {
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
+        Box::pin(async move {
+            let mut pipeline = redis::pipe();
+            pipeline.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
+            let (value, pttl): (Option<Vec<u8>>, i64) = self
+                .query(Operation::LoadWithTtl, &Request::Many(pipeline))
+                .await?;
             // PTTL: -1 for no expiry, -2 when the key vanished in between (not possible inside
             // MULTI), otherwise milliseconds left.
             let ttl = u64::try_from(pttl).ok().map(Duration::from_millis);
-            StoredValue::new(value, ttl)
-        }))
+            Ok(value.map(|value| StoredValue::new(value, ttl)))
+        })
     }
 
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.check_one_slot(Operation::Refresh, keys.iter().copied())?;
-        let request = Self::per_key(keys, "EXPIRE", Some(ttl));
-        let replies = self.counts(Operation::Refresh, &request).await?;
-        Ok(replies.iter().filter(|&&reply| reply == 1).count())
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let replies = self
+                .per_key(Operation::Refresh, keys, "EXPIRE", Some(ttl))
+                .await?;
+            Ok(replies.iter().filter(|&&reply| reply == 1).count())
+        })
     }
 
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.check_one_slot(Operation::Delete, keys.iter().copied())?;
-        let request = Self::per_key(keys, "DEL", None);
-        let replies = self.counts(Operation::Delete, &request).await?;
-        Ok(replies.iter().filter(|&&reply| reply > 0).count())
-    }
-}
-
-impl RedisStore {
-    /// The integer replies of a [`per_key`](Self::per_key) request.
-    async fn counts(
-        &self,
-        operation: Operation,
-        request: &Request,
-    ) -> Result<Vec<i64>, StoreError> {
-        match request {
-            Request::One(_) => self.query::<i64>(operation, request).await.map(|n| vec![n]),
-            Request::Many(_) => self.query::<Vec<i64>>(operation, request).await,
-        }
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let replies = self.per_key(Operation::Delete, keys, "DEL", None).await?;
+            Ok(replies.iter().filter(|&&reply| reply > 0).count())
+        })
     }
 }
 
