@@ -2,16 +2,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use super::{Deployment, SnapshotStore, StoreError, StoredValue, Ttl};
+use super::{Deployment, SnapshotStore, StoreFuture, StoredValue, Ttl};
 
 /// Expired entries are purged once the writes since the last purge reach the number of stored
 /// entries, and at least this many (reads drop expired entries they meet): a purge visits every
 /// entry, so this keeps its cost at O(1) per write however large the store grows.
-const PURGE_EVERY_WRITES: u32 = 1024;
+const PURGE_EVERY_WRITES: usize = 1024;
 
 /// An in-process [`SnapshotStore`]: the default for `memory://` URLs, for a server and its workers
 /// running in one process, and for tests.
@@ -30,13 +29,17 @@ pub struct MemoryStore {
 
 struct Inner {
     name: Option<String>,
-    entries: Mutex<HashMap<String, Entry>>,
-    writes_since_purge: AtomicU32,
+    map: Mutex<Map>,
+}
+
+#[derive(Default)]
+struct Map {
+    entries: HashMap<String, Entry>,
+    writes_since_purge: usize,
 }
 
 struct Entry {
-    /// Shared, so that the glue reads it without copying it.
-    value: Arc<Vec<u8>>,
+    value: Vec<u8>,
     /// `None`: never expires (a TTL too far ahead for the clock).
     expires_at: Option<Instant>,
 }
@@ -49,6 +52,30 @@ impl Entry {
 
 fn expiry(now: Instant, ttl: Ttl) -> Option<Instant> {
     now.checked_add(ttl.as_duration())
+}
+
+impl Map {
+    /// The live entry under `key`, dropping it when expired.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|entry| !entry.is_live(now))
+        {
+            self.entries.remove(key);
+        }
+        self.entries.get_mut(key)
+    }
+
+    /// Counts a write and purges expired entries once the writes since the last purge reach
+    /// the number of entries (at least [`PURGE_EVERY_WRITES`]).
+    fn note_write(&mut self, now: Instant) {
+        self.writes_since_purge = self.writes_since_purge.saturating_add(1);
+        if self.writes_since_purge >= self.entries.len().max(PURGE_EVERY_WRITES) {
+            self.writes_since_purge = 0;
+            self.entries.retain(|_, entry| entry.is_live(now));
+        }
+    }
 }
 
 impl MemoryStore {
@@ -77,8 +104,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 name,
-                entries: Mutex::default(),
-                writes_since_purge: AtomicU32::new(0),
+                map: Mutex::default(),
             }),
         }
     }
@@ -93,7 +119,8 @@ impl MemoryStore {
     #[must_use]
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.entries()
+        let map = self.map();
+        map.entries
             .values()
             .filter(|entry| entry.is_live(now))
             .count()
@@ -113,62 +140,11 @@ impl MemoryStore {
 
     /// The map; a panic elsewhere while it was held cannot leave it half-written (every update is
     /// a single insert or remove), so a poisoned lock is still used.
-    fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn map(&self) -> MutexGuard<'_, Map> {
         self.inner
-            .entries
+            .map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Counts a write and purges expired entries once the writes since the last purge reach
-    /// the number of entries (at least [`PURGE_EVERY_WRITES`]).
-    fn note_write(&self, entries: &mut HashMap<String, Entry>, now: Instant) {
-        let writes = self
-            .inner
-            .writes_since_purge
-            .fetch_add(1, Ordering::Relaxed);
-        let every = u32::try_from(entries.len())
-            .unwrap_or(u32::MAX)
-            .max(PURGE_EVERY_WRITES);
-        if writes.saturating_add(1) >= every {
-            self.inner.writes_since_purge.store(0, Ordering::Relaxed);
-            entries.retain(|_, entry| entry.is_live(now));
-        }
-    }
-
-    /// Saves one key as [`SnapshotStore::save`] does, keeping `key` and `value` themselves rather
-    /// than copies.
-    pub(crate) fn save_owned(&self, key: String, value: Vec<u8>, ttl: Ttl) {
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        map.insert(
-            key,
-            Entry {
-                value: Arc::new(value),
-                expires_at,
-            },
-        );
-        self.note_write(&mut map, now);
-    }
-
-    /// The value under `key` as [`SnapshotStore::load`] reads it, shared rather than copied.
-    pub(crate) fn load_shared(&self, key: &str) -> Option<Arc<Vec<u8>>> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        Self::live(&mut map, key, now).map(|entry| Arc::clone(&entry.value))
-    }
-
-    /// The live entry under `key`, dropping it when expired.
-    fn live<'map>(
-        entries: &'map mut HashMap<String, Entry>,
-        key: &str,
-        now: Instant,
-    ) -> Option<&'map mut Entry> {
-        if entries.get(key).is_some_and(|entry| !entry.is_live(now)) {
-            entries.remove(key);
-        }
-        entries.get_mut(key)
     }
 }
 
@@ -191,80 +167,89 @@ impl SnapshotStore for MemoryStore {
         Deployment::Standalone
     }
 
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        for (key, value) in entries {
-            map.insert(
-                (*key).to_owned(),
-                Entry {
-                    value: Arc::new(value.to_vec()),
-                    expires_at,
-                },
-            );
-        }
-        self.note_write(&mut map, now);
-        Ok(())
-    }
-
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        // An expired key is dropped.
-        Ok(self.load_shared(key).map(|value| value.to_vec()))
-    }
-
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        Ok(Self::live(&mut map, key, now).map(|entry| {
-            StoredValue::new(
-                entry.value.to_vec(),
-                entry.expires_at.map(|at| at.saturating_duration_since(now)),
-            )
-        }))
-    }
-
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        let mut refreshed = 0_usize;
-        for key in keys {
-            if let Some(entry) = Self::live(&mut map, key, now) {
-                entry.expires_at = expires_at;
-                refreshed = refreshed.saturating_add(1);
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(refreshed)
+            let now = Instant::now();
+            let expires_at = expiry(now, ttl);
+            let mut map = self.map();
+            for &(key, value) in entries {
+                let value = value.to_vec();
+                map.entries
+                    .insert(key.to_owned(), Entry { value, expires_at });
+            }
+            map.note_write(now);
+            Ok(())
+        })
     }
 
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        let mut deleted = 0_usize;
-        for key in keys {
-            if map.remove(*key).is_some_and(|entry| entry.is_live(now)) {
-                deleted = deleted.saturating_add(1);
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut map = self.map();
+            Ok(map
+                .live(key, Instant::now())
+                .map(|entry| entry.value.clone()))
+        })
+    }
+
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut map = self.map();
+            Ok(map.live(key, now).map(|entry| {
+                let ttl = entry.expires_at.map(|at| at.saturating_duration_since(now));
+                StoredValue::new(entry.value.clone(), ttl)
+            }))
+        })
+    }
+
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let expires_at = expiry(now, ttl);
+            let mut map = self.map();
+            let mut refreshed = 0_usize;
+            for key in keys {
+                if let Some(entry) = map.live(key, now) {
+                    entry.expires_at = expires_at;
+                    refreshed = refreshed.saturating_add(1);
+                }
             }
-        }
-        self.note_write(&mut map, now);
-        Ok(deleted)
+            Ok(refreshed)
+        })
+    }
+
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut map = self.map();
+            let deleted = keys
+                .iter()
+                .filter(|key| {
+                    map.entries
+                        .remove(**key)
+                        .is_some_and(|entry| entry.is_live(now))
+                })
+                .count();
+            map.note_write(now);
+            Ok(deleted)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StoreError;
 
     fn ttl(secs: u64) -> Ttl {
         Ttl::from_secs(secs).unwrap_or_else(|| unreachable!("a valid TTL"))
     }
 
     fn stored_entries(store: &MemoryStore) -> usize {
-        store.entries().len()
+        store.map().entries.len()
     }
 
     #[tokio::test]
@@ -287,7 +272,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_store_purges_less_often() -> Result<(), StoreError> {
         let store = MemoryStore::new();
-        let count = PURGE_EVERY_WRITES as usize * 2;
+        let count = PURGE_EVERY_WRITES * 2;
         for n in 0..count {
             let key = format!("short:{n}");
             store.save(&[(&key, b"v".as_slice())], ttl(1)).await?;
