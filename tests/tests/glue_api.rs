@@ -22,8 +22,8 @@ use glue_common::{caller, runtime, submit, submit_key, task_for, token};
 use taskctx_worker_glue::{
     AccessToken, Codec, ConfigError, DecodeError, Deployment, EncodeError, FernetKey, KeyRing,
     KeySuffix, MemoryStore, RestoreError, RestoreOutcome, RestorePolicy, SealingKey, SnapshotCodec,
-    SnapshotStore, StoreError, StoredForm, StoredValue, SubmitError, TaskContextSnapshot, TaskGlue,
-    Ttl, access_token, current, headers,
+    SnapshotStore, StoreFuture, StoredForm, StoredValue, SubmitError, TaskContextSnapshot,
+    TaskGlue, Ttl, access_token, current, headers,
 };
 
 fn glue(store: &str, policy: RestorePolicy) -> TaskGlue {
@@ -247,23 +247,25 @@ impl SnapshotStore for CountingStore {
     fn deployment(&self) -> Deployment {
         Deployment::Cluster
     }
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
         self.saves.fetch_add(1, Ordering::SeqCst);
-        self.inner.save(entries, ttl).await
+        self.inner.save(entries, ttl)
     }
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            self.inner.load(key).await
+        })
+    }
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
         self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(key).await
+        self.inner.load_with_ttl(key)
     }
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load_with_ttl(key).await
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+        self.inner.refresh(keys, ttl)
     }
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        self.inner.refresh(keys, ttl).await
-    }
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        self.inner.delete(keys).await
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+        self.inner.delete(keys)
     }
 }
 

@@ -20,9 +20,9 @@ use glue_common::{
 };
 use taskctx_worker_glue::{
     Codec, DecodeError, FernetKey, KeyRing, KeySpace, KeySuffix, Leg, RedisStore, RestoreError,
-    RestoreOutcome, RestorePolicy, SealingKey, SnapshotStore, StoreConfig, SubmitError,
-    TaskContextSnapshot, TaskGlue, TaskId, Ttl, access_token, current, current_task, headers,
-    key_ttl, session_id, spawn_with_context, trace_context, with_current,
+    RestoreOutcome, RestorePolicy, SealingKey, StoreConfig, SubmitError, TaskContextSnapshot,
+    TaskGlue, TaskId, Ttl, access_token, current, current_task, headers, key_ttl, session_id,
+    spawn_with_context, trace_context, with_current,
 };
 
 type Glue = TaskGlue<Session, Server>;

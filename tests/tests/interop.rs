@@ -332,8 +332,8 @@ mod taskctx_side {
     };
     use taskctx_worker_glue::store::StoreUrl;
     use taskctx_worker_glue::{
-        AnyStore, RestoreError, RestorePolicy, SnapshotStore, Submit, TaskContext, TaskGlue, Ttl,
-        access_token, current, headers, open, session_id,
+        RestoreError, RestorePolicy, Store, Submit, TaskContext, TaskGlue, Ttl, access_token,
+        current, headers, open, session_id,
     };
 
     use super::{Cell, KEY_MATERIAL, QUEUE, SNAPSHOT_TTL_SECS};
@@ -374,7 +374,7 @@ mod taskctx_side {
     #[derive(Debug)]
     pub(crate) struct Taskctx {
         url: String,
-        store: AnyStore,
+        store: Store,
         keys: KeySpace,
     }
 

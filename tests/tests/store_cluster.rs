@@ -17,15 +17,10 @@ use std::time::{Duration, Instant};
 
 use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::{RedisCluster, RedisServer, Reply};
-use taskctx_worker_glue::{
-    AnyStore, Operation, RedisStore, SnapshotStore, StoreConfig, StoreError, open,
-};
+use taskctx_worker_glue::{Operation, RedisStore, SnapshotStore, StoreConfig, StoreError};
 
 fn cluster_store(url: &str) -> RedisStore {
-    match open(url).unwrap() {
-        AnyStore::Redis(store) => store,
-        other => panic!("{url} opened {other:?}"),
-    }
+    RedisStore::open_with(url, &StoreConfig::default()).unwrap()
 }
 
 fn calls(info: &str, command: &str) -> u64 {

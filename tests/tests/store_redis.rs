@@ -17,15 +17,10 @@ use std::time::{Duration, Instant};
 
 use store_common::{TaskKeys, assert_timeout, assert_ttl_near, distinct_config, ttl};
 use taskctx_tests::redis::{RedisServer, Reply};
-use taskctx_worker_glue::{
-    AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase, open, open_with,
-};
+use taskctx_worker_glue::{RedisStore, SnapshotStore, StoreConfig, StoreError, TimeoutPhase};
 
 fn redis_store(url: &str) -> RedisStore {
-    match open(url).unwrap() {
-        AnyStore::Redis(store) => store,
-        other => panic!("{url} opened {other:?}"),
-    }
+    RedisStore::open_with(url, &StoreConfig::default()).unwrap()
 }
 
 /// Short timeouts, so fault tests finish quickly.
@@ -245,9 +240,7 @@ async fn unix_socket_passwords_come_from_the_query() {
 async fn a_stopped_redis_fails_fast_with_a_typed_error() {
     let mut server = RedisServer::start();
     let config = quick_config();
-    let AnyStore::Redis(store) = open_with(&server.url(), &config).unwrap() else {
-        panic!("a Redis URL");
-    };
+    let store = RedisStore::open_with(&server.url(), &config).unwrap();
     let key = TaskKeys::new("stopped").key("snapshot");
     store
         .save(&[(&key, b"v".as_slice())], ttl(60))

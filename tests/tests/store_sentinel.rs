@@ -17,13 +17,10 @@ use std::time::{Duration, Instant};
 
 use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::{RedisSentinel, RedisServer};
-use taskctx_worker_glue::{AnyStore, RedisStore, SnapshotStore, StoreConfig, StoreError, open};
+use taskctx_worker_glue::{RedisStore, SnapshotStore, StoreConfig, StoreError};
 
 fn sentinel_store(url: &str) -> RedisStore {
-    match open(url).unwrap() {
-        AnyStore::Redis(store) => store,
-        other => panic!("{url} opened {other:?}"),
-    }
+    RedisStore::open_with(url, &StoreConfig::default()).unwrap()
 }
 
 #[tokio::test]

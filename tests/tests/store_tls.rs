@@ -14,13 +14,10 @@ mod store_common;
 
 use store_common::{TaskKeys, ttl};
 use taskctx_tests::redis::RedisServer;
-use taskctx_worker_glue::{AnyStore, RedisStore, SnapshotStore, StoreError, open};
+use taskctx_worker_glue::{RedisStore, SnapshotStore, StoreConfig, StoreError};
 
 fn tls_store(url: &str) -> RedisStore {
-    match open(url).unwrap() {
-        AnyStore::Redis(store) => store,
-        other => panic!("{url} opened {other:?}"),
-    }
+    RedisStore::open_with(url, &StoreConfig::default()).unwrap()
 }
 
 #[tokio::test]

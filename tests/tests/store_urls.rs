@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use taskctx_worker_glue::store::{Deployment, ServerAddr, StoreUrl, UrlKind};
 use taskctx_worker_glue::{
-    ACCEPTED_URL_FORMS, AnyStore, SnapshotStore, StoreConfig, StoreError, UrlProblem, open,
-    open_with, redact_url,
+    ACCEPTED_URL_FORMS, RedisStore, StoreConfig, StoreError, UrlProblem, open, open_with,
+    redact_url,
 };
 
 const PASSWORD: &str = "hunter2-s3cret";
@@ -112,9 +112,7 @@ fn opened_redis_stores_hide_the_password_in_debug() {
         format!("unix:///tmp/none.sock?pass={PASSWORD}"),
     ] {
         let store = open(&url).unwrap();
-        let AnyStore::Redis(redis) = &store else {
-            panic!("{url} is a Redis URL");
-        };
+        let redis = RedisStore::open_with(&url, &StoreConfig::default()).unwrap();
         let debug = format!("{store:?}");
         assert!(!debug.contains(PASSWORD), "{debug}");
         assert!(redis.url().as_str().contains("***"), "{}", redis.url());

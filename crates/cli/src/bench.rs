@@ -14,7 +14,7 @@ use serde_json::json;
 use taskctx_scope::{Component, TaskId, TaskKey, TaskType};
 use taskctx_snapshot::{AccessToken, KeyRing, SealingKey, TaskContextSnapshot};
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
-use taskctx_worker_glue::{RestorePolicy, SnapshotStore, StoreConfig, Submit, TaskGlue};
+use taskctx_worker_glue::{RestorePolicy, StoreConfig, Submit, TaskGlue};
 
 use crate::demo::{self, Job};
 use crate::failure::Failure;

@@ -16,8 +16,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use taskctx_worker_glue::{
     AccessToken, Component, FernetKey, HeaderPolicy, RestoreError, RestoreOutcome, RestorePolicy,
-    Scope, SnapshotStore, StoreConfig, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType,
-    current, scope_of_token,
+    Scope, StoreConfig, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, current,
+    scope_of_token,
 };
 use tokio::sync::{Mutex, mpsc};
 use tracing::field::{Field, Visit};

@@ -9,7 +9,7 @@ use taskctx_snapshot::{
     AccessToken, Codec, DecodeError, FernetKey, FernetKeys, HeaderPolicy, Headers, KeyRing,
     SealingKey, SnapshotCodec, StoredForm, TaskContextSnapshot, json,
 };
-use taskctx_worker_glue::{SnapshotStore, open};
+use taskctx_worker_glue::open;
 
 use crate::failure::Failure;
 

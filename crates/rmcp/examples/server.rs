@@ -49,7 +49,7 @@ async fn verify(bearer: String) -> Result<AccessToken, Rejection> {
 
 /// Deep inside the tool: the caller, with no request or context passed down.
 fn caller() -> Value {
-    taskctx_worker_glue::access_token().map_or(
+    taskctx_rmcp::access_token().map_or(
         Value::Null,
         |token| json!({"client_id": token.client_id(), "sub": token.sub_claim()}),
     )

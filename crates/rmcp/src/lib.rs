@@ -13,8 +13,8 @@
 //!   here) or [`OwnedTasks::spawn_remote`] (the execution key goes to a job system, whose worker
 //!   runs the tool with [`TaskGlue::run`]).
 //! - Delegate `get_task`, `update_task` and `cancel_task` to [`OwnedTasks`].
-//! - Inside the tool, anywhere in its code: `taskctx_worker_glue::access_token()`,
-//!   `headers()`, `session_id()`, `trace_context()`, `current_task()`.
+//! - Inside the tool, anywhere in its code: [`access_token()`], [`headers()`], [`session_id()`],
+//!   [`trace_context()`], [`current_task()`] (re-exported from `taskctx-worker-glue`).
 //!
 //! [`capture`] alone gives the [`TaskContextSnapshot`](taskctx_snapshot::TaskContextSnapshot) of a
 //! request, for servers that submit through the glue themselves.
@@ -34,9 +34,8 @@
 //! };
 //! use rmcp::transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig};
 //! use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
-//! use taskctx_rmcp::{BearerAuthLayer, OwnedTasks, OwningTool, Rejection};
+//! use taskctx_rmcp::{BearerAuthLayer, OwnedTasks, OwningTool, Rejection, TaskGlue, access_token};
 //! use taskctx_snapshot::AccessToken;
-//! use taskctx_worker_glue::{TaskGlue, access_token};
 //!
 //! #[derive(Clone)]
 //! struct Server {
@@ -147,6 +146,10 @@ pub use capture::{
 };
 pub use error::Error;
 pub use mcp_name::{McpNameShim, McpNameShimLayer};
+/// The glue, and the task-local accessors a task's code calls (from `taskctx-worker-glue`).
 #[doc(no_inline)]
-pub use taskctx_worker_glue::TaskGlue;
+pub use taskctx_worker_glue::{
+    TaskContext, TaskGlue, access_token, current, current_task, headers, session_id,
+    spawn_with_context, trace_context, with_current,
+};
 pub use tasks::{OwnedTasks, RemoteJob};

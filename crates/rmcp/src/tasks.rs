@@ -56,7 +56,7 @@ type ForgetAt = Option<Instant>;
 /// - [`spawn`](Self::spawn) captures the caller of the `tools/call` request (see
 ///   [`capture`]), records the task under (caller scope, task id), stores the snapshot through
 ///   the [`TaskGlue`] and runs the tool's future inside the restored context: the tool's code
-///   (and everything it calls) reads the caller with `taskctx_worker_glue::access_token()` and
+///   (and everything it calls) reads the caller with [`access_token()`](crate::access_token) and
 ///   friends.
 /// - [`spawn_remote`](Self::spawn_remote) does the same up to the store, then hands the
 ///   execution key to a job system; a worker in another process runs the tool as the caller.

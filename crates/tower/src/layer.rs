@@ -21,13 +21,13 @@ use crate::TraceJoin;
 /// Implemented by every `Fn(&Req) -> Option<String>` (for example
 /// `|task: &Task<Job>| Some(task.args.execution_key.clone())` for an apalis job), and by
 /// [`RequestIsKey`] for requests that are the key.
-pub trait ExecutionKey<Req> {
+pub trait JobExecutionKey<Req> {
     /// The execution key of `request`; `None` when it carries none, and the request is then
     /// served with no task context (as for a key that is not a task key).
     fn execution_key(&self, request: &Req) -> Option<String>;
 }
 
-impl<Req, F> ExecutionKey<Req> for F
+impl<Req, F> JobExecutionKey<Req> for F
 where
     F: Fn(&Req) -> Option<String>,
 {
@@ -36,11 +36,11 @@ where
     }
 }
 
-/// An [`ExecutionKey`] for requests that are their own execution key (`String`, `&str`, …).
+/// A [`JobExecutionKey`] for requests that are their own execution key (`String`, `&str`, …).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestIsKey;
 
-impl<Req: AsRef<str>> ExecutionKey<Req> for RequestIsKey {
+impl<Req: AsRef<str>> JobExecutionKey<Req> for RequestIsKey {
     fn execution_key(&self, request: &Req) -> Option<String> {
         Some(request.as_ref().to_owned())
     }
@@ -48,7 +48,7 @@ impl<Req: AsRef<str>> ExecutionKey<Req> for RequestIsKey {
 
 /// A [`tower::Layer`] that serves every request of the inner service as the task its execution
 /// key names, inside [`TaskGlue::run`]: the inner service is called, and its future runs, with
-/// the task's caller restored (`taskctx_worker_glue::access_token()` and the other accessors
+/// the task's caller restored ([`access_token()`](crate::access_token) and the other accessors
 /// work anywhere in it).
 ///
 /// Each job runs in a `taskctx.job` span (fields `task_id` and `leg`) opened after the context is
@@ -152,7 +152,7 @@ impl<S, K, Se, Sv, Req> Service<Req> for TaskContextService<S, K, Se, Sv>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    K: ExecutionKey<Req>,
+    K: JobExecutionKey<Req>,
     Req: Send + 'static,
     Se: Send + Sync + 'static,
     Sv: Send + Sync + 'static,

@@ -8,11 +8,11 @@
 //!   [`TaskGlue::submit`](taskctx_worker_glue::TaskGlue::submit) and puts the execution key it
 //!   returns in the job.
 //! - The worker wraps its service in [`TaskContextLayer::new`]`(glue, key)`, where `key` finds
-//!   the execution key in a request ([`ExecutionKey`]: any `Fn(&Req) -> Option<String>`, or
+//!   the execution key in a request ([`JobExecutionKey`]: any `Fn(&Req) -> Option<String>`, or
 //!   [`RequestIsKey`]). With apalis:
 //!   `WorkerBuilder::new("w").backend(storage).layer(TaskContextLayer::new(glue, |task: &Task<Job>| Some(task.args.key.clone()))).build(handler)`.
-//! - Inside the job, `taskctx_worker_glue::access_token()` and the other accessors give the
-//!   job's own caller.
+//! - Inside the job, [`access_token()`] and the other accessors (re-exported here from
+//!   `taskctx-worker-glue`) give the job's own caller.
 //!
 //! # Example
 //!
@@ -72,7 +72,13 @@ mod otel;
 
 pub use error::TaskContextError;
 pub use layer::{
-    ExecutionKey, RequestIsKey, TaskContextFuture, TaskContextLayer, TaskContextService,
+    JobExecutionKey, RequestIsKey, TaskContextFuture, TaskContextLayer, TaskContextService,
 };
 #[cfg(feature = "otel")]
 pub use otel::{TraceJoin, capture_trace, join_restore_span};
+/// The glue, and the task-local accessors a job's code calls (from `taskctx-worker-glue`).
+#[doc(no_inline)]
+pub use taskctx_worker_glue::{
+    TaskContext, TaskGlue, access_token, current, current_task, headers, session_id,
+    spawn_with_context, trace_context, with_current,
+};

@@ -1,5 +1,5 @@
-//! [`TaskGlue`]: one queue's store, keyspace, codec, restore policy, TTL and registries, built
-//! with [`TaskGlueBuilder`].
+//! [`TaskGlueBuilder`]: one queue's store, keyspace, codec, restore policy, TTL and registries,
+//! checked and built into a [`TaskGlue`].
 
 use std::fmt;
 use std::future::Future;
@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace, Scope};
+use taskctx_scope::{DEFAULT_QUEUE_NAME, KeySpace};
 use taskctx_snapshot::{AccessToken, Codec, FernetKey, HeaderPolicy, KeyRing, SnapshotCodec};
 
 use crate::context::TraceContext;
-use crate::fingerprint::{FingerprintKey, ScopeFingerprint};
-use crate::glue_store::GlueStore;
+use crate::fingerprint::FingerprintKey;
+use crate::glue::{Inner, TaskGlue};
 use crate::refresh::{RefreshRequest, Refresher};
 use crate::registries::{Servers, Sessions};
-use crate::{BoxError, ConfigError, SnapshotStore, StoreConfig, Ttl, open_with};
+use crate::{BoxError, ConfigError, Store, StoreConfig, Ttl, open_with};
 
 /// The default execution TTL of a queue, in seconds.
 pub const DEFAULT_EXECUTION_TTL_SECS: u64 = 900;
@@ -43,7 +43,7 @@ pub fn key_ttl(execution_ttl_secs: u64) -> Option<Ttl> {
 
 /// Resolves a task's owning server from its owning tool's name and version (a worker in another
 /// process, where the registry has no entry).
-type ServerResolver<Sv> = dyn Fn(&str, Option<&str>) -> Option<Arc<Sv>> + Send + Sync;
+pub(crate) type ServerResolver<Sv> = dyn Fn(&str, Option<&str>) -> Option<Arc<Sv>> + Send + Sync;
 
 /// Called with a task's restore span and its snapshot's trace context (see
 /// [`TaskGlueBuilder::restore_span_hook`]).
@@ -52,131 +52,12 @@ pub(crate) type RestoreSpanHook = dyn Fn(&tracing::Span, &TraceContext) + Send +
 /// Tells glues apart, so a context is served only by the glue that restored it.
 static NEXT_GLUE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// One queue's task-context glue: submit ([`TaskGlue::submit`]) on the server side, restore and
-/// run ([`TaskGlue::run`], [`TaskGlue::restore`]) on the worker side, and the typed lookups of a
-/// running task's live session ([`TaskGlue::live_session`]) and owning server
-/// ([`TaskGlue::owning_server`]).
-///
-/// `Se` is the application's session type and `Sv` its server type (both `()` when unused): they
-/// are fixed by the glue, so asking for the wrong type is a compile error, not a `None`. Cheap to
-/// clone: clones share one configuration, store and registries.
-pub struct TaskGlue<Se = (), Sv = ()> {
-    pub(crate) inner: Arc<Inner<Se, Sv>>,
-}
-
-pub(crate) struct Inner<Se, Sv> {
-    pub(crate) id: u64,
-    pub(crate) keys: KeySpace,
-    pub(crate) store: GlueStore,
-    pub(crate) codec: Arc<dyn SnapshotCodec>,
-    pub(crate) policy: RestorePolicy,
-    pub(crate) ttl: Ttl,
-    pub(crate) header_policy: HeaderPolicy,
-    pub(crate) fingerprints: FingerprintKey,
-    pub(crate) refresher: Option<Refresher>,
-    pub(crate) span_hook: Option<Box<RestoreSpanHook>>,
-    pub(crate) sessions: Sessions<Se>,
-    pub(crate) servers: Servers<Sv>,
-    pub(crate) resolver: Option<Box<ServerResolver<Sv>>>,
-    pub(crate) root: Option<Arc<Sv>>,
-}
-
-impl<Se, Sv> Clone for TaskGlue<Se, Sv> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<Se, Sv> fmt::Debug for TaskGlue<Se, Sv> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskGlue")
-            .field("keys", &self.inner.keys)
-            .field("store", &self.inner.store)
-            .field("codec", &self.inner.codec)
-            .field("policy", &self.inner.policy)
-            .field("ttl", &self.inner.ttl)
-            .field("refresher", &self.inner.refresher)
-            .field("restore_span_hook", &self.inner.span_hook.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<Se, Sv> TaskGlue<Se, Sv>
-where
-    Se: Send + Sync + 'static,
-    Sv: Send + Sync + 'static,
-{
-    /// A builder with the defaults: queue `fastmcp`, JSON codec, FailOpen, execution TTL 900 s.
-    #[must_use]
-    pub fn builder() -> TaskGlueBuilder<Se, Sv> {
-        TaskGlueBuilder::default()
-    }
-
-    /// The queue's Redis keyspace.
-    #[must_use]
-    pub fn keys(&self) -> &KeySpace {
-        &self.inner.keys
-    }
-
-    /// The snapshot store.
-    #[must_use]
-    pub fn store(&self) -> &GlueStore {
-        &self.inner.store
-    }
-
-    /// The codec snapshots are written and read with.
-    #[must_use]
-    pub fn codec(&self) -> &dyn SnapshotCodec {
-        &*self.inner.codec
-    }
-
-    /// The restore policy.
-    #[must_use]
-    pub fn policy(&self) -> RestorePolicy {
-        self.inner.policy
-    }
-
-    /// The TTL of a task's keys.
-    #[must_use]
-    pub fn ttl(&self) -> Ttl {
-        self.inner.ttl
-    }
-
-    /// The policy to capture request headers with at submission; restore re-applies its secret
-    /// marks.
-    #[must_use]
-    pub fn header_policy(&self) -> &HeaderPolicy {
-        &self.inner.header_policy
-    }
-
-    /// The live sessions, by (scope, session id): the connection layer registers each session
-    /// here once, and keeps the registration while the connection lives.
-    #[must_use]
-    pub fn sessions(&self) -> &Sessions<Se> {
-        &self.inner.sessions
-    }
-
-    /// The owning servers, by (scope, task id).
-    #[must_use]
-    pub fn servers(&self) -> &Servers<Sv> {
-        &self.inner.servers
-    }
-
-    /// The fingerprint of `scope` in this glue's logs (`anon` for `None`).
-    #[must_use]
-    pub fn scope_fingerprint(&self, scope: Option<&Scope<'_>>) -> ScopeFingerprint {
-        self.inner.fingerprints.fingerprint(scope)
-    }
-}
-
 /// Builds a [`TaskGlue`]. Only a store is required; options that contradict each other are a
 /// [`ConfigError`] from [`build`](Self::build), never a silent choice.
 pub struct TaskGlueBuilder<Se, Sv> {
     queue_name: String,
     store_url: Option<String>,
-    store: Option<GlueStore>,
+    store: Option<Store>,
     store_config: Option<StoreConfig>,
     codec: Option<Arc<dyn SnapshotCodec>>,
     native: Option<bool>,
@@ -271,14 +152,14 @@ where
         self
     }
 
-    /// An already opened store: a built-in one ([`AnyStore`](crate::AnyStore),
-    /// [`MemoryStore`](crate::MemoryStore), [`RedisStore`](crate::RedisStore)) or the
-    /// application's own [`SnapshotStore`]. Its [`deployment`](SnapshotStore::deployment) decides
-    /// whether the queue's keys go under one hash tag. Conflicts with
-    /// [`store_url`](Self::store_url).
+    /// An already opened store: a [`Store`], a [`MemoryStore`](crate::MemoryStore), a
+    /// [`RedisStore`](crate::RedisStore) or the application's own
+    /// [`SnapshotStore`](crate::SnapshotStore). Its
+    /// [`deployment`](crate::SnapshotStore::deployment) decides whether the queue's keys go under one
+    /// hash tag. Conflicts with [`store_url`](Self::store_url).
     #[must_use]
-    pub fn store(mut self, store: impl SnapshotStore) -> Self {
-        self.store = Some(GlueStore::new(store));
+    pub fn store(mut self, store: impl Into<Store>) -> Self {
+        self.store = Some(store.into());
         self
     }
 
@@ -470,10 +351,8 @@ where
                 return conflict("store", "store_config");
             }
             (Some(store), None) => store,
-            (None, Some(url)) => GlueStore::new(
-                open_with(&url, &self.store_config.unwrap_or_default())
-                    .map_err(ConfigError::Store)?,
-            ),
+            (None, Some(url)) => open_with(&url, &self.store_config.unwrap_or_default())
+                .map_err(ConfigError::Store)?,
             (None, None) => return Err(ConfigError::NoStore),
         };
         let keys =

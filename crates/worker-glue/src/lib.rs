@@ -1,36 +1,5 @@
-//! The layer taskctx servers and workers call to keep a task's context between submission and
-//! execution: the worker that runs a task (maybe in another process) acts as the caller who
-//! submitted it, and never sees another caller's tasks.
-//!
-//! # Usage
-//!
-//! Everything below is importable from this crate alone (`use taskctx_worker_glue::prelude::*;`
-//! covers the common part); the key and snapshot types it takes are re-exported.
-//!
-//! - Build one [`TaskGlue<Se, Sv>`](TaskGlue) per queue with [`TaskGlue::builder`]: a store
-//!   ([`TaskGlueBuilder::store_url`], or any [`SnapshotStore`] with [`TaskGlueBuilder::store`]),
-//!   and optionally the queue name, native form, Fernet key or sealing key ring (or any
-//!   [`SnapshotCodec`] with [`TaskGlueBuilder::codec`]), [`RestorePolicy`], execution TTL, header
-//!   policy, scope-fingerprint key, token refresher, a server resolver and a root server.
-//!   Options that contradict each other are a [`ConfigError`], never a silent choice. `Se` is the
-//!   application's session type, `Sv` its server type.
-//! - Connection layer: register each live session once, for the scope of the caller it serves,
-//!   with [`TaskGlue::sessions`]`().`[`register`](Sessions::register)`(scope, id, &session)` and
-//!   keep the returned [`SessionRegistration`] for as long as the connection lives.
-//! - Server side: [`TaskGlue::submit`] with a [`Submit`] (the captured snapshot, task id, type,
-//!   component; optionally leg, owning server and extra keys) derives the task's scope from the
-//!   snapshot's token, stores everything in one atomic write and returns the execution key in
-//!   [`Submitted`].
-//! - Worker side: [`TaskGlue::run`]`(execution_key, future)` restores the context and runs the
-//!   future inside it; [`TaskGlue::restore`] returns the [`TaskContext`] instead.
-//! - Inside the task (sync or async): [`current`], [`with_current`], [`access_token`],
-//!   [`headers`], [`session_id`], [`trace_context`], [`current_task`], and the glue's typed
-//!   [`TaskGlue::live_session`] (an `Option<Arc<Se>>`) and [`TaskGlue::owning_server`] (an
-//!   `Option<Arc<Sv>>`); all return `None` outside a task. The token and headers are shared
-//!   (`Arc`), never copied per call. Child tasks keep the context only through
-//!   [`spawn_with_context`] (plain `tokio::spawn` starts them with none).
-//!
-//! # Example
+//! Runs each task as the caller who submitted it, in this process or in a worker of another,
+//! keeping the caller's context in a store between submission and execution.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -88,6 +57,34 @@
 //! # }
 //! ```
 //!
+//! # Usage
+//!
+//! Everything below is importable from this crate alone (`use taskctx_worker_glue::prelude::*;`
+//! covers the common part); the key and snapshot types it takes are re-exported.
+//!
+//! - Build one [`TaskGlue<Se, Sv>`](TaskGlue) per queue with [`TaskGlue::builder`]: a store
+//!   ([`TaskGlueBuilder::store_url`], or any [`SnapshotStore`] with [`TaskGlueBuilder::store`]),
+//!   and optionally the queue name, native form, Fernet key or sealing key ring (or any
+//!   [`SnapshotCodec`] with [`TaskGlueBuilder::codec`]), [`RestorePolicy`], execution TTL, header
+//!   policy, scope-fingerprint key, token refresher, a server resolver and a root server.
+//!   Options that contradict each other are a [`ConfigError`], never a silent choice. `Se` is the
+//!   application's session type, `Sv` its server type.
+//! - Connection layer: register each live session once, for the scope of the caller it serves,
+//!   with [`TaskGlue::sessions`]`().`[`register`](Sessions::register)`(scope, id, &session)` and
+//!   keep the returned [`SessionRegistration`] for as long as the connection lives.
+//! - Server side: [`TaskGlue::submit`] with a [`Submit`] (the captured snapshot, task id, type,
+//!   component; optionally leg, owning server and extra keys) derives the task's scope from the
+//!   snapshot's token, stores everything in one atomic write and returns the execution key in
+//!   [`Submitted`].
+//! - Worker side: [`TaskGlue::run`]`(execution_key, future)` restores the context and runs the
+//!   future inside it; [`TaskGlue::restore`] returns the [`TaskContext`] instead.
+//! - Inside the task (sync or async): [`current`], [`with_current`], [`access_token`],
+//!   [`headers`], [`session_id`], [`trace_context`], [`current_task`], and the glue's typed
+//!   [`TaskGlue::live_session`] (an `Option<Arc<Se>>`) and [`TaskGlue::owning_server`] (an
+//!   `Option<Arc<Sv>>`); all return `None` outside a task. The token and headers are shared
+//!   (`Arc`), never copied per call. Child tasks keep the context only through
+//!   [`spawn_with_context`] (plain `tokio::spawn` starts them with none).
+//!
 //! # Typed sessions and servers
 //!
 //! The session and server types are parameters of the glue, `TaskGlue<Se, Sv>`, and the lookups
@@ -142,25 +139,23 @@
 //!
 //! # Stores
 //!
-//! The [`store`] layer keeps a task's snapshot and companion keys between the server that submits
-//! a task and the worker that runs it. A store is chosen at run time from a URL with [`open`] (or
-//! [`open_with`] and a [`StoreConfig`]):
+//! A task's snapshot and companion keys wait in a store between the server that submits the task
+//! and the worker that runs it. [`open`] (or [`open_with`] and a [`StoreConfig`]) picks one from a
+//! URL at run time and returns a [`Store`]:
 //!
 //! - `memory://[name]` — an in-process [`MemoryStore`], shared by every worker of the process that
 //!   opens the same name;
 //! - `redis://`, `unix://` / `redis+unix://`, `rediss://` (cargo feature `tls`),
 //!   `redis+cluster://` / `rediss+cluster://` and `redis+sentinel://` — a [`RedisStore`] on a
-//!   few multiplexed connections that every caller shares (see [`store`]).
+//!   few multiplexed connections that every caller shares.
 //!
-//! [`store::StoreUrl`] is the one parser of store URLs; the command line and [`open`] both use it.
-//!
-//! Every store implements [`SnapshotStore`]: save several keys with one TTL atomically, load one
-//! key (optionally with its remaining TTL), refresh the TTL of a task's keys, delete keys.
-//!
-//! ## Store example
+//! Every store implements [`SnapshotStore`] (an application's own store too): save several keys
+//! with one TTL atomically, load one key (optionally with its remaining TTL), refresh the TTL of a
+//! task's keys, delete keys. The [`store`] module describes how calls reach Redis and what they
+//! guarantee (one round trip, bounded waits, typed errors without secrets).
 //!
 //! ```
-//! use taskctx_worker_glue::{SnapshotStore, Ttl, open};
+//! use taskctx_worker_glue::{Ttl, open};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -180,22 +175,6 @@
 //! # }
 //! ```
 //!
-//! ## Store guarantees
-//!
-//! - One [`SnapshotStore::save`] writes all of its keys or none, with one TTL: on Redis as one
-//!   `SET key value EX ttl`, or one `MULTI`/`EXEC` of them for several keys.
-//! - One round trip per call: no connection is checked out or `PING`ed first. In cluster mode the keys of one
-//!   call must share a hash slot (taskctx puts a task's keys under one hash tag); otherwise the call
-//!   fails with [`StoreError::CrossSlot`] before anything is sent.
-//! - No call hangs on a dead or frozen Redis: waiting for a connection being opened, connecting
-//!   and the reply are each bounded by a [`StoreConfig`] limit (standalone, unix, TLS, cluster and
-//!   sentinel alike), and a [`StoreError::Timeout`] names the phase and limit that ended the call.
-//! - A restarted Redis is used again on the next call: a failed connection is replaced, not
-//!   tested before every use.
-//! - Passwords in store URLs never appear in errors or `Debug` output ([`redact_url`]); stored
-//!   values are never printed either.
-//! - Library code never panics on any input; every failure is a typed [`StoreError`].
-//!
 //! # Cargo features
 //!
 //! - `tls` (off by default): `rediss://` and `rediss+cluster://` URLs, through rustls with the
@@ -208,14 +187,14 @@ mod config;
 mod context;
 mod error;
 mod fingerprint;
-mod glue_store;
+mod glue;
 mod refresh;
 mod registries;
 mod restore;
 mod submit;
 
 pub use config::{
-    DEFAULT_EXECUTION_TTL_SECS, RestorePolicy, TTL_GRACE_SECS, TaskGlue, TaskGlueBuilder, key_ttl,
+    DEFAULT_EXECUTION_TTL_SECS, RestorePolicy, TTL_GRACE_SECS, TaskGlueBuilder, key_ttl,
 };
 pub use context::{
     RestoreOutcome, TaskContext, TraceContext, access_token, current, current_task, headers,
@@ -223,12 +202,12 @@ pub use context::{
 };
 pub use error::{BoxError, ConfigError, RestoreError, SubmitError};
 pub use fingerprint::{FINGERPRINT_BYTES, FingerprintKey, ScopeFingerprint};
-pub use glue_store::GlueStore;
+pub use glue::TaskGlue;
 pub use refresh::{DEFAULT_REFRESH_MARGIN, RefreshRequest};
 pub use registries::{Servers, SessionRegistration, Sessions};
 pub use store::{
-    ACCEPTED_URL_FORMS, AnyStore, Deployment, MemoryStore, Operation, RedactedUrl, RedisStore,
-    SnapshotStore, StoreConfig, StoreError, StoredValue, TimeoutPhase, Ttl, UrlProblem, open,
+    ACCEPTED_URL_FORMS, Deployment, MemoryStore, Operation, RedactedUrl, RedisStore, SnapshotStore,
+    Store, StoreConfig, StoreError, StoreFuture, StoredValue, TimeoutPhase, Ttl, UrlProblem, open,
     open_with, redact_url,
 };
 pub use submit::{Submit, Submitted, scope_of, scope_of_token};

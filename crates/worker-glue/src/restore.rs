@@ -38,7 +38,7 @@ type TokenOutcome = (Option<Arc<AccessToken>>, RestoreOutcome);
 /// A loaded and decoded snapshot, or the failure with the outcome it gives under FailOpen. Both
 /// are boxed: the snapshot is handed along the restore and kept in the context without being
 /// copied again.
-type Loaded = Result<Box<TaskContextSnapshot>, Box<(RestoreOutcome, RestoreError)>>;
+type LoadedSnapshot = Result<Box<TaskContextSnapshot>, Box<(RestoreOutcome, RestoreError)>>;
 
 /// Where a restore stands once the snapshot is loaded; `C` holds the context (itself, or the
 /// `Arc` that [`TaskGlue::run`] installs, made where the context is built so that it is not
@@ -159,10 +159,10 @@ where
 
     /// Loads and decodes the task's snapshot; a failure comes with the outcome it gives under
     /// FailOpen.
-    async fn load(&self, task: &TaskKey<'_>) -> Loaded {
+    async fn load(&self, task: &TaskKey<'_>) -> LoadedSnapshot {
         let inner = &self.inner;
         let snapshot_key = inner.keys.snapshot_key(task.scope(), task.task_id());
-        match inner.store.load_value(&snapshot_key).await {
+        match inner.store.load(&snapshot_key).await {
             Err(error) => Err(Box::new((
                 RestoreOutcome::StoreFailed,
                 RestoreError::Store(error),
@@ -188,7 +188,7 @@ where
     fn restore_task<C: From<TaskContext>>(
         &self,
         key: ExecutionKey,
-        loaded: Loaded,
+        loaded: LoadedSnapshot,
         of_scope: bool,
     ) -> Step<C> {
         let inner = &self.inner;

@@ -10,7 +10,7 @@ use taskctx_scope::{
 use taskctx_snapshot::{AccessToken, TaskContextSnapshot};
 
 use crate::registries::ServerKey;
-use crate::{KeyError, SnapshotStore, SubmitError, TaskGlue};
+use crate::{KeyError, SubmitError, TaskGlue};
 
 /// The scope of the caller whose token the snapshot holds; `None` for an anonymous caller.
 ///
@@ -247,25 +247,24 @@ where
             .codec
             .encode(task.snapshot, &snapshot_key)
             .map_err(SubmitError::Encode)?;
-        let saved = if task.extras.is_empty() {
-            inner.store.save_one(snapshot_key, encoded, inner.ttl).await
-        } else {
-            let extra_keys: Vec<String> = task
-                .extras
+        let extra_keys: Vec<String> = task
+            .extras
+            .iter()
+            .map(|(suffix, _)| inner.keys.task_key(key.scope(), key.task_id(), *suffix))
+            .collect();
+        let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
+        entries.push((&snapshot_key, &encoded));
+        entries.extend(
+            extra_keys
                 .iter()
-                .map(|(suffix, _)| inner.keys.task_key(key.scope(), key.task_id(), *suffix))
-                .collect();
-            let mut entries: Vec<(&str, &[u8])> = Vec::with_capacity(1 + extra_keys.len());
-            entries.push((&snapshot_key, &encoded));
-            entries.extend(
-                extra_keys
-                    .iter()
-                    .zip(&task.extras)
-                    .map(|(key, (_, value))| (key.as_str(), *value)),
-            );
-            inner.store.save(&entries, inner.ttl).await
-        };
-        saved.map_err(SubmitError::Store)?;
+                .zip(&task.extras)
+                .map(|(key, (_, value))| (key.as_str(), *value)),
+        );
+        inner
+            .store
+            .save(&entries, inner.ttl)
+            .await
+            .map_err(SubmitError::Store)?;
 
         if let Some(server) = task.server {
             inner.servers.register_key(ServerKey::of(&key), server);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use super::{Deployment, SnapshotStore, StoreError, StoredValue, Ttl};
+use super::{Deployment, SnapshotStore, StoreFuture, StoredValue, Ttl};
 
 /// Expired entries are purged once the writes since the last purge reach the number of stored
 /// entries, and at least this many (reads drop expired entries they meet): a purge visits every
@@ -35,8 +35,7 @@ struct Inner {
 }
 
 struct Entry {
-    /// Shared, so that the glue reads it without copying it.
-    value: Arc<Vec<u8>>,
+    value: Vec<u8>,
     /// `None`: never expires (a TTL too far ahead for the clock).
     expires_at: Option<Instant>,
 }
@@ -136,29 +135,6 @@ impl MemoryStore {
         }
     }
 
-    /// Saves one key as [`SnapshotStore::save`] does, keeping `key` and `value` themselves rather
-    /// than copies.
-    pub(crate) fn save_owned(&self, key: String, value: Vec<u8>, ttl: Ttl) {
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        map.insert(
-            key,
-            Entry {
-                value: Arc::new(value),
-                expires_at,
-            },
-        );
-        self.note_write(&mut map, now);
-    }
-
-    /// The value under `key` as [`SnapshotStore::load`] reads it, shared rather than copied.
-    pub(crate) fn load_shared(&self, key: &str) -> Option<Arc<Vec<u8>>> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        Self::live(&mut map, key, now).map(|entry| Arc::clone(&entry.value))
-    }
-
     /// The live entry under `key`, dropping it when expired.
     fn live<'map>(
         entries: &'map mut HashMap<String, Entry>,
@@ -191,73 +167,75 @@ impl SnapshotStore for MemoryStore {
         Deployment::Standalone
     }
 
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        for (key, value) in entries {
-            map.insert(
-                (*key).to_owned(),
-                Entry {
-                    value: Arc::new(value.to_vec()),
-                    expires_at,
-                },
-            );
-        }
-        self.note_write(&mut map, now);
-        Ok(())
-    }
-
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        // An expired key is dropped.
-        Ok(self.load_shared(key).map(|value| value.to_vec()))
-    }
-
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        Ok(Self::live(&mut map, key, now).map(|entry| {
-            StoredValue::new(
-                entry.value.to_vec(),
-                entry.expires_at.map(|at| at.saturating_duration_since(now)),
-            )
-        }))
-    }
-
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        let now = Instant::now();
-        let expires_at = expiry(now, ttl);
-        let mut map = self.entries();
-        let mut refreshed = 0_usize;
-        for key in keys {
-            if let Some(entry) = Self::live(&mut map, key, now) {
-                entry.expires_at = expires_at;
-                refreshed = refreshed.saturating_add(1);
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(refreshed)
+            let now = Instant::now();
+            let expires_at = expiry(now, ttl);
+            let mut map = self.entries();
+            for &(key, value) in entries {
+                let value = value.to_vec();
+                map.insert(key.to_owned(), Entry { value, expires_at });
+            }
+            self.note_write(&mut map, now);
+            Ok(())
+        })
     }
 
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        let mut deleted = 0_usize;
-        for key in keys {
-            if map.remove(*key).is_some_and(|entry| entry.is_live(now)) {
-                deleted = deleted.saturating_add(1);
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut map = self.entries();
+            Ok(Self::live(&mut map, key, Instant::now()).map(|entry| entry.value.clone()))
+        })
+    }
+
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut map = self.entries();
+            Ok(Self::live(&mut map, key, now).map(|entry| {
+                let ttl = entry.expires_at.map(|at| at.saturating_duration_since(now));
+                StoredValue::new(entry.value.clone(), ttl)
+            }))
+        })
+    }
+
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let expires_at = expiry(now, ttl);
+            let mut map = self.entries();
+            let mut refreshed = 0_usize;
+            for key in keys {
+                if let Some(entry) = Self::live(&mut map, key, now) {
+                    entry.expires_at = expires_at;
+                    refreshed = refreshed.saturating_add(1);
+                }
             }
-        }
-        self.note_write(&mut map, now);
-        Ok(deleted)
+            Ok(refreshed)
+        })
+    }
+
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut map = self.entries();
+            let deleted = keys
+                .iter()
+                .filter(|key| map.remove(**key).is_some_and(|entry| entry.is_live(now)))
+                .count();
+            self.note_write(&mut map, now);
+            Ok(deleted)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StoreError;
 
     fn ttl(secs: u64) -> Ttl {
         Ttl::from_secs(secs).unwrap_or_else(|| unreachable!("a valid TTL"))

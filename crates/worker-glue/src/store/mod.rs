@@ -1,8 +1,9 @@
 //! Snapshot stores: where a task's keys live between submission and execution.
 //!
-//! [`SnapshotStore`] is the interface; [`MemoryStore`] and [`RedisStore`] implement it, and
-//! [`AnyStore`] is whichever of them [`open`] picked from a URL at run time. Keys are plain
-//! strings (built by the key layer), values are bytes (encoded by the snapshot layer).
+//! [`SnapshotStore`] is the interface; [`MemoryStore`] and [`RedisStore`] implement it, and so may
+//! an application's own store. A [`Store`] holds any of them: [`open`] returns the one a URL names.
+//! Keys are plain strings (built by the key layer), values are bytes (encoded by the snapshot
+//! layer).
 //!
 //! # Store URLs
 //!
@@ -12,27 +13,26 @@
 //! in the password. No password, in any URL form, appears in an error, a `Debug` output or a
 //! [`RedactedUrl`].
 //!
-//! # Redis: one round trip per call
+//! # Guarantees
 //!
-//! A [`RedisStore`] keeps [`StoreConfig::pool_size`] connections (4 by default) and spreads calls
-//! over them round robin. Each is a redis-rs multiplexed connection (a `ClusterConnection` in
-//! cluster mode): every caller shares it, and concurrent requests are pipelined on its socket.
-//! A call is one request — a single command when it touches one key (`SET key value EX ttl`,
-//! `GET`, `EXPIRE`, `DEL`), one `MULTI … EXEC` when it touches several — and one round trip: no
-//! connection is checked out or tested (`PING`) first. Connections are made through a deadpool
-//! pool on first use; one that fails at the connection level (I/O error, closed, timed out) is
-//! taken out of the pool and replaced by the next call that needs it. A call on a connection
-//! found closed (a restarted or stopped server) is sent again once on a new connection when that
-//! cannot apply it twice (the request was never written, or the call is idempotent: all but
-//! [`SnapshotStore::delete`]), so a restarted Redis is used again on the very next call.
-//!
-//! # Timeouts
-//!
-//! Every phase of a call is bounded by its own [`StoreConfig`] limit — waiting while another call
-//! opens the connection (pool wait), opening one (connect: TCP or socket, TLS, `AUTH`, `SELECT`,
-//! and for Sentinel the master lookup), and the reply — for standalone, unix, TLS, cluster and
-//! sentinel stores alike, and a [`StoreError::Timeout`] names the phase and the limit that ended
-//! the call.
+//! - **Atomic writes.** One [`SnapshotStore::save`] writes all of its keys or none, with one TTL:
+//!   on Redis one `SET key value EX ttl`, or one `MULTI … EXEC` of them for several keys. In
+//!   cluster mode the keys of one call must share a hash slot (taskctx puts a task's keys under one
+//!   hash tag), else the call fails with [`StoreError::CrossSlot`] before anything is sent.
+//! - **One round trip per call.** A [`RedisStore`] keeps [`StoreConfig::pool_size`] redis-rs
+//!   multiplexed connections (4 by default; `ClusterConnection`s in cluster mode) that every
+//!   caller shares, used round robin: a call is one request, with no connection checked out or
+//!   `PING`ed first.
+//! - **A restarted Redis is used again on the next call.** A connection that fails (I/O error,
+//!   closed, timed out) is dropped and replaced by the next call that needs it; a call found on a
+//!   closed connection is sent again, once, on a new one when that cannot apply it twice (it was
+//!   never written, or it is idempotent: all but [`SnapshotStore::delete`]).
+//! - **No call hangs.** Waiting while another call opens the connection (pool wait), connecting
+//!   (TCP or socket, TLS, `AUTH`, `SELECT`, the Sentinel master lookup) and the reply are each
+//!   bounded by a [`StoreConfig`] limit, for every deployment, and a [`StoreError::Timeout`]
+//!   names the phase and the limit that ended the call.
+//! - **No secrets out, no panics.** Passwords never appear in errors or `Debug` output, and stored
+//!   values are never printed; every failure is a typed [`StoreError`].
 
 mod config;
 mod error;
@@ -43,6 +43,9 @@ mod url;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU64;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use taskctx_scope::Deployment;
@@ -124,11 +127,44 @@ impl fmt::Debug for StoredValue {
     }
 }
 
-/// A place to keep a task's keys between submission and execution.
+/// The future a [`SnapshotStore`] method returns: boxed, so that stores can be used as `dyn
+/// SnapshotStore` (the [`Store`] handle).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A place to keep a task's keys between submission and execution: [`MemoryStore`],
+/// [`RedisStore`], or an application's own store, used through a [`Store`].
 ///
-/// Implementations are cheap to clone (clones share one store) and safe to use from many tasks at
-/// once. Every method is one request: on Redis one pipeline, sent as one write.
-pub trait SnapshotStore: Clone + fmt::Debug + Send + Sync + 'static {
+/// Implementations are safe to use from many tasks at once. Every method is one request: on
+/// Redis one command or one `MULTI … EXEC`, sent as one write.
+///
+/// ```
+/// use taskctx_worker_glue::store::{Deployment, MemoryStore, SnapshotStore, StoreFuture, Ttl};
+///
+/// /// Writes go to a memory store, and are counted.
+/// #[derive(Debug, Default)]
+/// struct Counting {
+///     inner: MemoryStore,
+///     saves: std::sync::atomic::AtomicUsize,
+/// }
+///
+/// impl SnapshotStore for Counting {
+///     fn deployment(&self) -> Deployment {
+///         Deployment::Standalone
+///     }
+///     fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+///         self.saves.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.save(entries, ttl)
+///     }
+///     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+///         Box::pin(async move { self.inner.load(key).await })
+///     }
+///     # fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<taskctx_worker_glue::StoredValue>> { self.inner.load_with_ttl(key) }
+///     # fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> { self.inner.refresh(keys, ttl) }
+///     # fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> { self.inner.delete(keys) }
+///     // … and `load_with_ttl`, `refresh`, `delete` alike.
+/// }
+/// ```
+pub trait SnapshotStore: fmt::Debug + Send + Sync + 'static {
     /// Where the keys live: a Redis Cluster (the keys of one [`save`](Self::save) must share a
     /// hash slot, so a queue's keys go under one hash tag) or anything else
     /// ([`Deployment::Standalone`]).
@@ -137,96 +173,53 @@ pub trait SnapshotStore: Clone + fmt::Debug + Send + Sync + 'static {
     /// Stores every `(key, value)` pair with the same `ttl`, atomically: afterwards either all of
     /// them are set or none is. An existing key is overwritten, its TTL replaced. An empty slice
     /// does nothing.
-    fn save(
-        &self,
-        entries: &[(&str, &[u8])],
-        ttl: Ttl,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()>;
 
     /// The value under `key`, or `None` when it is missing or expired.
-    fn load(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
     /// The value under `key` with its remaining TTL, or `None` when it is missing or expired.
-    fn load_with_ttl(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<StoredValue>, StoreError>> + Send;
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>>;
 
     /// Gives every existing key in `keys` the TTL `ttl` (Redis `EXPIRE`), in one atomic request.
     /// Returns how many of the keys existed.
-    fn refresh(
-        &self,
-        keys: &[&str],
-        ttl: Ttl,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize>;
 
     /// Deletes `keys` in one atomic request. Returns how many of them existed.
-    fn delete(&self, keys: &[&str]) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize>;
 }
 
-/// The store [`open`] picked from a URL: an in-process [`MemoryStore`] or a [`RedisStore`].
-#[derive(Clone, Debug)]
-pub enum AnyStore {
-    /// `memory://[name]`.
-    Memory(MemoryStore),
-    /// `redis://`, `rediss://`, `unix://`, `redis+unix://`, `redis+cluster://`,
-    /// `rediss+cluster://` or `redis+sentinel://`.
-    Redis(RedisStore),
-}
+/// Any [`SnapshotStore`], shared: what [`open`] returns and a [`TaskGlue`](crate::TaskGlue)
+/// keeps. Every [`SnapshotStore`] method is called on it directly (`store.load(key)`).
+///
+/// Cheap to clone: clones share one store.
+#[derive(Clone)]
+pub struct Store(Arc<dyn SnapshotStore>);
 
-impl From<MemoryStore> for AnyStore {
-    fn from(store: MemoryStore) -> Self {
-        Self::Memory(store)
-    }
-}
-
-impl From<RedisStore> for AnyStore {
-    fn from(store: RedisStore) -> Self {
-        Self::Redis(store)
+impl Store {
+    /// Wraps `store`.
+    pub fn new(store: impl SnapshotStore) -> Self {
+        Self(Arc::new(store))
     }
 }
 
-impl SnapshotStore for AnyStore {
-    fn deployment(&self) -> Deployment {
-        match self {
-            Self::Memory(store) => store.deployment(),
-            Self::Redis(store) => store.deployment(),
-        }
+impl<S: SnapshotStore> From<S> for Store {
+    fn from(store: S) -> Self {
+        Self::new(store)
     }
+}
 
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        match self {
-            Self::Memory(store) => store.save(entries, ttl).await,
-            Self::Redis(store) => store.save(entries, ttl).await,
-        }
+impl Deref for Store {
+    type Target = dyn SnapshotStore;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
+}
 
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self {
-            Self::Memory(store) => store.load(key).await,
-            Self::Redis(store) => store.load(key).await,
-        }
-    }
-
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        match self {
-            Self::Memory(store) => store.load_with_ttl(key).await,
-            Self::Redis(store) => store.load_with_ttl(key).await,
-        }
-    }
-
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        match self {
-            Self::Memory(store) => store.refresh(keys, ttl).await,
-            Self::Redis(store) => store.refresh(keys, ttl).await,
-        }
-    }
-
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        match self {
-            Self::Memory(store) => store.delete(keys).await,
-            Self::Redis(store) => store.delete(keys).await,
-        }
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -234,7 +227,7 @@ impl SnapshotStore for AnyStore {
 ///
 /// # Errors
 /// As [`open_with`].
-pub fn open(url: &str) -> Result<AnyStore, StoreError> {
+pub fn open(url: &str) -> Result<Store, StoreError> {
     open_with(url, &StoreConfig::default())
 }
 
@@ -248,11 +241,11 @@ pub fn open(url: &str) -> Result<AnyStore, StoreError> {
 /// [`StoreError::InvalidUrl`] for an unknown scheme or a malformed URL (the message lists the
 /// accepted forms), [`StoreError::TlsNotEnabled`] for `rediss` URLs in a build without the `tls`
 /// feature, [`StoreError::PoolSetup`] when the connection pool cannot be built.
-pub fn open_with(url: &str, config: &StoreConfig) -> Result<AnyStore, StoreError> {
+pub fn open_with(url: &str, config: &StoreConfig) -> Result<Store, StoreError> {
     match StoreUrl::parse(url)?.into_parts() {
-        (url::Target::Memory { name }, _) => Ok(AnyStore::Memory(MemoryStore::shared(&name))),
+        (url::Target::Memory { name }, _) => Ok(Store::new(MemoryStore::shared(&name))),
         (url::Target::Redis(target), redacted) => {
-            RedisStore::from_target(target, redacted, config).map(AnyStore::Redis)
+            RedisStore::from_target(target, redacted, config).map(Store::new)
         }
     }
 }

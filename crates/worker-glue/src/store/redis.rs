@@ -1,60 +1,43 @@
 //! The Redis store: standalone servers (TCP, TLS or unix socket), Redis Cluster and Redis
-//! Sentinel, each over a few held multiplexed connections made through a deadpool pool.
-//!
-//! # How a call reaches Redis
-//!
-//! The store keeps [`StoreConfig::pool_size`] connection slots. A call picks the next slot (round
-//! robin), clones the slot's connection (a redis-rs `MultiplexedConnection` or `ClusterConnection`:
-//! clones share one socket, and concurrent requests on it are pipelined) and sends its one
-//! request: one round trip, no health check first. A slot is filled on first use from the deadpool
-//! pool, and emptied (its connection taken out of the pool and dropped) when a call on it fails at
-//! the connection level (I/O error, closed connection, timeout); the next call on that slot opens
-//! a new one. A request on a connection already known to be closed never reaches the socket: it
-//! is sent again, once, on a new connection, so a restarted Redis is used again on the very next
-//! call.
+//! Sentinel, each over a few held multiplexed connections (see the [`store`](super) notes).
 
-use std::cell::RefCell;
-use std::future::Future;
+use std::fmt;
+use std::future::{self, Future};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
-use std::{fmt, future};
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult, TimeoutType};
-use deadpool_redis::Runtime;
-use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
-    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, RedisFuture, Value,
+    self, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
+    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, Value,
 };
 use taskctx_scope::hash_slot;
 
 use super::error::excerpt;
-use super::url::{Credentials, HostPort, RedisTarget, TlsCheck, Topology};
+use super::url::{Credentials, HostPort, RedisTarget, Target, TlsCheck, Topology};
 use super::{
-    Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoredValue,
-    TimeoutPhase, Ttl,
+    Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoreFuture,
+    StoreUrl, StoredValue, TimeoutPhase, Ttl, UrlProblem,
 };
 
 /// A [`SnapshotStore`] on Redis: a standalone server over TCP, TLS or a unix socket, a Redis
 /// Cluster, or the master named by Redis Sentinel.
 ///
 /// Open one with [`open`](super::open) / [`open_with`](super::open_with) or
-/// [`RedisStore::open_with`]. Nothing is connected until the first call. Every call is one
-/// request (one round trip): the store holds a few multiplexed connections that every caller
-/// shares, replaced when they fail rather than tested before use (see the module notes in
-/// [`store`](crate::store)). Clones share the connections.
+/// [`RedisStore::open_with`]. Nothing is connected until the first call; how calls reach Redis
+/// is described in the [`store`](super) module. Clones share the connections.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: managed::Pool<Connector>,
+    connector: Connector,
     slots: Box<[Slot]>,
     /// The slot the next call uses (round robin).
     next_slot: AtomicUsize,
@@ -69,87 +52,50 @@ struct Inner {
     password: Option<String>,
 }
 
-/// One held connection, and the lock that lets only one call at a time open it.
+/// One held connection (with its generation), and the lock that lets only one call at a time
+/// open it.
 #[derive(Default)]
 struct Slot {
-    held: Mutex<Option<Held>>,
+    held: Mutex<Option<(u64, Conn)>>,
     opening: tokio::sync::Mutex<()>,
 }
 
-struct Held {
-    generation: u64,
-    object: Object<Connector>,
-}
-
 impl Slot {
-    fn lock(&self) -> MutexGuard<'_, Option<Held>> {
+    fn lock(&self) -> MutexGuard<'_, Option<(u64, Conn)>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The held connection, if any.
-    fn current(&self) -> Option<(u64, Conn)> {
-        self.lock()
-            .as_ref()
-            .map(|held| (held.generation, Conn::clone(&held.object)))
-    }
-
-    /// Empties the slot if it still holds connection `generation`.
+    /// Empties the slot if it still holds connection `generation`; the connection closes when
+    /// its last clone goes.
     fn forget(&self, generation: u64) {
         let mut held = self.lock();
-        if held.as_ref().is_some_and(|h| h.generation == generation)
-            && let Some(held) = held.take()
-        {
-            discard(held);
+        if held.as_ref().is_some_and(|(held, _)| *held == generation) {
+            *held = None;
         }
     }
 }
 
-/// Takes a connection out of the pool for good (it is closed when its last clone goes): it must
-/// never be handed out again.
-fn discard(held: Held) {
-    drop(Object::take(held.object));
-}
-
-/// A connection of any deployment; clones share it.
+/// A connection of any deployment; clones share it, and concurrent requests are pipelined.
 #[derive(Clone)]
 enum Conn {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
 }
 
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+impl Conn {
+    /// Sends `request`: a one-command pipeline is that command alone, an atomic one a
+    /// `MULTI … EXEC`.
+    async fn send<T: FromRedisValue>(&mut self, request: &Pipeline) -> Result<T, RedisError> {
         match self {
-            Self::Single(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(conn) => conn.req_packed_commands(cmd, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+            Self::Single(conn) => request.query_async(conn).await,
+            Self::Cluster(conn) => request.query_async(conn).await,
         }
     }
 }
 
-/// Opens connections for the pool, with the store's connect timeout.
+/// Opens connections, with the store's connect timeout.
 enum Connector {
-    /// A standalone server: deadpool-redis's own manager (a redis-rs client and its connection
-    /// settings).
-    Single(deadpool_redis::Manager),
+    Single(redis::Client, AsyncConnectionConfig),
     Cluster(ClusterClient),
     /// Asks each sentinel in turn for the master's address, then connects to the master; every
     /// connection with the store's connect timeout (redis-rs's own sentinel client connects with
@@ -162,13 +108,13 @@ enum Connector {
     },
 }
 
-impl managed::Manager for Connector {
-    type Type = Conn;
-    type Error = RedisError;
-
-    async fn create(&self) -> Result<Conn, RedisError> {
+impl Connector {
+    async fn connect(&self) -> Result<Conn, RedisError> {
         match self {
-            Self::Single(manager) => managed::Manager::create(manager).await.map(Conn::Single),
+            Self::Single(client, config) => client
+                .get_multiplexed_async_connection_with_config(config)
+                .await
+                .map(Conn::Single),
             Self::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
             Self::Sentinel {
                 sentinels,
@@ -180,38 +126,18 @@ impl managed::Manager for Connector {
                 .map(Conn::Single),
         }
     }
-
-    /// Never called with a live connection: the store holds its connections and takes failed
-    /// ones out of the pool, so nothing is checked before reuse.
-    async fn recycle(&self, _: &mut Conn, _: &Metrics) -> RecycleResult<RedisError> {
-        Ok(())
-    }
-}
-
-/// One request: a single command or a pipeline (`MULTI … EXEC` when atomic).
-enum Request {
-    One(Cmd),
-    Many(Pipeline),
-}
-
-impl Request {
-    async fn send<T: FromRedisValue>(&self, conn: &mut Conn) -> Result<T, RedisError> {
-        match self {
-            Self::One(cmd) => cmd.query_async(conn).await,
-            Self::Many(pipeline) => pipeline.query_async(conn).await,
-        }
-    }
 }
 
 /// How a request on a connection failed.
-struct Failure {
-    error: StoreError,
-    /// The connection is unusable (I/O error, closed, timed out): take it out of its slot.
-    broken: bool,
-    /// It failed before anything was written: the connection had already closed.
-    unsent: bool,
-    /// The connection closed (not timed out) while the request was pending.
-    lost: bool,
+enum Fault {
+    /// The connection had already closed: nothing was written.
+    Unsent,
+    /// The connection closed while the request was pending.
+    Lost,
+    /// No reply within the response timeout.
+    TimedOut,
+    /// Redis answered with an error or an unexpected reply; the connection is fine.
+    Command,
 }
 
 impl fmt::Debug for RedisStore {
@@ -232,11 +158,11 @@ impl RedisStore {
     /// [`StoreError::InvalidUrl`] for a malformed URL or one naming a `memory://` store,
     /// [`StoreError::TlsNotEnabled`], [`StoreError::PoolSetup`].
     pub fn open_with(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
-        match super::open_with(url, config)? {
-            super::AnyStore::Redis(store) => Ok(store),
-            super::AnyStore::Memory(_) => Err(StoreError::InvalidUrl {
-                url: super::redact_url(url),
-                reason: super::UrlProblem::UnknownScheme {
+        match StoreUrl::parse(url)?.into_parts() {
+            (Target::Redis(target), redacted) => Self::from_target(target, redacted, config),
+            (Target::Memory { .. }, redacted) => Err(StoreError::InvalidUrl {
+                url: redacted,
+                reason: UrlProblem::UnknownScheme {
                     scheme: "memory".to_owned(),
                 },
             }),
@@ -272,48 +198,33 @@ impl RedisStore {
             }
             install_tls_provider();
         }
-        let setup_error = |error: &RedisError| StoreError::PoolSetup {
+        let built = connector(&target, config);
+        let password = target.credentials.password;
+        let (connector, deployment, mode) = built.map_err(|error| StoreError::PoolSetup {
             url: url.clone(),
-            message: excerpt(&scrub(
-                &error.to_string(),
-                target.credentials.password.as_deref(),
-            )),
-        };
-        let (connector, deployment, mode) =
-            connector(&target, config).map_err(|error| setup_error(&error))?;
-        let pool = managed::Pool::builder(connector)
-            .max_size(config.pool_size())
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.pool_wait_timeout()))
-            .create_timeout(Some(config.connect_timeout()))
-            .build()
-            .map_err(|error| StoreError::PoolSetup {
-                url: url.clone(),
-                message: excerpt(&error.to_string()),
-            })?;
-        let slots = (0..config.pool_size()).map(|_| Slot::default()).collect();
+            message: excerpt(&scrub(&error.to_string(), password.as_deref())),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
-                slots,
+                connector,
+                slots: (0..config.pool_size()).map(|_| Slot::default()).collect(),
                 next_slot: AtomicUsize::new(0),
                 next_generation: AtomicU64::new(0),
                 config: *config,
                 url,
                 deployment,
                 mode,
-                password: target.credentials.password,
+                password,
             }),
         })
     }
 
     /// Sends `request` on the next slot's connection: one round trip. A held connection found
-    /// closed is replaced and the request sent again, once, when that cannot apply it twice (see
-    /// the retry rule below).
+    /// closed is replaced and the request sent again, once, when that cannot apply it twice.
     async fn query<T: FromRedisValue>(
         &self,
         operation: Operation,
-        request: &Request,
+        request: &Pipeline,
     ) -> Result<T, StoreError> {
         let inner = &self.inner;
         let index = inner.next_slot.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
@@ -323,14 +234,12 @@ impl RedisStore {
                 message: "the store has no connection slots".to_owned(),
             });
         };
-        let (generation, mut conn, fresh) = match slot.current() {
-            Some((generation, conn)) => (generation, conn, false),
-            None => {
-                let (generation, conn) = Box::pin(self.open_slot(operation, slot, None)).await?;
-                (generation, conn, true)
-            }
+        let held = slot.lock().clone();
+        let ((generation, mut conn), fresh) = match held {
+            Some(held) => (held, false),
+            None => (self.open_slot(operation, slot, None).await?, true),
         };
-        let failure = match self.send(operation, &mut conn, request).await {
+        let (error, fault) = match self.send(operation, &mut conn, request).await {
             Ok(reply) => return Ok(reply),
             Err(failure) => failure,
         };
@@ -338,22 +247,25 @@ impl RedisStore {
         // the request sent once more when that cannot apply it twice: it was never written, or it
         // is idempotent (everything but DEL, whose count would be wrong) and the connection was
         // lost rather than timed out.
-        let retry = !fresh && (failure.unsent || (failure.lost && operation.is_idempotent()));
-        if !retry {
-            if failure.broken {
-                slot.forget(generation);
-            }
-            return Err(failure.error);
+        let retry = match fault {
+            Fault::Unsent => !fresh,
+            Fault::Lost => !fresh && operation.is_idempotent(),
+            Fault::TimedOut | Fault::Command => false,
+        };
+        if !matches!(fault, Fault::Command) {
+            slot.forget(generation);
         }
-        let (generation, mut conn) =
-            Box::pin(self.open_slot(operation, slot, Some(generation))).await?;
+        if !retry {
+            return Err(error);
+        }
+        let (generation, mut conn) = self.open_slot(operation, slot, Some(generation)).await?;
         self.send(operation, &mut conn, request)
             .await
-            .map_err(|failure| {
-                if failure.broken {
+            .map_err(|(error, fault)| {
+                if !matches!(fault, Fault::Command) {
                     slot.forget(generation);
                 }
-                failure.error
+                error
             })
     }
 
@@ -366,35 +278,29 @@ impl RedisStore {
         slot: &Slot,
         stale: Option<u64>,
     ) -> Result<(u64, Conn), StoreError> {
-        let inner = &self.inner;
-        let wait = inner.config.pool_wait_timeout();
+        let config = &self.inner.config;
+        let (wait, connect) = (config.pool_wait_timeout(), config.connect_timeout());
         let _opening = tokio::time::timeout(wait, slot.opening.lock())
             .await
             .map_err(|_| self.timeout(operation, TimeoutPhase::PoolWait, wait))?;
-        {
-            let mut held = slot.lock();
-            match held.as_ref() {
-                Some(current) if Some(current.generation) != stale => {
-                    return Ok((current.generation, Conn::clone(&current.object)));
-                }
-                Some(_) => {
-                    if let Some(old) = held.take() {
-                        discard(old);
-                    }
-                }
-                None => {}
+        if let Some(held) = slot.lock().clone().filter(|(held, _)| Some(*held) != stale) {
+            return Ok(held);
+        }
+        let conn = match tokio::time::timeout(connect, self.inner.connector.connect()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) if !error.is_timeout() => {
+                return Err(StoreError::Connect {
+                    operation,
+                    url: self.inner.url.clone(),
+                    message: self.message(&error.to_string()),
+                });
             }
-        }
-        let object = inner
-            .pool
-            .get()
-            .await
-            .map_err(|error| self.pool_error(operation, error))?;
-        let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn::clone(&object);
-        if let Some(old) = slot.lock().replace(Held { generation, object }) {
-            discard(old);
-        }
+            Ok(Err(_)) | Err(_) => {
+                return Err(self.timeout(operation, TimeoutPhase::Connect, connect));
+            }
+        };
+        let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        *slot.lock() = Some((generation, conn.clone()));
         Ok((generation, conn))
     }
 
@@ -403,47 +309,37 @@ impl RedisStore {
         &self,
         operation: Operation,
         conn: &mut Conn,
-        request: &Request,
-    ) -> Result<T, Failure> {
+        request: &Pipeline,
+    ) -> Result<T, (StoreError, Fault)> {
         let limit = self.inner.config.response_timeout();
-        let mut reply = pin!(request.send::<T>(conn));
+        let mut reply = pin!(conn.send::<T>(request));
         // The first poll only queues the request for the connection's writer; it completes with an
         // error at once only when the connection has already closed.
-        let first = future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
-        let result = match first {
+        let result = match future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await {
             Poll::Ready(Err(error)) if is_connection_failure(&error) => {
-                return Err(Failure {
-                    error: self.redis_error(operation, &error),
-                    broken: true,
-                    unsent: true,
-                    lost: true,
-                });
+                return Err((self.redis_error(operation, &error), Fault::Unsent));
             }
             Poll::Ready(result) => result,
-            Poll::Pending => match tokio::time::timeout(limit, reply).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(Failure {
-                        error: self.timeout(operation, TimeoutPhase::Response, limit),
-                        broken: true,
-                        unsent: false,
-                        lost: false,
-                    });
-                }
-            },
+            Poll::Pending => tokio::time::timeout(limit, reply).await.map_err(|_| {
+                let error = self.timeout(operation, TimeoutPhase::Response, limit);
+                (error, Fault::TimedOut)
+            })?,
         };
-        result.map_err(|error| Failure {
-            error: self.redis_error(operation, &error),
-            broken: is_connection_failure(&error),
-            unsent: false,
-            lost: is_connection_failure(&error) && !error.is_timeout(),
+        result.map_err(|error| {
+            let fault = match () {
+                () if error.is_timeout() => Fault::TimedOut,
+                () if is_connection_failure(&error) => Fault::Lost,
+                () => Fault::Command,
+            };
+            (self.redis_error(operation, &error), fault)
         })
     }
 
     fn timeout(&self, operation: Operation, phase: TimeoutPhase, after: Duration) -> StoreError {
+        let url = self.inner.url.clone();
         StoreError::Timeout {
             operation,
-            url: self.inner.url.clone(),
+            url,
             phase,
             after,
         }
@@ -453,44 +349,12 @@ impl RedisStore {
         excerpt(&scrub(text, self.inner.password.as_deref()))
     }
 
-    fn pool_error(&self, operation: Operation, error: PoolError<RedisError>) -> StoreError {
-        let config = &self.inner.config;
-        match error {
-            PoolError::Timeout(TimeoutType::Wait) => self.timeout(
-                operation,
-                TimeoutPhase::PoolWait,
-                config.pool_wait_timeout(),
-            ),
-            PoolError::Timeout(TimeoutType::Create) => {
-                self.timeout(operation, TimeoutPhase::Connect, config.connect_timeout())
-            }
-            PoolError::Backend(error) if error.is_timeout() => {
-                self.timeout(operation, TimeoutPhase::Connect, config.connect_timeout())
-            }
-            PoolError::Backend(error) => StoreError::Connect {
-                operation,
-                url: self.inner.url.clone(),
-                message: self.message(&error.to_string()),
-            },
-            other => StoreError::Connect {
-                operation,
-                url: self.inner.url.clone(),
-                message: self.message(&other.to_string()),
-            },
-        }
-    }
-
     fn redis_error(&self, operation: Operation, error: &RedisError) -> StoreError {
-        let url = self.inner.url.clone();
+        let (url, message) = (self.inner.url.clone(), self.message(&error.to_string()));
         if error.is_timeout() {
-            return self.timeout(
-                operation,
-                TimeoutPhase::Response,
-                self.inner.config.response_timeout(),
-            );
-        }
-        let message = self.message(&error.to_string());
-        if error.is_connection_refusal() {
+            let limit = self.inner.config.response_timeout();
+            self.timeout(operation, TimeoutPhase::Response, limit)
+        } else if error.is_connection_refusal() {
             StoreError::Connect {
                 operation,
                 url,
@@ -520,111 +384,43 @@ impl RedisStore {
         if !self.is_cluster() {
             return Ok(());
         }
-        let mut keys = keys.into_iter();
-        let Some(first_key) = keys.next() else {
+        let mut slots = keys.into_iter().map(|key| (key, hash_slot(key)));
+        let Some((first_key, first_slot)) = slots.next() else {
             return Ok(());
         };
-        let first_slot = hash_slot(first_key);
-        for other_key in keys {
-            let other_slot = hash_slot(other_key);
-            if other_slot != first_slot {
-                return Err(StoreError::CrossSlot {
-                    operation,
-                    first_key: excerpt(first_key),
-                    first_slot,
-                    other_key: excerpt(other_key),
-                    other_slot,
-                });
-            }
+        match slots.find(|&(_, slot)| slot != first_slot) {
+            None => Ok(()),
+            Some((other_key, other_slot)) => Err(StoreError::CrossSlot {
+                operation,
+                first_key: excerpt(first_key),
+                first_slot,
+                other_key: excerpt(other_key),
+                other_slot,
+            }),
         }
-        Ok(())
     }
 
-    /// `command` on every key, as one command when there is one key, else in one `MULTI … EXEC`.
-    fn per_key(keys: &[&str], command: &str, ttl: Option<Ttl>) -> Request {
-        let build = |cmd: &mut Cmd, key: &str| {
-            cmd.arg(key);
-            if let Some(ttl) = ttl {
-                cmd.arg(ttl.secs());
-            }
-        };
-        if let [key] = keys {
-            let mut cmd = redis::cmd(command);
-            build(&mut cmd, key);
-            return Request::One(cmd);
+    /// `command` (with `ttl` as its second argument, if any) on every key of one slot, as one
+    /// command when there is one key, else in one `MULTI … EXEC`; the integer replies.
+    async fn per_key(
+        &self,
+        operation: Operation,
+        keys: &[&str],
+        command: &str,
+        ttl: Option<Ttl>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut pipeline = redis::pipe();
-        pipeline.atomic();
+        self.check_one_slot(operation, keys.iter().copied())?;
+        let mut request = redis::pipe();
+        if keys.len() > 1 {
+            request.atomic();
+        }
         for key in keys {
-            let mut cmd = redis::cmd(command);
-            build(&mut cmd, key);
-            pipeline.add_command(cmd);
+            request.cmd(command).arg(*key).arg(ttl.map(Ttl::secs));
         }
-        Request::Many(pipeline)
-    }
-}
-
-/// The bytes of `SET`, `EX` and a TTL's digits in a command's argument data.
-const SET_EX_BYTES: usize = 3 + 2 + 20;
-
-/// How many answered commands of each kind a thread keeps for their buffers.
-const SPARE_COMMANDS_MAX: usize = 4;
-
-/// Commands with more argument bytes than this are neither taken from nor given to the spares.
-const SPARE_COMMAND_BYTES_MAX: usize = 16 * 1024;
-
-thread_local! {
-    /// Answered `SET` and `GET` commands of this thread, cleared, whose buffers the next
-    /// commands reuse.
-    static SPARE_COMMANDS: [RefCell<Vec<Cmd>>; 2] = const {
-        [RefCell::new(Vec::new()), RefCell::new(Vec::new())]
-    };
-}
-
-/// The kinds of command whose buffers are reused (their sizes differ).
-#[derive(Clone, Copy)]
-enum Spare {
-    Set,
-    Get,
-}
-
-impl Spare {
-    fn with<R>(self, use_spares: impl FnOnce(&mut Vec<Cmd>) -> R) -> Option<R> {
-        SPARE_COMMANDS
-            .try_with(|spares| {
-                let spares = spares.get(self as usize)?;
-                let mut spares = spares.try_borrow_mut().ok()?;
-                Some(use_spares(&mut spares))
-            })
-            .ok()
-            .flatten()
-    }
-
-    /// A command for `args` arguments of `bytes` bytes: a spare one, or one sized up front (so
-    /// the value is copied into it once, never moved as it grows).
-    fn command(self, args: usize, bytes: usize) -> Cmd {
-        if bytes <= SPARE_COMMAND_BYTES_MAX
-            && let Some(cmd) = self.with(Vec::pop).flatten()
-        {
-            return cmd;
-        }
-        Cmd::with_capacity(args, bytes)
-    }
-
-    /// Keeps an answered single command of `bytes` argument bytes for the next one.
-    fn keep(self, request: Request, bytes: usize) {
-        let Request::One(mut cmd) = request else {
-            return;
-        };
-        if bytes > SPARE_COMMAND_BYTES_MAX {
-            return;
-        }
-        cmd.clear();
-        self.with(|spares| {
-            if spares.len() < SPARE_COMMANDS_MAX {
-                spares.push(cmd);
-            }
-        });
+        self.query(operation, &request).await
     }
 }
 
@@ -642,95 +438,66 @@ impl SnapshotStore for RedisStore {
         self.inner.deployment
     }
 
-    async fn save(&self, entries: &[(&str, &[u8])], ttl: Ttl) -> Result<(), StoreError> {
-        let set = |(key, value): &(&str, &[u8])| {
-            let mut cmd = Spare::Set.command(5, SET_EX_BYTES + key.len() + value.len());
-            cmd.arg("SET")
-                .arg(*key)
-                .arg(*value)
-                .arg("EX")
-                .arg(ttl.secs());
-            cmd
-        };
-        let request = match entries {
-            [] => return Ok(()),
-            // One SET is atomic by itself.
-            [entry] => {
-                let request = Request::One(set(entry));
-                let saved = self.query::<()>(Operation::Save, &request).await;
-                Spare::Set.keep(request, SET_EX_BYTES + entry.0.len() + entry.1.len());
-                return saved;
+    fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
             }
-            entries => {
-                self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
-                let mut pipeline = redis::pipe();
-                pipeline.atomic();
-                for entry in entries {
-                    pipeline.add_command(set(entry)).ignore();
-                }
-                Request::Many(pipeline)
+            self.check_one_slot(Operation::Save, entries.iter().map(|(key, _)| *key))?;
+            // One SET is atomic by itself; several go in one `MULTI … EXEC`.
+            let mut request = redis::pipe();
+            if entries.len() > 1 {
+                request.atomic();
             }
-        };
-        self.query::<()>(Operation::Save, &request).await
+            for (key, value) in entries {
+                request
+                    .cmd("SET")
+                    .arg(*key)
+                    .arg(*value)
+                    .arg("EX")
+                    .arg(ttl.secs())
+                    .ignore();
+            }
+            self.query(Operation::Save, &request).await
+        })
     }
 
-    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut cmd = Spare::Get.command(2, 3 + key.len());
-        cmd.arg("GET").arg(key);
-        let request = Request::One(cmd);
-        let loaded = self
-            .query::<Option<Vec<u8>>>(Operation::Load, &request)
-            .await;
-        Spare::Get.keep(request, 3 + key.len());
-        loaded
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut request = redis::pipe();
+            request.cmd("GET").arg(key);
+            let (value,): (Option<Vec<u8>>,) = self.query(Operation::Load, &request).await?;
+            Ok(value)
+        })
     }
 
-    async fn load_with_ttl(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        let mut pipeline = redis::pipe();
-        pipeline.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
-        let (value, pttl) = self
-            .query::<(Option<Vec<u8>>, i64)>(Operation::LoadWithTtl, &Request::Many(pipeline))
-            .await?;
-        Ok(value.map(|value| {
+    fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
+        Box::pin(async move {
+            let mut request = redis::pipe();
+            request.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
+            let (value, pttl): (Option<Vec<u8>>, i64) =
+                self.query(Operation::LoadWithTtl, &request).await?;
             // PTTL: -1 for no expiry, -2 when the key vanished in between (not possible inside
             // MULTI), otherwise milliseconds left.
             let ttl = u64::try_from(pttl).ok().map(Duration::from_millis);
-            StoredValue::new(value, ttl)
-        }))
+            Ok(value.map(|value| StoredValue::new(value, ttl)))
+        })
     }
 
-    async fn refresh(&self, keys: &[&str], ttl: Ttl) -> Result<usize, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.check_one_slot(Operation::Refresh, keys.iter().copied())?;
-        let request = Self::per_key(keys, "EXPIRE", Some(ttl));
-        let replies = self.counts(Operation::Refresh, &request).await?;
-        Ok(replies.iter().filter(|&&reply| reply == 1).count())
+    fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let replies = self
+                .per_key(Operation::Refresh, keys, "EXPIRE", Some(ttl))
+                .await?;
+            Ok(replies.iter().filter(|&&reply| reply == 1).count())
+        })
     }
 
-    async fn delete(&self, keys: &[&str]) -> Result<usize, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.check_one_slot(Operation::Delete, keys.iter().copied())?;
-        let request = Self::per_key(keys, "DEL", None);
-        let replies = self.counts(Operation::Delete, &request).await?;
-        Ok(replies.iter().filter(|&&reply| reply > 0).count())
-    }
-}
-
-impl RedisStore {
-    /// The integer replies of a [`per_key`](Self::per_key) request.
-    async fn counts(
-        &self,
-        operation: Operation,
-        request: &Request,
-    ) -> Result<Vec<i64>, StoreError> {
-        match request {
-            Request::One(_) => self.query::<i64>(operation, request).await.map(|n| vec![n]),
-            Request::Many(_) => self.query::<Vec<i64>>(operation, request).await,
-        }
+    fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let replies = self.per_key(Operation::Delete, keys, "DEL", None).await?;
+            Ok(replies.iter().filter(|&&reply| reply > 0).count())
+        })
     }
 }
 
@@ -747,17 +514,20 @@ fn connector(
     Ok(match &target.topology {
         Topology::Tcp(node) => {
             let info = connection_info(tcp_addr(node, target.tls), target)?;
-            let manager = deadpool_redis::Manager::new_with_config(info, connection_config)?;
             (
-                Connector::Single(manager),
+                Connector::Single(redis::Client::open(info)?, connection_config),
                 Deployment::Standalone,
                 "standalone",
             )
         }
         Topology::Unix(path) => {
             let info = connection_info(ConnectionAddr::Unix(path.clone()), target)?;
-            let manager = deadpool_redis::Manager::new_with_config(info, connection_config)?;
-            (Connector::Single(manager), Deployment::Standalone, "unix")
+            let client = redis::Client::open(info)?;
+            (
+                Connector::Single(client, connection_config),
+                Deployment::Standalone,
+                "unix",
+            )
         }
         Topology::Cluster(nodes) => {
             let infos = nodes

@@ -51,7 +51,7 @@ pub(crate) fn assert_ttl_near(left: Option<Duration>, expected: u64) {
     );
 }
 
-pub(crate) async fn save_many_then_load<S: SnapshotStore>(store: &S) {
+pub(crate) async fn save_many_then_load(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("save-many");
     let (snapshot, args, meta) = (keys.key("snapshot"), keys.key("args"), keys.key("meta"));
     store
@@ -90,7 +90,7 @@ pub(crate) async fn save_many_then_load<S: SnapshotStore>(store: &S) {
     );
 }
 
-pub(crate) async fn binary_and_empty_values_round_trip<S: SnapshotStore>(store: &S) {
+pub(crate) async fn binary_and_empty_values_round_trip(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("binary");
     let all_bytes: Vec<u8> = (0..=255).collect();
     let native = b"\x00tcx\x01\xff\xfe\r\n".to_vec();
@@ -104,7 +104,7 @@ pub(crate) async fn binary_and_empty_values_round_trip<S: SnapshotStore>(store: 
     assert_eq!(store.load(&c).await.unwrap(), Some(native));
 }
 
-pub(crate) async fn save_sets_the_ttl<S: SnapshotStore>(store: &S) {
+pub(crate) async fn save_sets_the_ttl(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("ttl");
     let (snapshot, args) = (keys.key("snapshot"), keys.key("args"));
     store
@@ -119,7 +119,7 @@ pub(crate) async fn save_sets_the_ttl<S: SnapshotStore>(store: &S) {
     assert_eq!(stored.value, b"s");
 }
 
-pub(crate) async fn overwrite_replaces_value_and_ttl<S: SnapshotStore>(store: &S) {
+pub(crate) async fn overwrite_replaces_value_and_ttl(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("overwrite");
     let key = keys.key("snapshot");
     store
@@ -135,7 +135,7 @@ pub(crate) async fn overwrite_replaces_value_and_ttl<S: SnapshotStore>(store: &S
     assert_ttl_near(stored.ttl, 5000);
 }
 
-pub(crate) async fn refresh_moves_every_ttl<S: SnapshotStore>(store: &S) {
+pub(crate) async fn refresh_moves_every_ttl(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("refresh");
     let names = ["", "created_at", "args", "snapshot"].map(|suffix| keys.key(suffix));
     let entries: Vec<(&str, &[u8])> = names
@@ -175,7 +175,7 @@ pub(crate) async fn refresh_moves_every_ttl<S: SnapshotStore>(store: &S) {
     assert_eq!(store.refresh(&[], ttl(1)).await.unwrap(), 0);
 }
 
-pub(crate) async fn delete_removes_only_named_keys<S: SnapshotStore>(store: &S) {
+pub(crate) async fn delete_removes_only_named_keys(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("delete");
     let (a, b, c) = (keys.key("a"), keys.key("b"), keys.key("c"));
     store
@@ -194,7 +194,7 @@ pub(crate) async fn delete_removes_only_named_keys<S: SnapshotStore>(store: &S) 
     assert_eq!(store.delete(&[]).await.unwrap(), 0);
 }
 
-pub(crate) async fn keys_expire<S: SnapshotStore>(store: &S) {
+pub(crate) async fn keys_expire(store: &dyn SnapshotStore) {
     let keys = TaskKeys::new("expiry");
     let (short, long) = (keys.key("short"), keys.key("long"));
     store
@@ -230,7 +230,7 @@ pub(crate) async fn keys_expire<S: SnapshotStore>(store: &S) {
 }
 
 /// Runs every check above on `store`.
-pub(crate) async fn full_contract<S: SnapshotStore>(store: &S) {
+pub(crate) async fn full_contract(store: &dyn SnapshotStore) {
     save_many_then_load(store).await;
     binary_and_empty_values_round_trip(store).await;
     save_sets_the_ttl(store).await;
