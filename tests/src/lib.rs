@@ -7,8 +7,15 @@
 //! - [`python`]: scripts run under the interop venv's Python (the reference, fastmcp's client).
 //! - [`redis`]: real `redis-server` processes (standalone, unix socket, cluster, sentinel) on free
 //!   loopback ports, for the store tests.
+//!
+//! `cargo test -p taskctx-tests --doc` also runs every Rust example of the README, as written.
 
 pub mod conformance;
 pub mod fixtures;
 pub mod python;
 pub mod redis;
+
+/// The README's Rust examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
