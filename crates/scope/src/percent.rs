@@ -5,7 +5,6 @@
 //! byte that `Q` would have escaped, and escapes that decode to invalid UTF-8.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::str::Utf8Error;
 
 use crate::error::{Error, Part, char_at};
@@ -25,12 +24,15 @@ pub fn encoded_len(s: &str) -> usize {
 
 /// Appends `Q(s)` to `out`.
 pub fn quote_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let hex = |nibble: u8| char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
     for b in s.bytes() {
         if is_unreserved(b) {
             out.push(char::from(b));
         } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
+            out.push('%');
+            out.push(hex(b >> 4));
+            out.push(hex(b & 0xf));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::error::{Error, Part, check_chars};
 use crate::ids::TaskId;
 use crate::leg::Leg;
-use crate::percent::quote;
+use crate::percent::quote_into;
 use crate::scope::Scope;
 
 /// The queue name used when none is configured.
@@ -24,9 +24,22 @@ pub const HASH_SLOTS: u16 = 16384;
 /// ```
 #[must_use]
 pub fn scope_prefix(scope: Option<&Scope<'_>>) -> String {
+    let mut prefix = String::with_capacity(SCOPE_PREFIX_CAPACITY);
+    push_scope_prefix(scope, &mut prefix);
+    prefix
+}
+
+/// Room for a typical scope prefix, so building one allocates once.
+const SCOPE_PREFIX_CAPACITY: usize = 64;
+
+/// Appends [`scope_prefix`] to `out`.
+fn push_scope_prefix(scope: Option<&Scope<'_>>, out: &mut String) {
     match scope {
-        Some(scope) => format!("fastmcp:task:auth:{}", quote(&scope.0)),
-        None => "fastmcp:task:anon".to_owned(),
+        Some(scope) => {
+            out.push_str("fastmcp:task:auth:");
+            quote_into(&scope.0, out);
+        }
+        None => out.push_str("fastmcp:task:anon"),
     }
 }
 
@@ -165,8 +178,17 @@ impl KeySpace {
         task_id: &TaskId<'_>,
         suffix: KeySuffix,
     ) -> String {
-        let scope = scope_prefix(scope);
-        format!("{}:{scope}:{task_id}{}", self.prefix, suffix.text())
+        let suffix = suffix.text();
+        let mut key = String::with_capacity(
+            self.prefix.len() + SCOPE_PREFIX_CAPACITY + task_id.as_str().len() + suffix.len(),
+        );
+        key.push_str(&self.prefix);
+        key.push(':');
+        push_scope_prefix(scope, &mut key);
+        key.push(':');
+        key.push_str(task_id.as_str());
+        key.push_str(&suffix);
+        key
     }
 
     /// The key of the task's stored context: `{queue prefix}:{scope prefix}:{task_id}:snapshot`.

@@ -118,20 +118,31 @@ impl Formatter for ReferenceFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        let mut plain_from = 0;
-        for (at, ch) in fragment.char_indices() {
-            if matches!(ch, ' '..='~') {
-                continue;
-            }
-            writer.write_all(fragment.get(plain_from..at).unwrap_or_default().as_bytes())?;
+        let mut rest = fragment;
+        while let Some(at) = rest.bytes().position(|byte| !matches!(byte, b' '..=b'~')) {
+            let (plain, tail) = rest.split_at(at);
+            writer.write_all(plain.as_bytes())?;
+            let mut chars = tail.chars();
+            let Some(ch) = chars.next() else { break };
             let mut units = [0_u16; 2];
             for unit in ch.encode_utf16(&mut units) {
-                write!(writer, "\\u{unit:04x}")?;
+                writer.write_all(&unicode_escape(*unit))?;
             }
-            plain_from = at + ch.len_utf8();
+            rest = chars.as_str();
         }
-        writer.write_all(fragment.get(plain_from..).unwrap_or_default().as_bytes())
+        writer.write_all(rest.as_bytes())
     }
+}
+
+/// `\uXXXX` with lowercase hex, as Python's `json` writes it.
+fn unicode_escape(unit: u16) -> [u8; 6] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digit = |shift: u16| {
+        HEX.get(usize::from((unit >> shift) & 0xf))
+            .copied()
+            .unwrap_or(b'0')
+    };
+    [b'\\', b'u', digit(12), digit(8), digit(4), digit(0)]
 }
 
 /// The JSON type of a value, as named in errors.
