@@ -1,13 +1,6 @@
-//! Store URLs: the one parser of every form, and redaction for errors and logs.
-//!
-//! The single-server forms follow redis-rs (`redis://[user][:password@]host[:port][/db]`,
-//! `unix:///path?db=&user=&pass=`); cluster and sentinel URLs list several `host:port` pairs
-//! separated by commas. User-info runs to the last `@`, so `?`, `&`, `#`, `/` and `@` inside a
-//! password stay in the password.
-//!
-//! A URL that parses is shown with its secrets replaced by `***`. A URL that does not parse cannot
-//! say which of its text is a password: it is shown as its scheme and, when it has no `@` and a
-//! host was read, that host.
+//! Store URLs: the one parser of every form ([`ACCEPTED_URL_FORMS`]), and redaction for errors
+//! and logs. A URL that does not parse cannot say which of its text is a password: it is shown as
+//! its scheme and, when it has no `@` and a host was read, that host.
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -319,24 +312,6 @@ impl StoreUrl {
     pub fn password(&self) -> Option<&str> {
         self.redis()
             .and_then(|redis| redis.credentials.password.as_deref())
-    }
-
-    /// The master name of a sentinel URL.
-    #[must_use]
-    pub fn sentinel_master(&self) -> Option<&str> {
-        match &self.redis()?.topology {
-            Topology::Sentinel { master, .. } => Some(master),
-            _ => None,
-        }
-    }
-
-    /// The store name of a `memory://` URL.
-    #[must_use]
-    pub fn memory_name(&self) -> Option<&str> {
-        match &self.target {
-            Target::Memory { name } => Some(name),
-            Target::Redis(_) => None,
-        }
     }
 
     fn redis(&self) -> Option<&RedisTarget> {
