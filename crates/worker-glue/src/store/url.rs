@@ -674,106 +674,67 @@ mod tests {
     use super::UrlProblem as P;
     use super::*;
 
-    fn redis(url: &str) -> RedisTarget {
-        match parse(url).map(|parsed| parsed.target) {
-            Ok(Target::Redis(target)) => target,
-            other => panic!("{url}: expected a Redis target, got {other:?}"),
-        }
-    }
-
     fn problem(url: &str) -> Option<UrlProblem> {
         parse(url).err().map(|(problem, _)| problem)
     }
 
-    fn host(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    fn user_pass(target: &RedisTarget) -> (Option<&str>, Option<&str>) {
-        let Credentials { username, password } = &target.credentials;
-        (username.as_deref(), password.as_deref())
-    }
-
-    #[test]
-    fn memory_urls_name_a_shared_store() {
-        for (url, name) in [("memory://", ""), ("memory://w-1.a_b", "w-1.a_b")] {
-            let parsed = parse(url).map(|parsed| parsed.target);
-            assert!(
-                matches!(parsed, Ok(Target::Memory { name: n }) if n == name),
-                "{url}"
-            );
-        }
-        assert_eq!(problem("memory://a/b"), Some(P::InvalidMemoryName));
+    /// What `url` names, through the public accessors, in one line.
+    fn read(url: &str) -> String {
+        let parsed = StoreUrl::parse(url).unwrap_or_else(|error| panic!("{url}: {error}"));
+        let servers: Vec<String> = (parsed.servers().iter())
+            .map(|server| match server {
+                ServerAddr::Tcp { host, port } => format!("{host}:{port}"),
+                ServerAddr::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        let (user, pass, tls) = (parsed.username(), parsed.password(), parsed.tls());
+        let (kind, db) = (parsed.kind(), parsed.database());
+        format!(
+            "{kind:?} {} db={db} user={user:?} pass={pass:?} tls={tls:?}",
+            servers.join(",")
+        )
     }
 
     #[test]
-    fn tcp_urls_follow_redis_rs_conventions() {
+    fn every_form_reads_its_servers_database_and_credentials() {
         #[rustfmt::skip]
         let cases = [
-            ("redis://cache.internal", host("cache.internal", 6379), 0, (None, None)),
-            ("REDIS://app:p%40ss%3Aw0rd@10.0.0.5:7000/3", host("10.0.0.5", 7000), 3, (Some("app"), Some("p@ss:w0rd"))),
-            ("redis://:only-password@[::1]:6380/", host("::1", 6380), 0, (None, Some("only-password"))),
-            ("redis://default@h", host("h", 6379), 0, (Some("default"), None)),
-            ("redis://:pa?ss&w#rd@h:1/2", host("h", 1), 2, (None, Some("pa?ss&w#rd"))),
-            ("rediss://u:p#q@h#insecure", host("h", 6379), 0, (Some("u"), Some("p#q"))),
+            ("memory://", "Memory  db=0 user=None pass=None tls=None"),
+            ("redis://cache.internal", "Server cache.internal:6379 db=0 user=None pass=None tls=None"),
+            ("REDIS://app:p%40ss%3Aw0rd@10.0.0.5:7000/3", r#"Server 10.0.0.5:7000 db=3 user=Some("app") pass=Some("p@ss:w0rd") tls=None"#),
+            ("redis://:only-password@[::1]:6380/", r#"Server ::1:6380 db=0 user=None pass=Some("only-password") tls=None"#),
+            ("redis://default@h", r#"Server h:6379 db=0 user=Some("default") pass=None tls=None"#),
+            ("redis://:pa?ss&w#rd@h:1/2", r#"Server h:1 db=2 user=None pass=Some("pa?ss&w#rd") tls=None"#),
+            ("rediss://h", "Server h:6379 db=0 user=None pass=None tls=Some(Verified)"),
+            ("rediss://h:6380/1#insecure", "Server h:6380 db=1 user=None pass=None tls=Some(Insecure)"),
+            ("rediss://u:p#q@h#insecure", r#"Server h:6379 db=0 user=Some("u") pass=Some("p#q") tls=Some(Insecure)"#),
+            ("unix:///run/redis/redis.sock?db=2&user=u&pass=p%26q", r#"Unix /run/redis/redis.sock db=2 user=Some("u") pass=Some("p&q") tls=None"#),
+            ("redis+unix:///run/r.sock?user=a+b&password=c%2Bd", r#"Unix /run/r.sock db=0 user=Some("a b") pass=Some("c+d") tls=None"#),
+            ("unix://localhost/tmp/r.sock", "Unix /tmp/r.sock db=0 user=None pass=None tls=None"),
+            ("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001,node-c", r#"Cluster 127.0.0.1:7000,127.0.0.1:7001,node-c:6379 db=0 user=None pass=Some("pw") tls=None"#),
+            ("rediss+cluster://a:1,b:2#insecure", "Cluster a:1,b:2 db=0 user=None pass=None tls=Some(Insecure)"),
+            ("redis+sentinel://s1,s2:26380/mymaster/4", "Sentinel s1:26379,s2:26380 db=4 user=None pass=None tls=None"),
         ];
-        for (url, server, db, credentials) in cases {
-            let target = redis(url);
-            assert!(
-                matches!(&target.topology, Topology::Tcp(hp) if *hp == server),
-                "{url}"
-            );
-            assert_eq!((target.db, user_pass(&target)), (db, credentials), "{url}");
+        for (url, expected) in cases {
+            assert_eq!(read(url), expected, "{url}");
         }
-        #[rustfmt::skip]
-        let cases = [
-            ("redis://h", None),
-            ("rediss://h", Some(TlsCheck::Verified)),
-            ("rediss://h:6380/1#insecure", Some(TlsCheck::Insecure)),
-            ("rediss://u:p#q@h#insecure", Some(TlsCheck::Insecure)),
-            ("rediss+cluster://a:1,b:2#insecure", Some(TlsCheck::Insecure)),
+        let names = [
+            "memory://",
+            "memory://w-1.a_b",
+            "redis+sentinel://s/my%2Dmaster",
+            "redis+sentinel://s1,s2:26380/mymaster/4",
         ];
-        for (url, tls) in cases {
-            assert_eq!(redis(url).tls, tls, "{url}");
-        }
-    }
-
-    #[test]
-    fn unix_urls_take_credentials_in_the_query() {
-        for scheme in ["unix", "redis+unix"] {
-            let target = redis(&format!(
-                "{scheme}:///run/redis/redis.sock?db=2&user=u&pass=p%26q"
-            ));
-            let socket = PathBuf::from("/run/redis/redis.sock");
-            assert!(matches!(&target.topology, Topology::Unix(path) if *path == socket));
-            assert_eq!(
-                (target.db, user_pass(&target)),
-                (2, (Some("u"), Some("p&q")))
-            );
-        }
-        let target = redis("unix://localhost/tmp/r.sock");
-        assert!(matches!(target.topology, Topology::Unix(_)));
-    }
-
-    #[test]
-    fn cluster_and_sentinel_urls_list_several_hosts() {
-        let target = redis("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001,node-c");
-        let seeds = [
-            host("127.0.0.1", 7000),
-            host("127.0.0.1", 7001),
-            host("node-c", 6379),
-        ];
-        assert!(matches!(&target.topology, Topology::Cluster(nodes) if *nodes == seeds));
-        assert_eq!(user_pass(&target), (None, Some("pw")));
-
-        let target = redis("redis+sentinel://s1,s2:26380/mymaster/4");
-        let sentinels = [host("s1", 26379), host("s2", 26380)];
-        assert!(matches!(&target.topology,
-            Topology::Sentinel { sentinels: s, master } if *s == sentinels && master == "mymaster"));
-        assert_eq!(target.db, 4);
+        let names = names.map(|url| match parse(url).map(|parsed| parsed.target) {
+            Ok(
+                Target::Memory { name }
+                | Target::Redis(RedisTarget {
+                    topology: Topology::Sentinel { master: name, .. },
+                    ..
+                }),
+            ) => name,
+            other => panic!("{url}: {other:?}"),
+        });
+        assert_eq!(names, ["", "w-1.a_b", "my-master", "mymaster"]);
     }
 
     #[test]
@@ -785,6 +746,7 @@ mod tests {
         #[rustfmt::skip]
         let cases = [
             ("", P::MissingScheme),
+            ("memory://a/b", P::InvalidMemoryName),
             ("localhost:6379", P::MissingScheme),
             ("://h", P::MissingScheme),
             ("http://h", unknown("http")),
@@ -886,6 +848,7 @@ mod tests {
             ("redis://[::1]/x", "redis://[::1]:6379…", P::InvalidDatabase),
             ("redis+sentinel://s1,s2", "redis+sentinel://s1:26379…", P::MissingMasterName),
             ("redis+cluster://a:1/5", "redis+cluster://a:1…", P::ClusterDatabase),
+            ("redis://a,b", "redis://a:6379…", P::SeveralHosts),
             ("redis://cache:0", "redis://…", P::InvalidPort),
             ("HTTP://u:secret@h", "http://…", P::UnknownScheme { scheme: "http".into() }),
             ("secret@h", "…", P::MissingScheme),
