@@ -164,8 +164,13 @@ pub enum StoreError {
 
 /// At most [`EXCERPT_CHARS`] characters of `text`, with `…` when cut.
 pub(crate) fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
+    cut(text, EXCERPT_CHARS)
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
         None => text.to_owned(),
     }
 }

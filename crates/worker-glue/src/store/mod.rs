@@ -71,12 +71,9 @@ impl Ttl {
     /// A TTL of `secs` seconds, or `None` when `secs` is 0 or above [`Ttl::MAX_SECS`].
     #[must_use]
     pub const fn from_secs(secs: u64) -> Option<Self> {
-        if secs > Self::MAX_SECS {
-            return None;
-        }
         match NonZeroU64::new(secs) {
-            Some(secs) => Some(Self(secs)),
-            None => None,
+            Some(secs) if secs.get() <= Self::MAX_SECS => Some(Self(secs)),
+            _ => None,
         }
     }
 
