@@ -68,7 +68,13 @@ impl<'a> Scope<'a> {
             | SubClaim::Integer(0)
             | SubClaim::Float(0.0)
             | SubClaim::String("") => return Ok(Self(Cow::Borrowed(client_id))),
-            SubClaim::String(sub) => return Ok(Self(Cow::Owned(format!("{client_id}|{sub}")))),
+            SubClaim::String(sub) => {
+                let mut scope = String::with_capacity(client_id.len() + 1 + sub.len());
+                scope.push_str(client_id);
+                scope.push('|');
+                scope.push_str(sub);
+                return Ok(Self(Cow::Owned(scope)));
+            }
             SubClaim::Integer(n) => return Ok(Self(Cow::Owned(format!("{client_id}|{n}")))),
             SubClaim::Bool(true) => SubClaimKind::True,
             SubClaim::Float(_) => SubClaimKind::Float,
@@ -92,7 +98,18 @@ impl<'a> Scope<'a> {
     /// ```
     #[must_use]
     pub fn is_of_token(&self, client_id: &str, sub: SubClaim<'_>) -> bool {
-        Scope::from_token(client_id, sub).is_ok_and(|scope| scope == *self)
+        match sub {
+            // The common case, compared part by part rather than composed.
+            SubClaim::String(sub) if !sub.is_empty() => {
+                !client_id.contains('|')
+                    && self
+                        .0
+                        .strip_prefix(client_id)
+                        .and_then(|rest| rest.strip_prefix('|'))
+                        == Some(sub)
+            }
+            _ => Scope::from_token(client_id, sub).is_ok_and(|scope| scope == *self),
+        }
     }
 }
 

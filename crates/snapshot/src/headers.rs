@@ -255,7 +255,11 @@ impl Headers {
                 });
             }
             let secret = policy.is_secret(&name);
-            let latin1 = Zeroizing::new(value.iter().map(|&byte| char::from(byte)).collect());
+            let latin1 = Zeroizing::new(match std::str::from_utf8(value) {
+                // ASCII is its own Latin-1 decoding.
+                Ok(ascii) if ascii.is_ascii() => ascii.to_owned(),
+                _ => value.iter().map(|&byte| char::from(byte)).collect(),
+            });
             headers.insert_value(name, latin1, secret);
         }
         Ok(headers)

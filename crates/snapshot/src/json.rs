@@ -45,9 +45,38 @@ pub fn to_json(snapshot: &TaskContextSnapshot) -> String {
 /// escapes, `/` unescaped. A trace-context field not already present as a header is appended to
 /// the header object under its header name.
 pub fn write_json(snapshot: &TaskContextSnapshot, out: &mut Vec<u8>) {
+    out.reserve(size_hint(snapshot));
     let mut serializer = serde_json::Serializer::with_formatter(out, ReferenceFormatter);
     // Serialising strings into memory cannot fail.
     let _ = Stored(snapshot).serialize(&mut serializer);
+}
+
+/// A first guess at the size of a snapshot's JSON: its texts with room for some escapes, the
+/// field names and the separators.
+fn size_hint(snapshot: &TaskContextSnapshot) -> usize {
+    let token = snapshot
+        .access_token
+        .as_ref()
+        .map_or(0, |token| token.json().len());
+    let headers = snapshot
+        .http_headers
+        .as_ref()
+        .map_or(0, |headers| headers.total_bytes() + 8 * headers.len());
+    let fields = [
+        &snapshot.origin_request_id,
+        &snapshot.session_id,
+        &snapshot.owning_tool_name,
+        &snapshot.owning_tool_version,
+        &snapshot.traceparent,
+        &snapshot.tracestate,
+    ];
+    let text = token
+        + headers
+        + fields
+            .iter()
+            .map(|field| field.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+    text + text / 4 + 192
 }
 
 /// A snapshot as the reference's `to_json` lays it out.
