@@ -17,8 +17,8 @@ use taskctx_worker_glue::records::{
     TaskStatus,
 };
 use taskctx_worker_glue::{
-    AccessToken, Component, Scope, Store, TaskContextSnapshot, TaskGlue, TaskId, TaskKey, TaskType,
-    Ttl,
+    AccessToken, Component, Leg, Scope, Store, TaskContextSnapshot, TaskGlue, TaskId, TaskKey,
+    TaskType, Ttl, access_token,
 };
 
 /// A glue on `store` and its records.
@@ -161,6 +161,16 @@ pub(crate) async fn create_is_atomic_with_the_snapshot(glue: &TaskGlue, records:
             .map(|token| token.client_id().to_owned()),
         Some("client-a".to_owned())
     );
+
+    // A worker restores the caller from it, as from a submitted task.
+    let execution_key = key_of(owner, &id).execution_key(Leg::FIRST);
+    let seen = glue
+        .run(&execution_key, async {
+            access_token().map(|token| token.client_id().to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("client-a"));
 
     // A duplicate (same scope and id) writes nothing: the first snapshot stays.
     let again = create(records, None, &id, 60, 0).await;
