@@ -34,7 +34,7 @@ fn glue(store: &str, policy: RestorePolicy) -> TaskGlue {
         .unwrap()
 }
 
-/// `snapshot` and the meta key are reserved; a suffix given twice is refused; nothing is written
+/// `snapshot`, `record` and the meta key are reserved; a suffix given twice is refused; nothing is written
 /// when submit refuses.
 #[test]
 fn extra_keys_cannot_overwrite_the_snapshot_or_the_meta_key() {
@@ -46,6 +46,7 @@ fn extra_keys_cannot_overwrite_the_snapshot_or_the_meta_key() {
         for (suffix, refused) in [
             (KeySuffix::Snapshot, KeySuffix::Snapshot),
             (KeySuffix::Meta, KeySuffix::Meta),
+            (KeySuffix::Record, KeySuffix::Record),
         ] {
             let error = glue
                 .submit(

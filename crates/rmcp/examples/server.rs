@@ -5,9 +5,11 @@
 //! ```
 //!
 //! It serves `http://127.0.0.1:8000/mcp` (`TASKCTX_RMCP_ADDR` to change the address) and keeps
-//! snapshots in `memory://example` (`TASKCTX_STORE_URL` for another store, e.g.
-//! `redis://127.0.0.1:6379/0`). Bearer tokens `demo-token-a` and `demo-token-b` are two callers;
-//! without a token the caller is anonymous; any other token is refused with `401`.
+//! task records and snapshots in `memory://example` (`TASKCTX_STORE_URL` for another store, e.g.
+//! `redis://127.0.0.1:6379/0`). Several replicas on one Redis URL (each on its own address)
+//! behave as one server: a task created on one is polled, updated and cancelled on any other.
+//! Bearer tokens `demo-token-a` and `demo-token-b` are two callers; without a token the caller is
+//! anonymous; any other token is refused with `401`.
 //!
 //! Tools (a client that declares the tasks extension gets a task, others a direct answer):
 //! - `whoami`: who the tool runs as, read from anywhere in the tool's code;
@@ -115,7 +117,8 @@ impl ServerHandler for Demo {
                     .tasks
                     .spawn(&context, &tool, TaskOptions::new(), |_| async {
                         Ok(whoami().await)
-                    })?;
+                    })
+                    .await?;
                 Ok(CallToolResponse::Task(created))
             }
             // Not a task: no taskctx context, so the tool says it runs as nobody.
@@ -128,24 +131,30 @@ impl ServerHandler for Demo {
                     .and_then(Value::as_u64)
                     .unwrap_or(5)
                     .min(600);
-                let created = self.tasks.spawn(
-                    &context,
-                    &tool,
-                    TaskOptions::new(),
-                    move |handle| async move {
-                        for left in (1..=seconds).rev() {
-                            handle.set_status_message(format!("{left} s left"));
-                            tokio::select! {
-                                () = handle.cancelled() => return Err(TaskExit::Cancelled),
-                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                let created = self
+                    .tasks
+                    .spawn(
+                        &context,
+                        &tool,
+                        TaskOptions::new(),
+                        move |handle| async move {
+                            for left in (1..=seconds).rev() {
+                                handle
+                                    .set_status_message(format!("{left} s left"))
+                                    .await
+                                    .map_err(McpError::from)?;
+                                tokio::select! {
+                                    () = handle.cancelled() => return Err(TaskExit::Cancelled),
+                                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                                }
                             }
-                        }
-                        let done = json!({"done": true, "caller": caller()});
-                        Ok(CallToolResult::success(vec![ContentBlock::text(
-                            done.to_string(),
-                        )]))
-                    },
-                )?;
+                            let done = json!({"done": true, "caller": caller()});
+                            Ok(CallToolResult::success(vec![ContentBlock::text(
+                                done.to_string(),
+                            )]))
+                        },
+                    )
+                    .await?;
                 Ok(CallToolResponse::Task(created))
             }
             "countdown" => Err(McpError::invalid_request(
@@ -161,7 +170,7 @@ impl ServerHandler for Demo {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        self.tasks.get_task(&request, &context)
+        self.tasks.get_task(&request, &context).await
     }
 
     async fn update_task(
@@ -169,7 +178,7 @@ impl ServerHandler for Demo {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.tasks.update_task(request, &context)
+        self.tasks.update_task(request, &context).await
     }
 
     async fn cancel_task(
@@ -177,7 +186,7 @@ impl ServerHandler for Demo {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.tasks.cancel_task(&request, &context)
+        self.tasks.cancel_task(&request, &context).await
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -196,7 +205,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = std::env::var("TASKCTX_STORE_URL").unwrap_or_else(|_| "memory://example".into());
     let glue: TaskGlue = TaskGlue::builder().store_url(store).build()?;
     let demo = Demo {
-        tasks: OwnedTasks::new(glue),
+        tasks: OwnedTasks::new(glue)?,
     };
     let mcp = StreamableHttpService::new(
         move || Ok(demo.clone()),

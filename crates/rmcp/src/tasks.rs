@@ -1,67 +1,123 @@
-//! Owner-bound tasks: rmcp's [`TaskManager`] with every task bound to the caller who created it.
+//! Owner-bound tasks kept in the store: every replica answers for every task, and the task's code
+//! runs here or in any worker.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolResult, CancelTaskParams, CreateTaskResult, GetTaskParams, GetTaskResult, Task,
-    UpdateTaskParams,
+    CallToolResult, CancelTaskParams, CreateTaskResult, DetailedTask, GetTaskParams, GetTaskResult,
+    InputRequests, JsonObject, Task, TaskPayload, TaskStatus, UpdateTaskParams,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::task_manager::{self, TaskExit, TaskManager, TaskOptions};
-use taskctx_worker_glue::{
-    Component, Scope, Submit, TaskContextSnapshot, TaskGlue, TaskId, TaskType, scope_of,
+use rmcp::task_manager::{TaskExit, TaskOptions};
+use taskctx_worker_glue::records::{
+    self, Claim, CreateError, NewRecord, Outcome, RecordError, Renewal, TaskRecord, TaskRecords,
+    TaskStatus as RecordStatus,
 };
+use taskctx_worker_glue::{Component, Scope, TaskGlue, TaskId, TaskKey, TaskType, Ttl, scope_of};
 
 use crate::Error;
 use crate::capture::{OwningTool, caller_scope, capture};
+use crate::handle::{TaskHandle, internal};
 
-/// A task handed to a job system: the key a worker runs it under, and rmcp's handle of the task.
+/// How many unfinished tasks one scope may have at once by default.
+pub const DEFAULT_MAX_UNFINISHED: u32 = 100;
+/// How long a worker's hold on a running task lasts by default without renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How often, at most, a running task reads its record for a cancel or an input response by
+/// default (a task whose poll interval is shorter reads at its poll interval).
+pub const DEFAULT_MAX_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A task handed to a job system: the key a worker runs it under.
 ///
 /// The worker (in this process or another) runs the tool with
-/// [`TaskGlue::run`]`(&execution_key, …)`, which restores the caller who created the task.
+/// [`OwnedTasks::run_remote`]`(&execution_key, …)` on an `OwnedTasks` over the same store, which
+/// restores the caller who created the task and settles the task's record with the tool's result.
+#[non_exhaustive]
 pub struct RemoteJob {
     /// The execution key to hand to the worker (`auth:…` or `anon:…`, SPEC §3).
     pub execution_key: String,
-    /// rmcp's handle of the task: cooperative cancellation, status messages, input requests.
-    pub task: task_manager::TaskContext,
+    task_id: String,
+}
+
+impl RemoteJob {
+    /// The task's id.
+    #[must_use]
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
 }
 
 /// Shows the task id only: the execution key names the caller's scope.
 impl fmt::Debug for RemoteJob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteJob")
-            .field("task_id", &self.task.task_id())
+            .field("task_id", &self.task_id)
             .finish_non_exhaustive()
     }
 }
 
-/// The identity of a task: the scope of the caller who created it (`None`: anonymous) and its id.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Owned {
-    scope: Option<Scope<'static>>,
-    task_id: String,
+/// The limits every task of an [`OwnedTasks`] gets.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_ttl: Ttl,
+    max_unfinished: u32,
+    max_watch_interval: Duration,
+    lease: Duration,
 }
 
-/// When the binding of a task may be forgotten (`None`: kept as long as rmcp keeps the task).
-type ForgetAt = Option<Instant>;
-
-/// rmcp's SEP-2663 task manager with every task bound to the caller who created it, and every
-/// task's code run as that caller.
+/// SEP-2663 tasks kept in the glue's store, each bound to the caller who created it and run as
+/// that caller: any number of replicas over one store behave as one server.
 ///
-/// - [`spawn`](Self::spawn) captures the caller of the `tools/call` request (see
-///   [`capture`]), records the task under (caller scope, task id), stores the snapshot through
-///   the [`TaskGlue`] and runs the tool's future inside the restored context: the tool's code
-///   (and everything it calls) reads the caller with [`access_token()`](crate::access_token) and
-///   friends.
-/// - [`spawn_remote`](Self::spawn_remote) does the same up to the store, then hands the
-///   execution key to a job system; a worker in another process runs the tool as the caller.
+/// - [`spawn`](Self::spawn) captures the caller of the `tools/call` request (see [`capture`]),
+///   writes the task's record and the caller's snapshot in one atomic write (under the caller's
+///   scope and a fresh task id with at least 122 random bits) before it returns the
+///   `CreateTaskResult`, then runs the tool's future here inside the restored context: the tool's
+///   code reads the caller with [`access_token()`](crate::access_token) and friends.
+/// - [`spawn_remote`](Self::spawn_remote) writes the same, then hands the execution key to a job
+///   system; a worker in any process runs the tool with [`run_remote`](Self::run_remote), which
+///   settles the record with the tool's result: the creating replica need not live on.
 /// - [`get_task`](Self::get_task), [`update_task`](Self::update_task) and
-///   [`cancel_task`](Self::cancel_task) answer only the caller who created the task.
+///   [`cancel_task`](Self::cancel_task) answer from the record, on any replica, and only the
+///   caller who created the task.
+///
+/// The task's code gets a [`TaskHandle`]: status messages, cancellation
+/// (`is_cancel_requested`, `cancelled().await`) and input requests, all through the record, so a
+/// `tasks/cancel` or `tasks/update` on any replica reaches the task wherever it runs, within one
+/// watch interval (the task's poll interval, at most [`DEFAULT_MAX_WATCH_INTERVAL`] by default).
+///
+/// # Settled exactly once
+///
+/// A task's outcome is written once, by whoever comes first: its code's result or error, a
+/// `tasks/cancel` (which reports `cancelled` at once, as the reference does, and tells the
+/// running code to stop), its TTL running out, or a lost worker. Every replica reports that
+/// outcome from then on: never `completed` after `cancelled`, or the reverse.
+///
+/// # Workers and leases
+///
+/// Whoever runs a task's code ([`spawn`](Self::spawn) in this replica,
+/// [`run_remote`](Self::run_remote) in a worker) first claims the task's lease (default [`DEFAULT_LEASE`]) and renews it while the
+/// code runs. When the process running it dies, the lease runs out and the next `tasks/get` on
+/// any replica settles the task as `failed`: it never stays `working` until its TTL. A job
+/// system that redelivers the job before that (another worker's [`run_remote`](Self::run_remote)
+/// after the lease ran out) runs the code again: a task's code runs at least once, and its first
+/// outcome is the one reported.
+///
+/// # Limits
+///
+/// - **TTL.** The TTL a creator asks for (`TaskOptions::ttl_ms`, `None`: unlimited) is rounded up
+///   to whole seconds and clamped to [`max_ttl`](Self::max_ttl) (default: the glue's key TTL);
+///   the `CreateTaskResult` announces the TTL the task really has. Each `tasks/get` slides the
+///   TTL of the record and the snapshot, so an owner that polls never loses sight of its task.
+///   A task still running when its TTL has elapsed is stopped and settles as `failed`.
+/// - **Unfinished tasks per scope.** At most [`max_unfinished`](Self::max_unfinished) (default
+///   [`DEFAULT_MAX_UNFINISHED`]) unfinished tasks per scope, counted atomically in the store
+///   across replicas (anonymous callers share one scope). Over it, `tools/call` is refused with
+///   an error that names only the limit.
 ///
 /// # No existence oracle
 ///
@@ -69,25 +125,34 @@ type ForgetAt = Option<Instant>;
 /// task of another scope, an authenticated task asked for anonymously and an anonymous task
 /// asked for with a token all miss that lookup exactly as an id that never existed does. The
 /// answer is the same error (`-32602`, `unknown task: {id}`, no data, byte for byte what rmcp
-/// answers for an unknown id) from the same code path, one hash-map miss, without touching the
-/// task manager, so it takes the same time too.
+/// answers for an unknown id) from the same code path: one store read of a key that does not
+/// exist.
 ///
-/// Cheap to clone: clones share their tasks (rmcp builds a handler per session or request;
-/// give every handler a clone).
+/// # Audit
+///
+/// Every lifecycle step is one `tracing` event at `info` with the task id and the scope's
+/// fingerprint, never the scope, a token, a result or an input: the store's (`task created`,
+/// `task claimed`, `task status message`, `task input requested`, `task input delivered`, `task
+/// completed`, `task failed`, `task cancelled`) and this type's `task lookup refused` (target
+/// `taskctx_rmcp::tasks`).
+///
+/// Cheap to clone: clones share the glue (rmcp builds a handler per session or request; give
+/// every handler a clone).
 pub struct OwnedTasks<Se = (), Sv = ()> {
-    inner: Arc<Shared<Se, Sv>>,
-}
-
-struct Shared<Se, Sv> {
-    manager: TaskManager,
     glue: TaskGlue<Se, Sv>,
-    owners: Mutex<HashMap<Owned, ForgetAt>>,
+    records: TaskRecords,
+    limits: Limits,
+    /// This process's worker id in task leases (random).
+    worker: Arc<str>,
 }
 
 impl<Se, Sv> Clone for OwnedTasks<Se, Sv> {
     fn clone(&self) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
+            glue: self.glue.clone(),
+            records: self.records.clone(),
+            limits: self.limits,
+            worker: Arc::clone(&self.worker),
         }
     }
 }
@@ -95,20 +160,9 @@ impl<Se, Sv> Clone for OwnedTasks<Se, Sv> {
 impl<Se, Sv> fmt::Debug for OwnedTasks<Se, Sv> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedTasks")
-            .field("glue", &self.inner.glue)
-            .field("tasks", &self.owners().len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<Se, Sv> OwnedTasks<Se, Sv> {
-    /// The task bindings (a poisoned lock still holds consistent bindings: every update is one
-    /// map call).
-    fn owners(&self) -> MutexGuard<'_, HashMap<Owned, ForgetAt>> {
-        self.inner
-            .owners
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .field("glue", &self.glue)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -117,41 +171,91 @@ fn unknown_task(task_id: &str) -> McpError {
     McpError::invalid_params(format!("unknown task: {task_id}"), None)
 }
 
+/// The error a client gets when the store cannot be reached; the cause is logged.
+fn store_unavailable() -> McpError {
+    McpError::internal_error("the task store is unavailable", None)
+}
+
 impl<Se, Sv> OwnedTasks<Se, Sv>
 where
     Se: Send + Sync + 'static,
     Sv: Send + Sync + 'static,
 {
-    /// Owner-bound tasks whose snapshots go through `glue` (its store, codec, restore policy and
-    /// header policy).
-    #[must_use]
-    pub fn new(glue: TaskGlue<Se, Sv>) -> Self {
-        Self {
-            inner: Arc::new(Shared {
-                manager: TaskManager::new(),
-                glue,
-                owners: Mutex::new(HashMap::new()),
-            }),
-        }
-    }
-
-    /// The glue snapshots are stored and restored with.
-    #[must_use]
-    pub fn glue(&self) -> &TaskGlue<Se, Sv> {
-        &self.inner.glue
-    }
-
-    /// Runs `work` as a task of `tool` for the caller of `context` (the `tools/call` request's
-    /// context), and returns the `CreateTaskResult` to answer the call with.
-    ///
-    /// `work` receives rmcp's task handle (cancellation, status messages, input requests); the
-    /// future it returns runs inside the caller's restored context. When the context cannot be
-    /// stored or restored, the task fails with an internal error (the cause is logged, never
-    /// sent).
+    /// Tasks whose records and snapshots go through `glue` (its store, codec, restore policy and
+    /// header policy), with the default limits.
     ///
     /// # Errors
-    /// [`Error::Headers`], [`Error::Scope`]: no task is created.
-    pub fn spawn<F, Fut>(
+    /// [`Error::NoTaskRecords`] when the glue's store keeps no task records (a store of the
+    /// application's own that does not implement the glue's record store).
+    pub fn new(glue: TaskGlue<Se, Sv>) -> Result<Self, Error> {
+        let records = glue.records().cloned().ok_or(Error::NoTaskRecords)?;
+        let limits = Limits {
+            max_ttl: glue.ttl(),
+            max_unfinished: DEFAULT_MAX_UNFINISHED,
+            max_watch_interval: DEFAULT_MAX_WATCH_INTERVAL,
+            lease: DEFAULT_LEASE,
+        };
+        let worker = records::new_task_id().map_err(Error::Store)?;
+        Ok(Self {
+            glue,
+            records,
+            limits,
+            worker: Arc::from(worker.as_str()),
+        })
+    }
+
+    /// The longest TTL a task gets (default: the glue's key TTL, [`TaskGlue::ttl`]).
+    #[must_use]
+    pub const fn max_ttl(mut self, max_ttl: Ttl) -> Self {
+        self.limits.max_ttl = max_ttl;
+        self
+    }
+
+    /// How many unfinished tasks one scope may have at once (at least one).
+    #[must_use]
+    pub fn max_unfinished(mut self, max_unfinished: u32) -> Self {
+        self.limits.max_unfinished = max_unfinished.max(1);
+        self
+    }
+
+    /// How long, at most, a running task goes without reading its record for a cancel or an
+    /// input response (at least 10 ms).
+    #[must_use]
+    pub fn max_watch_interval(mut self, interval: Duration) -> Self {
+        self.limits.max_watch_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long a worker's hold on a running task lasts without renewal (at least 3 ms; renewed
+    /// every third of it while the task runs). Once it has run out, the next `tasks/get` on any
+    /// replica settles the task as `failed`, unless another worker claimed it first.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.limits.lease = lease.max(Duration::from_millis(3));
+        self
+    }
+
+    /// The glue snapshots and records are stored with.
+    #[must_use]
+    pub fn glue(&self) -> &TaskGlue<Se, Sv> {
+        &self.glue
+    }
+
+    /// Creates a task of `tool` for the caller of `context` (the `tools/call` request's context),
+    /// runs `work` here as that caller, and returns the `CreateTaskResult` to answer the call
+    /// with, once the task is in the store.
+    ///
+    /// `work` receives the task's [`TaskHandle`]; the future it returns runs inside the caller's
+    /// restored context, and its outcome settles the task (`Ok`: completed; `TaskExit::Cancelled`:
+    /// cancelled; `TaskExit::Error`: failed) unless it settled already (a `tasks/cancel` settles
+    /// it as `cancelled` at once). When the context cannot be restored, the task fails with an
+    /// internal error (the cause is logged, never sent); when its TTL elapses first, it is
+    /// stopped and fails.
+    ///
+    /// # Errors
+    /// [`Error::Headers`], [`Error::Scope`], [`Error::TooManyTasks`], [`Error::Create`],
+    /// [`Error::Store`]: no task is created.
+    pub async fn spawn<F, Fut>(
         &self,
         context: &RequestContext<RoleServer>,
         tool: &OwningTool,
@@ -159,25 +263,44 @@ where
         work: F,
     ) -> Result<CreateTaskResult, Error>
     where
-        F: FnOnce(task_manager::TaskContext) -> Fut + Send + 'static,
+        F: FnOnce(TaskHandle) -> Fut + Send + 'static,
         Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
     {
-        self.spawn_stored(context, tool, options, |glue, key, handle| async move {
-            glue.run(&key, work(handle)).await.map_err(|error| {
-                tracing::warn!(%error, "task context not restored: task failed");
-                internal("the task's caller could not be restored")
-            })?
-        })
+        let Created {
+            reply,
+            key,
+            ttl,
+            poll_interval,
+        } = self.create(context, tool, &options).await?;
+        let tasks = self.clone();
+        tokio::spawn(async move {
+            let execution_key = key.to_key();
+            match tokio::time::timeout(ttl.as_duration(), tasks.run_remote(&execution_key, work))
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "task not run"),
+                Err(_) => {
+                    let expired = internal("task expired: TTL elapsed before completion");
+                    tasks.handle(&key, poll_interval).settle(Err(expired)).await;
+                }
+            }
+        });
+        Ok(reply)
     }
 
-    /// Stores the caller of `context` for a task of `tool`, then calls `hand_off` with the task's
-    /// execution key for a job system; the task settles with what `hand_off`'s future returns
-    /// (typically the result a worker reports back). The worker runs the tool with
-    /// [`TaskGlue::run`] on a glue of the same queue and store, as the caller.
+    /// Creates a task of `tool` for the caller of `context` as [`spawn`](Self::spawn) does, then
+    /// hands its execution key to a job system with `hand_off` (awaited before the
+    /// `CreateTaskResult` is returned). A worker runs the tool with
+    /// [`run_remote`](Self::run_remote) on an `OwnedTasks` over the same store, as the caller,
+    /// and settles the task; the creating replica may be gone by then.
+    ///
+    /// When `hand_off` fails, the task settles with its error (unless a worker settled it
+    /// already), and the client sees it `failed` (or `cancelled`).
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
-    pub fn spawn_remote<F, Fut>(
+    pub async fn spawn_remote<F, Fut>(
         &self,
         context: &RequestContext<RoleServer>,
         tool: &OwningTool,
@@ -185,38 +308,121 @@ where
         hand_off: F,
     ) -> Result<CreateTaskResult, Error>
     where
-        F: FnOnce(RemoteJob) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
+        F: FnOnce(RemoteJob) -> Fut,
+        Fut: Future<Output = Result<(), TaskExit>>,
     {
-        self.spawn_stored(context, tool, options, |_, execution_key, task| {
-            hand_off(RemoteJob {
-                execution_key,
-                task,
-            })
-        })
+        let created = self.create(context, tool, &options).await?;
+        let job = RemoteJob {
+            execution_key: created.key.to_key(),
+            task_id: created.reply.task.task_id.clone(),
+        };
+        if let Err(exit) = hand_off(job).await {
+            self.handle(&created.key, created.poll_interval)
+                .settle(Err(exit))
+                .await;
+        }
+        Ok(created.reply)
     }
 
-    /// `tasks/get` for the caller of `context`: the task's state, or `unknown task` when the
-    /// caller did not create it.
+    /// Runs `work` for the task `execution_key` names (from a [`RemoteJob`]) as the caller who
+    /// created it, and settles the task's record with its outcome: every replica's `tasks/get`
+    /// answers with it. For the worker side of [`spawn_remote`](Self::spawn_remote), in any
+    /// process.
+    ///
+    /// A task already settled (cancelled before a worker took it, or run by another worker), or
+    /// held by another worker's live lease, is not run. Returns whether this run settled the
+    /// task.
     ///
     /// # Errors
-    /// `-32602` `unknown task: {id}` for an unknown task and for another caller's task alike.
-    pub fn get_task(
+    /// [`Error::ExecutionKey`] when `execution_key` is not a task key; [`Error::Store`] when the
+    /// task's record cannot be read (the task is not run). A context that cannot be restored
+    /// (see the glue's restore policy) fails the task instead.
+    pub async fn run_remote<F, Fut>(&self, execution_key: &str, work: F) -> Result<bool, Error>
+    where
+        F: FnOnce(TaskHandle) -> Fut,
+        Fut: Future<Output = Result<CallToolResult, TaskExit>>,
+    {
+        let (key, _leg) = TaskKey::parse_execution(execution_key).map_err(Error::ExecutionKey)?;
+        let (scope, task_id) = (key.scope(), key.task_id());
+        let (worker, lease) = (&*self.worker, self.limits.lease);
+        let claimed = self
+            .records
+            .claim(scope, task_id, worker, lease)
+            .await
+            .map_err(Error::Store)?;
+        let Some(Claim::Claimed(record)) = claimed else {
+            return Ok(false);
+        };
+        let handle = self.handle(&key, record.poll_interval());
+        let mut running = pin!(self.glue.run(execution_key, work(handle.clone())));
+        // The lease is renewed while the code runs (input waits included): a worker that dies
+        // stops renewing, and the task is failed once the lease has run out.
+        let ran = loop {
+            tokio::select! {
+                ran = &mut running => break ran,
+                () = tokio::time::sleep(lease / 3) => {
+                    match self.records.renew(scope, task_id, worker, lease).await {
+                        Ok(Some(Renewal::Renewed(_)) | None) => {}
+                        Ok(Some(_)) => tracing::info!(
+                            task_id = %task_id,
+                            "task lease lost: settled meanwhile, or claimed by another worker"
+                        ),
+                        Err(error) => tracing::warn!(
+                            %error,
+                            task_id = %task_id,
+                            "task lease not renewed"
+                        ),
+                    }
+                }
+            }
+        };
+        let outcome = ran.unwrap_or_else(|error| {
+            tracing::warn!(%error, "task context not restored: task failed");
+            Err(internal("the task's caller could not be restored"))
+        });
+        Ok(handle.settle(outcome).await)
+    }
+
+    /// `tasks/get` for the caller of `context`: the task's state from its record (sliding its
+    /// TTL), or `unknown task` when the caller did not create it.
+    ///
+    /// # Errors
+    /// `-32602` `unknown task: {id}` for an unknown task and for another caller's task alike;
+    /// `-32603` when the store cannot be reached.
+    pub async fn get_task(
         &self,
         request: &GetTaskParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        self.owned(context, &request.task_id, |manager| {
-            manager.get_task(&request.task_id).map(GetTaskResult::new)
-        })
+        let task_id = &request.task_id;
+        let found = self
+            .owned(context, task_id, |records, scope, id| async move {
+                let Some(record) = records.get(scope.as_ref(), &id).await? else {
+                    return Ok(None);
+                };
+                let abandoned = !record.is_settled()
+                    && record.lease().is_some_and(|lease| !lease.is_live(now_ms()));
+                if !abandoned {
+                    return Ok(Some(record));
+                }
+                // Its worker stopped renewing the lease (the store checks with its own clock).
+                let failed = records
+                    .fail_abandoned(scope.as_ref(), &id, &abandoned_error())
+                    .await?;
+                Ok(Some(
+                    failed.map_or(record, |settle| settle.record().clone()),
+                ))
+            })
+            .await?;
+        Ok(GetTaskResult::new(detailed(task_id, &found)))
     }
 
-    /// `tasks/update` for the caller of `context`: delivers input responses to the caller's
-    /// own task.
+    /// `tasks/update` for the caller of `context`: delivers input responses to the caller's own
+    /// task, wherever it runs. Responses to keys the task is not waiting on are ignored.
     ///
     /// # Errors
     /// As [`get_task`](Self::get_task).
-    pub fn update_task(
+    pub async fn update_task(
         &self,
         request: UpdateTaskParams,
         context: &RequestContext<RoleServer>,
@@ -226,140 +432,264 @@ where
             input_responses,
             ..
         } = request;
-        self.owned(context, &task_id, |manager| {
-            manager.update_task(&task_id, input_responses)
+        self.owned(context, &task_id, |records, scope, id| async move {
+            let Some(record) = records.get(scope.as_ref(), &id).await? else {
+                return Ok(None);
+            };
+            let answers: Vec<(&str, String)> = input_responses
+                .iter()
+                .filter(|(key, _)| record.input_requests().contains_key(*key))
+                .map(|(key, value)| (key.as_str(), value.to_string()))
+                .collect();
+            if answers.is_empty() {
+                return Ok(Some(()));
+            }
+            let answers: Vec<(&str, &str)> = answers
+                .iter()
+                .map(|(key, value)| (*key, value.as_str()))
+                .collect();
+            match records.provide_input(scope.as_ref(), &id, &answers).await {
+                // Answered meanwhile through another replica, or settled: ignored, as the spec
+                // says of responses to requests that are not outstanding.
+                Ok(_) | Err(RecordError::UnexpectedInput | RecordError::Settled { .. }) => {
+                    Ok(Some(()))
+                }
+                Err(error) => Err(error),
+            }
         })
+        .await
     }
 
-    /// `tasks/cancel` for the caller of `context`: requests cooperative cancellation of the
-    /// caller's own task.
+    /// `tasks/cancel` for the caller of `context`: settles the caller's own task as `cancelled`
+    /// (unless it settled already) and records the cancel request, which the task's code sees
+    /// within one watch interval, wherever it runs. A cancel of a settled task changes nothing.
     ///
     /// # Errors
     /// As [`get_task`](Self::get_task).
-    pub fn cancel_task(
+    pub async fn cancel_task(
         &self,
         request: &CancelTaskParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.owned(context, &request.task_id, |manager| {
-            manager.cancel_task(&request.task_id)
+        self.owned(context, &request.task_id, |records, scope, id| async move {
+            Ok(records.cancel(scope.as_ref(), &id).await?.map(drop))
+        })
+        .await
+    }
+
+    /// Writes the record and snapshot of a new task for the caller of `context`.
+    async fn create(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &OwningTool,
+        options: &TaskOptions,
+    ) -> Result<Created, Error> {
+        let snapshot = capture(context, tool, self.glue.header_policy())?;
+        let scope = scope_of(&snapshot).map_err(Error::Scope)?;
+        let ttl = self.ttl(options.ttl_ms);
+        let poll_interval = Duration::from_millis(
+            options
+                .poll_interval_ms
+                .unwrap_or(rmcp::task_manager::DEFAULT_POLL_INTERVAL_MS),
+        );
+        let key = TaskKey::new(
+            scope,
+            records::new_task_id().map_err(Error::Store)?,
+            TaskType::TOOL,
+            Component::new(tool.name().to_owned()),
+        );
+        let record = NewRecord::new(&snapshot, &key, ttl, poll_interval)
+            .status_message(options.status_message.as_deref())
+            .max_unfinished(self.limits.max_unfinished);
+        let stored = self
+            .records
+            .create(record)
+            .await
+            .map_err(|error| match error {
+                CreateError::TooMany { limit } => Error::TooManyTasks { limit },
+                other => Error::Create(other),
+            })?;
+        Ok(Created {
+            reply: CreateTaskResult::new(base_task(key.task_id().as_str(), &stored)),
+            key,
+            ttl,
+            poll_interval,
         })
     }
 
-    /// Aborts every running task and forgets every task.
-    pub fn shutdown(&self) {
-        self.inner.manager.shutdown();
-        self.owners().clear();
+    /// The handle of the task `key` names, for its running code: it reads the record at the
+    /// task's poll interval, or the maximum watch interval when that is shorter.
+    fn handle(&self, key: &TaskKey<'_>, poll_interval: Duration) -> TaskHandle {
+        TaskHandle::new(
+            self.records.clone(),
+            key.scope().map(|scope| scope.clone().into_owned()),
+            key.task_id().clone().into_owned(),
+            poll_interval.min(self.limits.max_watch_interval),
+        )
     }
 
-    /// Creates an rmcp task bound to the caller of `context` that stores the caller's snapshot,
-    /// then settles with `then(glue, execution key, task handle)`.
-    fn spawn_stored<F, Fut>(
-        &self,
-        context: &RequestContext<RoleServer>,
-        tool: &OwningTool,
-        options: TaskOptions,
-        then: F,
-    ) -> Result<CreateTaskResult, Error>
-    where
-        F: FnOnce(TaskGlue<Se, Sv>, String, task_manager::TaskContext) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<CallToolResult, TaskExit>> + Send + 'static,
-    {
-        let (snapshot, scope) = self.caller(context, tool)?;
-        let glue = self.inner.glue.clone();
-        let component = tool.name().to_owned();
-        let task = self.inner.manager.spawn(options, move |handle| {
-            Box::pin(async move {
-                let key = submit(&glue, handle.task_id(), &component, &snapshot).await?;
-                then(glue, key, handle).await
-            })
-        });
-        Ok(self.bind(scope, task))
+    /// The TTL a task gets: the requested one (`None`: unlimited) rounded up to whole seconds,
+    /// at least one, clamped to the maximum.
+    fn ttl(&self, requested_ms: Option<u64>) -> Ttl {
+        let max = self.limits.max_ttl;
+        requested_ms
+            .and_then(|ms| Ttl::from_secs(ms.div_ceil(1000).max(1)))
+            .map_or(max, |requested| requested.min(max))
     }
 
-    /// The caller's snapshot and scope.
-    fn caller(
-        &self,
-        context: &RequestContext<RoleServer>,
-        tool: &OwningTool,
-    ) -> Result<(TaskContextSnapshot, Option<Scope<'static>>), Error> {
-        let snapshot = capture(context, tool, self.inner.glue.header_policy())?;
-        let scope = scope_of(&snapshot).map_err(Error::Scope)?;
-        Ok((snapshot, scope))
-    }
-
-    /// Records that `task` belongs to `scope`, and forgets bindings past their retention.
-    fn bind(&self, scope: Option<Scope<'static>>, task: Task) -> CreateTaskResult {
-        let now = Instant::now();
-        // rmcp keeps a task for at most about two TTLs (one to run, one after it settles).
-        let forget_at = task
-            .ttl_ms
-            .and_then(|ttl| now.checked_add(Duration::from_millis(ttl.saturating_mul(2))));
-        let mut owners = self.owners();
-        owners.retain(|_, forget| forget.is_none_or(|at| at > now));
-        owners.insert(
-            Owned {
-                scope,
-                task_id: task.task_id.clone(),
-            },
-            forget_at,
-        );
-        drop(owners);
-        CreateTaskResult::new(task)
-    }
-
-    /// Runs `answer` for a task the caller of `context` created; `unknown task` otherwise.
-    fn owned<R>(
-        &self,
+    /// Runs `act` on the record of the task (caller scope of `context`, `task_id`); the same
+    /// `unknown task` error, from the same path, when the caller has no such task.
+    async fn owned<'a, R, A, Fut>(
+        &'a self,
         context: &RequestContext<RoleServer>,
         task_id: &str,
-        answer: impl FnOnce(&TaskManager) -> Result<R, McpError>,
-    ) -> Result<R, McpError> {
-        // A token without a valid scope cannot have created a task: it misses like any other.
-        let Ok(scope) = caller_scope(context) else {
-            return Err(unknown_task(task_id));
+        act: A,
+    ) -> Result<R, McpError>
+    where
+        A: FnOnce(&'a TaskRecords, Option<Scope<'static>>, TaskId<'static>) -> Fut,
+        Fut: Future<Output = Result<Option<R>, RecordError>>,
+    {
+        // A token without a valid scope cannot have created a task, and an id that is not a
+        // task id was never given out: both miss like any other.
+        let caller = caller_scope(context);
+        let fingerprint = self
+            .glue
+            .scope_fingerprint(caller.as_ref().ok().and_then(Option::as_ref));
+        let answer = match (caller, TaskId::new(task_id.to_owned())) {
+            (Ok(scope), Ok(id)) => act(&self.records, scope, id).await,
+            _ => Ok(None),
         };
-        let key = Owned {
-            scope,
-            task_id: task_id.to_owned(),
-        };
-        if !self.owners().contains_key(&key) {
-            return Err(unknown_task(task_id));
+        match answer {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => {
+                tracing::info!(
+                    task_id = %shown_id(task_id),
+                    scope = %fingerprint,
+                    "task lookup refused"
+                );
+                Err(unknown_task(task_id))
+            }
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    task_id = %shown_id(task_id),
+                    scope = %fingerprint,
+                    "task store unavailable"
+                );
+                Err(store_unavailable())
+            }
         }
-        let answered = answer(&self.inner.manager);
-        if answered.is_err() {
-            // rmcp no longer knows the task (expired and evicted): forget its binding too.
-            self.owners().remove(&key);
-        }
-        answered
     }
 }
 
-/// An internal error for the client; the cause is logged where it happens.
-fn internal(message: &'static str) -> TaskExit {
-    TaskExit::Error(McpError::internal_error(message, None))
+/// Unix milliseconds now, by this process's clock.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
-/// Stores the task's snapshot and returns its execution key.
-async fn submit<Se, Sv>(
-    glue: &TaskGlue<Se, Sv>,
-    task_id: &str,
-    tool: &str,
-    snapshot: &TaskContextSnapshot,
-) -> Result<String, TaskExit>
-where
-    Se: Send + Sync + 'static,
-    Sv: Send + Sync + 'static,
-{
-    let stored = || internal("the task's context could not be stored");
-    let task_id = TaskId::new(task_id).map_err(|error| {
-        tracing::warn!(%error, "rmcp's task id is not a task key id");
-        stored()
-    })?;
-    let task = Submit::new(snapshot, task_id, TaskType::TOOL, Component::new(tool));
-    let submitted = glue.submit(task).await.map_err(|error| {
-        tracing::warn!(%error, "task context not stored: task failed");
-        stored()
-    })?;
-    Ok(submitted.into_execution_key())
+/// The error of a task whose worker stopped renewing its lease, as the record keeps it.
+fn abandoned_error() -> String {
+    let error = McpError::internal_error(
+        "task abandoned: its worker stopped before it finished",
+        None,
+    );
+    serde_json::to_string(&error).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A task id as logs show it: a valid one whole, anything else as `<invalid>` (an id that is not
+/// a task id could hold anything, a secret pasted by mistake included).
+fn shown_id(task_id: &str) -> &str {
+    if TaskId::new(task_id).is_ok() {
+        task_id
+    } else {
+        "<invalid>"
+    }
+}
+
+/// A task just created: the reply, its key, its TTL and poll interval.
+struct Created {
+    reply: CreateTaskResult,
+    key: TaskKey<'static>,
+    ttl: Ttl,
+    poll_interval: Duration,
+}
+
+/// The base fields of the task's record, as rmcp's `Task`.
+fn base_task(task_id: &str, record: &TaskRecord) -> Task {
+    let mut task = Task::new(
+        task_id,
+        status_of(record.status()),
+        timestamp(record.created_at_ms()),
+        timestamp(record.updated_at_ms()),
+    );
+    task.status_message = record.status_message().map(str::to_owned);
+    task.ttl_ms = Some(record.ttl().secs().saturating_mul(1000));
+    task.poll_interval_ms =
+        Some(u64::try_from(record.poll_interval().as_millis()).unwrap_or(u64::MAX));
+    task
+}
+
+/// rmcp's form of a record's status.
+const fn status_of(status: RecordStatus) -> TaskStatus {
+    match status {
+        RecordStatus::InputRequired => TaskStatus::InputRequired,
+        RecordStatus::Completed => TaskStatus::Completed,
+        RecordStatus::Failed => TaskStatus::Failed,
+        RecordStatus::Cancelled => TaskStatus::Cancelled,
+        _ => TaskStatus::Working,
+    }
+}
+
+/// Unix milliseconds as an ISO 8601 (RFC 3339) timestamp, as rmcp writes them.
+fn timestamp(unix_ms: u64) -> String {
+    i64::try_from(unix_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or_default()
+        .to_rfc3339()
+}
+
+/// The task's state, as `tasks/get` answers it.
+fn detailed(task_id: &str, record: &TaskRecord) -> DetailedTask {
+    let payload = match record.outcome() {
+        Some(Outcome::Completed(result)) => TaskPayload::Completed {
+            result: object(result),
+        },
+        Some(Outcome::Failed(error)) => TaskPayload::Failed {
+            error: object(error),
+        },
+        Some(_) => TaskPayload::Cancelled,
+        None if record.status() == RecordStatus::InputRequired => TaskPayload::InputRequired {
+            input_requests: record
+                .input_requests()
+                .iter()
+                .filter_map(|(key, request)| {
+                    serde_json::from_str(request)
+                        .ok()
+                        .map(|request| (key.clone(), request))
+                })
+                .collect::<InputRequests>(),
+        },
+        None => TaskPayload::Working,
+    };
+    DetailedTask::new(base_task(task_id, record), payload)
+}
+
+/// A JSON object from its text (anything else as an empty one, as rmcp does).
+fn object(json: &str) -> JsonObject {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// The record's form of a task's outcome: rmcp's result or error object as JSON text.
+pub(crate) fn outcome_of(outcome: Result<CallToolResult, TaskExit>) -> Outcome {
+    let text = |json: Result<String, serde_json::Error>| json.unwrap_or_else(|_| "{}".to_owned());
+    match outcome {
+        Ok(result) => Outcome::Completed(text(serde_json::to_string(&result))),
+        Err(TaskExit::Cancelled) => Outcome::Cancelled,
+        Err(TaskExit::Error(error)) => Outcome::Failed(text(serde_json::to_string(&error))),
+    }
 }

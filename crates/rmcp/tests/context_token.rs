@@ -95,7 +95,7 @@ async fn the_context_token_is_the_caller_without_http() {
         .store_url("memory://context-token")
         .build()
         .expect("memory glue");
-    let tasks = OwnedTasks::new(glue);
+    let tasks = OwnedTasks::new(glue).expect("the store keeps task records");
     let token = verify(TOKEN_A.to_owned()).await.expect("a known bearer");
 
     let seen = run_as(Some(VerifiedToken::new(token)), &tasks).await;

@@ -13,8 +13,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{
-    Dispatch, Server, TOKEN_A, TOKEN_B, TOKEN_NO_SCOPE, connect, connect_with, mcp_error,
-    memory_server, report_result, serve, serve_memory, settle, settled_report, start,
+    Dispatch, TOKEN_A, TOKEN_B, TOKEN_NO_SCOPE, connect, connect_with, mcp_error, report_result,
+    serve, serve_memory, settle, settled_report, start, store_server, tasks,
 };
 use rmcp::model::{CancelTaskParams, GetTaskParams, TaskPayload, UpdateTaskParams};
 use rmcp::task_manager::TaskManager;
@@ -258,18 +258,28 @@ async fn a_token_without_a_valid_scope_gets_no_task_and_sees_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_jobs_debug_hides_its_execution_key() {
-    // A job system that reports the job's `Debug` beside the key it was handed.
-    let dispatch: Dispatch = Arc::new(|job| {
+    // A job system whose worker (an `OwnedTasks` of its own over the same store) reports the
+    // job's `Debug` beside the key it was handed.
+    let url = "memory://http-remote-debug";
+    let worker = tasks(url);
+    let dispatch: Dispatch = Arc::new(move |job| {
+        let worker = worker.clone();
         Box::pin(async move {
             let seen = json!({"debug": format!("{job:?}"), "key": job.execution_key});
-            Ok(report_result(&seen))
+            tokio::spawn(async move {
+                let settled = worker
+                    .run_remote(
+                        &job.execution_key,
+                        |_| async move { Ok(report_result(&seen)) },
+                    )
+                    .await
+                    .expect("a task's execution key");
+                assert!(settled, "the worker settles the task");
+            });
+            Ok(())
         })
     });
-    let server = serve(Server {
-        dispatch: Some(dispatch),
-        ..memory_server("http-remote-debug")
-    })
-    .await;
+    let server = serve(store_server(url, Some(dispatch))).await;
     let a = connect(&server.url, Some(TOKEN_A), "a").await;
     let task = start(&a, "whoami_remote", None).await;
     let seen = settled_report(&a, &task).await;

@@ -1,7 +1,8 @@
 //! Tasks handed to a worker in a second OS process through a real `redis-server` (started by the
-//! harness on a free loopback port): the server stores each caller's snapshot and pushes the
-//! execution key onto a Redis list; the worker pops it, runs the tool as the caller who created
-//! the task, and pushes its report back.
+//! harness on a free loopback port), with two server replicas on that Redis: replica 1 stores
+//! each caller's task and snapshot and pushes the execution key onto a Redis list, then goes
+//! away; the worker pops each key, runs the tool as the caller who created the task and settles
+//! the task in the store; replica 2 answers with the result.
 
 #![allow(
     clippy::expect_used,
@@ -35,7 +36,7 @@ const JOB_COUNT: usize = 3;
 /// Environment of the worker process: the Redis URL, and how many jobs to run.
 const WORKER_REDIS_ENV: &str = "TASKCTX_RMCP_TEST_WORKER_REDIS";
 const WORKER_JOBS_ENV: &str = "TASKCTX_RMCP_TEST_WORKER_JOBS";
-/// How long either side waits for the other on a list, in seconds.
+/// How long the worker waits for a job, in seconds.
 const WAIT_SECS: f64 = 60.0;
 
 fn pool(url: &str) -> Pool {
@@ -53,8 +54,7 @@ fn glue(url: &str) -> TaskGlue {
         .expect("a Redis glue")
 }
 
-/// The job system on the server side: push the execution key with a reply list, wait for the
-/// worker's report on it.
+/// The job system on the server side: push the execution key; the worker settles the task.
 fn dispatcher(url: &str) -> Dispatch {
     let pool = pool(url);
     Arc::new(move |job| {
@@ -64,22 +64,14 @@ fn dispatcher(url: &str) -> Dispatch {
                 TaskExit::Error(McpError::internal_error(error.to_string(), None))
             };
             let mut connection = pool.get().await.expect("a Redis connection");
-            let reply_to = format!("rmcp-test:reply:{}", job.execution_key);
-            let payload = json!({"execution_key": job.execution_key, "reply_to": reply_to});
+            let payload = json!({"execution_key": job.execution_key});
             redis::cmd("RPUSH")
                 .arg(JOBS)
                 .arg(payload.to_string())
                 .query_async::<i64>(&mut connection)
                 .await
                 .map_err(fail)?;
-            let (_, report): (String, String) = redis::cmd("BLPOP")
-                .arg(&reply_to)
-                .arg(WAIT_SECS)
-                .query_async(&mut connection)
-                .await
-                .map_err(fail)?;
-            let report: Value = serde_json::from_str(&report).expect("the worker's report");
-            Ok(report_result(&report))
+            Ok(())
         })
     })
 }
@@ -95,9 +87,34 @@ impl Drop for Worker {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_in_another_process_runs_each_task_as_its_caller() {
+async fn a_worker_in_another_process_settles_tasks_another_replica_created() {
     let redis = RedisServer::start();
     let url = redis.url();
+    let replica_2 = serve(Server {
+        tasks: OwnedTasks::new(glue(&url)).expect("the store keeps task records"),
+        dispatch: None,
+    })
+    .await;
+
+    // Replica 1 creates the tasks and queues them, then goes away before any runs.
+    let replica_1 = serve(Server {
+        tasks: OwnedTasks::new(glue(&url)).expect("the store keeps task records"),
+        dispatch: Some(dispatcher(&url)),
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for (token, x_test) in [
+        (Some(TOKEN_A), "from-a"),
+        (Some(TOKEN_B), "from-b"),
+        (None, "from-anonymous"),
+    ] {
+        let client = connect(&replica_1.url, token, x_test).await;
+        tasks.push(start(&client, "whoami_remote", None).await);
+        client.cancel().await.expect("client closes");
+    }
+    drop(replica_1);
+    let [task_a, task_b, task_anonymous] = <[String; 3]>::try_from(tasks).expect("three tasks");
+
     let mut worker = Worker(
         Command::new(std::env::current_exe().expect("the test binary"))
             .args(["--exact", "worker_process", "--ignored", "--nocapture"])
@@ -108,18 +125,9 @@ async fn a_worker_in_another_process_runs_each_task_as_its_caller() {
             .expect("the worker process starts"),
     );
 
-    let server = serve(Server {
-        tasks: OwnedTasks::new(glue(&url)),
-        dispatch: Some(dispatcher(&url)),
-    })
-    .await;
-    let a = connect(&server.url, Some(TOKEN_A), "from-a").await;
-    let b = connect(&server.url, Some(TOKEN_B), "from-b").await;
-    let anonymous = connect(&server.url, None, "from-anonymous").await;
-
-    let task_a = start(&a, "whoami_remote", None).await;
-    let task_b = start(&b, "whoami_remote", None).await;
-    let task_anonymous = start(&anonymous, "whoami_remote", None).await;
+    let a = connect(&replica_2.url, Some(TOKEN_A), "a-on-2").await;
+    let b = connect(&replica_2.url, Some(TOKEN_B), "b-on-2").await;
+    let anonymous = connect(&replica_2.url, None, "anonymous-on-2").await;
 
     // Another caller cannot see a remote task either.
     let foreign = mcp_error(b.get_task(GetTaskParams::new(task_a.clone())).await);
@@ -154,6 +162,7 @@ async fn a_worker_in_another_process_runs_each_task_as_its_caller() {
         assert_eq!(seen["caller"], caller, "{seen}");
         assert_eq!(seen["scope"], scope, "{seen}");
         assert_eq!(seen["task_id"], task_id.as_str(), "{seen}");
+        // The headers of the call that created the task, on replica 1.
         assert_eq!(seen["x_test"], x_test, "{seen}");
         assert_eq!(seen["tool"], "whoami_remote", "{seen}");
         assert_eq!(seen["tool_version"], "1.2.3", "{seen}");
@@ -178,7 +187,7 @@ async fn a_worker_in_another_process_runs_each_task_as_its_caller() {
 
 /// The worker: started by the test above in a second process; runs its jobs, then exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the worker process of a_worker_in_another_process_runs_each_task_as_its_caller"]
+#[ignore = "the worker process of the test above"]
 async fn worker_process() {
     let url = std::env::var(WORKER_REDIS_ENV)
         .unwrap_or_else(|_| panic!("started without {WORKER_REDIS_ENV}: run the test above"));
@@ -186,7 +195,7 @@ async fn worker_process() {
         .expect("the job count")
         .parse()
         .expect("a job count");
-    let glue = glue(&url);
+    let tasks = OwnedTasks::new(glue(&url)).expect("the store keeps task records");
     let pool = pool(&url);
     let mut connection = pool.get().await.expect("a Redis connection");
     for _ in 0..jobs {
@@ -198,15 +207,10 @@ async fn worker_process() {
             .expect("a job within the wait");
         let job: Value = serde_json::from_str(&payload).expect("a job");
         let key = job["execution_key"].as_str().expect("an execution key");
-        let report = glue
-            .run(key, report())
+        let settled = tasks
+            .run_remote(key, |_| async { Ok(report_result(&report().await)) })
             .await
-            .expect("the caller is restored");
-        redis::cmd("RPUSH")
-            .arg(job["reply_to"].as_str().expect("a reply list"))
-            .arg(report.to_string())
-            .query_async::<i64>(&mut connection)
-            .await
-            .expect("the report is pushed");
+            .expect("a task's execution key");
+        assert!(settled, "the worker settles the task");
     }
 }

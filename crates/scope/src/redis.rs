@@ -81,10 +81,13 @@ pub enum KeySuffix {
     InputMap(Leg),
     /// `snapshot`: the stored task context.
     Snapshot,
+    /// `record`: taskctx's task record (status, result, inputs, lease), a hash. Not one of the
+    /// reference's suffixes (so not in [`KeySuffix::FIXED`]).
+    Record,
 }
 
 impl KeySuffix {
-    /// The suffixes without a leg number.
+    /// The reference's suffixes without a leg number.
     pub const FIXED: [Self; 9] = [
         Self::Meta,
         Self::CreatedAt,
@@ -109,6 +112,7 @@ impl KeySuffix {
             Self::RequestState => ":request_state",
             Self::InputResponses => ":input_responses",
             Self::Snapshot => ":snapshot",
+            Self::Record => ":record",
             Self::InputRequests(leg) => return Cow::Owned(format!(":input:{leg}:requests")),
             Self::InputMap(leg) => return Cow::Owned(format!(":input:{leg}:map")),
         })

@@ -14,6 +14,7 @@ use taskctx_snapshot::{AccessToken, Codec, FernetKey, HeaderPolicy, KeyRing, Sna
 use crate::context::TraceContext;
 use crate::fingerprint::FingerprintKey;
 use crate::glue::{Inner, TaskGlue};
+use crate::records::TaskRecords;
 use crate::refresh::{
     MAX_REFRESH_MARGIN, MAX_REFRESH_TIMEOUT, MIN_REFRESH_TIMEOUT, RefreshRequest, Refresher,
 };
@@ -438,11 +439,20 @@ where
             (None, Some(capacity)) => Servers::with_capacity(capacity),
             (None, None) => Servers::default(),
         };
+        let records = store.task_records().map(|records| {
+            TaskRecords::new(
+                records,
+                keys.clone(),
+                Arc::clone(&codec),
+                fingerprints.clone(),
+            )
+        });
         Ok(TaskGlue {
             inner: Arc::new(Inner {
                 id: NEXT_GLUE_ID.fetch_add(1, Ordering::Relaxed),
                 keys,
                 store,
+                records,
                 codec,
                 policy,
                 ttl,

@@ -71,8 +71,8 @@ pub enum SubmitError {
     /// The snapshot's access token gives no valid scope (for example a `client_id` with `|`).
     #[error("the snapshot's access token gives no valid scope")]
     Scope(#[source] KeyError),
-    /// An extra key names a suffix the glue writes itself (`snapshot`) or that is the task's
-    /// meta key (no suffix).
+    /// An extra key names a suffix the glue writes itself (`snapshot`, `record`) or that is the
+    /// task's meta key (no suffix).
     #[error("the extra key suffix {suffix:?} is reserved")]
     ReservedSuffix {
         /// The suffix refused.

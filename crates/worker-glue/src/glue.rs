@@ -8,6 +8,7 @@ use taskctx_snapshot::{HeaderPolicy, SnapshotCodec};
 
 use crate::config::{RestorePolicy, RestoreSpanHook, ServerResolver, TaskGlueBuilder};
 use crate::fingerprint::{FingerprintKey, ScopeFingerprint};
+use crate::records::TaskRecords;
 use crate::refresh::Refresher;
 use crate::registries::{Servers, Sessions};
 use crate::{Store, Ttl};
@@ -28,6 +29,7 @@ pub(crate) struct Inner<Se, Sv> {
     pub(crate) id: u64,
     pub(crate) keys: KeySpace,
     pub(crate) store: Store,
+    pub(crate) records: Option<TaskRecords>,
     pub(crate) codec: Arc<dyn SnapshotCodec>,
     pub(crate) policy: RestorePolicy,
     pub(crate) ttl: Ttl,
@@ -84,6 +86,17 @@ where
     #[must_use]
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The queue's task records, when its store keeps them ([`SnapshotStore::task_records`]:
+    /// every `memory://` and Redis store does; an application's own store when it implements
+    /// [`TaskRecordStore`](crate::records::TaskRecordStore)). They share the glue's store,
+    /// keyspace, codec and fingerprint key.
+    ///
+    /// [`SnapshotStore::task_records`]: crate::SnapshotStore::task_records
+    #[must_use]
+    pub fn records(&self) -> Option<&TaskRecords> {
+        self.inner.records.as_ref()
     }
 
     /// The codec snapshots are written and read with.

@@ -177,12 +177,23 @@
 //! # }
 //! ```
 //!
+//! # Task records
+//!
+//! For MCP tasks served by a fleet (any replica answers, any worker runs), the [`records`] module
+//! keeps each task's state — status, message, times, TTL, result or error, cancel request, input
+//! requests and responses, leg, worker lease — in the store beside its snapshot, under the task's
+//! scope and id. [`TaskGlue::records`] hands out the queue's [`records::TaskRecords`] when the
+//! store keeps records (memory and Redis stores do): create (record and snapshot in one atomic
+//! write, under a per-scope limit of unfinished tasks), get (sliding the TTL), cancel, settle
+//! (exactly once), input, and worker leases (at-least-once execution).
+//!
 //! # Cargo features
 //!
 //! - `tls` (off by default): `rediss://` and `rediss+cluster://` URLs, through rustls with the
 //!   ring provider and the system's root certificates; a `#insecure` fragment skips certificate
 //!   checks. Without it those URLs fail with [`StoreError::TlsNotEnabled`].
 
+pub mod records;
 pub mod store;
 
 mod config;

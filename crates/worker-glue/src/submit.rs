@@ -102,8 +102,8 @@ impl<'a, Sv> Submit<'a, Sv> {
     }
 
     /// Another key of the task, `{queue prefix}:{scope prefix}:{task_id}:{suffix}`, saved with
-    /// the snapshot in one atomic write. [`KeySuffix::Snapshot`] (written by the glue) and
-    /// [`KeySuffix::Meta`] (the task's meta hash) are refused by submit with
+    /// the snapshot in one atomic write. [`KeySuffix::Snapshot`] and [`KeySuffix::Record`]
+    /// (written by the glue) and [`KeySuffix::Meta`] (the task's meta hash) are refused by submit with
     /// [`SubmitError::ReservedSuffix`], before anything is written.
     #[must_use]
     pub fn extra(mut self, suffix: KeySuffix, value: &'a [u8]) -> Self {
@@ -193,7 +193,10 @@ where
             .transpose()
             .map_err(SubmitError::Scope)?;
         for (index, (suffix, _)) in task.extras.iter().enumerate() {
-            if matches!(suffix, KeySuffix::Snapshot | KeySuffix::Meta) {
+            if matches!(
+                suffix,
+                KeySuffix::Snapshot | KeySuffix::Meta | KeySuffix::Record
+            ) {
                 return Err(SubmitError::ReservedSuffix { suffix: *suffix });
             }
             if task

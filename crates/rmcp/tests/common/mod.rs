@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
@@ -100,15 +100,28 @@ pub(crate) fn report_result(report: &Value) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(report.to_string())])
 }
 
-/// A job system: takes a remote job and resolves with the result its worker reported.
+/// A job system: takes a remote job and resolves once it is queued (a worker settles the task).
 pub(crate) type Dispatch = Arc<
-    dyn Fn(RemoteJob) -> Pin<Box<dyn Future<Output = Result<CallToolResult, TaskExit>> + Send>>
-        + Send
-        + Sync,
+    dyn Fn(RemoteJob) -> Pin<Box<dyn Future<Output = Result<(), TaskExit>> + Send>> + Send + Sync,
 >;
 
+/// The poll interval of the `wait` task: a cancel reaches it within this.
+pub(crate) const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// The status message of a `wait` task once it watches for a cancel.
+pub(crate) const WAITING: &str = "waiting for a cancel";
+
+/// When the code of each `wait` task of this process saw its cancel, by task id.
+pub(crate) fn cancels_seen() -> MutexGuard<'static, HashMap<String, Instant>> {
+    static SEEN: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    SEEN.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The server: `whoami` runs here as a task (`whoami_slow` after working for 300 ms),
-/// `whoami_remote` goes to the dispatcher, `wait` runs until cancelled.
+/// `whoami_remote` goes to the dispatcher, `wait` runs until cancelled, `ask` asks the client for
+/// a name and greets it.
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) tasks: OwnedTasks,
@@ -124,26 +137,64 @@ impl ServerHandler for Server {
         let tool = OwningTool::versioned(request.name.clone(), "1.2.3");
         let options = TaskOptions::new().with_poll_interval_ms(10);
         let created = match &*request.name {
-            "whoami" => self.tasks.spawn(&context, &tool, options, |_| async {
-                Ok(report_result(&report().await))
-            })?,
-            "whoami_slow" => self.tasks.spawn(&context, &tool, options, |_| async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(report_result(&report().await))
-            })?,
-            "wait" => self
-                .tasks
-                .spawn(&context, &tool, options, |handle| async move {
-                    handle.cancelled().await;
-                    Err(TaskExit::Cancelled)
-                })?,
+            "whoami" => {
+                self.tasks
+                    .spawn(&context, &tool, options, |_| async {
+                        Ok(report_result(&report().await))
+                    })
+                    .await?
+            }
+            "whoami_slow" => {
+                self.tasks
+                    .spawn(&context, &tool, options, |_| async {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Ok(report_result(&report().await))
+                    })
+                    .await?
+            }
+            "wait" => {
+                let options = options.with_poll_interval_ms(
+                    u64::try_from(WAIT_POLL.as_millis()).expect("a short interval"),
+                );
+                self.tasks
+                    .spawn(&context, &tool, options, |handle| async move {
+                        handle
+                            .set_status_message(WAITING)
+                            .await
+                            .map_err(McpError::from)?;
+                        handle.cancelled().await;
+                        assert!(handle.is_cancel_requested());
+                        cancels_seen().insert(handle.task_id().to_owned(), Instant::now());
+                        Err(TaskExit::Cancelled)
+                    })
+                    .await?
+            }
+            "ask" => {
+                self.tasks
+                    .spawn(&context, &tool, options, |handle| async move {
+                        let request = serde_json::from_value(json!({
+                            "method": "elicitation/create",
+                            "params": {
+                                "message": "What is your name?",
+                                "requestedSchema": {"type": "object", "properties": {}},
+                            },
+                        }))
+                        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+                        let answer = handle.request_input("name", request).await?;
+                        let name = answer["content"]["name"].as_str().unwrap_or("nobody");
+                        let greeting = json!({"hello": name, "pid": std::process::id()});
+                        Ok(report_result(&greeting))
+                    })
+                    .await?
+            }
             "whoami_remote" => {
                 let dispatch = self
                     .dispatch
                     .clone()
                     .ok_or_else(|| McpError::invalid_params("no job system configured", None))?;
                 self.tasks
-                    .spawn_remote(&context, &tool, options, move |job| dispatch(job))?
+                    .spawn_remote(&context, &tool, options, move |job| dispatch(job))
+                    .await?
             }
             _ => return Err(McpError::invalid_params("unknown tool", None)),
         };
@@ -155,7 +206,7 @@ impl ServerHandler for Server {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        self.tasks.get_task(&request, &context)
+        self.tasks.get_task(&request, &context).await
     }
 
     async fn update_task(
@@ -163,7 +214,7 @@ impl ServerHandler for Server {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.tasks.update_task(request, &context)
+        self.tasks.update_task(request, &context).await
     }
 
     async fn cancel_task(
@@ -171,7 +222,7 @@ impl ServerHandler for Server {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.tasks.cancel_task(&request, &context)
+        self.tasks.cancel_task(&request, &context).await
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -232,14 +283,24 @@ pub(crate) async fn serve_router(app: axum::Router) -> Running {
 
 /// A `Server` with in-process tasks on a `memory://` store of its own.
 pub(crate) fn memory_server(name: &str) -> Server {
-    let glue: TaskGlue = TaskGlue::builder()
-        .store_url(format!("memory://{name}"))
-        .build()
-        .expect("memory glue");
+    store_server(&format!("memory://{name}"), None)
+}
+
+/// A `Server` (one replica) on the store at `url`, with a job system if given.
+pub(crate) fn store_server(url: &str, dispatch: Option<Dispatch>) -> Server {
     Server {
-        tasks: OwnedTasks::new(glue),
-        dispatch: None,
+        tasks: tasks(url),
+        dispatch,
     }
+}
+
+/// Tasks on the store at `url`: what every replica and worker of a test builds.
+pub(crate) fn tasks(url: &str) -> OwnedTasks {
+    let glue: TaskGlue = TaskGlue::builder()
+        .store_url(url)
+        .build()
+        .expect("a glue on the test store");
+    OwnedTasks::new(glue).expect("the store keeps task records")
 }
 
 /// Serves a `Server` with in-process tasks on a `memory://` store of its own.

@@ -22,13 +22,20 @@ pub enum Operation {
     Refresh,
     /// [`SnapshotStore::delete`](super::SnapshotStore::delete).
     Delete,
+    /// [`TaskRecordStore::create_record`](crate::records::TaskRecordStore::create_record).
+    CreateRecord,
+    /// [`TaskRecordStore::get_record`](crate::records::TaskRecordStore::get_record).
+    GetRecord,
+    /// [`TaskRecordStore::change_record`](crate::records::TaskRecordStore::change_record).
+    ChangeRecord,
 }
 
 impl Operation {
     /// Whether doing the call twice has the effect and result of doing it once (all but
-    /// [`Operation::Delete`], whose count of deleted keys would differ).
+    /// [`Operation::Delete`], whose count of deleted keys would differ, and the record writes: a
+    /// create would find its own record, a settle its own outcome).
     pub(crate) const fn is_idempotent(self) -> bool {
-        !matches!(self, Self::Delete)
+        !matches!(self, Self::Delete | Self::CreateRecord | Self::ChangeRecord)
     }
 }
 
@@ -40,6 +47,9 @@ impl fmt::Display for Operation {
             Self::LoadWithTtl => "load with TTL",
             Self::Refresh => "refresh",
             Self::Delete => "delete",
+            Self::CreateRecord => "create task record",
+            Self::GetRecord => "get task record",
+            Self::ChangeRecord => "change task record",
         })
     }
 }

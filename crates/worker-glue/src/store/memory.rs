@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use super::{Deployment, SnapshotStore, StoreFuture, StoredValue, Ttl};
+use crate::records::{TaskRecord, TaskRecordStore};
 
 /// Expired entries are purged once the writes since the last purge reach the number of stored
 /// entries, and at least this many (reads drop expired entries they meet): a purge visits every
@@ -33,15 +34,26 @@ struct Inner {
 }
 
 #[derive(Default)]
-struct Map {
-    entries: HashMap<String, Entry>,
+pub(crate) struct Map {
+    pub(crate) entries: HashMap<String, Entry>,
+    /// Task records ([`TaskRecordStore`](crate::records::TaskRecordStore)), by record key.
+    pub(crate) records: HashMap<String, StoredRecord>,
+    /// Each scope's unfinished tasks (by the scope's unfinished key): task id to expiry.
+    pub(crate) unfinished: HashMap<String, HashMap<String, Option<Instant>>>,
     writes_since_purge: usize,
 }
 
-struct Entry {
-    value: Vec<u8>,
+pub(crate) struct Entry {
+    pub(crate) value: Vec<u8>,
     /// `None`: never expires (a TTL too far ahead for the clock).
-    expires_at: Option<Instant>,
+    pub(crate) expires_at: Option<Instant>,
+}
+
+/// A task record with the keys of its snapshot entries (whose TTL slides with it).
+pub(crate) struct StoredRecord {
+    pub(crate) record: TaskRecord,
+    pub(crate) snapshot_keys: Vec<String>,
+    pub(crate) expires_at: Option<Instant>,
 }
 
 impl Entry {
@@ -50,7 +62,11 @@ impl Entry {
     }
 }
 
-fn expiry(now: Instant, ttl: Ttl) -> Option<Instant> {
+pub(crate) fn is_live(expires_at: Option<Instant>, now: Instant) -> bool {
+    expires_at.is_none_or(|at| at > now)
+}
+
+pub(crate) fn expiry(now: Instant, ttl: Ttl) -> Option<Instant> {
     now.checked_add(ttl.as_duration())
 }
 
@@ -67,13 +83,32 @@ impl Map {
         self.entries.get_mut(key)
     }
 
+    /// The live record under `key`, dropping it when expired.
+    pub(crate) fn live_record(&mut self, key: &str, now: Instant) -> Option<&mut StoredRecord> {
+        if self
+            .records
+            .get(key)
+            .is_some_and(|stored| !is_live(stored.expires_at, now))
+        {
+            self.records.remove(key);
+        }
+        self.records.get_mut(key)
+    }
+
     /// Counts a write and purges expired entries once the writes since the last purge reach
     /// the number of entries (at least [`PURGE_EVERY_WRITES`]).
-    fn note_write(&mut self, now: Instant) {
+    pub(crate) fn note_write(&mut self, now: Instant) {
         self.writes_since_purge = self.writes_since_purge.saturating_add(1);
-        if self.writes_since_purge >= self.entries.len().max(PURGE_EVERY_WRITES) {
+        let stored = self.entries.len().saturating_add(self.records.len());
+        if self.writes_since_purge >= stored.max(PURGE_EVERY_WRITES) {
             self.writes_since_purge = 0;
             self.entries.retain(|_, entry| entry.is_live(now));
+            self.records
+                .retain(|_, stored| is_live(stored.expires_at, now));
+            self.unfinished.retain(|_, tasks| {
+                tasks.retain(|_, expires_at| is_live(*expires_at, now));
+                !tasks.is_empty()
+            });
         }
     }
 }
@@ -138,9 +173,9 @@ impl MemoryStore {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// The map; a panic elsewhere while it was held cannot leave it half-written (every update is
-    /// a single insert or remove), so a poisoned lock is still used.
-    fn map(&self) -> MutexGuard<'_, Map> {
+    /// The map; no code that holds it can panic midway through an update (no indexing, no
+    /// unwrapping), so a poisoned lock is still used.
+    pub(crate) fn map(&self) -> MutexGuard<'_, Map> {
         self.inner
             .map
             .lock()
@@ -165,6 +200,10 @@ impl fmt::Debug for MemoryStore {
 impl SnapshotStore for MemoryStore {
     fn deployment(&self) -> Deployment {
         Deployment::Standalone
+    }
+
+    fn task_records(self: Arc<Self>) -> Option<Arc<dyn TaskRecordStore>> {
+        Some(self)
     }
 
     fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {

@@ -36,8 +36,8 @@
 
 mod config;
 mod error;
-mod memory;
-mod redis;
+pub(crate) mod memory;
+pub(crate) mod redis;
 mod url;
 
 use std::fmt;
@@ -49,6 +49,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use taskctx_scope::Deployment;
+
+use crate::records::TaskRecordStore;
 
 pub use config::StoreConfig;
 pub use error::{Operation, StoreError, TimeoutPhase};
@@ -184,6 +186,14 @@ pub trait SnapshotStore: fmt::Debug + Send + Sync + 'static {
 
     /// Deletes `keys` in one atomic request. Returns how many of them existed.
     fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize>;
+
+    /// This store as a [`TaskRecordStore`], when it keeps task records too ([`MemoryStore`] and
+    /// [`RedisStore`] do: they return `Some(self)`); `None` by default. A
+    /// [`TaskGlue`](crate::TaskGlue) on such a store offers
+    /// [`TaskGlue::records`](crate::TaskGlue::records).
+    fn task_records(self: Arc<Self>) -> Option<Arc<dyn TaskRecordStore>> {
+        None
+    }
 }
 
 /// Any [`SnapshotStore`], shared: what [`open`] returns and a [`TaskGlue`](crate::TaskGlue)
@@ -197,6 +207,15 @@ impl Store {
     /// Wraps `store`.
     pub fn new(store: impl SnapshotStore) -> Self {
         Self(Arc::new(store))
+    }
+}
+
+impl Store {
+    /// The store as a [`TaskRecordStore`], when it keeps task records
+    /// ([`SnapshotStore::task_records`]).
+    #[must_use]
+    pub fn task_records(&self) -> Option<Arc<dyn TaskRecordStore>> {
+        Arc::clone(&self.0).task_records()
     }
 }
 

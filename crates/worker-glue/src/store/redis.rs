@@ -14,9 +14,11 @@ use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
-    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, Value,
+    IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError, ServerErrorKind, Value,
 };
 use taskctx_scope::hash_slot;
+
+use crate::records::TaskRecordStore;
 
 use super::error::excerpt;
 use super::url::{Credentials, HostPort, RedisTarget, Target, TlsCheck, Topology};
@@ -91,10 +93,18 @@ impl Conn {
     }
 }
 
-/// One request: a single command, or a pipeline (`MULTI … EXEC` when atomic).
-enum Request {
+/// One request: a single command, a pipeline (`MULTI … EXEC` when atomic), or an `EVALSHA` of a
+/// Lua script, which is loaded (`SCRIPT LOAD`, on every master in cluster mode) and called again
+/// when the server does not know it yet.
+pub(crate) enum Request {
     One(Cmd),
     Many(Pipeline),
+    Script {
+        /// `EVALSHA sha numkeys keys… args…`.
+        call: Cmd,
+        /// The script's source, for `SCRIPT LOAD`.
+        source: &'static str,
+    },
 }
 
 impl Request {
@@ -126,6 +136,17 @@ impl Request {
         match self {
             Self::One(cmd) => cmd.query_async(conn).await,
             Self::Many(pipeline) => pipeline.query_async(conn).await,
+            Self::Script { call, source } => match call.query_async(conn).await {
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(*source)
+                        .query_async::<Value>(conn)
+                        .await?;
+                    call.query_async(conn).await
+                }
+                other => other,
+            },
         }
     }
 }
@@ -258,7 +279,7 @@ impl RedisStore {
 
     /// Sends `request` on the next slot's connection: one round trip. A held connection found
     /// closed is replaced and the request sent again, once, when that cannot apply it twice.
-    async fn query<T: FromRedisValue>(
+    pub(crate) async fn query<T: FromRedisValue>(
         &self,
         operation: Operation,
         request: &Request,
@@ -416,7 +437,7 @@ impl RedisStore {
     }
 
     /// In cluster mode, every key of one call must be in the slot of the first.
-    fn check_one_slot<'k>(
+    pub(crate) fn check_one_slot<'k>(
         &self,
         operation: Operation,
         keys: impl IntoIterator<Item = &'k str>,
@@ -471,6 +492,10 @@ fn is_connection_failure(error: &RedisError) -> bool {
 impl SnapshotStore for RedisStore {
     fn deployment(&self) -> Deployment {
         self.inner.deployment
+    }
+
+    fn task_records(self: Arc<Self>) -> Option<Arc<dyn TaskRecordStore>> {
+        Some(self)
     }
 
     fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {

@@ -1,0 +1,146 @@
+//! Task records on real Redis, standalone and cluster: the shared record contract with two
+//! `RedisStore`s standing for two replicas (isolation of scopes sharing an id, create atomic with
+//! the snapshot, settle exactly once under concurrent cancel, the per-owner limit under
+//! concurrent creates from both replicas, TTL sliding, leases), plus the key layout and TTLs as
+//! Redis itself reports them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on a broken assumption"
+)]
+
+#[path = "../../crates/worker-glue/tests/records_common/mod.rs"]
+mod records_common;
+
+use records_common::{create, records_on};
+use taskctx_scope::hash_slot;
+use taskctx_tests::redis::{RedisCluster, RedisServer, Reply};
+use taskctx_worker_glue::records::{self, Outcome};
+use taskctx_worker_glue::{RedisStore, Scope, Store, StoreConfig};
+
+fn store(url: &str) -> Store {
+    Store::new(RedisStore::open_with(url, &StoreConfig::default()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standalone_redis_keeps_the_record_contract() {
+    let server = RedisServer::start();
+    let (glue, records) = records_on(store(&server.url()));
+    let (_, second) = records_on(store(&server.url()));
+    records_common::full_contract(&glue, &records, &second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_keeps_the_record_contract() {
+    let cluster = RedisCluster::start(3);
+    let (glue, records) = records_on(store(&cluster.url()));
+    // The second replica knows the cluster through another seed node.
+    let (_, second) = records_on(store(&cluster.node_url(1)));
+    records_common::full_contract(&glue, &records, &second).await;
+}
+
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    server.command(&["PTTL", key]).integer()
+}
+
+#[tokio::test]
+async fn keys_and_ttls_as_redis_sees_them() {
+    let server = RedisServer::start();
+    let (glue, records) = records_on(store(&server.url()));
+    let id = records::new_task_id().unwrap();
+    create(&records, Some("client-a|user-1"), &id, 120, 3)
+        .await
+        .unwrap();
+
+    let record_key = format!("fastmcp:fastmcp:task:auth:client-a%7Cuser-1:{id}:record");
+    let snapshot_key = format!("fastmcp:fastmcp:task:auth:client-a%7Cuser-1:{id}:snapshot");
+    let unfinished_key = "fastmcp:taskctx:unfinished:auth:client-a%7Cuser-1";
+    assert_eq!(server.command(&["TYPE", &record_key]).text(), "hash");
+    assert_eq!(server.command(&["TYPE", &snapshot_key]).text(), "string");
+    assert_eq!(server.command(&["TYPE", unfinished_key]).text(), "zset");
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        let left = pttl(&server, key);
+        assert!((115_000..=120_000).contains(&left), "{key}: {left}");
+    }
+    assert_eq!(
+        server.command(&["HGET", &record_key, "status"]).text(),
+        "working"
+    );
+    assert_eq!(
+        glue.keys()
+            .snapshot_key(Some(&Scope::new("client-a|user-1")), &id),
+        snapshot_key
+    );
+
+    // Shorten every TTL by hand, then poll: all of them get the full TTL again.
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        server.command(&["PEXPIRE", key, "5000"]);
+    }
+    let scope = Scope::new("client-a|user-1");
+    records.get(Some(&scope), &id).await.unwrap().unwrap();
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        let left = pttl(&server, key);
+        assert!((115_000..=120_000).contains(&left), "{key}: {left}");
+    }
+
+    // Settling releases the scope's slot: its set (now empty) is gone.
+    records
+        .settle(Some(&scope), &id, &Outcome::Completed("{}".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(server.command(&["EXISTS", unfinished_key]).integer(), 0);
+    assert_eq!(
+        server.command(&["HGET", &record_key, "result"]).text(),
+        "{}"
+    );
+}
+
+#[tokio::test]
+async fn each_operation_is_one_script_call() {
+    let server = RedisServer::start();
+    let (_, records) = records_on(store(&server.url()));
+    let id = records::new_task_id().unwrap();
+    // The first call loads the script; afterwards every operation is one EVALSHA.
+    create(&records, None, &id, 60, 0).await.unwrap();
+    server.command(&["CONFIG", "RESETSTAT"]);
+    records.get(None, &id).await.unwrap().unwrap();
+    records.cancel(None, &id).await.unwrap().unwrap();
+    let stats = server.command(&["INFO", "commandstats"]).text();
+    let calls = |command: &str| {
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .map_or(0, |rest| {
+                rest.split(',').next().unwrap().parse::<u64>().unwrap()
+            })
+    };
+    assert_eq!(calls("evalsha"), 2, "{stats}");
+    assert_eq!(calls("eval"), 0, "{stats}");
+    assert_eq!(calls("multi"), 0, "{stats}");
+}
+
+#[tokio::test]
+async fn every_key_of_a_task_shares_its_slot_in_cluster_mode() {
+    let cluster = RedisCluster::start(3);
+    let (glue, records) = records_on(store(&cluster.url()));
+    let id = records::new_task_id().unwrap();
+    create(&records, Some("client-{b}|u"), &id, 60, 1)
+        .await
+        .unwrap();
+    let scope = Scope::new("client-{b}|u");
+    let snapshot_key = glue.keys().snapshot_key(Some(&scope), &id);
+    let slot = hash_slot("fastmcp");
+    assert_eq!(hash_slot(&snapshot_key), slot);
+    let owner = cluster.node_for_key(&snapshot_key);
+    let record_key = format!("{{fastmcp}}:fastmcp:task:auth:client-%7Bb%7D%7Cu:{id}:record");
+    let unfinished_key = "{fastmcp}:taskctx:unfinished:auth:client-%7Bb%7D%7Cu";
+    assert_eq!(owner.command(&["EXISTS", &record_key]).integer(), 1);
+    assert_eq!(owner.command(&["ZCARD", unfinished_key]).integer(), 1);
+    assert!(matches!(
+        owner.command(&["GET", &snapshot_key]),
+        Reply::Bulk(Some(_))
+    ));
+}
