@@ -202,6 +202,7 @@ fn glue_without_tls() -> StepResult {
         "--locked",
     ]);
     eprintln!("\n==> glue without tls: {}", render(&command));
+    let started = std::time::Instant::now();
     let output = command
         .output()
         .map_err(|error| format!("glue without tls: could not start cargo: {error}"))?;
@@ -223,6 +224,10 @@ fn glue_without_tls() -> StepResult {
         .find(|line| line.starts_with("test result"))
         .unwrap_or("");
     eprintln!("{TEST} ran; {summary}");
+    eprintln!(
+        "<== glue without tls: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
