@@ -376,7 +376,32 @@ async fn the_limits_hold_across_replicas() {
             .await
             .expect("the owner cancels");
     }
-    for client in [a1, a2, b2] {
+
+    // Concurrent creates through both replicas: exactly the limit gets in.
+    let b1 = connect(&one.url, Some(TOKEN_B), "b").await;
+    let racing = tokio::join!(
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+    );
+    let racing = [racing.0, racing.1, racing.2, racing.3, racing.4, racing.5];
+    let created: Vec<_> = racing
+        .iter()
+        .filter_map(|task| task.as_ref().ok())
+        .collect();
+    assert_eq!(created.len(), 2, "{racing:?}");
+    for refused in racing.iter().filter_map(|task| task.as_ref().err()) {
+        assert_eq!(refused.code, ErrorCode::INVALID_REQUEST);
+    }
+    for task in created {
+        b2.cancel_task(CancelTaskParams::new(task.task_id.clone()))
+            .await
+            .expect("the owner cancels");
+    }
+    for client in [a1, a2, b1, b2] {
         client.cancel().await.expect("client closes");
     }
 }
