@@ -116,8 +116,9 @@ impl TaskHandle {
     }
 
     /// Whether `tasks/cancel` has been received for this task, on any replica, as of the last
-    /// read of its record (the first call starts the reads). Cooperative: the task's code checks
-    /// it and stops when set.
+    /// read of its record (the first call starts the reads); also `true` once the task has
+    /// settled otherwise (its TTL, a lost lease) or is gone from the store, since its outcome can
+    /// no longer change. Cooperative: the task's code checks it and stops when set.
     #[must_use]
     pub fn is_cancel_requested(&self) -> bool {
         *self.watch().cancelled.borrow()

@@ -110,8 +110,8 @@ async fn one_server_over(url: &str) {
             .expect("the owner's task");
         assert_eq!(state.task.payload, TaskPayload::Cancelled);
     }
-    // The code running on replica 1 sees it within one poll interval (plus a loaded machine's
-    // slack).
+    // The code running on replica 1 sees it within one poll interval (plus up to a second of a
+    // shared machine's scheduling delay: two cores, several builds).
     let seen_at = loop {
         if let Some(seen_at) = cancels_seen().get(&task).copied() {
             break seen_at;
@@ -124,7 +124,7 @@ async fn one_server_over(url: &str) {
     };
     let took = seen_at.saturating_duration_since(cancelled_at);
     assert!(
-        took < WAIT_POLL + Duration::from_millis(300),
+        took < WAIT_POLL + Duration::from_secs(1),
         "the cancel took {took:?} to reach the task"
     );
     // Settled once: a late cancel changes nothing, on either replica.
@@ -162,12 +162,16 @@ async fn one_server_over(url: &str) {
     // own over the store) runs it; replica 2 answers with the worker's result.
     let task = start(&a1, "whoami_remote", None).await;
     let doomed = start(&a1, "whoami_remote", None).await;
+    let to_cancel = start(&a1, "whoami_remote", None).await;
+    let to_ask = start(&a1, "whoami_remote", None).await;
     a1.cancel().await.expect("client closes");
     drop(one);
     let job = jobs.recv().await.expect("replica 1 queued the job");
     assert_eq!(job.task_id(), task);
     let doomed_job = jobs.recv().await.expect("replica 1 queued the job");
     assert_eq!(doomed_job.task_id(), doomed);
+    let cancel_job = jobs.recv().await.expect("replica 1 queued the job");
+    let ask_job = jobs.recv().await.expect("replica 1 queued the job");
     let worker = tasks(url);
     let settled = worker
         .run_remote(&job.execution_key, |_| async {
@@ -213,6 +217,74 @@ async fn one_server_over(url: &str) {
         error["message"],
         "task abandoned: its worker stopped before it finished"
     );
+
+    // A cancel received by replica 2 reaches the code a worker runs.
+    let waiting = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run_remote(&cancel_job.execution_key, |handle| async move {
+                    handle.cancelled().await;
+                    Err(TaskExit::Cancelled)
+                })
+                .await
+        }
+    });
+    poll_until(&a2, &to_cancel, |state| {
+        state.task.status() == TaskStatus::Working
+    })
+    .await;
+    a2.cancel_task(CancelTaskParams::new(to_cancel.clone()))
+        .await
+        .expect("the owner cancels on replica 2");
+    let stopped = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the worker's code saw the cancel")
+        .expect("the worker ran")
+        .expect("a task's execution key");
+    assert!(!stopped, "the cancel settled the task, not the worker");
+    assert_eq!(settle(&a2, &to_cancel).await, TaskPayload::Cancelled);
+
+    // Input asked by the code a worker runs, delivered through replica 2.
+    let asking = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run_remote(&ask_job.execution_key, |handle| async move {
+                    let request = serde_json::from_value(json!({
+                        "method": "elicitation/create",
+                        "params": {
+                            "message": "Which colour?",
+                            "requestedSchema": {"type": "object", "properties": {}},
+                        },
+                    }))
+                    .expect("an elicitation request");
+                    let answer = handle.request_input("colour", request).await?;
+                    Ok(report_result(
+                        &json!({"colour": answer["content"]["colour"]}),
+                    ))
+                })
+                .await
+        }
+    });
+    poll_until(&a2, &to_ask, |state| {
+        state.task.status() == TaskStatus::InputRequired
+    })
+    .await;
+    let answer = json!({"action": "accept", "content": {"colour": "green"}});
+    a2.update_task(UpdateTaskParams::new(
+        to_ask.clone(),
+        [("colour".to_owned(), answer)].into(),
+    ))
+    .await
+    .expect("the owner answers on replica 2");
+    let settled = tokio::time::timeout(Duration::from_secs(5), asking)
+        .await
+        .expect("the worker's code got the answer")
+        .expect("the worker ran")
+        .expect("a task's execution key");
+    assert!(settled, "the worker settles the task");
+    assert_eq!(settled_report(&a2, &to_ask).await["colour"], "green");
 
     a2.cancel().await.expect("client closes");
 }
@@ -376,7 +448,32 @@ async fn the_limits_hold_across_replicas() {
             .await
             .expect("the owner cancels");
     }
-    for client in [a1, a2, b2] {
+
+    // Concurrent creates through both replicas: exactly the limit gets in.
+    let b1 = connect(&one.url, Some(TOKEN_B), "b").await;
+    let racing = tokio::join!(
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+        create(&b1, "wait"),
+        create(&b2, "wait"),
+    );
+    let racing = [racing.0, racing.1, racing.2, racing.3, racing.4, racing.5];
+    let created: Vec<_> = racing
+        .iter()
+        .filter_map(|task| task.as_ref().ok())
+        .collect();
+    assert_eq!(created.len(), 2, "{racing:?}");
+    for refused in racing.iter().filter_map(|task| task.as_ref().err()) {
+        assert_eq!(refused.code, ErrorCode::INVALID_REQUEST);
+    }
+    for task in created {
+        b2.cancel_task(CancelTaskParams::new(task.task_id.clone()))
+            .await
+            .expect("the owner cancels");
+    }
+    for client in [a1, a2, b1, b2] {
         client.cancel().await.expect("client closes");
     }
 }

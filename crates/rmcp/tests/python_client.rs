@@ -1,7 +1,8 @@
 //! fastmcp's Python client (fastmcp-tasks 4.1.4's client extension, from the interop virtual
 //! environment) against an rmcp server built as the example server is: Streamable HTTP on axum,
 //! the bearer layer, and the `Mcp-Name` shim. The client creates a task, polls `tasks/get` until
-//! it completes, and reads the result; without the shim, rmcp refuses its first poll.
+//! it completes, and reads the result; without the shim, rmcp refuses its first poll. With two
+//! replicas over one store, it creates on one and polls and reads on the other.
 //!
 //! The tests are ignored by default: `cargo xtask interop` builds the venv and runs them with
 //! `TASKCTX_INTEROP_PYTHON` set to its interpreter.
@@ -17,7 +18,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{TOKEN_A, memory_server, router, serve_router};
+use common::{TOKEN_A, memory_server, router, serve_router, store_server};
 use serde_json::{Value, json};
 use taskctx_rmcp::McpNameShimLayer;
 use taskctx_tests::python;
@@ -77,4 +78,32 @@ async fn without_the_shim_rmcp_refuses_the_fastmcp_clients_poll() {
         error.contains("missing required Mcp-Name header for `tasks/get`"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the interop venv: run `cargo xtask interop`"]
+async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
+    // Two replicas (two `OwnedTasks`, two servers) over one store.
+    let url = "memory://python-fleet";
+    let one = serve_router(router(store_server(url, None)).layer(McpNameShimLayer::new())).await;
+    let two = serve_router(router(store_server(url, None)).layer(McpNameShimLayer::new())).await;
+    let request = json!({
+        "url": one.url,
+        "poll_url": two.url,
+        "token": TOKEN_A,
+        "tool": "whoami_slow",
+    });
+    let answer = tokio::task::spawn_blocking(move || run_client(&request))
+        .await
+        .expect("the client runs");
+    assert_eq!(answer.get("error"), None, "{answer}");
+    assert_eq!(answer["status"], "completed", "{answer}");
+    let report: Value = serde_json::from_str(
+        answer["result_text"][0]
+            .as_str()
+            .expect("the result's text"),
+    )
+    .expect("the report is JSON");
+    assert_eq!(report["caller"]["client_id"], "client-a", "{report}");
+    assert_eq!(report["task_id"], answer["task_id"], "{report}");
 }
