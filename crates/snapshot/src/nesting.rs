@@ -15,7 +15,10 @@ pub const MAX_NESTING: usize = 127;
 /// so the readers run this first.
 pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
     // Depth never exceeds the number of openers: most texts have a handful, and this count (a
-    // loop the compiler vectorizes) spares them the byte-by-byte walk below.
+    // loop the compiler vectorizes) spares them the byte-by-byte walk below. Measured end to end
+    // on 2026-12-07 (`taskctx demo --tasks 20000 --callers 64 --workers 64 --threads 1` on a
+    // local Redis, five alternating runs with and without it, `perf stat -e task-clock`): client
+    // CPU 224 -> 210 ms (-6%), 70.6k -> 75.9k tasks/s (+7.5%), medians.
     let openers = text
         .bytes()
         .filter(|byte| matches!(byte, b'[' | b'{'))
