@@ -1,6 +1,6 @@
 //! [`TaskHandle`]: what a running task's code reaches its own record with, in any process.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -34,15 +34,8 @@ struct Inner {
     task_id: TaskId<'static>,
     interval: Duration,
     watch: OnceLock<Watch>,
-    inputs: Mutex<Inputs>,
-}
-
-/// The input keys this handle asked under, and responses taken from the record that another
-/// `request_input` of the same handle waits for.
-#[derive(Default)]
-struct Inputs {
-    used: BTreeSet<String>,
-    taken: BTreeMap<String, String>,
+    /// The input keys this handle asked under.
+    asked: Mutex<BTreeSet<String>>,
 }
 
 /// The cancel flag as last read from the record, and the task that reads it.
@@ -83,7 +76,7 @@ impl TaskHandle {
                 task_id,
                 interval,
                 watch: OnceLock::new(),
-                inputs: Mutex::new(Inputs::default()),
+                asked: Mutex::new(BTreeSet::new()),
             }),
         }
     }
@@ -137,7 +130,11 @@ impl TaskHandle {
     /// Asks the client for input under `key` and waits for the response a `tasks/update` on any
     /// replica delivers. While the request is outstanding, `tasks/get` reports the task
     /// `input_required` with the request in `inputRequests`. Keys are unique over the task's
-    /// lifetime.
+    /// lifetime: one run of the task's code asks under a key once.
+    ///
+    /// The response stays in the task's record until the task expires. Code that runs the task
+    /// again (its worker died and another claimed it) and asks under the same key gets the
+    /// stored response at once, without a new request to the client.
     ///
     /// The task waits where it runs, reading its record every watch interval: the tool's code
     /// goes on from where it asked, as with rmcp's own task manager, rather than being run again
@@ -145,8 +142,8 @@ impl TaskHandle {
     ///
     /// # Errors
     /// [`TaskExit::Cancelled`] when the task is cancelled (or otherwise settled) while it asks or
-    /// waits; an internal error when the key was already used, the task is gone or the store
-    /// cannot be reached.
+    /// waits; an internal error when this run already asked under the key, the task is gone or
+    /// the store cannot be reached.
     pub async fn request_input(
         &self,
         key: impl Into<String>,
@@ -154,7 +151,7 @@ impl TaskHandle {
     ) -> Result<serde_json::Value, TaskExit> {
         let key = key.into();
         let inner = &self.inner;
-        if !self.inputs().used.insert(key.clone()) {
+        if !self.asked().insert(key.clone()) {
             return Err(TaskExit::Error(McpError::internal_error(
                 format!("inputRequests key {key:?} was already used for this task"),
                 None,
@@ -162,40 +159,30 @@ impl TaskHandle {
         }
         let request = serde_json::to_string(&request)
             .map_err(|_| internal("the input request could not be encoded"))?;
-        match inner
+        let mut record = match inner
             .records
             .request_input(inner.scope.as_ref(), &inner.task_id, &[(&key, &request)])
             .await
         {
-            Ok(Some(_)) => {}
+            Ok(Some(record)) => record,
             Ok(None) => return Err(internal("task no longer exists")),
             Err(RecordError::Settled { .. }) => return Err(TaskExit::Cancelled),
             Err(error) => return Err(self.store_failed(&error)),
-        }
+        };
         loop {
-            if let Some(response) = self.inputs().taken.remove(&key) {
-                return serde_json::from_str(&response)
+            if let Some(response) = record.input_responses().get(&key) {
+                return serde_json::from_str(response)
                     .map_err(|_| internal("the input response is not JSON"));
             }
-            let record = self
+            if record.is_settled() {
+                return Err(TaskExit::Cancelled);
+            }
+            tokio::time::sleep(inner.interval).await;
+            record = self
                 .record()
                 .await
                 .map_err(|error| self.store_failed(&error))?
                 .ok_or_else(|| internal("task no longer exists"))?;
-            if record.is_settled() {
-                return Err(TaskExit::Cancelled);
-            }
-            if record.input_responses().contains_key(&key) {
-                let taken = inner
-                    .records
-                    .take_input_responses(inner.scope.as_ref(), &inner.task_id)
-                    .await
-                    .map_err(|error| self.store_failed(&error))?
-                    .unwrap_or_default();
-                self.inputs().taken.extend(taken);
-                continue;
-            }
-            tokio::time::sleep(inner.interval).await;
         }
     }
 
@@ -228,11 +215,11 @@ impl TaskHandle {
         }
     }
 
-    /// The handle's input bookkeeping (a poisoned lock still holds consistent sets: every update
-    /// is one call).
-    fn inputs(&self) -> MutexGuard<'_, Inputs> {
+    /// The keys this handle asked under (a poisoned lock still holds a consistent set: every
+    /// update is one call).
+    fn asked(&self) -> MutexGuard<'_, BTreeSet<String>> {
         self.inner
-            .inputs
+            .asked
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }

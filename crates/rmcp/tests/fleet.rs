@@ -245,24 +245,30 @@ async fn one_server_over(url: &str) {
     assert!(!stopped, "the cancel settled the task, not the worker");
     assert_eq!(settle(&a2, &to_cancel).await, TaskPayload::Cancelled);
 
-    // Input asked by the code a worker runs, delivered through replica 2.
+    // Input asked by the code a worker runs, delivered through replica 2. That worker dies right
+    // after it got the response (its run dropped: no settle, no more renewals); the code run
+    // again by another worker asks under the same key and gets the stored response at once,
+    // with no new `tasks/update`.
+    let colour_request = || -> rmcp::model::InputRequest {
+        serde_json::from_value(json!({
+            "method": "elicitation/create",
+            "params": {
+                "message": "Which colour?",
+                "requestedSchema": {"type": "object", "properties": {}},
+            },
+        }))
+        .expect("an elicitation request")
+    };
+    let (got, answered) = tokio::sync::oneshot::channel();
     let asking = tokio::spawn({
-        let worker = worker.clone();
+        let first = tasks(url).lease(Duration::from_millis(300));
+        let execution_key = ask_job.execution_key.clone();
         async move {
-            worker
-                .run_remote(&ask_job.execution_key, |handle| async move {
-                    let request = serde_json::from_value(json!({
-                        "method": "elicitation/create",
-                        "params": {
-                            "message": "Which colour?",
-                            "requestedSchema": {"type": "object", "properties": {}},
-                        },
-                    }))
-                    .expect("an elicitation request");
-                    let answer = handle.request_input("colour", request).await?;
-                    Ok(report_result(
-                        &json!({"colour": answer["content"]["colour"]}),
-                    ))
+            first
+                .run_remote(&execution_key, |handle| async move {
+                    let answer = handle.request_input("colour", colour_request()).await?;
+                    let _ = got.send(answer);
+                    std::future::pending::<Result<CallToolResult, TaskExit>>().await
                 })
                 .await
         }
@@ -278,12 +284,50 @@ async fn one_server_over(url: &str) {
     ))
     .await
     .expect("the owner answers on replica 2");
-    let settled = tokio::time::timeout(Duration::from_secs(5), asking)
+    let first_answer = tokio::time::timeout(Duration::from_secs(5), answered)
         .await
         .expect("the worker's code got the answer")
+        .expect("the worker's code sends its answer");
+    assert_eq!(first_answer["content"]["colour"], "green");
+    asking.abort();
+    // Past the dead worker's lease, so that another worker may claim the task (no `tasks/get`
+    // meanwhile: it would settle the abandoned task as failed).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (got, answered) = tokio::sync::oneshot::channel();
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    let rerun = tokio::spawn({
+        let worker = worker.clone();
+        let execution_key = ask_job.execution_key.clone();
+        async move {
+            worker
+                .run_remote(&execution_key, |handle| async move {
+                    let answer = handle.request_input("colour", colour_request()).await?;
+                    let _ = got.send(());
+                    let _ = finished.await;
+                    Ok(report_result(
+                        &json!({"colour": answer["content"]["colour"]}),
+                    ))
+                })
+                .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(5), answered)
+        .await
+        .expect("the code run again got the stored answer without a new tasks/update")
+        .expect("the code run again reports its answer");
+    // Asking again did not reopen the request: the client is not asked twice.
+    let state = a2
+        .get_task(GetTaskParams::new(to_ask.clone()))
+        .await
+        .expect("the owner's task");
+    assert_eq!(state.task.payload, TaskPayload::Working);
+    let _ = finish.send(());
+    let rerun = tokio::time::timeout(Duration::from_secs(5), rerun)
+        .await
+        .expect("the second run finishes")
         .expect("the worker ran")
         .expect("a task's execution key");
-    assert!(settled, "the worker settles the task");
+    assert!(rerun, "the second worker ran and settled the task");
     assert_eq!(settled_report(&a2, &to_ask).await["colour"], "green");
 
     a2.cancel().await.expect("client closes");

@@ -1,7 +1,6 @@
 //! [`TaskRecords`]: typed record operations by scope and task id, each one atomic store call and
 //! one audit event.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,7 +246,10 @@ impl TaskRecords {
         Ok(Some(record))
     }
 
-    /// Adds input requests `(request id, JSON)` and moves the task to `input_required`.
+    /// Adds input requests `(request id, JSON)` and moves the task to `input_required`. A request
+    /// whose id already has a response is not reopened: code that runs the task again and asks
+    /// under the same id finds the response in the record returned, and the task stays `working`
+    /// when every request is answered.
     ///
     /// # Errors
     /// [`RecordError::Settled`] for a terminal task; [`RecordError::Store`],
@@ -310,25 +312,6 @@ impl TaskRecords {
             }),
             Effect::UnexpectedInput => Err(RecordError::UnexpectedInput),
             _ => Err(UNEXPECTED),
-        }
-    }
-
-    /// Removes the task's input responses and returns them, by request id.
-    ///
-    /// # Errors
-    /// [`RecordError::Store`], [`RecordError::Corrupt`].
-    pub async fn take_input_responses(
-        &self,
-        scope: Option<&Scope<'_>>,
-        task_id: &TaskId<'_>,
-    ) -> Result<Option<BTreeMap<String, String>>, RecordError> {
-        match self
-            .change(scope, task_id, Change::TakeInputResponses)
-            .await?
-        {
-            None => Ok(None),
-            Some((Effect::Taken(responses), _)) => Ok(Some(responses)),
-            Some(_) => Err(UNEXPECTED),
         }
     }
 

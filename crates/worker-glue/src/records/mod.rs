@@ -339,7 +339,8 @@ impl TaskRecord {
         &self.input_requests
     }
 
-    /// The input responses delivered and not yet taken, by request id (JSON texts).
+    /// The input responses delivered, by request id (JSON texts). They stay for the task's
+    /// lifetime: code that runs again and asks under the same id finds its response.
     #[must_use]
     pub const fn input_responses(&self) -> &BTreeMap<String, String> {
         &self.input_responses
@@ -570,14 +571,13 @@ impl fmt::Debug for TaskRef<'_> {
 pub enum Change<'a> {
     /// Sets (or with `None` clears) the status message, unless the task is terminal.
     StatusMessage(Option<&'a str>),
-    /// Adds input requests `(id, JSON)` and moves the task to `input_required`, unless terminal.
+    /// Adds input requests `(id, JSON)` and moves the task to `input_required`, unless terminal;
+    /// a request whose id already has a response is not reopened (the response stays).
     RequestInput(&'a [(&'a str, &'a str)]),
     /// Stores input responses `(id, JSON)` for outstanding requests (all of them, or none:
     /// [`Effect::UnexpectedInput`]); once no request is outstanding, an `input_required` task
     /// moves to `working` and its leg goes one up.
     ProvideInput(&'a [(&'a str, &'a str)]),
-    /// Removes the stored input responses and returns them ([`Effect::Taken`]).
-    TakeInputResponses,
     /// Settles a task that is not terminal as `cancelled` and sets its cancel request.
     Cancel,
     /// Settles a task that is not terminal with this outcome.
@@ -606,9 +606,8 @@ pub enum Change<'a> {
     FailAbandoned(&'a str),
 }
 
-/// What a [`Change`] did. Anything but [`Effect::Applied`] and [`Effect::Taken`] left the record
-/// unchanged.
-#[derive(Clone, PartialEq, Eq)]
+/// What a [`Change`] did. Anything but [`Effect::Applied`] left the record unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Effect {
     /// The change was made.
@@ -623,23 +622,6 @@ pub enum Effect {
     NotAbandoned,
     /// [`Change::ProvideInput`]: a response for a request that is not outstanding.
     UnexpectedInput,
-    /// [`Change::TakeInputResponses`]: the responses removed.
-    Taken(BTreeMap<String, String>),
-}
-
-/// Shows the number of responses taken, not their text.
-impl fmt::Debug for Effect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Applied => f.write_str("Applied"),
-            Self::AlreadySettled => f.write_str("AlreadySettled"),
-            Self::LeaseHeld => f.write_str("LeaseHeld"),
-            Self::LeaseLost => f.write_str("LeaseLost"),
-            Self::NotAbandoned => f.write_str("NotAbandoned"),
-            Self::UnexpectedInput => f.write_str("UnexpectedInput"),
-            Self::Taken(responses) => write!(f, "Taken({} responses)", responses.len()),
-        }
-    }
 }
 
 /// What [`TaskRecordStore::create_record`] did.

@@ -1,7 +1,7 @@
 -- taskctx task records: one script, one atomic call per operation (see records/redis.rs).
 -- KEYS[1]: the record (a hash); KEYS[2]: the scope's unfinished tasks (a sorted set of task ids
 -- scored by expiry, unix ms); KEYS[3..]: the snapshot entries (create only).
--- ARGV[1]: the operation; the rest depends on it. Every reply is {effect, record fields…, extra}.
+-- ARGV[1]: the operation; the rest depends on it. Every reply is {effect, record fields…}.
 -- The rules mirror records/state.rs line for line.
 local rec, unfinished, op = KEYS[1], KEYS[2], ARGV[1]
 local time = redis.call('TIME')
@@ -24,20 +24,20 @@ local function fit(key)
   end
 end
 
-local function reply(effect, extra)
-  return {effect, redis.call('HGETALL', rec), extra or {}}
+local function reply(effect)
+  return {effect, redis.call('HGETALL', rec)}
 end
 
 if op == 'create' then
   -- ARGV: 2 ttl (s), 3 limit (0: none), 4 task id, 5 poll (ms), 6 has message, 7 message,
   -- 8.. the snapshot values, one per KEYS[3..].
   if redis.call('EXISTS', rec) == 1 then
-    return {'duplicate', {}, {}}
+    return {'duplicate', {}}
   end
   local ttl, limit, id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
   redis.call('ZREMRANGEBYSCORE', unfinished, '-inf', int(now))
   if limit > 0 and redis.call('ZCARD', unfinished) >= limit then
-    return {'too_many', {}, {}}
+    return {'too_many', {}}
   end
   local snapshot = {}
   for i = 3, #KEYS do
@@ -56,7 +56,7 @@ if op == 'create' then
 end
 
 if redis.call('EXISTS', rec) == 0 then
-  return {'missing', {}, {}}
+  return {'missing', {}}
 end
 local id = ARGV[2]
 
@@ -90,19 +90,6 @@ local function settle(new_status, field, body)
   fit(unfinished)
 end
 
-if op == 'take' then
-  local fields = redis.call('HGETALL', rec)
-  local taken = {}
-  for i = 1, #fields, 2 do
-    if string.sub(fields[i], 1, 4) == 'res:' then
-      taken[#taken + 1] = string.sub(fields[i], 5)
-      taken[#taken + 1] = fields[i + 1]
-      redis.call('HDEL', rec, fields[i])
-    end
-  end
-  return reply('taken', taken)
-end
-
 if op == 'release' then
   if worker == ARGV[3] then
     redis.call('HDEL', rec, 'lease_worker', 'lease_until')
@@ -124,10 +111,17 @@ if op == 'message' then
   touch()
   return reply('applied')
 elseif op == 'request' then
+  -- A request already answered stays answered: a rerun asking again finds its response.
+  local open = false
   for i = 3, #ARGV, 2 do
-    redis.call('HSET', rec, 'req:' .. ARGV[i], ARGV[i + 1])
+    if redis.call('HEXISTS', rec, 'res:' .. ARGV[i]) == 0 then
+      redis.call('HSET', rec, 'req:' .. ARGV[i], ARGV[i + 1])
+      open = true
+    end
   end
-  redis.call('HSET', rec, 'status', 'input_required')
+  if open then
+    redis.call('HSET', rec, 'status', 'input_required')
+  end
   touch()
   return reply('applied')
 elseif op == 'provide' then

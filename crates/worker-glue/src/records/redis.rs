@@ -76,16 +76,15 @@ fn pairs(value: &Value) -> Result<Pairs, RecordError> {
 /// Field-value pairs of a reply.
 type Pairs = Vec<(String, String)>;
 
-/// The script's reply: its effect word, the record's fields, and the extra array.
-fn split(reply: &Value) -> Result<(String, Pairs, Pairs), RecordError> {
+/// The script's reply: its effect word and the record's fields.
+fn split(reply: &Value) -> Result<(String, Pairs), RecordError> {
     let Value::Array(parts) = reply else {
         return Err(corrupt("the store's reply is not an array"));
     };
     match parts.as_slice() {
-        [effect, record, extra] => Ok((
+        [effect, record] => Ok((
             text(effect).ok_or(corrupt("the store's reply has no effect"))?,
             pairs(record)?,
-            pairs(extra)?,
         )),
         _ => Err(corrupt("the store's reply has the wrong length")),
     }
@@ -153,7 +152,7 @@ fn record(fields: Pairs) -> Result<TaskRecord, RecordError> {
     })
 }
 
-fn effect(word: &str, taken: Pairs) -> Result<Effect, RecordError> {
+fn effect(word: &str) -> Result<Effect, RecordError> {
     Ok(match word {
         "applied" => Effect::Applied,
         "already_settled" => Effect::AlreadySettled,
@@ -161,7 +160,6 @@ fn effect(word: &str, taken: Pairs) -> Result<Effect, RecordError> {
         "lease_lost" => Effect::LeaseLost,
         "not_abandoned" => Effect::NotAbandoned,
         "unexpected_input" => Effect::UnexpectedInput,
-        "taken" => Effect::Taken(taken.into_iter().collect()),
         _ => return Err(corrupt("the store answered with an unknown effect")),
     })
 }
@@ -172,7 +170,7 @@ impl RedisStore {
         operation: Operation,
         keys: &[&str],
         request: &Request,
-    ) -> Result<(String, Pairs, Pairs), RecordError> {
+    ) -> Result<(String, Pairs), RecordError> {
         self.check_one_slot(operation, keys.iter().copied())
             .map_err(RecordError::Store)?;
         let reply: Value = self
@@ -214,7 +212,7 @@ impl TaskRecordStore for RedisStore {
             ];
             args.extend(snapshot.iter().map(|(_, value)| *value));
             let request = call(&keys, "create", &args);
-            let (word, fields, _) = self
+            let (word, fields) = self
                 .run_script(Operation::CreateRecord, &keys, &request)
                 .await?;
             match word.as_str() {
@@ -233,7 +231,7 @@ impl TaskRecordStore for RedisStore {
             let (record_key, unfinished_key) = (task.record_key(), task.unfinished_key());
             let keys = [record_key.as_str(), unfinished_key.as_str()];
             let request = call(&keys, "get", &[task.task_id().as_str().as_bytes()]);
-            let (word, fields, _) = self
+            let (word, fields) = self
                 .run_script(Operation::GetRecord, &keys, &request)
                 .await?;
             match word.as_str() {
@@ -272,7 +270,6 @@ impl TaskRecordStore for RedisStore {
                     "provide",
                     [id].into_iter().chain(pairs_of(responses)).collect(),
                 ),
-                Change::TakeInputResponses => ("take", vec![id]),
                 Change::Cancel => ("cancel", vec![id]),
                 Change::Settle(outcome) => {
                     let body = match outcome {
@@ -296,13 +293,13 @@ impl TaskRecordStore for RedisStore {
                 Change::FailAbandoned(error) => ("abandoned", vec![id, error.as_bytes()]),
             };
             let request = call(&keys, op, &args);
-            let (word, fields, extra) = self
+            let (word, fields) = self
                 .run_script(Operation::ChangeRecord, &keys, &request)
                 .await?;
             if word == "missing" {
                 return Ok(None);
             }
-            Ok(Some((effect(&word, extra)?, record(fields)?)))
+            Ok(Some((effect(&word)?, record(fields)?)))
         })
     }
 }

@@ -21,16 +21,11 @@ fn after(now_ms: u64, duration: Duration) -> u64 {
     now_ms.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Applies `change` to `record` at `now_ms`. Anything but [`Effect::Applied`] and
-/// [`Effect::Taken`] leaves the record as it was. The return says whether the task settled now
-/// (so its unfinished entry is released).
+/// Applies `change` to `record` at `now_ms`. Anything but [`Effect::Applied`] leaves the record
+/// as it was. The return says whether the task settled now (so its unfinished entry is released).
 pub(crate) fn apply(record: &mut TaskRecord, change: Change<'_>, now_ms: u64) -> (Effect, bool) {
     let terminal = record.status.is_terminal();
     let effect = match change {
-        Change::TakeInputResponses => {
-            let taken = std::mem::take(&mut record.input_responses);
-            return (Effect::Taken(taken), false);
-        }
         Change::Release { worker } => {
             if record
                 .lease
@@ -49,12 +44,19 @@ pub(crate) fn apply(record: &mut TaskRecord, change: Change<'_>, now_ms: u64) ->
             Effect::Applied
         }
         Change::RequestInput(requests) => {
+            // A request already answered stays answered: a rerun asking again finds its response.
+            let mut open = false;
             for (id, body) in requests {
-                record
-                    .input_requests
-                    .insert((*id).to_owned(), (*body).to_owned());
+                if !record.input_responses.contains_key(*id) {
+                    record
+                        .input_requests
+                        .insert((*id).to_owned(), (*body).to_owned());
+                    open = true;
+                }
             }
-            record.status = TaskStatus::InputRequired;
+            if open {
+                record.status = TaskStatus::InputRequired;
+            }
             Effect::Applied
         }
         Change::ProvideInput(responses) => {
@@ -193,6 +195,28 @@ mod tests {
         assert!(task.cancel_requested);
         assert_eq!(task.lease, None);
         assert_eq!(task.outcome, Some(Outcome::Cancelled));
+    }
+
+    #[test]
+    fn answered_requests_stay_answered() {
+        let mut task = record();
+        let asked = Change::RequestInput(&[("a", "1")]);
+        assert_eq!(apply(&mut task, asked, 1_100).0, Effect::Applied);
+        assert_eq!(task.status, TaskStatus::InputRequired);
+        let answer = Change::ProvideInput(&[("a", "2")]);
+        assert_eq!(apply(&mut task, answer, 1_200).0, Effect::Applied);
+        assert_eq!(task.status, TaskStatus::Working);
+        assert_eq!(task.leg.get(), 2);
+        let answered = task.clone();
+        assert_eq!(apply(&mut task, asked, 1_300).0, Effect::Applied);
+        assert_eq!(task.status, TaskStatus::Working, "not reopened");
+        assert!(task.input_requests.is_empty());
+        assert_eq!(task.input_responses, answered.input_responses);
+        let more = Change::RequestInput(&[("a", "1"), ("b", "3")]);
+        assert_eq!(apply(&mut task, more, 1_400).0, Effect::Applied);
+        assert_eq!(task.status, TaskStatus::InputRequired);
+        assert_eq!(task.input_requests.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(task.input_responses.get("a").map(String::as_str), Some("2"));
     }
 
     #[test]
