@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, Dispatch, Running, Server, TOKEN_A, TOKEN_B, WAIT_POLL, WAITING, cancels_seen, connect,
-    mcp_error, report_result, serve, settle, settled_report, start, store_server, tasks, verify,
+    Dispatch, Running, Server, TOKEN_A, TOKEN_B, WAIT_POLL, WAITING, cancels_seen, connect, create,
+    mcp_error, poll_until, report_result, serve, settle, settled_report, start, store_server,
+    tasks, verify,
 };
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelTaskParams, ClientRequest,
-    ErrorCode, GetTaskParams, ServerResult, TaskPayload, TaskStatus, UpdateTaskParams,
+    CallToolResult, CancelTaskParams, ErrorCode, GetTaskParams, TaskPayload, TaskStatus,
+    UpdateTaskParams,
 };
 use rmcp::task_manager::{TaskExit, TaskManager};
 use serde_json::json;
@@ -47,25 +48,6 @@ async fn replicas(url: &str) -> (Running, Running, mpsc::UnboundedReceiver<Remot
     let one = serve(store_server(url, Some(dispatch))).await;
     let two = serve(store_server(url, None)).await;
     (one, two, jobs)
-}
-
-/// Polls `task_id` on `client` until `done` holds for its state, and returns that state.
-async fn poll_until(
-    client: &Client,
-    task_id: &str,
-    done: impl Fn(&rmcp::model::GetTaskResult) -> bool,
-) -> rmcp::model::GetTaskResult {
-    for _ in 0..1000 {
-        let state = client
-            .get_task(GetTaskParams::new(task_id.to_owned()))
-            .await
-            .expect("tasks/get of the caller's own task");
-        if done(&state) {
-            return state;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("task {task_id} never reached the expected state");
 }
 
 /// Everything one store must give two replicas.
@@ -427,19 +409,6 @@ async fn replicas_over_memory_answer_other_callers_as_unknown() {
 async fn replicas_over_redis_answer_other_callers_as_unknown() {
     let redis = RedisServer::start();
     no_oracle_over(&redis.url()).await;
-}
-
-/// Calls `tool` as a task and returns the `CreateTaskResult`'s task, or the JSON-RPC error.
-async fn create(client: &Client, tool: &str) -> Result<rmcp::model::Task, rmcp::ErrorData> {
-    let request = ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new(
-        tool.to_owned(),
-    )));
-    match client.send_request(request).await {
-        Ok(ServerResult::CreateTaskResult(created)) => Ok(created.task),
-        Ok(other) => panic!("expected a task, got {other:?}"),
-        Err(rmcp::ServiceError::McpError(error)) => Err(error),
-        Err(other) => panic!("expected a JSON-RPC answer, got {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,16 +14,13 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use common::{
-    Dispatch, Server, TOKEN_A, TOKEN_B, connect, mcp_error, report, report_result, serve,
-    settled_report, start,
+    Server, TOKEN_A, TOKEN_B, connect, mcp_error, redis_pool, redis_queue, report, report_result,
+    serve, settled_report, start,
 };
-use deadpool_redis::{Pool, Runtime, redis};
-use rmcp::ErrorData as McpError;
+use deadpool_redis::redis;
 use rmcp::model::GetTaskParams;
-use rmcp::task_manager::TaskExit;
 use serde_json::{Value, json};
 use taskctx_rmcp::OwnedTasks;
 use taskctx_tests::redis::RedisServer;
@@ -39,12 +36,6 @@ const WORKER_JOBS_ENV: &str = "TASKCTX_RMCP_TEST_WORKER_JOBS";
 /// How long the worker waits for a job, in seconds.
 const WAIT_SECS: f64 = 60.0;
 
-fn pool(url: &str) -> Pool {
-    deadpool_redis::Config::from_url(url)
-        .create_pool(Some(Runtime::Tokio1))
-        .expect("a Redis pool")
-}
-
 /// The glue of both sides: one Redis, one queue; a context that cannot be restored fails the task.
 fn glue(url: &str) -> TaskGlue {
     TaskGlue::builder()
@@ -52,28 +43,6 @@ fn glue(url: &str) -> TaskGlue {
         .restore_policy(RestorePolicy::FailClosed)
         .build()
         .expect("a Redis glue")
-}
-
-/// The job system on the server side: push the execution key; the worker settles the task.
-fn dispatcher(url: &str) -> Dispatch {
-    let pool = pool(url);
-    Arc::new(move |job| {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let fail = |error: redis::RedisError| {
-                TaskExit::Error(McpError::internal_error(error.to_string(), None))
-            };
-            let mut connection = pool.get().await.expect("a Redis connection");
-            let payload = json!({"execution_key": job.execution_key});
-            redis::cmd("RPUSH")
-                .arg(JOBS)
-                .arg(payload.to_string())
-                .query_async::<i64>(&mut connection)
-                .await
-                .map_err(fail)?;
-            Ok(())
-        })
-    })
 }
 
 /// The worker process, killed if the test ends before it does.
@@ -99,7 +68,7 @@ async fn a_worker_in_another_process_settles_tasks_another_replica_created() {
     // Replica 1 creates the tasks and queues them, then goes away before any runs.
     let replica_1 = serve(Server {
         tasks: OwnedTasks::new(glue(&url)).expect("the store keeps task records"),
-        dispatch: Some(dispatcher(&url)),
+        dispatch: Some(redis_queue(&url, JOBS)),
     })
     .await;
     let mut tasks = Vec::new();
@@ -196,7 +165,7 @@ async fn worker_process() {
         .parse()
         .expect("a job count");
     let tasks = OwnedTasks::new(glue(&url)).expect("the store keeps task records");
-    let pool = pool(&url);
+    let pool = redis_pool(&url);
     let mut connection = pool.get().await.expect("a Redis connection");
     for _ in 0..jobs {
         let (_, payload): (String, String) = redis::cmd("BLPOP")

@@ -120,8 +120,8 @@ pub(crate) fn cancels_seen() -> MutexGuard<'static, HashMap<String, Instant>> {
 }
 
 /// The server: `whoami` runs here as a task (`whoami_slow` after working for 300 ms),
-/// `whoami_remote` goes to the dispatcher, `wait` runs until cancelled, `ask` asks the client for
-/// a name and greets it.
+/// `wait` runs until cancelled, `ask` asks the client for a name and greets it; every tool named
+/// `…_remote` (`whoami_remote` and whatever the test's worker runs) goes to the dispatcher.
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) tasks: OwnedTasks,
@@ -187,7 +187,7 @@ impl ServerHandler for Server {
                     })
                     .await?
             }
-            "whoami_remote" => {
+            name if name.ends_with("_remote") => {
                 let dispatch = self
                     .dispatch
                     .clone()
@@ -390,6 +390,68 @@ pub(crate) async fn settled_report(client: &Client, task_id: &str) -> Value {
         }
         other => panic!("task {task_id} did not complete: {other:?}"),
     }
+}
+
+/// Calls `tool` as a task and returns the `CreateTaskResult`'s task, or the JSON-RPC error.
+pub(crate) async fn create(client: &Client, tool: &str) -> Result<rmcp::model::Task, McpError> {
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new(
+        tool.to_owned(),
+    )));
+    match client.send_request(request).await {
+        Ok(ServerResult::CreateTaskResult(created)) => Ok(created.task),
+        Ok(other) => panic!("expected a task, got {other:?}"),
+        Err(ServiceError::McpError(error)) => Err(error),
+        Err(other) => panic!("expected a JSON-RPC answer, got {other:?}"),
+    }
+}
+
+/// Polls `task_id` on `client` until `done` holds for its state, and returns that state.
+pub(crate) async fn poll_until(
+    client: &Client,
+    task_id: &str,
+    done: impl Fn(&GetTaskResult) -> bool,
+) -> GetTaskResult {
+    for _ in 0..1000 {
+        let state = client
+            .get_task(GetTaskParams::new(task_id.to_owned()))
+            .await
+            .expect("tasks/get of the caller's own task");
+        if done(&state) {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("task {task_id} never reached the expected state");
+}
+
+/// A pool of connections to the Redis at `url` (a job queue's, not the store's).
+pub(crate) fn redis_pool(url: &str) -> deadpool_redis::Pool {
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .expect("a Redis pool")
+}
+
+/// A job system on the Redis at `url`: each job's execution key, as `{"execution_key": …}`, is
+/// pushed onto the list `jobs` for a worker to pop.
+pub(crate) fn redis_queue(url: &str, jobs: &'static str) -> Dispatch {
+    let pool = redis_pool(url);
+    Arc::new(move |job| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let fail = |error: &dyn std::fmt::Display| {
+                TaskExit::Error(McpError::internal_error(error.to_string(), None))
+            };
+            let mut connection = pool.get().await.map_err(|error| fail(&error))?;
+            let payload = json!({"execution_key": job.execution_key});
+            deadpool_redis::redis::cmd("RPUSH")
+                .arg(jobs)
+                .arg(payload.to_string())
+                .query_async::<i64>(&mut connection)
+                .await
+                .map_err(|error| fail(&error))?;
+            Ok(())
+        })
+    })
 }
 
 /// The JSON-RPC error a request got.
