@@ -15,15 +15,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{
-    Client, Server, TOKEN_A, TOKEN_B, WAITING, connect, create, mcp_error, poll_until, redis_pool,
-    redis_queue, report, report_result, serve, settle, settled_report, start, tasks,
+    Client, Process, Server, TOKEN_A, TOKEN_B, WAITING, announce, connect, create,
+    exit_with_the_test, mcp_error, poll_until, redis_pool, redis_queue, report, report_result,
+    serve, settle, settled_report, start, tasks,
 };
 use deadpool_redis::redis;
 use rmcp::model::{
@@ -62,8 +60,6 @@ fn go_key(task_id: &str) -> String {
     format!("{{fleet-test}}:go:{task_id}")
 }
 
-/// The line a fleet process prints once it serves (a replica: its MCP URL follows).
-const READY: &str = "fleet-process-ready ";
 /// The status message of a worker task once its code runs.
 const RUNNING: &str = "running in the worker";
 /// The limit of unfinished tasks per caller on both replicas.
@@ -71,65 +67,19 @@ const MAX_UNFINISHED: u32 = 5;
 /// The worker's lease: short, so that a killed worker's task fails soon.
 const LEASE: Duration = Duration::from_secs(2);
 
-/// A fleet process, killed (SIGKILL) and reaped on drop. Its stdin stays open while it lives: a
-/// fleet process exits when its stdin closes, so none outlives a test that died.
-struct Process {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    /// What the process printed after [`READY`].
-    ready: String,
-}
-
-impl Process {
-    /// Runs this test binary again as a fleet process in `role`.
-    fn start(role: &str, store: &str, queue: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-            .args(["--exact", "fleet_process", "--ignored", "--nocapture"])
-            .env(ROLE_ENV, role)
-            .env(STORE_ENV, store)
-            .env(QUEUE_ENV, queue)
-            .env(MAX_UNFINISHED_ENV, MAX_UNFINISHED.to_string())
-            .env(LEASE_MS_ENV, LEASE.as_millis().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the fleet process starts");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("the process's stdout");
-        let (ready, announced) = mpsc::channel();
-        // Reads the announcement, then drains the rest (the harness's own lines).
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix(READY) {
-                    let _ = ready.send(rest.to_owned());
-                }
-            }
-        });
-        let ready = announced
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the {role} process never got ready"));
-        Self {
-            child,
-            _stdin: stdin,
-            ready,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL, then reaps it.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Runs this test binary again as a fleet process in `role`, and waits until it serves.
+fn fleet_process_in(role: &str, store: &str, queue: &str) -> Process {
+    let (limit, lease) = (MAX_UNFINISHED.to_string(), LEASE.as_millis().to_string());
+    Process::start(
+        "fleet_process",
+        &[
+            (ROLE_ENV, role),
+            (STORE_ENV, store),
+            (QUEUE_ENV, queue),
+            (MAX_UNFINISHED_ENV, &limit),
+            (LEASE_MS_ENV, &lease),
+        ],
+    )
 }
 
 /// A fleet process: started by the tests below in a role; runs until killed or its stdin closes.
@@ -140,10 +90,7 @@ async fn fleet_process() {
         .unwrap_or_else(|_| panic!("started without {ROLE_ENV}: run the fleet tests"));
     let setting = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let (store, queue) = (setting(STORE_ENV), setting(QUEUE_ENV));
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
-    });
+    exit_with_the_test();
     match role.as_str() {
         "replica" => {
             let limit = setting(MAX_UNFINISHED_ENV).parse().expect("a limit");
@@ -161,15 +108,6 @@ async fn fleet_process() {
         }
         other => panic!("unknown fleet role {other}"),
     }
-}
-
-/// Tells the test that started this process that it serves.
-#[expect(
-    clippy::print_stdout,
-    reason = "a fleet process announces itself on its stdout, which the test reads"
-)]
-fn announce(what: &str) {
-    println!("{READY}{what}");
 }
 
 /// The worker: pops jobs and runs each, concurrently, as its tool says.
@@ -296,10 +234,10 @@ fn caller_a() -> Value {
 /// that holds the job list and the test's marks.
 async fn fleet_over(store: &str, queue: &RedisServer) {
     let queue_url = queue.url();
-    let mut replica_1 = Process::start("replica", store, &queue_url);
-    let replica_2 = Process::start("replica", store, &queue_url);
-    let mut worker = Process::start("worker", store, &queue_url);
-    let (url_1, url_2) = (replica_1.ready.clone(), replica_2.ready.clone());
+    let mut replica_1 = fleet_process_in("replica", store, &queue_url);
+    let replica_2 = fleet_process_in("replica", store, &queue_url);
+    let mut worker = fleet_process_in("worker", store, &queue_url);
+    let (url_1, url_2) = (replica_1.ready().to_owned(), replica_2.ready().to_owned());
     let a1 = connect(&url_1, Some(TOKEN_A), "a-on-1").await;
     let a2 = connect(&url_2, Some(TOKEN_A), "a-on-2").await;
 

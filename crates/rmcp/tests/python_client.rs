@@ -2,7 +2,8 @@
 //! environment) against an rmcp server built as the example server is: Streamable HTTP on axum,
 //! the bearer layer, and the `Mcp-Name` shim. The client creates a task, polls `tasks/get` until
 //! it completes, and reads the result; without the shim, rmcp refuses its first poll. With two
-//! replicas over one store, it creates on one and polls and reads on the other.
+//! replicas, each an OS process of its own over one `redis-server` (started by the harness), it
+//! creates on one and polls and reads on the other.
 //!
 //! The tests are ignored by default: `cargo xtask interop` builds the venv and runs them with
 //! `TASKCTX_INTEROP_PYTHON` set to its interpreter.
@@ -18,10 +19,19 @@ mod common;
 
 use std::path::Path;
 
-use common::{TOKEN_A, memory_server, router, serve_router, store_server};
+use common::{
+    Process, TOKEN_A, announce, exit_with_the_test, memory_server, router, serve_router,
+    store_server,
+};
 use serde_json::{Value, json};
 use taskctx_rmcp::McpNameShimLayer;
 use taskctx_tests::python;
+use taskctx_tests::redis::RedisServer;
+
+/// The two-replica test, whose replicas are processes of their own running it again with the
+/// store's URL in [`REPLICA_STORE_ENV`].
+const TWO_REPLICAS: &str = "fastmcp_client_creates_on_one_replica_and_polls_another";
+const REPLICA_STORE_ENV: &str = "TASKCTX_RMCP_PYTHON_REPLICA_STORE";
 
 /// Runs the client script with `request` on stdin and returns its JSON answer.
 fn run_client(request: &Value) -> Value {
@@ -83,13 +93,17 @@ async fn without_the_shim_rmcp_refuses_the_fastmcp_clients_poll() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the interop venv: run `cargo xtask interop`"]
 async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
-    // Two replicas (two `OwnedTasks`, two servers) over one store.
-    let url = "memory://python-fleet";
-    let one = serve_router(router(store_server(url, None)).layer(McpNameShimLayer::new())).await;
-    let two = serve_router(router(store_server(url, None)).layer(McpNameShimLayer::new())).await;
+    if let Ok(store) = std::env::var(REPLICA_STORE_ENV) {
+        return serve_as_replica(&store).await;
+    }
+    // Two replicas (two processes, each an `OwnedTasks` and a server) over one Redis.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let one = Process::start(TWO_REPLICAS, &[(REPLICA_STORE_ENV, &url)]);
+    let two = Process::start(TWO_REPLICAS, &[(REPLICA_STORE_ENV, &url)]);
     let request = json!({
-        "url": one.url,
-        "poll_url": two.url,
+        "url": one.ready(),
+        "poll_url": two.ready(),
         "token": TOKEN_A,
         "tool": "whoami_slow",
     });
@@ -106,4 +120,14 @@ async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
     .expect("the report is JSON");
     assert_eq!(report["caller"]["client_id"], "client-a", "{report}");
     assert_eq!(report["task_id"], answer["task_id"], "{report}");
+    assert_eq!(report["pid"], one.pid(), "ran in replica 1: {report}");
+}
+
+/// A replica process of the two-replica test: serves, with the shim, until the test is gone.
+async fn serve_as_replica(store: &str) {
+    exit_with_the_test();
+    let replica =
+        serve_router(router(store_server(store, None)).layer(McpNameShimLayer::new())).await;
+    announce(&replica.url);
+    std::future::pending::<()>().await;
 }

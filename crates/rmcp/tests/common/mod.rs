@@ -14,7 +14,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::pin::Pin;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -452,6 +455,92 @@ pub(crate) fn redis_queue(url: &str, jobs: &'static str) -> Dispatch {
             Ok(())
         })
     })
+}
+
+/// The line a process of a test prints once it serves; what follows is for the test.
+const READY: &str = "taskctx-test-process-ready ";
+
+/// One test of this test binary run in a process of its own (a replica, a worker), killed
+/// (SIGKILL) and reaped on drop. Its stdin stays open while it lives: such a process exits when
+/// its stdin closes ([`exit_with_the_test`]), so none outlives a test that died.
+pub(crate) struct Process {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+    ready: String,
+}
+
+impl Process {
+    /// Runs the (ignored) test `test` of this binary in a new process with `env` (which tells
+    /// it its role), and waits until it [`announce`]s itself.
+    pub(crate) fn start(test: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the test's process starts");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("the process's stdout");
+        let (ready, announced) = mpsc::channel();
+        // Reads the announcement, then drains the rest (the harness's own lines).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(READY) {
+                    let _ = ready.send(rest.to_owned());
+                }
+            }
+        });
+        let ready = announced
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the process of {test} {env:?} never got ready"));
+        Self {
+            child,
+            _stdin: stdin,
+            ready,
+        }
+    }
+
+    /// What the process announced (a server: its MCP URL).
+    pub(crate) fn ready(&self) -> &str {
+        &self.ready
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// In a [`Process`]: tells the test that started it that it serves, with `what` (a server: its
+/// MCP URL).
+#[expect(
+    clippy::print_stdout,
+    reason = "a test's process announces itself on its stdout, which the test reads"
+)]
+pub(crate) fn announce(what: &str) {
+    println!("{READY}{what}");
+}
+
+/// In a [`Process`]: ends this process once its stdin closes, that is once the test that
+/// started it is gone.
+pub(crate) fn exit_with_the_test() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
 }
 
 /// The JSON-RPC error a request got.
