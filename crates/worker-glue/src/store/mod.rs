@@ -208,9 +208,7 @@ impl Store {
     pub fn new(store: impl SnapshotStore) -> Self {
         Self(Arc::new(store))
     }
-}
 
-impl Store {
     /// The store as a [`TaskRecordStore`], when it keeps task records
     /// ([`SnapshotStore::task_records`]).
     #[must_use]
@@ -258,11 +256,10 @@ pub fn open(url: &str) -> Result<Store, StoreError> {
 /// accepted forms), [`StoreError::TlsNotEnabled`] for `rediss` URLs in a build without the `tls`
 /// feature, [`StoreError::PoolSetup`] when the connection pool cannot be built.
 pub fn open_with(url: &str, config: &StoreConfig) -> Result<Store, StoreError> {
-    match StoreUrl::parse(url)?.into_parts() {
-        (url::Target::Memory { name }, _) => Ok(Store::new(MemoryStore::shared(&name))),
-        (url::Target::Redis(target), redacted) => {
-            RedisStore::from_target(target, redacted, config).map(Store::new)
-        }
+    let url = StoreUrl::parse(url)?;
+    match url.kind {
+        UrlKind::Memory => Ok(Store::new(MemoryStore::shared(&url.name))),
+        _ => RedisStore::from_url(url, config).map(Store::new),
     }
 }
 

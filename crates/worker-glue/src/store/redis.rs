@@ -21,10 +21,10 @@ use taskctx_scope::hash_slot;
 use crate::records::TaskRecordStore;
 
 use super::error::excerpt;
-use super::url::{Credentials, HostPort, RedisTarget, Target, TlsCheck, Topology};
+use super::url::HostPort;
 use super::{
     Deployment, Operation, RedactedUrl, SnapshotStore, StoreConfig, StoreError, StoreFuture,
-    StoreUrl, StoredValue, TimeoutPhase, Ttl, UrlProblem,
+    StoreUrl, StoredValue, TimeoutPhase, TlsCheck, Ttl, UrlKind, UrlProblem,
 };
 
 /// A [`SnapshotStore`] on Redis: a standalone server over TCP, TLS or a unix socket, a Redis
@@ -48,8 +48,7 @@ struct Inner {
     next_generation: AtomicU64,
     config: StoreConfig,
     url: RedactedUrl,
-    deployment: Deployment,
-    mode: &'static str,
+    kind: UrlKind,
     /// The URL's password, scrubbed from any server or client message before it is kept.
     password: Option<String>,
 }
@@ -202,7 +201,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.inner.url)
-            .field("mode", &self.inner.mode)
+            .field("kind", &self.inner.kind)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -216,15 +215,16 @@ impl RedisStore {
     /// [`StoreError::InvalidUrl`] for a malformed URL or one naming a `memory://` store,
     /// [`StoreError::TlsNotEnabled`], [`StoreError::PoolSetup`].
     pub fn open_with(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
-        match StoreUrl::parse(url)?.into_parts() {
-            (Target::Redis(target), redacted) => Self::from_target(target, redacted, config),
-            (Target::Memory { .. }, redacted) => Err(StoreError::InvalidUrl {
-                url: redacted,
+        let url = StoreUrl::parse(url)?;
+        if url.kind == UrlKind::Memory {
+            return Err(StoreError::InvalidUrl {
+                url: url.redacted,
                 reason: UrlProblem::UnknownScheme {
                     scheme: "memory".to_owned(),
                 },
-            }),
+            });
         }
+        Self::from_url(url, config)
     }
 
     /// The store's URL, redacted.
@@ -242,25 +242,19 @@ impl RedisStore {
     /// Whether this store talks to a Redis Cluster (so the keys of one call must share a slot).
     #[must_use]
     pub fn is_cluster(&self) -> bool {
-        self.inner.deployment == Deployment::Cluster
+        self.inner.kind == UrlKind::Cluster
     }
 
-    pub(crate) fn from_target(
-        target: RedisTarget,
-        url: RedactedUrl,
-        config: &StoreConfig,
-    ) -> Result<Self, StoreError> {
-        if target.tls.is_some() {
+    pub(crate) fn from_url(url: StoreUrl, config: &StoreConfig) -> Result<Self, StoreError> {
+        if url.tls.is_some() {
             if !cfg!(feature = "tls") {
-                return Err(StoreError::TlsNotEnabled { url });
+                return Err(StoreError::TlsNotEnabled { url: url.redacted });
             }
             install_tls_provider();
         }
-        let built = connector(&target, config);
-        let password = target.credentials.password;
-        let (connector, deployment, mode) = built.map_err(|error| StoreError::PoolSetup {
-            url: url.clone(),
-            message: excerpt(&scrub(&error.to_string(), password.as_deref())),
+        let connector = connector(&url, config).map_err(|error| StoreError::PoolSetup {
+            url: url.redacted.clone(),
+            message: excerpt(&scrub(&error.to_string(), url.password.as_deref())),
         })?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -269,10 +263,9 @@ impl RedisStore {
                 next_slot: AtomicUsize::new(0),
                 next_generation: AtomicU64::new(0),
                 config: *config,
-                url,
-                deployment,
-                mode,
-                password,
+                url: url.redacted,
+                kind: url.kind,
+                password: url.password,
             }),
         })
     }
@@ -491,7 +484,11 @@ fn is_connection_failure(error: &RedisError) -> bool {
 
 impl SnapshotStore for RedisStore {
     fn deployment(&self) -> Deployment {
-        self.inner.deployment
+        if self.is_cluster() {
+            Deployment::Cluster
+        } else {
+            Deployment::Standalone
+        }
     }
 
     fn task_records(self: Arc<Self>) -> Option<Arc<dyn TaskRecordStore>> {
@@ -565,65 +562,63 @@ impl SnapshotStore for RedisStore {
     }
 }
 
-/// The connector for `target`, its deployment and a name for `Debug`.
-fn connector(
-    target: &RedisTarget,
-    config: &StoreConfig,
-) -> Result<(Connector, Deployment, &'static str), RedisError> {
+/// The connector for `url`.
+fn connector(url: &StoreUrl, config: &StoreConfig) -> Result<Connector, RedisError> {
     // Responses are timed by the store itself (so that a timeout names its phase); connecting is
     // bounded here and by the pool.
     let connection_config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout()))
         .set_response_timeout(None);
-    Ok(match &target.topology {
-        Topology::Tcp(node) => {
-            let info = connection_info(tcp_addr(node, target.tls), target)?;
-            (
-                Connector::Single(redis::Client::open(info)?, connection_config),
-                Deployment::Standalone,
-                "standalone",
-            )
-        }
-        Topology::Unix(path) => {
-            let info = connection_info(ConnectionAddr::Unix(path.clone()), target)?;
-            let client = redis::Client::open(info)?;
-            (
-                Connector::Single(client, connection_config),
-                Deployment::Standalone,
-                "unix",
-            )
-        }
-        Topology::Cluster(nodes) => {
-            let infos = nodes
-                .iter()
-                .map(|node| connection_info(tcp_addr(node, target.tls), target))
-                .collect::<Result<Vec<_>, _>>()?;
-            let client = ClusterClientBuilder::new(infos)
+    let mut settings = RedisConnectionInfo::default().set_db(url.db);
+    if let Some(username) = &url.username {
+        settings = settings.set_username(username);
+    }
+    if let Some(password) = &url.password {
+        settings = settings.set_password(password);
+    }
+    let info = |addr: ConnectionAddr| -> Result<ConnectionInfo, RedisError> {
+        Ok(addr
+            .into_connection_info()?
+            .set_redis_settings(settings.clone()))
+    };
+    let tcp = |node: &HostPort| match url.tls {
+        None => ConnectionAddr::Tcp(node.host.clone(), node.port),
+        Some(tls) => ConnectionAddr::TcpTls {
+            host: node.host.clone(),
+            port: node.port,
+            insecure: tls == TlsCheck::Insecure,
+            tls_params: None,
+        },
+    };
+    let server = match (url.kind, url.hosts.first()) {
+        (UrlKind::Cluster, _) => {
+            let infos = url.hosts.iter().map(|node| info(tcp(node)));
+            let client = ClusterClientBuilder::new(infos.collect::<Result<Vec<_>, _>>()?)
                 .connection_timeout(config.connect_timeout())
                 .response_timeout(config.response_timeout())
                 .overall_response_timeout(Some(config.response_timeout()))
                 .build()?;
-            (Connector::Cluster(client), Deployment::Cluster, "cluster")
+            return Ok(Connector::Cluster(client));
         }
-        Topology::Sentinel { sentinels, master } => {
+        (UrlKind::Sentinel, _) => {
             // The sentinels are asked without credentials; the URL's credentials and database are
             // for the master they name.
-            let sentinels = sentinels
-                .iter()
+            let sentinels = (url.hosts.iter())
                 .map(|node| redis::Client::open(ConnectionAddr::Tcp(node.host.clone(), node.port)))
                 .collect::<Result<Vec<_>, _>>()?;
-            (
-                Connector::Sentinel {
-                    sentinels,
-                    master: master.clone(),
-                    settings: redis_settings(&target.credentials, target.db),
-                    config: connection_config,
-                },
-                Deployment::Standalone,
-                "sentinel",
-            )
+            return Ok(Connector::Sentinel {
+                sentinels,
+                master: url.name.clone(),
+                settings,
+                config: connection_config,
+            });
         }
-    })
+        (UrlKind::Unix, _) => ConnectionAddr::Unix(url.name.clone().into()),
+        (_, Some(node)) => tcp(node),
+        (_, None) => return Err((ErrorKind::InvalidClientConfig, "no server named").into()),
+    };
+    let client = redis::Client::open(info(server)?)?;
+    Ok(Connector::Single(client, connection_config))
 }
 
 /// A connection to the master `master` as the first sentinel that knows it names it, checked to
@@ -701,38 +696,6 @@ fn scrub(text: &str, password: Option<&str>) -> String {
         Some(password) if !password.is_empty() => text.replace(password, "***"),
         _ => text.to_owned(),
     }
-}
-
-fn tcp_addr(node: &HostPort, tls: Option<TlsCheck>) -> ConnectionAddr {
-    match tls {
-        None => ConnectionAddr::Tcp(node.host.clone(), node.port),
-        Some(tls) => ConnectionAddr::TcpTls {
-            host: node.host.clone(),
-            port: node.port,
-            insecure: tls == TlsCheck::Insecure,
-            tls_params: None,
-        },
-    }
-}
-
-fn redis_settings(credentials: &Credentials, db: i64) -> RedisConnectionInfo {
-    let mut settings = RedisConnectionInfo::default().set_db(db);
-    if let Some(username) = &credentials.username {
-        settings = settings.set_username(username);
-    }
-    if let Some(password) = &credentials.password {
-        settings = settings.set_password(password);
-    }
-    settings
-}
-
-fn connection_info(
-    addr: ConnectionAddr,
-    target: &RedisTarget,
-) -> Result<ConnectionInfo, RedisError> {
-    Ok(addr
-        .into_connection_info()?
-        .set_redis_settings(redis_settings(&target.credentials, target.db)))
 }
 
 #[cfg(test)]

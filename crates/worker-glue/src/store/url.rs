@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::num::NonZeroU16;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use super::error::cut;
@@ -141,28 +141,26 @@ pub fn redact_url(url: &str) -> RedactedUrl {
     }
 }
 
-/// `url`, which parsed to `target`, with its secrets replaced by `***`.
-fn redact_parsed(url: &str, target: &Target) -> RedactedUrl {
+/// `url`, which parsed as a URL of `kind`, with its secrets replaced by `***`.
+fn redact_parsed(url: &str, kind: UrlKind) -> RedactedUrl {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let shown = match target {
-        Target::Memory { .. } => rest.to_owned(),
+    let shown = match kind {
+        UrlKind::Memory => rest.to_owned(),
         // Unix credentials are query values (a bare name holds none); the path and `db` hold none.
-        Target::Redis(redis) if matches!(redis.topology, Topology::Unix(_)) => {
-            match rest.split_once('?') {
-                None => rest.to_owned(),
-                Some((path, query)) => {
-                    let pairs: Vec<String> = (query.split('&'))
-                        .map(|pair| match pair.split_once('=') {
-                            Some((name, _)) if name != "db" => format!("{name}=***"),
-                            _ => pair.to_owned(),
-                        })
-                        .collect();
-                    format!("{path}?{}", pairs.join("&"))
-                }
+        UrlKind::Unix => match rest.split_once('?') {
+            None => rest.to_owned(),
+            Some((path, query)) => {
+                let pairs: Vec<String> = (query.split('&'))
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, _)) if name != "db" => format!("{name}=***"),
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                format!("{path}?{}", pairs.join("&"))
             }
-        }
+        },
         // The user-info of the TCP forms runs to the last `@`.
-        Target::Redis(_) => match rest.rsplit_once('@') {
+        UrlKind::Server | UrlKind::Cluster | UrlKind::Sentinel => match rest.rsplit_once('@') {
             None => rest.to_owned(),
             Some((userinfo, after)) => match userinfo.split_once(':') {
                 Some((user, _)) => format!("{user}:***@{after}"),
@@ -191,8 +189,17 @@ fn redact_parsed(url: &str, target: &Target) -> RedactedUrl {
 /// ```
 #[derive(Clone)]
 pub struct StoreUrl {
-    target: Target,
-    redacted: RedactedUrl,
+    pub(crate) kind: UrlKind,
+    /// The TCP servers: the one server, the cluster's seed nodes or the sentinels.
+    pub(crate) hosts: Vec<HostPort>,
+    /// The memory store's name, the sentinel master's name or the unix socket's path.
+    pub(crate) name: String,
+    pub(crate) username: Option<String>,
+    /// A secret: `Debug` shows the redacted URL alone.
+    pub(crate) password: Option<String>,
+    pub(crate) db: i64,
+    pub(crate) tls: Option<TlsCheck>,
+    pub(crate) redacted: RedactedUrl,
 }
 
 /// Which form a [`StoreUrl`] has.
@@ -245,21 +252,13 @@ impl StoreUrl {
     /// Which form the URL has.
     #[must_use]
     pub fn kind(&self) -> UrlKind {
-        match &self.target {
-            Target::Memory { .. } => UrlKind::Memory,
-            Target::Redis(redis) => match redis.topology {
-                Topology::Tcp(_) => UrlKind::Server,
-                Topology::Unix(_) => UrlKind::Unix,
-                Topology::Cluster(_) => UrlKind::Cluster,
-                Topology::Sentinel { .. } => UrlKind::Sentinel,
-            },
-        }
+        self.kind
     }
 
     /// [`Deployment::Cluster`] for the cluster forms, else [`Deployment::Standalone`].
     #[must_use]
     pub fn deployment(&self) -> Deployment {
-        match self.kind() {
+        match self.kind {
             UrlKind::Cluster => Deployment::Cluster,
             _ => Deployment::Standalone,
         }
@@ -269,60 +268,53 @@ impl StoreUrl {
     /// `memory://`.
     #[must_use]
     pub fn servers(&self) -> Vec<ServerAddr<'_>> {
-        fn tcp(node: &HostPort) -> ServerAddr<'_> {
-            ServerAddr::Tcp {
-                host: node.host.as_str(),
+        if self.kind == UrlKind::Unix {
+            return vec![ServerAddr::Unix(Path::new(&self.name))];
+        }
+        (self.hosts.iter())
+            .map(|node| ServerAddr::Tcp {
+                host: &node.host,
                 port: node.port,
-            }
-        }
-        match &self.target {
-            Target::Memory { .. } => Vec::new(),
-            Target::Redis(redis) => match &redis.topology {
-                Topology::Tcp(node) => vec![tcp(node)],
-                Topology::Unix(path) => vec![ServerAddr::Unix(path)],
-                Topology::Cluster(nodes)
-                | Topology::Sentinel {
-                    sentinels: nodes, ..
-                } => nodes.iter().map(tcp).collect(),
-            },
-        }
+            })
+            .collect()
     }
 
     /// How TLS checks the certificate, for the TLS forms; `None` without TLS.
     #[must_use]
     pub fn tls(&self) -> Option<TlsCheck> {
-        self.redis().and_then(|redis| redis.tls)
+        self.tls
     }
 
     /// The database number (0 unless the URL names one).
     #[must_use]
     pub fn database(&self) -> i64 {
-        self.redis().map_or(0, |redis| redis.db)
+        self.db
     }
 
     /// The user name, decoded.
     #[must_use]
     pub fn username(&self) -> Option<&str> {
-        self.redis()
-            .and_then(|redis| redis.credentials.username.as_deref())
+        self.username.as_deref()
     }
 
     /// The password, decoded. A secret: never print it.
     #[must_use]
     pub fn password(&self) -> Option<&str> {
-        self.redis()
-            .and_then(|redis| redis.credentials.password.as_deref())
+        self.password.as_deref()
     }
 
-    fn redis(&self) -> Option<&RedisTarget> {
-        match &self.target {
-            Target::Redis(redis) => Some(redis),
-            Target::Memory { .. } => None,
+    /// A URL of `kind` naming `name`, with nothing else read yet.
+    fn new(kind: UrlKind, name: String) -> Self {
+        Self {
+            kind,
+            hosts: Vec::new(),
+            name,
+            username: None,
+            password: None,
+            db: 0,
+            tls: None,
+            redacted: RedactedUrl(String::new()),
         }
-    }
-
-    pub(crate) fn into_parts(self) -> (Target, RedactedUrl) {
-        (self.target, self.redacted)
     }
 }
 
@@ -337,36 +329,6 @@ impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.redacted, f)
     }
-}
-
-/// What a URL names.
-#[derive(Clone, Debug)]
-pub(crate) enum Target {
-    /// `memory://name`.
-    Memory { name: String },
-    /// Any Redis form.
-    Redis(RedisTarget),
-}
-
-/// A Redis deployment and how to authenticate to it.
-#[derive(Clone, Debug)]
-pub(crate) struct RedisTarget {
-    pub(crate) topology: Topology,
-    pub(crate) credentials: Credentials,
-    pub(crate) db: i64,
-    pub(crate) tls: Option<TlsCheck>,
-}
-
-/// Which kind of Redis deployment, and where.
-#[derive(Clone, Debug)]
-pub(crate) enum Topology {
-    Tcp(HostPort),
-    Unix(PathBuf),
-    Cluster(Vec<HostPort>),
-    Sentinel {
-        sentinels: Vec<HostPort>,
-        master: String,
-    },
 }
 
 /// One `host:port`.
@@ -384,22 +346,6 @@ pub enum TlsCheck {
     Verified,
     /// `#insecure`: accept any certificate.
     Insecure,
-}
-
-/// User name and password, decoded. `Debug` hides the password.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Credentials {
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
 }
 
 /// A problem, with the first host read before it was found (shown when the URL has no `@`).
@@ -424,9 +370,9 @@ fn parse(url: &str) -> Result<StoreUrl, (UrlProblem, RedactedUrl)> {
         .take(NAME_CHARS)
         .collect();
     match parse_rest(&scheme, rest) {
-        Ok(target) => Ok(StoreUrl {
-            redacted: redact_parsed(url, &target),
-            target,
+        Ok(parsed) => Ok(StoreUrl {
+            redacted: redact_parsed(url, parsed.kind),
+            ..parsed
         }),
         Err(Problem(problem, host)) => {
             // After an `@`, any text may be the end of a password that holds one.
@@ -441,12 +387,10 @@ fn parse(url: &str) -> Result<StoreUrl, (UrlProblem, RedactedUrl)> {
 }
 
 /// Parses the text after `scheme://`.
-fn parse_rest(scheme: &str, rest: &str) -> Result<Target, Problem> {
+fn parse_rest(scheme: &str, rest: &str) -> Result<StoreUrl, Problem> {
     let tls = Some(TlsCheck::Verified);
     match scheme {
-        "memory" if only(rest, "-._") => Ok(Target::Memory {
-            name: rest.to_owned(),
-        }),
+        "memory" if only(rest, "-._") => Ok(StoreUrl::new(UrlKind::Memory, rest.to_owned())),
         "memory" => Err(UrlProblem::InvalidMemoryName.into()),
         "unix" | "redis+unix" => Ok(parse_unix(rest)?),
         "redis" => parse_tcp(UrlKind::Server, rest, None),
@@ -462,12 +406,12 @@ fn parse_rest(scheme: &str, rest: &str) -> Result<Target, Problem> {
 }
 
 /// `[userinfo@]hosts[/path][?][#insecure]` for a server, a cluster or sentinels.
-fn parse_tcp(kind: UrlKind, rest: &str, tls: Option<TlsCheck>) -> Result<Target, Problem> {
+fn parse_tcp(kind: UrlKind, rest: &str, tls: Option<TlsCheck>) -> Result<StoreUrl, Problem> {
     // The user-info runs to the last `@`, so an unescaped `?`, `&`, `#`, `/` or `@` in a password
     // stays in it (and never reaches the checks below, which quote names).
     let (userinfo, rest) = match rest.rsplit_once('@') {
-        Some((userinfo, rest)) => (Some(userinfo), rest),
-        None => (None, rest),
+        Some((userinfo, rest)) => (userinfo, rest),
+        None => ("", rest),
     };
     let (rest, tls) = match (rest.split_once('#'), tls) {
         (None, tls) => (rest, tls),
@@ -479,7 +423,12 @@ fn parse_tcp(kind: UrlKind, rest: &str, tls: Option<TlsCheck>) -> Result<Target,
         return Err(UrlProblem::UnexpectedQuery.into());
     }
     let (hosts, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let credentials = userinfo.map_or(Ok(Credentials::default()), parse_userinfo)?;
+    // `user[:password]`, each percent-encoded.
+    let (username, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(percent_decode(password, false)?)),
+        None => (userinfo, None),
+    };
+    let username = Some(percent_decode(username, false)?).filter(|user| !user.is_empty());
     let port = if kind == UrlKind::Sentinel {
         SENTINEL_PORT
     } else {
@@ -490,22 +439,21 @@ fn parse_tcp(kind: UrlKind, rest: &str, tls: Option<TlsCheck>) -> Result<Target,
         .map(|item| parse_host_port(item, port))
         .collect::<Result<Vec<_>, _>>()?;
     let first = hosts.first().cloned().ok_or(UrlProblem::MissingHost)?;
-    let (topology, db) =
-        topology(kind, hosts, path).map_err(|problem| Problem(problem, Some(first)))?;
-    Ok(Target::Redis(RedisTarget {
-        topology,
-        credentials,
+    let (name, db) =
+        read_path(kind, hosts.len(), path).map_err(|problem| Problem(problem, Some(first)))?;
+    Ok(StoreUrl {
+        hosts,
+        username,
+        password,
         db,
         tls,
-    }))
+        ..StoreUrl::new(kind, name)
+    })
 }
 
-/// The deployment of `kind` on `hosts` (at least one), and its database, from the URL's path.
-fn topology(
-    kind: UrlKind,
-    hosts: Vec<HostPort>,
-    path: &str,
-) -> Result<(Topology, i64), UrlProblem> {
+/// The master's name (empty but for sentinels) and the database, from the path of a URL of `kind`
+/// naming `hosts` servers (at least one).
+fn read_path(kind: UrlKind, hosts: usize, path: &str) -> Result<(String, i64), UrlProblem> {
     if kind == UrlKind::Sentinel {
         let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
         let master = percent_decode(segments.next().unwrap_or_default(), false)?;
@@ -519,40 +467,24 @@ fn topology(
         if segments.next().is_some() {
             return Err(UrlProblem::UnexpectedPath);
         }
-        return Ok((
-            Topology::Sentinel {
-                sentinels: hosts,
-                master,
-            },
-            db,
-        ));
+        return Ok((master, db));
     }
     let db = path.trim_start_matches('/');
     if kind == UrlKind::Cluster {
         return match db {
-            "" | "0" => Ok((Topology::Cluster(hosts), 0)),
+            "" | "0" => Ok((String::new(), 0)),
             db => Err(parse_db(db).err().unwrap_or(UrlProblem::ClusterDatabase)),
         };
     }
-    let [host] = <[HostPort; 1]>::try_from(hosts).map_err(|_| UrlProblem::SeveralHosts)?;
+    if hosts > 1 {
+        return Err(UrlProblem::SeveralHosts);
+    }
     let db = if db.is_empty() { 0 } else { parse_db(db)? };
-    Ok((Topology::Tcp(host), db))
-}
-
-/// `user[:password]`, each percent-encoded.
-fn parse_userinfo(userinfo: &str) -> Result<Credentials, UrlProblem> {
-    let (user, password) = match userinfo.split_once(':') {
-        Some((user, password)) => (user, Some(password)),
-        None => (userinfo, None),
-    };
-    Ok(Credentials {
-        username: Some(percent_decode(user, false)?).filter(|user| !user.is_empty()),
-        password: password.map(|pw| percent_decode(pw, false)).transpose()?,
-    })
+    Ok((String::new(), db))
 }
 
 /// `unix://[localhost]/path[?db=N&user=U&pass=P]`.
-fn parse_unix(rest: &str) -> Result<Target, UrlProblem> {
+fn parse_unix(rest: &str) -> Result<StoreUrl, UrlProblem> {
     if rest.contains('#') {
         return Err(UrlProblem::UnsupportedFragment);
     }
@@ -569,19 +501,15 @@ fn parse_unix(rest: &str) -> Result<Target, UrlProblem> {
     if path.len() < 2 {
         return Err(UrlProblem::MissingSocketPath);
     }
-    let mut credentials = Credentials::default();
-    let mut db = 0;
+    let mut url = StoreUrl::new(UrlKind::Unix, path);
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
-            "db" => db = parse_db(value)?,
-            "user" => {
-                credentials.username =
-                    Some(percent_decode(value, true)?).filter(|user| !user.is_empty());
-            }
-            "pass" | "password" => credentials.password = Some(percent_decode(value, true)?),
+            "db" => url.db = parse_db(value)?,
+            "user" => url.username = Some(percent_decode(value, true)?).filter(|u| !u.is_empty()),
+            "pass" | "password" => url.password = Some(percent_decode(value, true)?),
             // After a password, an unknown name may be the rest of a password holding a raw `&`.
-            _ if credentials.password.is_some() => {
+            _ if url.password.is_some() => {
                 return Err(UrlProblem::UnsupportedQuery {
                     name: "***".to_owned(),
                 });
@@ -593,12 +521,7 @@ fn parse_unix(rest: &str) -> Result<Target, UrlProblem> {
             }
         }
     }
-    Ok(Target::Redis(RedisTarget {
-        topology: Topology::Unix(PathBuf::from(path)),
-        credentials,
-        db,
-        tls: None,
-    }))
+    Ok(url)
 }
 
 /// `host[:port]`, `[ipv6][:port]`.
@@ -724,16 +647,7 @@ mod tests {
             "redis+sentinel://s/my%2Dmaster",
             "redis+sentinel://s1,s2:26380/mymaster/4",
         ];
-        let names = names.map(|url| match parse(url).map(|parsed| parsed.target) {
-            Ok(
-                Target::Memory { name }
-                | Target::Redis(RedisTarget {
-                    topology: Topology::Sentinel { master: name, .. },
-                    ..
-                }),
-            ) => name,
-            other => panic!("{url}: {other:?}"),
-        });
+        let names = names.map(|url| parse(url).map(|parsed| parsed.name).unwrap_or_default());
         assert_eq!(names, ["", "w-1.a_b", "my-master", "mymaster"]);
     }
 
@@ -867,15 +781,5 @@ mod tests {
     fn redaction_bounds_the_length() {
         let redacted = redact_url(&format!("redis://{}", "h".repeat(1000)));
         assert_eq!(redacted.as_str().chars().count(), REDACTED_URL_CHARS + 1);
-    }
-
-    #[test]
-    fn credentials_debug_hides_the_password() {
-        let credentials = parse_userinfo("app:secret").unwrap_or_default();
-        let shown = format!("{credentials:?}");
-        assert!(
-            shown.contains("app") && !shown.contains("secret"),
-            "{shown}"
-        );
     }
 }
