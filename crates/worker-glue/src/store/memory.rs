@@ -56,12 +56,6 @@ pub(crate) struct StoredRecord {
     pub(crate) expires_at: Option<Instant>,
 }
 
-impl Entry {
-    fn is_live(&self, now: Instant) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
-    }
-}
-
 pub(crate) fn is_live(expires_at: Option<Instant>, now: Instant) -> bool {
     expires_at.is_none_or(|at| at > now)
 }
@@ -76,7 +70,7 @@ impl Map {
         if self
             .entries
             .get(key)
-            .is_some_and(|entry| !entry.is_live(now))
+            .is_some_and(|entry| !is_live(entry.expires_at, now))
         {
             self.entries.remove(key);
         }
@@ -102,7 +96,8 @@ impl Map {
         let stored = self.entries.len().saturating_add(self.records.len());
         if self.writes_since_purge >= stored.max(PURGE_EVERY_WRITES) {
             self.writes_since_purge = 0;
-            self.entries.retain(|_, entry| entry.is_live(now));
+            self.entries
+                .retain(|_, entry| is_live(entry.expires_at, now));
             self.records
                 .retain(|_, stored| is_live(stored.expires_at, now));
             self.unfinished.retain(|_, tasks| {
@@ -157,7 +152,7 @@ impl MemoryStore {
         let map = self.map();
         map.entries
             .values()
-            .filter(|entry| entry.is_live(now))
+            .filter(|entry| is_live(entry.expires_at, now))
             .count()
     }
 
@@ -269,7 +264,7 @@ impl SnapshotStore for MemoryStore {
                 .filter(|key| {
                     map.entries
                         .remove(**key)
-                        .is_some_and(|entry| entry.is_live(now))
+                        .is_some_and(|entry| is_live(entry.expires_at, now))
                 })
                 .count();
             map.note_write(now);

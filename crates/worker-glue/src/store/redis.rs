@@ -107,27 +107,6 @@ pub(crate) enum Request {
 }
 
 impl Request {
-    /// `command` on each key (with the TTL's seconds, if any), as one command for one key, else
-    /// in one `MULTI … EXEC`.
-    fn per_key(keys: &[&str], command: &str, ttl: Option<Ttl>) -> Self {
-        let build = |key: &str| {
-            let mut cmd = redis::cmd(command);
-            cmd.arg(key).arg(ttl.map(Ttl::secs));
-            cmd
-        };
-        match keys {
-            [key] => Self::One(build(key)),
-            keys => {
-                let mut pipeline = redis::pipe();
-                pipeline.atomic();
-                for key in keys {
-                    pipeline.add_command(build(key));
-                }
-                Self::Many(pipeline)
-            }
-        }
-    }
-
     async fn send<T: FromRedisValue>(
         &self,
         conn: &mut impl ConnectionLike,
@@ -453,24 +432,6 @@ impl RedisStore {
             }),
         }
     }
-
-    /// `command` on every key of one slot (see [`Request::per_key`]); the integer replies.
-    async fn per_key(
-        &self,
-        operation: Operation,
-        keys: &[&str],
-        command: &str,
-        ttl: Option<Ttl>,
-    ) -> Result<Vec<i64>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.check_one_slot(operation, keys.iter().copied())?;
-        match Request::per_key(keys, command, ttl) {
-            one @ Request::One(_) => Ok(vec![self.query(operation, &one).await?]),
-            many => self.query(operation, &many).await,
-        }
-    }
 }
 
 /// An error that leaves the connection unusable.
@@ -547,17 +508,39 @@ impl SnapshotStore for RedisStore {
 
     fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
         Box::pin(async move {
-            let replies = self
-                .per_key(Operation::Refresh, keys, "EXPIRE", Some(ttl))
-                .await?;
+            let expire = |key: &str| {
+                let mut expire = redis::cmd("EXPIRE");
+                expire.arg(key).arg(ttl.secs());
+                expire
+            };
+            let replies: Vec<i64> = match keys {
+                [] => return Ok(0),
+                [key] => vec![(self.query(Operation::Refresh, &Request::One(expire(key)))).await?],
+                keys => {
+                    self.check_one_slot(Operation::Refresh, keys.iter().copied())?;
+                    let mut pipeline = redis::pipe();
+                    pipeline.atomic();
+                    for key in keys {
+                        pipeline.add_command(expire(key));
+                    }
+                    self.query(Operation::Refresh, &Request::Many(pipeline))
+                        .await?
+                }
+            };
             Ok(replies.iter().filter(|&&reply| reply == 1).count())
         })
     }
 
     fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
         Box::pin(async move {
-            let replies = self.per_key(Operation::Delete, keys, "DEL", None).await?;
-            Ok(replies.iter().filter(|&&reply| reply > 0).count())
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            // One `DEL` of every key is atomic, and counts the keys it deleted.
+            self.check_one_slot(Operation::Delete, keys.iter().copied())?;
+            let mut del = redis::cmd("DEL");
+            del.arg(keys);
+            self.query(Operation::Delete, &Request::One(del)).await
         })
     }
 }

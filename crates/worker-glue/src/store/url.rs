@@ -95,7 +95,7 @@ pub enum UrlProblem {
 
 /// A store URL with its password and any credential-bearing query values replaced by `***`, cut
 /// to at most 200 characters. Safe to print.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RedactedUrl(String);
 
 impl RedactedUrl {
@@ -109,12 +109,6 @@ impl RedactedUrl {
 impl fmt::Display for RedactedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RedactedUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
     }
 }
 
