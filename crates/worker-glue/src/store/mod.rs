@@ -262,34 +262,3 @@ pub fn open_with(url: &str, config: &StoreConfig) -> Result<Store, StoreError> {
         _ => RedisStore::from_url(url, config).map(Store::new),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttl_bounds() {
-        assert_eq!(Ttl::from_secs(0), None);
-        assert_eq!(Ttl::from_secs(Ttl::MAX_SECS + 1), None);
-        assert_eq!(Ttl::from_secs(1800).map(Ttl::secs), Some(1800));
-        assert_eq!(
-            Ttl::from_secs(Ttl::MAX_SECS).map(Ttl::as_duration),
-            Some(Duration::from_secs(Ttl::MAX_SECS))
-        );
-    }
-
-    #[cfg(not(feature = "tls"))]
-    #[test]
-    fn tls_urls_need_the_tls_feature() {
-        for url in ["rediss://:pw@h:6380/0", "rediss+cluster://a:1,b:2#insecure"] {
-            let error = open(url).err();
-            assert!(
-                matches!(error, Some(StoreError::TlsNotEnabled { .. })),
-                "{url}: {error:?}"
-            );
-            let message = error.map(|error| error.to_string()).unwrap_or_default();
-            assert!(message.contains("`tls` cargo feature"), "{message}");
-            assert!(!message.contains("pw@"), "{message}");
-        }
-    }
-}
