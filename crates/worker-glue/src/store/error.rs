@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::url::{ACCEPTED_URL_FORMS, RedactedUrl, UrlProblem};
 
 /// The longest excerpt of a key or a server message an error carries.
-pub(crate) const EXCERPT_CHARS: usize = 120;
+const EXCERPT_CHARS: usize = 120;
 
 /// Which store call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,8 +64,6 @@ pub enum TimeoutPhase {
     Connect,
     /// Waiting for a reply.
     Response,
-    /// The whole call ([`StoreConfig::call_deadline`](super::StoreConfig::call_deadline)).
-    Call,
 }
 
 impl fmt::Display for TimeoutPhase {
@@ -74,7 +72,6 @@ impl fmt::Display for TimeoutPhase {
             Self::PoolWait => "waiting for a connection being opened",
             Self::Connect => "connecting",
             Self::Response => "waiting for the reply",
-            Self::Call => "the whole call",
         })
     }
 }
