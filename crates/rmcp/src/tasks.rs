@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +14,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::task_manager::{TaskExit, TaskOptions};
 use taskctx_worker_glue::records::{
-    self, Claim, CreateError, NewRecord, Outcome, RecordError, Renewal, TaskRecord, TaskRecords,
+    self, CreateError, NewRecord, Outcome, RecordError, TaskRecord, TaskRecords,
     TaskStatus as RecordStatus,
 };
 use taskctx_worker_glue::{Component, Scope, TaskGlue, TaskId, TaskKey, TaskType, Ttl, scope_of};
@@ -343,44 +342,31 @@ where
         Fut: Future<Output = Result<CallToolResult, TaskExit>>,
     {
         let (key, _leg) = TaskKey::parse_execution(execution_key).map_err(Error::ExecutionKey)?;
-        let (scope, task_id) = (key.scope(), key.task_id());
-        let (worker, lease) = (&*self.worker, self.limits.lease);
-        let claimed = self
+        // The code runs under the task's lease, renewed while it runs (input waits included): a
+        // worker that dies stops renewing, and the task is failed once the lease has run out.
+        let ran = self
             .records
-            .claim(scope, task_id, worker, lease)
+            .run_leased(
+                key.scope(),
+                key.task_id(),
+                &self.worker,
+                self.limits.lease,
+                |record| {
+                    let handle = self.handle(&key, record.poll_interval());
+                    let running = self.glue.run(execution_key, work(handle));
+                    async move {
+                        let ran = running.await.unwrap_or_else(|error| {
+                            tracing::warn!(%error, "task context not restored: task failed");
+                            Err(internal("the task's caller could not be restored"))
+                        });
+                        outcome_of(ran)
+                    }
+                },
+                Outcome::clone,
+            )
             .await
             .map_err(Error::Store)?;
-        let Some(Claim::Claimed(record)) = claimed else {
-            return Ok(false);
-        };
-        let handle = self.handle(&key, record.poll_interval());
-        let mut running = pin!(self.glue.run(execution_key, work(handle.clone())));
-        // The lease is renewed while the code runs (input waits included): a worker that dies
-        // stops renewing, and the task is failed once the lease has run out.
-        let ran = loop {
-            tokio::select! {
-                ran = &mut running => break ran,
-                () = tokio::time::sleep(lease / 3) => {
-                    match self.records.renew(scope, task_id, worker, lease).await {
-                        Ok(Some(Renewal::Renewed(_)) | None) => {}
-                        Ok(Some(_)) => tracing::info!(
-                            task_id = %task_id,
-                            "task lease lost: settled meanwhile, or claimed by another worker"
-                        ),
-                        Err(error) => tracing::warn!(
-                            %error,
-                            task_id = %task_id,
-                            "task lease not renewed"
-                        ),
-                    }
-                }
-            }
-        };
-        let outcome = ran.unwrap_or_else(|error| {
-            tracing::warn!(%error, "task context not restored: task failed");
-            Err(internal("the task's caller could not be restored"))
-        });
-        Ok(handle.settle(outcome).await)
+        Ok(ran.settled_here())
     }
 
     /// `tasks/get` for the caller of `context`: the task's state from its record (sliding its

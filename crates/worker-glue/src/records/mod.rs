@@ -10,7 +10,9 @@
 //! [`SnapshotStore`] methods, and by any store of an application's own. [`TaskRecords`] is what
 //! servers and workers call: typed operations by scope and task id, each one atomic request
 //! and one `tracing` event. A [`TaskGlue`](crate::TaskGlue) whose store keeps records hands out
-//! its [`TaskRecords`] ([`TaskGlue::records`](crate::TaskGlue::records)).
+//! its [`TaskRecords`] ([`TaskGlue::records`](crate::TaskGlue::records)). Workers run a task's
+//! code with [`TaskRecords::run_leased`]: claim its lease, renew it while the code runs, settle
+//! the record with the outcome.
 //!
 //! ```
 //! use std::time::Duration;
@@ -68,6 +70,7 @@
 //!   not their text.
 
 mod handle;
+mod lease;
 mod memory;
 mod redis;
 mod state;
@@ -86,6 +89,7 @@ use taskctx_snapshot::{EncodeError, TaskContextSnapshot};
 use crate::store::{SnapshotStore, StoreError, Ttl};
 
 pub use handle::TaskRecords;
+pub use lease::{DEFAULT_LEASE, Leased, MIN_LEASE};
 
 /// The random bytes in a task id made by [`new_task_id`]: 16 (128 bits).
 pub const TASK_ID_RANDOM_BYTES: usize = 16;
