@@ -5,6 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use taskctx_worker_glue::RestoreError;
+use taskctx_worker_glue::records::{RecordError, TaskStatus};
 
 /// Why a job run through [`TaskContextService`](crate::TaskContextService) failed.
 #[derive(Debug)]
@@ -18,6 +19,22 @@ pub enum TaskContextError<E> {
     /// The inner service failed; shown as the inner error's own message (match the variant to
     /// reach the error and its sources).
     Service(E),
+    /// With [`settle_records`](crate::TaskContextLayer::settle_records): the job's task has
+    /// already settled (cancelled before the job ran, or run by another delivery of the job), so
+    /// the inner service was not called. Nothing is left to do for this job.
+    Settled {
+        /// How the task settled.
+        status: TaskStatus,
+    },
+    /// With [`settle_records`](crate::TaskContextLayer::settle_records): another worker holds
+    /// the job's task under a live lease, so the inner service was not called. A retry after
+    /// that lease has run out (its worker died) runs the job.
+    Held,
+    /// With [`settle_records`](crate::TaskContextLayer::settle_records): the task record store
+    /// failed, before the job ran (its lease could not be claimed; the inner service was not
+    /// called) or after (its outcome could not be stored: a retry runs it again). The cause is
+    /// the [`source`](Error::source).
+    Record(RecordError),
 }
 
 impl<E> TaskContextError<E> {
@@ -26,7 +43,7 @@ impl<E> TaskContextError<E> {
     pub const fn restore_error(&self) -> Option<&RestoreError> {
         match self {
             Self::Restore(error) => Some(error),
-            Self::Service(_) => None,
+            _ => None,
         }
     }
 
@@ -35,7 +52,7 @@ impl<E> TaskContextError<E> {
     pub fn into_service_error(self) -> Option<E> {
         match self {
             Self::Service(error) => Some(error),
-            Self::Restore(_) => None,
+            _ => None,
         }
     }
 }
@@ -45,6 +62,14 @@ impl<E: fmt::Display> fmt::Display for TaskContextError<E> {
         match self {
             Self::Restore(_) => f.write_str("the task's context was not restored: job refused"),
             Self::Service(error) => error.fmt(f),
+            Self::Settled { status } => {
+                write!(
+                    f,
+                    "the job's task has already settled as {status}: job not run"
+                )
+            }
+            Self::Held => f.write_str("another worker holds the job's task: job not run"),
+            Self::Record(_) => f.write_str("the task record store failed"),
         }
     }
 }
@@ -56,7 +81,8 @@ impl<E: fmt::Debug + fmt::Display> Error for TaskContextError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Self::Restore(error) => Some(error),
-            Self::Service(_) => None,
+            Self::Record(error) => Some(error),
+            Self::Service(_) | Self::Settled { .. } | Self::Held => None,
         }
     }
 }

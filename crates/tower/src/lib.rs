@@ -51,6 +51,12 @@
 //! - **Restore policy.** Under FailClosed a refused task is a [`TaskContextError::Restore`] and
 //!   the inner service is never called; under FailOpen the job runs with no caller (a warning).
 //!   The inner service's own failure is [`TaskContextError::Service`].
+//! - **Task records (opt-in).** With [`TaskContextLayer::settle_records`], a job whose task has
+//!   a record in the store (an MCP task of `taskctx-rmcp`'s `OwnedTasks::spawn_remote`) runs
+//!   under the task's lease and settles the record with the inner service's outcome, through
+//!   the same loop as `OwnedTasks::run_remote`
+//!   ([`TaskRecords::run_leased`](taskctx_worker_glue::records::TaskRecords::run_leased)); a job
+//!   whose task has settled already is not run ([`TaskContextError::Settled`]).
 //! - **No secrets in spans.** Each job runs in a `taskctx.job` span with its task id and leg
 //!   only.
 //!
@@ -72,7 +78,8 @@ mod otel;
 
 pub use error::TaskContextError;
 pub use layer::{
-    JobExecutionKey, RequestIsKey, TaskContextFuture, TaskContextLayer, TaskContextService,
+    JobExecutionKey, NoRecords, RecordOutcome, Records, RequestIsKey, SettleRecords,
+    SettleRecordsError, TaskContextFuture, TaskContextLayer, TaskContextService,
 };
 #[cfg(feature = "otel")]
 pub use otel::{TraceJoin, capture_trace, join_restore_span};

@@ -18,7 +18,6 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 pub const MIN_LEASE: Duration = Duration::from_millis(3);
 
 /// What [`TaskRecords::run_leased`] did.
-#[non_exhaustive]
 pub enum Leased<T> {
     /// The code ran while the worker held the lease, and its outcome was offered to the record.
     Ran {
