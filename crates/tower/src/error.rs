@@ -21,7 +21,9 @@ pub enum TaskContextError<E> {
     Service(E),
     /// With [`settle_records`](crate::TaskContextLayer::settle_records): the job's task has
     /// already settled (cancelled before the job ran, or run by another delivery of the job), so
-    /// the inner service was not called. Nothing is left to do for this job.
+    /// the inner service was not called. Nothing is left to do for this job: a job system that
+    /// retries failed jobs (apalis does) gets this answer again on each retry; an outer layer
+    /// may count it as done.
     Settled {
         /// How the task settled.
         status: TaskStatus,
