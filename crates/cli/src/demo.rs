@@ -91,7 +91,7 @@ pub(crate) struct Job {
 
 /// How one task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Restored { anonymous: bool },
     ExpiredToken,
     Failed,
@@ -227,7 +227,7 @@ pub(crate) async fn submit(
 
 /// Execution: run the task inside its restored context; the task checks that the context is
 /// its own submission's and that its caller is the scope its key names.
-async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
+pub(crate) async fn execute(glue: &TaskGlue, job: &Job) -> Outcome {
     let checked = glue
         .run(&job.execution_key, async {
             let Some(context) = current() else {
@@ -312,6 +312,11 @@ pub(crate) struct Tally {
     violations: usize,
     /// Queue entries that were not jobs (`taskctx work`).
     malformed: usize,
+    /// Task records settled with a job's outcome (`taskctx work`).
+    settled: usize,
+    /// Jobs not run: their task's record had settled, or another worker held it (`taskctx
+    /// work`).
+    skipped: usize,
     latencies: Vec<Duration>,
 }
 
@@ -386,7 +391,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
     ));
     running.enable_steady_tick(Duration::from_millis(100));
     let run_started = Instant::now();
-    let total = run_workers(&glue, receiver, args.workers, None).await;
+    let total = run_workers(&glue, receiver, args.workers, None, None).await;
     let run_elapsed = run_started.elapsed();
     running.finish_and_clear();
     let total = total?;
@@ -400,6 +405,7 @@ async fn run_async(args: &DemoArgs) -> Result<(), Failure> {
             form: glue.codec().form(),
             json: args.json,
             dead_letter: None,
+            records: false,
         },
         &total,
     );
@@ -454,11 +460,21 @@ pub(crate) fn task_id_for(n: usize, callers: usize, caller: &Caller) -> String {
 
 /// Runs `workers` workers over the jobs of `receiver` until it closes; each job, once its
 /// outcome is counted, is handed to `done` (when given).
+/// How a worker ran one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// The task ran and checked its caller; `settled`: its outcome settled the task's record.
+    Checked { outcome: Outcome, settled: bool },
+    /// Not run: its task's record had settled already, or another worker held it.
+    Skipped,
+}
+
 pub(crate) async fn run_workers(
     glue: &TaskGlue,
     receiver: mpsc::UnboundedReceiver<Job>,
     workers: usize,
     done: Option<mpsc::UnboundedSender<Job>>,
+    leases: Option<Arc<crate::queue::Leases>>,
 ) -> Result<Tally, Failure> {
     let receiver = Arc::new(Mutex::new(receiver));
     let mut handles = Vec::with_capacity(workers);
@@ -466,14 +482,32 @@ pub(crate) async fn run_workers(
         let receiver = Arc::clone(&receiver);
         let glue = glue.clone();
         let done = done.clone();
+        let leases = leases.clone();
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
                 let job = receiver.lock().await.recv().await;
                 let Some(job) = job else { break };
                 let started = Instant::now();
-                let outcome = execute(&glue, &job).await;
+                let ran = match &leases {
+                    Some(leases) => leases.run(&glue, &job).await,
+                    None => Ran::Checked {
+                        outcome: execute(&glue, &job).await,
+                        settled: false,
+                    },
+                };
+                let (outcome, settled) = match ran {
+                    Ran::Checked { outcome, settled } => (outcome, settled),
+                    Ran::Skipped => {
+                        tally.skipped += 1;
+                        if let Some(done) = &done {
+                            let _ = done.send(job);
+                        }
+                        continue;
+                    }
+                };
                 tally.latencies.push(started.elapsed());
+                tally.settled += usize::from(settled);
                 match outcome {
                     Outcome::Restored { anonymous } => {
                         tally.restored += 1;
@@ -501,6 +535,8 @@ pub(crate) async fn run_workers(
         total.failed += tally.failed;
         total.violations += tally.violations;
         total.malformed += tally.malformed;
+        total.settled += tally.settled;
+        total.skipped += tally.skipped;
         total.latencies.extend(tally.latencies);
     }
     Ok(total)
@@ -545,6 +581,9 @@ pub(crate) struct Summary<'a> {
     pub(crate) json: bool,
     /// The dead-letter list malformed queue entries went to (`taskctx work`).
     pub(crate) dead_letter: Option<&'a str>,
+    /// Whether task records were settled (`taskctx work`): the settled and skipped counts are
+    /// shown.
+    pub(crate) records: bool,
 }
 
 pub(crate) fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
@@ -588,6 +627,8 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
             "failed": total.failed,
             "violations": total.violations,
             "malformed": summary.dead_letter.map(|_| total.malformed),
+            "settled": summary.records.then_some(total.settled),
+            "skipped": summary.records.then_some(total.skipped),
             "submit_ms": summary.submit_elapsed.map(|submit| submit.as_secs_f64() * 1e3),
             "run_ms": secs * 1e3,
             "run_tasks_per_sec": throughput,
@@ -615,6 +656,13 @@ pub(crate) fn report(summary: &Summary<'_>, total: &Tally) {
             "malformed        {} (moved to {})",
             total.malformed,
             crate::snapshot::text(dead_letter)
+        );
+    }
+    if summary.records {
+        out!("settled          {} (task records)", total.settled);
+        out!(
+            "skipped          {} (task settled already, or held by another worker)",
+            total.skipped
         );
     }
     if let Some(submit_elapsed) = summary.submit_elapsed {

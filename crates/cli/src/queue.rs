@@ -14,6 +14,15 @@
 //! - `LIST:dead`: the dead-letter list. An entry that is not a job (not UTF-8, no request id) is
 //!   reported as a failed job and moved there (with its removal from the processing list, in one
 //!   `MULTI`/`EXEC`); the worker goes on with the next job.
+//!
+//! A job whose task has a record in the store (an MCP task created by `taskctx-rmcp`'s
+//! `OwnedTasks::spawn_remote`, its execution key pushed as `EXECUTION_KEY\nREQUEST_ID`) runs
+//! under the task's lease, through the same loop as `OwnedTasks::run_remote`
+//! ([`TaskRecords::run_leased`]), as worker `ID`: the record is settled with the job's output as
+//! an MCP `CallToolResult` (`{"content":[{"type":"text","text":…}],"isError":false}`), or failed
+//! with an error object (`{"code":-32603,"message":…}`). A job whose task has settled already
+//! (cancelled before it ran) or that another worker holds under a live lease is skipped and
+//! reported. Jobs without a record run as they always did.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +32,12 @@ use deadpool_redis::redis::{
     self, AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _,
     aio::MultiplexedConnection,
 };
+use taskctx_worker_glue::records::{self, Leased, Settle, TaskRecords};
 use taskctx_worker_glue::store::{ServerAddr, StoreUrl, TlsCheck, UrlKind};
+use taskctx_worker_glue::{TaskGlue, TaskKey};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::demo::{self, Job, Summary};
+use crate::demo::{self, Job, Outcome, Ran, Summary};
 use crate::failure::Failure;
 
 /// The default job list.
@@ -54,6 +65,15 @@ pub(crate) struct SubmitArgs {
 
 /// Arguments of `work`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Task records: a job whose task has a record in the store (an MCP task created by taskctx-rmcp's
+OwnedTasks::spawn_remote, its execution key pushed as EXECUTION_KEY\\nREQUEST_ID) runs under the
+task's lease, as worker ID (restarted with the same ID, it takes its leases back at once),
+renewed every third of --lease-secs. Its record is settled with the
+job's output as an MCP CallToolResult ({\"content\":[{\"type\":\"text\",\"text\":...}],
+\"isError\":false}), or failed with an error object; tasks/get on every server replica answers
+with it. A job whose task has settled already (cancelled before it ran) or that another worker
+holds is skipped and counted as skipped. Jobs without a record run as before.")]
 pub(crate) struct WorkArgs {
     /// The Redis URL (`redis://…`).
     #[arg(long)]
@@ -75,6 +95,89 @@ pub(crate) struct WorkArgs {
     #[arg(long, default_value = "worker-1", value_name = "ID",
           value_parser = clap::builder::NonEmptyStringValueParser::new())]
     worker_id: String,
+    /// How long this worker's hold on a task with a record lasts without renewal, in seconds
+    /// (1 to 3600). A worker that dies stops renewing: once its lease has run out, the task is
+    /// failed by the next `tasks/get`, or run again by another worker.
+    #[arg(long, default_value_t = 30, value_parser = crate::ranges::lease_secs())]
+    lease_secs: u64,
+}
+
+/// The task records `work` settles: a job whose task has a record runs under the task's lease.
+#[derive(Debug)]
+pub(crate) struct Leases {
+    records: TaskRecords,
+    worker: String,
+    lease: Duration,
+}
+
+impl Leases {
+    /// Runs `job`: under its task's lease when the task has a record, settling the record with
+    /// the job's output; as before when it has none.
+    pub(crate) async fn run(&self, glue: &TaskGlue, job: &Job) -> Ran {
+        let unsettled = |outcome| Ran::Checked {
+            outcome,
+            settled: false,
+        };
+        let Ok((key, _leg)) = TaskKey::parse_execution(&job.execution_key) else {
+            return unsettled(demo::execute(glue, job).await);
+        };
+        let (scope, task_id) = (key.scope(), key.task_id());
+        let leased = self
+            .records
+            .run_leased(
+                scope,
+                task_id,
+                &self.worker,
+                self.lease,
+                |_record| demo::execute(glue, job),
+                |outcome| tool_outcome(*outcome, job),
+            )
+            .await;
+        let shown = crate::snapshot::text(task_id.as_str());
+        match leased {
+            Ok(Leased::Ran { output, settled }) => Ran::Checked {
+                outcome: output,
+                settled: matches!(settled, Ok(Some(Settle::Settled(_)))),
+            },
+            Ok(Leased::Settled(record)) => {
+                eprintln!(
+                    "taskctx: task {shown} has already settled as {}: job skipped",
+                    record.status()
+                );
+                Ran::Skipped
+            }
+            Ok(Leased::Held(_)) => {
+                eprintln!("taskctx: task {shown} is held by another worker: job skipped");
+                Ran::Skipped
+            }
+            Ok(Leased::Missing) => unsettled(demo::execute(glue, job).await),
+            Err(error) => {
+                eprintln!("taskctx: the record of task {shown} could not be claimed: {error}");
+                unsettled(Outcome::Failed)
+            }
+        }
+    }
+}
+
+/// The record outcome of a job: its output as an MCP tool result, or an MCP error object.
+fn tool_outcome(outcome: Outcome, job: &Job) -> records::Outcome {
+    let error = |message: &str| {
+        let error = serde_json::json!({"code": -32603, "message": message});
+        records::Outcome::Failed(error.to_string())
+    };
+    let caller = match outcome {
+        Outcome::Restored { anonymous: false } => "the caller",
+        Outcome::Restored { anonymous: true } => "the anonymous caller",
+        Outcome::ExpiredToken => return error("the caller's access token has expired"),
+        Outcome::Failed => return error("the task's caller could not be restored"),
+        Outcome::Violation => return error("the restored context is not the task's caller's"),
+    };
+    let text = format!("restored {caller} of request {}", job.request_id);
+    let result = serde_json::json!({
+        "content": [{"type": "text", "text": text}],
+        "isError": false,
+    });
+    records::Outcome::Completed(result.to_string())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -283,10 +386,20 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let (done, mut finished) = mpsc::unbounded_channel();
         let started = Instant::now();
+        let leases = glue.records().map(|records| {
+            Arc::new(Leases {
+                records: records.clone(),
+                worker: args.worker_id.clone(),
+                lease: Duration::from_secs(args.lease_secs),
+            })
+        });
+        let records = leases.is_some();
         let workers = {
             let glue = glue.clone();
             let count = args.workers;
-            tokio::spawn(async move { demo::run_workers(&glue, receiver, count, Some(done)).await })
+            tokio::spawn(async move {
+                demo::run_workers(&glue, receiver, count, Some(done), leases).await
+            })
         };
         // A job leaves the processing list only once the workers have counted its outcome.
         // A job is taken only with a free slot: at most two per worker are held at once (one
@@ -366,6 +479,7 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), Failure> {
                 form: glue.codec().form(),
                 json: false,
                 dead_letter: Some(&queue.dead),
+                records,
             },
             &total,
         );

@@ -40,6 +40,11 @@ pub(crate) fn idle_secs() -> RangedU64ValueParser<u64> {
     RangedU64ValueParser::new().range(1..=3600)
 }
 
+/// `work --lease-secs`: 1 to 3600.
+pub(crate) fn lease_secs() -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::new().range(1..=3600)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
