@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskctx_tower::{RequestIsKey, TaskContextError, TaskContextLayer};
+use taskctx_tower::{RequestIsKey, SettleRecordsError, TaskContextError, TaskContextLayer};
 use taskctx_worker_glue::prelude::*;
 use taskctx_worker_glue::records::{Claim, NewRecord, Outcome, TaskRecords, TaskStatus};
-use taskctx_worker_glue::{Scope, Ttl, scope_of};
+use taskctx_worker_glue::{
+    Deployment, MemoryStore, Scope, SnapshotStore, StoreFuture, StoredValue, Ttl, scope_of,
+};
 use tower::{Layer, ServiceExt, service_fn};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -311,4 +313,39 @@ fn a_refused_context_settles_the_task_as_failed_without_calling_the_service() {
             ))
         );
     });
+}
+
+#[test]
+fn a_glue_whose_store_keeps_no_records_cannot_settle_them() {
+    /// A store of snapshots only: it keeps no task records.
+    #[derive(Debug)]
+    struct SnapshotsOnly(MemoryStore);
+
+    impl SnapshotStore for SnapshotsOnly {
+        fn deployment(&self) -> Deployment {
+            self.0.deployment()
+        }
+        fn save<'a>(&'a self, entries: &'a [(&'a str, &'a [u8])], ttl: Ttl) -> StoreFuture<'a, ()> {
+            self.0.save(entries, ttl)
+        }
+        fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+            self.0.load(key)
+        }
+        fn load_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<StoredValue>> {
+            self.0.load_with_ttl(key)
+        }
+        fn refresh<'a>(&'a self, keys: &'a [&'a str], ttl: Ttl) -> StoreFuture<'a, usize> {
+            self.0.refresh(keys, ttl)
+        }
+        fn delete<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, usize> {
+            self.0.delete(keys)
+        }
+    }
+
+    let glue: TaskGlue = TaskGlue::builder()
+        .store(SnapshotsOnly(MemoryStore::new()))
+        .build()
+        .expect("glue");
+    let refused = TaskContextLayer::new(glue, RequestIsKey).settle_records(outcome);
+    assert!(matches!(refused, Err(SettleRecordsError::NoTaskRecords)));
 }
