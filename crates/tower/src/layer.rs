@@ -344,11 +344,11 @@ impl<M> Clone for SettleRecords<M> {
     }
 }
 
-/// Shows the lease; the worker id is random and names nothing secret, but is left out to keep
-/// logs stable.
+/// Shows the lease and the worker id (random, per layer).
 impl<M> fmt::Debug for SettleRecords<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SettleRecords")
+            .field("worker", &self.worker)
             .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
