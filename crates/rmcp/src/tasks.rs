@@ -25,8 +25,9 @@ use crate::handle::{TaskHandle, internal};
 
 /// How many unfinished tasks one scope may have at once by default.
 pub const DEFAULT_MAX_UNFINISHED: u32 = 100;
-/// How long a worker's hold on a running task lasts by default without renewal.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How long a worker's hold on a running task lasts by default without renewal (the records'
+/// default, shared with the tower layer and `taskctx work`).
+pub use records::DEFAULT_LEASE;
 /// How often, at most, a running task reads its record for a cancel or an input response by
 /// default (a task whose poll interval is shorter reads at its poll interval).
 pub const DEFAULT_MAX_WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -230,7 +231,7 @@ where
     /// replica settles the task as `failed`, unless another worker claimed it first.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.limits.lease = lease.max(Duration::from_millis(3));
+        self.limits.lease = lease.max(records::MIN_LEASE);
         self
     }
 
