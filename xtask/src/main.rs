@@ -25,6 +25,7 @@ use std::process::{Command, ExitCode};
 mod fuzz;
 mod interop;
 mod layering;
+mod mcp_tasks;
 mod reference_bench;
 
 /// The result of one step: `Err` carries the sentence printed before exiting non-zero.
@@ -70,9 +71,10 @@ commands:
   fuzz     build and run the fuzz targets in fuzz/ (installs cargo-fuzz when missing):
            `cargo xtask fuzz [--seconds N] [TARGET...]`, 60 s per target by default
   bench    run every benchmark in the workspace (extra arguments go to `cargo bench`)
-  bench --reference [--tasks N]
+  bench --reference [--tasks N] [--only mcp-tasks]
            taskctx beside the Python reference (interop venv), one run, one redis-server:
-           micro benchmarks and the Redis round trip, printed as one table
+           micro benchmarks, the Redis round trip and MCP tasks end to end through two
+           replicas and their workers, printed as one table
   interop  live interop tests against the Python reference (fastmcp-tasks 4.1.4, venv cached
            under the target directory; skipped when PyPI cannot be reached)";
 

@@ -19,7 +19,11 @@
 //!    taskctx rate / reference rate: above 1 means taskctx is faster), the targets with what
 //!    the table gives for each, then the machine line.
 //!
-//! Options: `--tasks N` (operations per Redis row, default 5000).
+//! 6. Runs the MCP tasks rows ([`crate::mcp_tasks`]): tasks end to end through two replicas and
+//!    their workers, for both sides, with one load generator.
+//!
+//! Options: `--tasks N` (operations per Redis row, default 5000); `--only mcp-tasks` (the MCP
+//! tasks rows alone).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::mcp_tasks::{self, McpRows};
 use super::{StepResult, cargo, interop, workspace_root};
 
 /// Operations per Redis row unless `--tasks` says otherwise.
@@ -113,7 +118,7 @@ const MICRO: &[Micro] = &[
 
 /// Runs the side-by-side benchmark (see the module docs).
 pub(crate) fn run(args: &[String]) -> StepResult {
-    let tasks = parse_tasks(args)?;
+    let Args { tasks, mcp_only } = parse_args(args)?;
     let started = now_utc();
     let load_before = load_average();
     let venv = interop::venv_dir();
@@ -126,6 +131,10 @@ pub(crate) fn run(args: &[String]) -> StepResult {
         }
     };
     super::ensure_redis_server()?;
+    mcp_tasks::build()?;
+    if mcp_only {
+        return run_mcp_only(&python, &started, &load_before);
+    }
     super::run(
         "build",
         cargo().args(["build", "--release", "--locked", "-p", "taskctx-cli"]),
@@ -214,8 +223,13 @@ pub(crate) fn run(args: &[String]) -> StepResult {
         }
     }
     drop(redis);
+    let mcp = mcp_tasks::run(&python)?;
     let load_after = load_average();
-    let load_before = format!("{load_before} (rounds started at {})", loads.join(", "));
+    let load_before = format!(
+        "{load_before} (rounds started at {}; MCP tasks rounds at {})",
+        loads.join(", "),
+        mcp.loads.join(", ")
+    );
 
     println!(
         "{}",
@@ -224,6 +238,7 @@ pub(crate) fn run(args: &[String]) -> StepResult {
             taskctx_micro: &taskctx_micro,
             taskctx_redis: &taskctx_redis,
             demo: demo.as_ref(),
+            mcp: &mcp,
             pinned: pin,
             started: &started,
             load_before: &load_before,
@@ -258,19 +273,53 @@ fn on_cpu(program: &Path, cpu: Option<usize>) -> Command {
     }
 }
 
-fn parse_tasks(args: &[String]) -> Result<usize, String> {
-    match args {
-        [] => Ok(DEFAULT_TASKS),
-        [flag, value] if flag == "--tasks" => value
-            .parse()
-            .ok()
-            .filter(|tasks| *tasks > 0)
-            .ok_or_else(|| format!("--tasks takes a positive number, not `{value}`")),
-        other => Err(format!(
-            "bench --reference takes only `--tasks N`, not `{}`",
-            other.join(" ")
-        )),
+/// The MCP tasks rows alone, with their targets.
+fn run_mcp_only(python: &Path, started: &str, load_before: &str) -> StepResult {
+    let mcp = mcp_tasks::run(python)?;
+    let mut out = String::from(TABLE_HEAD);
+    out.push_str(&mcp_rows(&mcp));
+    let _ = writeln!(out, "\n{}", target_table(&mcp_targets(&mcp)));
+    let _ = writeln!(out, "machine: {}", machine_line());
+    let _ = writeln!(
+        out,
+        "run: started {started} UTC; load average before {load_before} (MCP tasks rounds at {}), after {}; command `cargo xtask bench --reference --only mcp-tasks`",
+        mcp.loads.join(", "),
+        load_average(),
+    );
+    println!("{out}");
+    Ok(())
+}
+
+/// The options of `bench --reference`.
+struct Args {
+    tasks: usize,
+    mcp_only: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut parsed = Args {
+        tasks: DEFAULT_TASKS,
+        mcp_only: false,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--tasks", Some(value)) => {
+                parsed.tasks = value
+                    .parse()
+                    .ok()
+                    .filter(|tasks| *tasks > 0)
+                    .ok_or_else(|| format!("--tasks takes a positive number, not `{value}`"))?;
+            }
+            ("--only", Some(rows)) if rows == "mcp-tasks" => parsed.mcp_only = true,
+            _ => {
+                return Err(format!(
+                    "bench --reference takes `--tasks N` and `--only mcp-tasks`, not `{flag}`"
+                ));
+            }
+        }
     }
+    Ok(parsed)
 }
 
 /// One row the reference script printed.
@@ -684,6 +733,7 @@ struct Results<'a> {
     taskctx_micro: &'a BTreeMap<String, f64>,
     taskctx_redis: &'a [BenchRow],
     demo: Option<&'a DemoRow>,
+    mcp: &'a McpRows,
     /// Whether the 1-in-flight rows ran on one CPU.
     pinned: bool,
     started: &'a str,
@@ -692,14 +742,72 @@ struct Results<'a> {
     tasks: usize,
 }
 
+/// The table's head.
+const TABLE_HEAD: &str =
+    "\n| operation | reference (fastmcp-tasks 4.1.4) | taskctx | ratio | what |\n|---|---|---|---|---|\n";
+
+/// The MCP tasks rows: one per concurrency.
+fn mcp_rows(mcp: &McpRows) -> String {
+    let mut out = String::new();
+    for concurrency in mcp_tasks::CONCURRENCIES {
+        let (reference, taskctx) = (
+            mcp.reference.get(&concurrency),
+            mcp.taskctx.get(&concurrency),
+        );
+        let pair = |figure: fn(&mcp_tasks::Figures) -> f64, digits: usize| {
+            let show = |side: Option<&mcp_tasks::Figures>| {
+                side.map_or_else(|| "—".to_owned(), |side| format!("{:.digits$}", figure(side)))
+            };
+            format!("{} / {}", show(reference), show(taskctx))
+        };
+        let _ = writeln!(
+            out,
+            "| MCP tasks end to end, {concurrency} in flight | {} | {} | {} | `whoami` task created on replica 1, `tasks/get` on replica 2 every {} ms until completed (`mcp_load`), 2 replicas: fastmcp's with their Docket workers / taskctx's example server queueing on Redis, 2 workers; reference / taskctx: p50 {} ms, p99 {} ms, polls a task {}; Redis a task: {} commands, {} µs in commands (taskctx {}), {} µs of CPU |",
+            reference.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
+            taskctx.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
+            ratio_of(
+                taskctx.map(|side| side.tasks_per_sec),
+                reference.map(|side| side.tasks_per_sec)
+            ),
+            mcp_tasks::POLL_MS,
+            pair(|side| side.p50_ms, 1),
+            pair(|side| side.p99_ms, 1),
+            pair(|side| side.polls_per_task, 1),
+            pair(|side| side.redis_calls, 1),
+            pair(|side| side.redis_us, 0),
+            mcp.redis_ratio(concurrency)
+                .map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.2}×")),
+            pair(|side| side.redis_cpu_us, 0),
+        );
+    }
+    out
+}
+
+/// The MCP tasks rows' targets.
+fn mcp_targets(mcp: &McpRows) -> Vec<Target> {
+    vec![
+        (
+            "MCP tasks end to end, 32 in flight, vs the reference's",
+            mcp.rate_ratio(32),
+            20.0,
+            true,
+        ),
+        (
+            "Redis server time per MCP task, 32 in flight, vs the reference's",
+            mcp.redis_ratio(32),
+            0.1,
+            false,
+        ),
+    ]
+}
+
+/// A target: what, the measured ratio, the bound, and whether the ratio must reach the bound (≥)
+/// or stay under it (≤).
+type Target = (&'static str, Option<f64>, f64, bool);
+
 /// The table, as Markdown (it goes into `docs/benchmarks.md` as it is).
 fn render(results: &Results<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n| operation | reference (fastmcp-tasks 4.1.4) | taskctx | ratio | what |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut out = String::from(TABLE_HEAD);
     for micro in MICRO {
         let reference = results.reference.micro.get(micro.op).copied();
         let key = format!("{}/{}", micro.taskctx.0, micro.taskctx.1);
@@ -788,6 +896,7 @@ fn render(results: &Results<'_>) -> String {
             rate(demo.run_rate),
         );
     }
+    out.push_str(&mcp_rows(results.mcp));
     let pinned = if results.pinned {
         format!(
             " At 1 in flight the redis-server, taskctx (and the `redis-benchmark` it runs) and \
@@ -864,7 +973,7 @@ fn targets(results: &Results<'_>) -> String {
     // the plain `-t set` / `-t get` rate is printed beside it, but on hosts with a short round
     // trip even `redis-benchmark` running submit's or run's command falls short of it. The micro
     // rows are diagnostics: bounded only by never being slower than the reference.
-    let rows: [(&str, Option<f64>, f64, bool); 13] = [
+    let mut rows: Vec<Target> = vec![
         (
             "submit, 1 in flight, vs `redis-benchmark -c 1` running submit's command (SET of a new key, EX)",
             vs_same("submit", 1),
@@ -944,20 +1053,8 @@ fn targets(results: &Results<'_>) -> String {
             true,
         ),
     ];
-    let mut out = String::from("| target | bound | measured | |\n|---|---|---|---|\n");
-    for (target, measured, bound, at_least) in rows {
-        let verdict = match measured {
-            None => "not measured",
-            Some(value) if (at_least && value >= bound) || (!at_least && value <= bound) => "met",
-            Some(_) => "**missed**",
-        };
-        let _ = writeln!(
-            out,
-            "| {target} | {} {bound}× | {} | {verdict} |",
-            if at_least { "≥" } else { "≤" },
-            measured.map_or_else(|| "—".to_owned(), |value| format!("{value:.2}×")),
-        );
-    }
+    rows.extend(mcp_targets(results.mcp));
+    let mut out = target_table(&rows);
     let ceiling = |op: &str| find_row(results, op, 1)?.ceiling();
     if let (Some(submit), Some(run)) = (ceiling("submit"), ceiling("run")) {
         let _ = writeln!(
@@ -974,6 +1071,25 @@ fn targets(results: &Results<'_>) -> String {
             "\np99 at 64 in flight: `redis-benchmark -c 64` running submit's own command had a \
              p99 of {submit:.2}× its `-t set` p99, and running run's {run:.2}× its `-t get` p99: \
              what a client that added nothing to those commands would show."
+        );
+    }
+    out
+}
+
+/// The targets as a Markdown table, each with its verdict.
+fn target_table(rows: &[Target]) -> String {
+    let mut out = String::from("| target | bound | measured | |\n|---|---|---|---|\n");
+    for &(target, measured, bound, at_least) in rows {
+        let verdict = match measured {
+            None => "not measured",
+            Some(value) if (at_least && value >= bound) || (!at_least && value <= bound) => "met",
+            Some(_) => "**missed**",
+        };
+        let _ = writeln!(
+            out,
+            "| {target} | {} {bound}× | {} | {verdict} |",
+            if at_least { "≥" } else { "≤" },
+            measured.map_or_else(|| "—".to_owned(), |value| format!("{value:.2}×")),
         );
     }
     out
@@ -1077,7 +1193,7 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|_| format!("{program}: not found"))
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -1093,14 +1209,14 @@ fn now_utc() -> String {
 }
 
 /// A `redis-server` on a free loopback port with nothing on disk, stopped on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: std::path::PathBuf,
 }
 
 impl Redis {
-    fn start() -> Result<Self, String> {
+    pub(crate) fn start() -> Result<Self, String> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("taskctx-bench-redis-{port}"));
         fs::create_dir_all(&dir).map_err(|error| format!("creating {}: {error}", dir.display()))?;
@@ -1172,7 +1288,7 @@ impl Drop for Redis {
 }
 
 /// A loopback port nothing listens on now (not one of a system Redis's).
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     for _ in 0..16 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|error| format!("could not find a free port: {error}"))?;
