@@ -313,7 +313,12 @@ fn measure(
     redis_port: u16,
     concurrency: usize,
 ) -> Result<Figures, String> {
-    run_load(load, fleet, concurrency, &["--tasks", &(2 * concurrency).max(10).to_string()])?;
+    run_load(
+        load,
+        fleet,
+        concurrency,
+        &["--tasks", &(2 * concurrency).max(10).to_string()],
+    )?;
     let cpu_before = cpu_seconds(&redis_cli(redis_port, &["INFO", "cpu"])?);
     redis_cli(redis_port, &["CONFIG", "RESETSTAT"])?;
     let output = run_load(
@@ -376,7 +381,11 @@ fn redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
         .output()
         .map_err(|error| format!("could not run redis-cli: {error}"))?;
     if !output.status.success() {
-        return Err(format!("redis-cli {} failed ({})", args.join(" "), output.status));
+        return Err(format!(
+            "redis-cli {} failed ({})",
+            args.join(" "),
+            output.status
+        ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -743,8 +743,7 @@ struct Results<'a> {
 }
 
 /// The table's head.
-const TABLE_HEAD: &str =
-    "\n| operation | reference (fastmcp-tasks 4.1.4) | taskctx | ratio | what |\n|---|---|---|---|---|\n";
+const TABLE_HEAD: &str = "\n| operation | reference (fastmcp-tasks 4.1.4) | taskctx | ratio | what |\n|---|---|---|---|---|\n";
 
 /// The MCP tasks rows: one per concurrency.
 fn mcp_rows(mcp: &McpRows) -> String {
@@ -756,7 +755,10 @@ fn mcp_rows(mcp: &McpRows) -> String {
         );
         let pair = |figure: fn(&mcp_tasks::Figures) -> f64, digits: usize| {
             let show = |side: Option<&mcp_tasks::Figures>| {
-                side.map_or_else(|| "—".to_owned(), |side| format!("{:.digits$}", figure(side)))
+                side.map_or_else(
+                    || "—".to_owned(),
+                    |side| format!("{:.digits$}", figure(side)),
+                )
             };
             format!("{} / {}", show(reference), show(taskctx))
         };

@@ -46,9 +46,7 @@ fn parse_options() -> Result<Options, String> {
     let (mut create, mut poll, mut token, mut warmup, mut seconds) = (None, None, None, None, None);
     let (mut tool, mut tasks, mut concurrency, mut poll_ms) = ("whoami".to_owned(), 1000, 1, 5);
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || {
             value
                 .parse::<usize>()
@@ -66,7 +64,9 @@ fn parse_options() -> Result<Options, String> {
                         .parse::<f64>()
                         .ok()
                         .filter(|seconds| *seconds > 0.0)
-                        .ok_or_else(|| format!("--seconds takes a positive number, not `{value}`"))?,
+                        .ok_or_else(|| {
+                            format!("--seconds takes a positive number, not `{value}`")
+                        })?,
                 );
             }
             "--warmup" => warmup = Some(number()?),
@@ -100,13 +100,22 @@ struct Caller {
 
 impl Caller {
     /// Sends one JSON-RPC request and returns its `result`, from a JSON answer or an SSE event.
-    async fn call(&self, url: &str, method: &str, name: Option<&str>, mut params: Value) -> Result<Value, String> {
-        params["_meta"] = json!({
+    async fn call(
+        &self,
+        url: &str,
+        method: &str,
+        name: Option<&str>,
+        mut params: Value,
+    ) -> Result<Value, String> {
+        let meta = json!({
             "io.modelcontextprotocol/protocolVersion": PROTOCOL,
             "io.modelcontextprotocol/clientCapabilities": {
                 "extensions": {"io.modelcontextprotocol/tasks": {}},
             },
         });
+        if let Some(params) = params.as_object_mut() {
+            params.insert("_meta".to_owned(), meta);
+        }
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut request = self
             .http
@@ -221,7 +230,9 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
         reason = "a rank within the slice's length"
     )]
     let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
-    sorted.get(rank).map_or(0.0, |value| value.as_secs_f64() * 1e3)
+    sorted
+        .get(rank)
+        .map_or(0.0, |value| value.as_secs_f64() * 1e3)
 }
 
 async fn main_inner() -> Result<Value, String> {

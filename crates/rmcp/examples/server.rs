@@ -42,8 +42,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::{Pool, Runtime, redis};
 use axum::serve::ListenerExt;
+use deadpool_redis::redis;
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
     CreateTaskResult, GetTaskParams, GetTaskResult, JsonObject, ListToolsResult,
@@ -181,7 +182,11 @@ impl Work {
 /// The Redis list a fleet's replicas push jobs onto and its workers pop them from.
 #[derive(Clone)]
 struct Queue {
-    pool: Pool,
+    /// One connection for every push: redis-rs multiplexes concurrent commands on it. It does not
+    /// reconnect (a replica that lost Redis fails new tasks until restarted); a pool would, but
+    /// checks each connection it hands out with two more round trips: 1.2k tasks/s instead of
+    /// 1.6k–2.0k at 32 in flight (`cargo xtask bench --reference --only mcp-tasks`'s fleet).
+    connection: MultiplexedConnection,
     list: Arc<str>,
 }
 
@@ -189,9 +194,12 @@ impl Queue {
     async fn push(&self, job: Value) -> Result<(), TaskExit> {
         let unavailable = |error: &dyn std::fmt::Display| {
             warn(&format!("the job queue is unavailable: {error}"));
-            TaskExit::Error(McpError::internal_error("the job queue is unavailable", None))
+            TaskExit::Error(McpError::internal_error(
+                "the job queue is unavailable",
+                None,
+            ))
         };
-        let mut connection = self.pool.get().await.map_err(|error| unavailable(&error))?;
+        let mut connection = self.connection.clone();
         redis::cmd("RPUSH")
             .arg(&*self.list)
             .arg(job.to_string())
@@ -232,7 +240,9 @@ impl Demo {
         let created = match &self.queue {
             None => {
                 self.tasks
-                    .spawn(context, &tool, work.options(), move |handle| work.run(handle))
+                    .spawn(context, &tool, work.options(), move |handle| {
+                        work.run(handle)
+                    })
                     .await?
             }
             Some(queue) => {
@@ -279,9 +289,7 @@ impl ServerHandler for Demo {
             .client_capabilities()
             .is_some_and(|capabilities| capabilities.supports_tasks());
         match Work::of(&request.name, request.arguments.as_ref()) {
-            Some(work) if as_task => Ok(CallToolResponse::Task(
-                self.start(&context, work).await?,
-            )),
+            Some(work) if as_task => Ok(CallToolResponse::Task(self.start(&context, work).await?)),
             // Not a task: no taskctx context, so the tool says it runs as nobody.
             Some(Work::Whoami) => Ok(CallToolResponse::Complete(whoami().await)),
             Some(Work::Countdown { .. }) => Err(McpError::invalid_request(
@@ -330,7 +338,7 @@ impl ServerHandler for Demo {
 /// [`WORKER_CONCURRENCY`] at once; on Ctrl-C it takes no more and waits for those running.
 async fn work(tasks: OwnedTasks, queue: Queue) -> Result<(), Box<dyn std::error::Error>> {
     let slots = Arc::new(tokio::sync::Semaphore::new(WORKER_CONCURRENCY));
-    let mut connection = queue.pool.get().await?;
+    let mut connection = queue.connection;
     // `BLPOP` answers only after its wait: longer than the connection's usual response timeout.
     connection.set_response_timeout(Duration::from_secs_f64(WORKER_WAIT_SECS + 1.0));
     let stop = tokio::signal::ctrl_c();
@@ -367,8 +375,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = std::env::var("TASKCTX_STORE_URL").unwrap_or_else(|_| "memory://example".into());
     let queue = match std::env::var("TASKCTX_RMCP_QUEUE") {
         Ok(list) if store.starts_with("redis") => Some(Queue {
-            pool: deadpool_redis::Config::from_url(store.clone())
-                .create_pool(Some(Runtime::Tokio1))?,
+            connection: redis::Client::open(store.as_str())?
+                .get_multiplexed_async_connection()
+                .await?,
             list: list.into(),
         }),
         Ok(_) => return Err("TASKCTX_RMCP_QUEUE needs a Redis TASKCTX_STORE_URL".into()),
