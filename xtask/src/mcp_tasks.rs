@@ -325,7 +325,7 @@ fn measure(
         load,
         fleet,
         concurrency,
-        &["--tasks", "1000000000", "--seconds", &SECONDS.to_string()],
+        &["--seconds", &SECONDS.to_string()],
     )?;
     let (calls, usec) = command_stats(&redis_cli(redis_port, &["INFO", "commandstats"])?);
     let cpu = cpu_seconds(&redis_cli(redis_port, &["INFO", "cpu"])?) - cpu_before;

@@ -7,8 +7,9 @@
 //!     --create http://127.0.0.1:8000/mcp --poll http://127.0.0.1:8001/mcp --tasks 2000 --concurrency 32
 //! ```
 //!
-//! It keeps `--concurrency` tasks in flight until `--tasks` have completed (or, with `--seconds`,
-//! until that time is up; the tasks in flight then finish and count): each is a
+//! It keeps `--concurrency` (default 1) tasks in flight until `--tasks` (default 1000) have
+//! completed, or with `--seconds` until that time is up (the tasks in flight then finish and
+//! count; `--tasks` then bounds the run only when given): each is a
 //! task-augmented `tools/call` of `--tool` (default `whoami`, no arguments) on the `--create`
 //! replica, then `tasks/get` on the `--poll` replica every `--poll-ms` (default 5; the first poll
 //! too comes that long after the create answer) until the task is `completed`. Before the timed
@@ -44,7 +45,7 @@ struct Options {
 fn parse_options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let (mut create, mut poll, mut token, mut warmup, mut seconds) = (None, None, None, None, None);
-    let (mut tool, mut tasks, mut concurrency, mut poll_ms) = ("whoami".to_owned(), 1000, 1, 5);
+    let (mut tool, mut tasks, mut concurrency, mut poll_ms) = ("whoami".to_owned(), None, 1, 5);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || {
@@ -57,7 +58,7 @@ fn parse_options() -> Result<Options, String> {
             "--poll" => poll = Some(value.clone()),
             "--tool" => tool.clone_from(&value),
             "--token" => token = Some(value.clone()),
-            "--tasks" => tasks = number()?,
+            "--tasks" => tasks = Some(number()?),
             "--seconds" => {
                 seconds = Some(
                     value
@@ -76,6 +77,7 @@ fn parse_options() -> Result<Options, String> {
         }
     }
     let create = create.ok_or("--create URL is needed")?;
+    let tasks = tasks.unwrap_or(if seconds.is_some() { usize::MAX } else { 1000 });
     if tasks == 0 || concurrency == 0 {
         return Err("--tasks and --concurrency take positive numbers".to_owned());
     }
