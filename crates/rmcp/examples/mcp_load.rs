@@ -216,7 +216,7 @@ async fn run(
             Ok::<_, String>(done)
         });
     }
-    let mut done = Vec::with_capacity(count);
+    let mut done = Vec::new();
     while let Some(lane) = lanes.join_next().await {
         done.extend(lane.map_err(|error| error.to_string())??);
     }
