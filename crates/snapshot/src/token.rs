@@ -1,7 +1,7 @@
 //! The caller's access token, kept exactly as the reference serialised it.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
@@ -14,11 +14,17 @@ use crate::nesting::{MAX_NESTING, nests_deeper_than};
 
 /// An OAuth access token as the reference stores it inside a snapshot (`access_token_json`).
 ///
-/// The original JSON text is kept, so re-encoding a decoded token is byte-identical. The token
-/// string and the JSON text (which contains it) are zeroized when the value is dropped, and
-/// `Debug` never shows either.
+/// The original JSON text is kept, so re-encoding a decoded token is byte-identical. A token is
+/// immutable and its clones share one copy of it, so the secret is held once however many
+/// snapshots carry it: the token string and the JSON text (which contains it) are zeroized when
+/// the last clone is dropped, and `Debug` never shows either.
 #[derive(Clone)]
 pub struct AccessToken {
+    parts: Arc<Parts>,
+}
+
+/// The parts of an [`AccessToken`], shared by its clones.
+struct Parts {
     token: Zeroizing<String>,
     client_id: String,
     scopes: Vec<String>,
@@ -169,7 +175,7 @@ impl AccessToken {
         }
         let fields: TokenFields =
             serde_json::from_str(&json).map_err(|error| TokenError::from_json(&error))?;
-        Ok(Self {
+        Ok(Self::from_parts(Parts {
             token: Zeroizing::new(fields.token),
             client_id: fields.client_id,
             scopes: fields.scopes,
@@ -180,7 +186,13 @@ impl AccessToken {
             claims: OnceLock::new(),
             original_client_id: fields.original_client_id,
             json,
-        })
+        }))
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        Self {
+            parts: Arc::new(parts),
+        }
     }
 
     /// Starts building a token from its parts; the JSON text is produced as the reference's
@@ -202,45 +214,45 @@ impl AccessToken {
     /// The bearer token itself. Handle with care: it authorises as the caller.
     #[must_use]
     pub fn token(&self) -> &str {
-        &self.token
+        &self.parts.token
     }
 
     /// The OAuth client the token was issued to.
     #[must_use]
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.parts.client_id
     }
 
     /// The granted scopes.
     #[must_use]
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        &self.parts.scopes
     }
 
     /// Expiry in unix seconds, if the token has one.
     #[must_use]
     pub fn expires_at(&self) -> Option<i64> {
-        self.expires_at
+        self.parts.expires_at
     }
 
     /// The resource (audience) the token was issued for, if any.
     #[must_use]
     pub fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
+        self.parts.resource.as_deref()
     }
 
     /// The token's subject field, if any (distinct from the `sub` claim).
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.parts.subject.as_deref()
     }
 
     /// All claims, as decoded from the token (parsed on first use, then kept).
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        self.claims.get_or_init(|| {
+        self.parts.claims.get_or_init(|| {
             // The text was validated when the token was made; this cannot fail.
-            serde_json::from_str::<ClaimsOnly>(&self.json)
+            serde_json::from_str::<ClaimsOnly>(&self.parts.json)
                 .map(|only| only.claims)
                 .unwrap_or_default()
         })
@@ -249,20 +261,20 @@ impl AccessToken {
     /// The `sub` claim, the second input (after [`client_id`](Self::client_id)) of the task scope.
     #[must_use]
     pub fn sub_claim(&self) -> Option<&Value> {
-        self.sub.as_ref()
+        self.parts.sub.as_ref()
     }
 
     /// The `sub` claim when it is a string (`None` without one, or when it is of another JSON
     /// type: [`sub_claim`](Self::sub_claim) has those).
     #[must_use]
     pub fn sub_claim_str(&self) -> Option<&str> {
-        self.sub.as_ref().and_then(Value::as_str)
+        self.parts.sub.as_ref().and_then(Value::as_str)
     }
 
     /// The `sub` claim as the key layer reads it when it composes the task scope.
     #[must_use]
     pub fn sub(&self) -> SubClaim<'_> {
-        match &self.sub {
+        match &self.parts.sub {
             None => SubClaim::Absent,
             Some(Value::Null) => SubClaim::Null,
             Some(Value::Bool(value)) => SubClaim::Bool(*value),
@@ -290,19 +302,21 @@ impl AccessToken {
     /// The client id before any token exchange, if the token records one.
     #[must_use]
     pub fn original_client_id(&self) -> Option<&str> {
-        self.original_client_id.as_deref()
+        self.parts.original_client_id.as_deref()
     }
 
     /// The token as the reference's `access_token_json` text (byte-identical to what was parsed).
     #[must_use]
     pub fn json(&self) -> &str {
-        &self.json
+        &self.parts.json
     }
 
     /// Whether the token has expired at `now` (unix seconds): `expires_at` is set and `< now`.
     #[must_use]
     pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|expires_at| expires_at < now)
+        self.parts
+            .expires_at
+            .is_some_and(|expires_at| expires_at < now)
     }
 
     /// [`is_expired`](Self::is_expired) at the system clock's current time.
@@ -323,7 +337,7 @@ pub(crate) fn unix_now() -> i64 {
 
 impl PartialEq for AccessToken {
     fn eq(&self, other: &Self) -> bool {
-        self.json == other.json
+        self.parts.json == other.parts.json
     }
 }
 
@@ -335,11 +349,11 @@ impl fmt::Debug for AccessToken {
             .field("token", &"[redacted]")
             .field("client_id", &self.client_id())
             .field("scopes", &self.scopes())
-            .field("expires_at", &self.expires_at)
-            .field("resource", &self.resource)
-            .field("subject", &self.subject)
+            .field("expires_at", &self.parts.expires_at)
+            .field("resource", &self.parts.resource)
+            .field("subject", &self.parts.subject)
             .field("claims", &ClaimNames(self.claims()))
-            .field("original_client_id", &self.original_client_id)
+            .field("original_client_id", &self.parts.original_client_id)
             .finish()
     }
 }
@@ -445,7 +459,7 @@ impl AccessTokenBuilder {
     pub fn build(self) -> AccessToken {
         // Serialising strings and JSON values into memory cannot fail.
         let json = Zeroizing::new(serde_json::to_string(&self).unwrap_or_default());
-        AccessToken {
+        AccessToken::from_parts(Parts {
             sub: self
                 .claims
                 .iter()
@@ -460,7 +474,7 @@ impl AccessTokenBuilder {
             subject: self.subject,
             original_client_id: self.original_client_id,
             json,
-        }
+        })
     }
 }
 
