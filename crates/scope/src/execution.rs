@@ -22,7 +22,7 @@ use crate::leg::Leg;
 ///     TaskType::TOOL,
 ///     Component::new("my_tool"),
 /// );
-/// let key = ExecutionKey::new(&task, Leg::new(2));
+/// let key = ExecutionKey::new(task.clone(), Leg::new(2));
 /// assert_eq!(key.as_str(), "auth:client-a%7Cuser-1:T1:tool:my_tool#leg2");
 /// assert_eq!((key.task(), key.leg()), (task, Leg::new(2)));
 /// assert_eq!(ExecutionKey::parse(key.as_str())?, key);
@@ -38,10 +38,10 @@ pub struct ExecutionKey {
 impl ExecutionKey {
     /// The execution key of `leg` of `task`.
     #[must_use]
-    pub fn new(task: &TaskKey<'_>, leg: Leg) -> Self {
+    pub fn new(task: TaskKey<'_>, leg: Leg) -> Self {
         Self {
             text: task.execution_key(leg),
-            task: task.clone().into_owned(),
+            task: task.into_owned(),
             leg,
         }
     }
@@ -53,7 +53,7 @@ impl ExecutionKey {
     /// As [`TaskKey::parse_execution`].
     pub fn parse(key: &str) -> Result<Self, Error> {
         let (task, leg) = TaskKey::parse_execution(key)?;
-        Ok(Self::new(&task, leg))
+        Ok(Self::new(task, leg))
     }
 
     /// The key's text.
@@ -121,7 +121,7 @@ mod tests {
             for component in ["", "my_tool", "weather://{city}/current?units={units}"] {
                 for leg in [Leg::FIRST, Leg::new(2), Leg::new(u64::MAX)] {
                     let task = task(scope, component);
-                    let key = ExecutionKey::new(&task, leg);
+                    let key = ExecutionKey::new(task.clone(), leg);
                     assert_eq!(key.as_str(), task.execution_key(leg));
                     assert_eq!(key.task(), task);
                     assert_eq!(key.task().to_key(), task.to_key());
@@ -148,7 +148,7 @@ mod tests {
             let key = ExecutionKey::parse(text).unwrap();
             assert_eq!(key.as_str(), text);
             assert_eq!((key.task(), key.leg()), (task.clone(), leg));
-            assert_eq!(key, ExecutionKey::new(&task, leg));
+            assert_eq!(key, ExecutionKey::new(task.clone(), leg));
             assert_eq!(key.task().to_key(), task.to_key());
             assert_eq!(key.task().encoded_len(), task.encoded_len());
         }
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_scope() {
-        let key = ExecutionKey::new(&task(Some("secret-scope"), "x"), Leg::new(2));
+        let key = ExecutionKey::new(task(Some("secret-scope"), "x"), Leg::new(2));
         let shown = format!("{key:?}");
         assert!(shown.contains("T1") && !shown.contains("secret"), "{shown}");
     }

@@ -211,7 +211,7 @@ where
         let inner = &self.inner;
         // The execution key is written first: the other keys copy its encoded scope.
         let execution_key = ExecutionKey::new(
-            &TaskKey::new(scope, task.task_id, task.task_type, task.component),
+            TaskKey::new(scope, task.task_id, task.task_type, task.component),
             task.leg,
         );
         let key = execution_key.task();
