@@ -72,6 +72,8 @@ pub(crate) struct DemoArgs {
 #[derive(Debug)]
 pub(crate) struct Caller {
     pub(crate) token: Option<AccessToken>,
+    /// The `Authorization` header the caller sends with its token.
+    authorization: Option<String>,
     session_id: String,
     api_key: String,
     pub(crate) expiring: bool,
@@ -169,6 +171,9 @@ pub(crate) fn callers(count: usize, now: i64) -> Vec<Caller> {
                     .build()
             });
             Caller {
+                authorization: token
+                    .as_ref()
+                    .map(|token| format!("Bearer {}", token.token())),
                 token,
                 session_id: format!("session-{i}"),
                 api_key: format!("api-key-{i}-secret"),
@@ -191,17 +196,17 @@ pub(crate) async fn submit(
         .origin_request_id(request_id)
         .owning_tool_name("demo_tool");
     // The request's headers, captured as the reference does (every header, credentials too).
-    let bearer = caller
-        .token
-        .as_ref()
-        .map(|token| format!("Bearer {}", token.token()));
-    let mut request: Vec<(&str, &[u8])> = vec![
-        ("User-Agent", b"taskctx-demo"),
+    let request = [
+        ("User-Agent", b"taskctx-demo".as_slice()),
         ("X-Api-Key", caller.api_key.as_bytes()),
-    ];
-    if let Some(bearer) = &bearer {
-        request.push(("Authorization", bearer.as_bytes()));
-    }
+    ]
+    .into_iter()
+    .chain(
+        caller
+            .authorization
+            .as_ref()
+            .map(|authorization| ("Authorization", authorization.as_bytes())),
+    );
     builder = builder
         .capture_headers(request, glue.header_policy())
         .map_err(|e| Failure::input("could not capture the request headers", e))?;

@@ -187,17 +187,21 @@ impl SnapshotBuilder {
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
-        let pairs: Vec<(&str, &[u8])> = pairs.into_iter().collect();
-        for &(name, value) in &pairs {
+        let snapshot = &mut self.snapshot;
+        let trace = |&(name, value): &(&str, &[u8])| {
+            let field = if name.eq_ignore_ascii_case(TRACEPARENT) {
+                &mut snapshot.traceparent
+            } else if name.eq_ignore_ascii_case(TRACESTATE) {
+                &mut snapshot.tracestate
+            } else {
+                return;
+            };
             if let Ok(value) = std::str::from_utf8(value) {
-                if name.eq_ignore_ascii_case(TRACEPARENT) {
-                    self.snapshot.traceparent = Some(value.to_owned());
-                } else if name.eq_ignore_ascii_case(TRACESTATE) {
-                    self.snapshot.tracestate = Some(value.to_owned());
-                }
+                *field = Some(value.to_owned());
             }
-        }
-        self.snapshot.http_headers = Some(Headers::capture(pairs, policy)?);
+        };
+        let headers = Headers::capture(pairs.into_iter().inspect(trace), policy)?;
+        self.snapshot.http_headers = Some(headers);
         Ok(self)
     }
 
