@@ -68,8 +68,8 @@ pub(crate) struct DemoArgs {
     threads: usize,
 }
 
-/// A simulated caller: a token (or none), a session and an API key sent as a header.
-#[derive(Debug)]
+/// A simulated caller: a token (or none), a session and an API key sent as a header. `Debug`
+/// shows neither the API key nor the `Authorization` header.
 pub(crate) struct Caller {
     pub(crate) token: Option<AccessToken>,
     /// The `Authorization` header the caller sends with its token.
@@ -77,6 +77,16 @@ pub(crate) struct Caller {
     session_id: String,
     api_key: String,
     pub(crate) expiring: bool,
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("token", &self.token)
+            .field("session_id", &self.session_id)
+            .field("expiring", &self.expiring)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The header the demo's callers send their API key in, marked secret by the demo's header
