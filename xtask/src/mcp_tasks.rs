@@ -10,9 +10,11 @@
 //!   it is completed, at 1 and 32 tasks in flight.
 //!
 //! Each side runs on a fresh `redis-server` of its own, and only one fleet runs at a time (an idle
-//! Docket worker polls Redis). Around each timed run the server's statistics are reset
-//! (`CONFIG RESETSTAT`) and read (`INFO commandstats`): the commands and the server's own time
-//! they took, per task.
+//! Docket worker polls Redis). Around each timed run the server's CPU time is read (`INFO cpu`):
+//! its own time per task, everything it did included, is the Redis cost the bound is on. The
+//! server's statistics are reset (`CONFIG RESETSTAT`) and read (`INFO commandstats`) too, as
+//! diagnostics: the commands a task took and their time, with scripts apart (a command a script
+//! runs counts on its own line and again inside the script's time).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -51,11 +53,18 @@ pub(crate) struct Figures {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) polls_per_task: f64,
-    /// Redis commands per task (every client of the server: replicas, workers).
+    /// Redis commands per task (every client of the server: replicas, workers), those scripts
+    /// run included.
     pub(crate) redis_calls: f64,
-    /// The Redis server's own time per task (`INFO commandstats` usec), µs.
+    /// Of those, script calls (`EVAL`, `EVALSHA`, `FCALL` and their read-only forms) per task.
+    pub(crate) redis_scripts: f64,
+    /// `INFO commandstats` usec per task of every command but the script calls, µs: each
+    /// command's own time, once (a script's commands included, its Lua not).
     pub(crate) redis_us: f64,
-    /// The Redis server's CPU time per task (`INFO cpu`, user + system), µs.
+    /// `INFO commandstats` usec per task of the script calls, µs (their commands included).
+    pub(crate) redis_script_us: f64,
+    /// The Redis server's CPU time per task (`INFO cpu`, user + system), µs: what the bound is
+    /// on.
     pub(crate) redis_cpu_us: f64,
 }
 
@@ -73,7 +82,9 @@ impl Figures {
                 self.polls_per_task
             },
             redis_calls: self.redis_calls.min(other.redis_calls),
+            redis_scripts: self.redis_scripts.min(other.redis_scripts),
             redis_us: self.redis_us.min(other.redis_us),
+            redis_script_us: self.redis_script_us.min(other.redis_script_us),
             redis_cpu_us: self.redis_cpu_us.min(other.redis_cpu_us),
         };
         *self = best;
@@ -103,10 +114,10 @@ impl McpRows {
         (reference > 0.0).then(|| taskctx / reference)
     }
 
-    /// taskctx's Redis time per task over the reference's at `concurrency`.
+    /// taskctx's Redis CPU time per task over the reference's at `concurrency`.
     pub(crate) fn redis_ratio(&self, concurrency: usize) -> Option<f64> {
-        let taskctx = self.taskctx.get(&concurrency)?.redis_us;
-        let reference = self.reference.get(&concurrency)?.redis_us;
+        let taskctx = self.taskctx.get(&concurrency)?.redis_cpu_us;
+        let reference = self.reference.get(&concurrency)?.redis_cpu_us;
         (reference > 0.0).then(|| taskctx / reference)
     }
 }
@@ -146,12 +157,15 @@ pub(crate) fn run(python: &Path) -> Result<McpRows, String> {
             for concurrency in CONCURRENCIES {
                 let figures = measure(&load, &fleet, redis.port, concurrency)?;
                 eprintln!(
-                    "    {concurrency} in flight: {:.0} tasks/s, p99 {:.1} ms, {:.1} polls, Redis {:.1} commands and {:.0} µs a task",
+                    "    {concurrency} in flight: {:.0} tasks/s, p99 {:.1} ms, {:.1} polls; Redis a task: {:.0} µs of CPU, {:.1} commands ({:.1} scripts), {:.0} µs in commands and {:.0} µs in scripts",
                     figures.tasks_per_sec,
                     figures.p99_ms,
                     figures.polls_per_task,
+                    figures.redis_cpu_us,
                     figures.redis_calls,
-                    figures.redis_us
+                    figures.redis_scripts,
+                    figures.redis_us,
+                    figures.redis_script_us
                 );
                 let best = match side {
                     Side::Reference => &mut rows.reference,
@@ -327,7 +341,7 @@ fn measure(
         concurrency,
         &["--seconds", &SECONDS.to_string()],
     )?;
-    let (calls, usec) = command_stats(&redis_cli(redis_port, &["INFO", "commandstats"])?);
+    let stats = command_stats(&redis_cli(redis_port, &["INFO", "commandstats"])?);
     let cpu = cpu_seconds(&redis_cli(redis_port, &["INFO", "cpu"])?) - cpu_before;
     let number = |name: &str| {
         output
@@ -341,8 +355,10 @@ fn measure(
         p50_ms: number("p50_ms")?,
         p99_ms: number("p99_ms")?,
         polls_per_task: number("polls_per_task")?,
-        redis_calls: calls / tasks,
-        redis_us: usec / tasks,
+        redis_calls: (stats.calls + stats.script_calls) / tasks,
+        redis_scripts: stats.script_calls / tasks,
+        redis_us: stats.usec / tasks,
+        redis_script_us: stats.script_usec / tasks,
         redis_cpu_us: cpu * 1e6 / tasks,
     })
 }
@@ -399,12 +415,25 @@ fn cpu_seconds(info: &str) -> f64 {
         .sum()
 }
 
-/// The calls and usec of every command in `INFO commandstats`, but the statistics' own `CONFIG`
-/// and `INFO` (a command a script runs counts on its own line, and its time in the script's too).
-fn command_stats(info: &str) -> (f64, f64) {
-    let (mut calls, mut usec) = (0.0, 0.0);
+/// `INFO commandstats` summed: commands and script calls apart.
+#[derive(Debug, Default, PartialEq)]
+struct CommandStats {
+    /// Calls of every command but the script calls (a script's commands included).
+    calls: f64,
+    /// Their usec: each command's own time.
+    usec: f64,
+    /// Calls of `EVAL`, `EVALSHA`, `FCALL` and their read-only forms.
+    script_calls: f64,
+    /// Their usec, the time of the commands they ran included.
+    script_usec: f64,
+}
+
+/// The calls and usec of every command in `INFO commandstats`, script calls apart, but the
+/// statistics' own `CONFIG` and `INFO`.
+fn command_stats(info: &str) -> CommandStats {
+    let mut stats = CommandStats::default();
     for line in info.lines() {
-        let Some((command, stats)) = line
+        let Some((command, fields)) = line
             .trim()
             .strip_prefix("cmdstat_")
             .and_then(|rest| rest.split_once(':'))
@@ -415,16 +444,22 @@ fn command_stats(info: &str) -> (f64, f64) {
         if family == "config" || family == "info" {
             continue;
         }
-        for (name, value) in stats.split(',').filter_map(|pair| pair.split_once('=')) {
+        let script = matches!(
+            family,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        );
+        for (name, value) in fields.split(',').filter_map(|pair| pair.split_once('=')) {
             let value: f64 = value.parse().unwrap_or(0.0);
-            match name {
-                "calls" => calls += value,
-                "usec" => usec += value,
+            match (name, script) {
+                ("calls", false) => stats.calls += value,
+                ("usec", false) => stats.usec += value,
+                ("calls", true) => stats.script_calls += value,
+                ("usec", true) => stats.script_usec += value,
                 _ => {}
             }
         }
     }
-    (calls, usec)
+    stats
 }
 
 #[cfg(test)]
@@ -432,14 +467,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sums_command_stats_but_its_own() {
+    fn sums_command_stats_scripts_apart_but_its_own() {
         let info = "# Commandstats\r\n\
             cmdstat_get:calls=10,usec=25,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_hset:calls=2,usec=5,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\n\
             cmdstat_evalsha:calls=4,usec=100,usec_per_call=25.00,rejected_calls=0,failed_calls=1\r\n\
+            cmdstat_fcall_ro:calls=1,usec=7,usec_per_call=7.00,rejected_calls=0,failed_calls=0\r\n\
             cmdstat_config|resetstat:calls=1,usec=50,usec_per_call=50.00,rejected_calls=0,failed_calls=0\r\n\
             cmdstat_info:calls=3,usec=90,usec_per_call=30.00,rejected_calls=0,failed_calls=0\r\n";
-        assert_eq!(command_stats(info), (14.0, 125.0));
-        assert_eq!(command_stats(""), (0.0, 0.0));
+        assert_eq!(
+            command_stats(info),
+            CommandStats {
+                calls: 12.0,
+                usec: 30.0,
+                script_calls: 5.0,
+                script_usec: 107.0,
+            }
+        );
+        assert_eq!(command_stats(""), CommandStats::default());
     }
 
     #[test]
@@ -456,7 +501,9 @@ mod tests {
             p99_ms: p99,
             polls_per_task: rate / 10.0,
             redis_calls: calls,
+            redis_scripts: calls / 4.0,
             redis_us: us,
+            redis_script_us: us / 2.0,
             redis_cpu_us: us * 2.0,
         };
         let mut best = figures(100.0, 9.0, 20.0, 300.0);
@@ -469,7 +516,9 @@ mod tests {
                 p99_ms: 9.0,
                 polls_per_task: 12.0,
                 redis_calls: 20.0,
+                redis_scripts: 5.0,
                 redis_us: 250.0,
+                redis_script_us: 125.0,
                 redis_cpu_us: 500.0,
             }
         );

@@ -764,7 +764,7 @@ fn mcp_rows(mcp: &McpRows) -> String {
         };
         let _ = writeln!(
             out,
-            "| MCP tasks end to end, {concurrency} in flight | {} | {} | {} | `whoami` task created on replica 1, `tasks/get` on replica 2 every {} ms until completed (`mcp_load`), 2 replicas: fastmcp's with their Docket workers / taskctx's example server queueing on Redis, 2 workers; reference / taskctx: p50 {} ms, p99 {} ms, polls a task {}; Redis a task: {} commands, {} µs in commands (taskctx {}), {} µs of CPU |",
+            "| MCP tasks end to end, {concurrency} in flight | {} | {} | {} | `whoami` task created on replica 1, `tasks/get` on replica 2 every {} ms until completed (`mcp_load`), 2 replicas: fastmcp's with their Docket workers / taskctx's example server queueing on Redis, 2 workers; reference / taskctx: p50 {} ms, p99 {} ms, polls a task {}; Redis a task: {} µs of the server's CPU (taskctx {}); diagnostics (`INFO commandstats`): {} commands, of them {} script calls, {} µs in commands but scripts, {} µs in scripts (their commands included) |",
             reference.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
             taskctx.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
             ratio_of(
@@ -775,11 +775,13 @@ fn mcp_rows(mcp: &McpRows) -> String {
             pair(|side| side.p50_ms, 1),
             pair(|side| side.p99_ms, 1),
             pair(|side| side.polls_per_task, 1),
-            pair(|side| side.redis_calls, 1),
-            pair(|side| side.redis_us, 0),
+            pair(|side| side.redis_cpu_us, 0),
             mcp.redis_ratio(concurrency)
                 .map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.2}×")),
-            pair(|side| side.redis_cpu_us, 0),
+            pair(|side| side.redis_calls, 1),
+            pair(|side| side.redis_scripts, 1),
+            pair(|side| side.redis_us, 0),
+            pair(|side| side.redis_script_us, 0),
         );
     }
     out
@@ -795,7 +797,7 @@ fn mcp_targets(mcp: &McpRows) -> Vec<Target> {
             true,
         ),
         (
-            "Redis server time per MCP task, 32 in flight, vs the reference's",
+            "Redis server CPU time per MCP task, 32 in flight, vs the reference's",
             mcp.redis_ratio(32),
             0.1,
             false,
