@@ -86,6 +86,24 @@ async fn keys_and_ttls_as_redis_sees_them() {
         assert!((115_000..=120_000).contains(&left), "{key}: {left}");
     }
 
+    // Within a second of that slide a poll slides nothing; a second later, everything again.
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        server.command(&["PEXPIRE", key, "119500"]);
+    }
+    records.get(Some(&scope), &id).await.unwrap().unwrap();
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        let left = pttl(&server, key);
+        assert!((110_000..=119_500).contains(&left), "{key}: {left}");
+    }
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        server.command(&["PEXPIRE", key, "118900"]);
+    }
+    records.get(Some(&scope), &id).await.unwrap().unwrap();
+    for key in [record_key.as_str(), snapshot_key.as_str(), unfinished_key] {
+        let left = pttl(&server, key);
+        assert!((119_000..=120_000).contains(&left), "{key}: {left}");
+    }
+
     // Settling releases the scope's slot: its set (now empty) is gone.
     records
         .settle(Some(&scope), &id, &Outcome::Completed("{}".to_owned()))

@@ -125,7 +125,9 @@ impl TaskRecords {
         }
     }
 
-    /// The task's record; a poll: every key of the task gets its full TTL again.
+    /// The task's record; a poll: every key of the task gets its full TTL again, at most once a
+    /// second (a tenth of the TTL, when shorter), so the task lives at least its TTL less that
+    /// after any poll.
     ///
     /// # Errors
     /// [`RecordError::Store`], [`RecordError::Corrupt`].

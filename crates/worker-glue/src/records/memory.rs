@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use taskctx_scope::Leg;
 
-use super::state::{apply, now_ms};
+use super::state::{apply, now_ms, slide_due};
 use super::{
     Change, Creation, Effect, RecordFuture, RecordInit, TaskRecord, TaskRecordStore, TaskRef,
 };
@@ -86,9 +86,17 @@ impl TaskRecordStore for MemoryStore {
             let Some(stored) = map.live_record(&record_key, now) else {
                 return Ok(None);
             };
-            let expires_at = expiry(now, stored.record.ttl);
+            let record = stored.record.clone();
+            // A poll slides at most once a slide window (the Redis script's rule).
+            let left = stored
+                .expires_at
+                .map(|at| at.saturating_duration_since(now));
+            if !left.is_some_and(|left| slide_due(left, record.ttl)) {
+                return Ok(Some(record));
+            }
+            let expires_at = expiry(now, record.ttl);
             stored.expires_at = expires_at;
-            let (record, snapshot_keys) = (stored.record.clone(), stored.snapshot_keys.clone());
+            let snapshot_keys = stored.snapshot_keys.clone();
             for key in &snapshot_keys {
                 if let Some(entry) = map
                     .entries

@@ -63,7 +63,10 @@
 //!   died or stalled) lets another worker claim the task and run it again, so a task's code may
 //!   run more than once; its first settle is the one reported.
 //! - **Sliding TTL.** [`TaskRecords::get`] (a poll) gives every key of the task (record,
-//!   snapshot, the owner's count entry) the task's full TTL again, as the reference does.
+//!   snapshot, the owner's count entry) the task's full TTL again, as the reference does, at
+//!   most once a second (once a tenth of the TTL, when that is shorter): a poll less than that
+//!   after the last slide reads the record and writes nothing. After any poll the task lives at
+//!   least its TTL less that second.
 //! - **Audit without secrets.** Each lifecycle step is one `tracing` event with the task id and
 //!   the scope's [`ScopeFingerprint`](crate::ScopeFingerprint); never the scope, token, result or
 //!   input. `Debug` of a record shows the sizes of its result, error, inputs and status message,
@@ -313,7 +316,8 @@ impl TaskRecord {
     }
 
     /// The task's actual TTL: every key of the task lives this long after its creation or its
-    /// last poll ([`TaskRecords::get`]).
+    /// last poll ([`TaskRecords::get`]), less at most a second (a tenth of the TTL, when
+    /// shorter): a poll that soon after the last slide does not slide again.
     #[must_use]
     pub const fn ttl(&self) -> Ttl {
         self.ttl
@@ -763,7 +767,8 @@ pub trait TaskRecordStore: SnapshotStore {
     ) -> RecordFuture<'a, Creation>;
 
     /// The record of `task`, giving every key of the task (record, snapshot entries, the scope's
-    /// unfinished entry) its full TTL again.
+    /// unfinished entry) its full TTL again, unless they got it less than a second (a tenth of
+    /// the TTL, when shorter) ago.
     fn get_record<'a>(&'a self, task: TaskRef<'a>) -> RecordFuture<'a, Option<TaskRecord>>;
 
     /// Applies `change` to the record of `task` if [`Change`] allows it; returns what it did and

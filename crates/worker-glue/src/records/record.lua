@@ -2,10 +2,14 @@
 -- KEYS[1]: the record (a hash); KEYS[2]: the scope's unfinished tasks (a sorted set of task ids
 -- scored by expiry, unix ms); KEYS[3..]: the snapshot entries (create only).
 -- ARGV[1]: the operation; the rest depends on it. Every reply is {effect, record fields…}.
--- The rules mirror records/state.rs line for line.
+-- The rules mirror records/state.rs line for line (a poll's sliding: state.rs, slide_due).
 local rec, unfinished, op = KEYS[1], KEYS[2], ARGV[1]
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+-- The server's clock, unix ms: read only by the operations that need it.
+local function clock()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 
 -- Integers as text: Lua would print large numbers in exponent form.
 local function int(x)
@@ -16,16 +20,12 @@ local function terminal(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
 
--- The unfinished set lives as long as its latest entry.
-local function fit(key)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last == 2 then
-    redis.call('PEXPIREAT', key, last[2])
+-- The unfinished set lives at least as long as its latest entry: an entry just written to live
+-- `ms` more extends it when needed, and nothing shortens it.
+local function outlive(ms)
+  if redis.call('PTTL', unfinished) < ms then
+    redis.call('PEXPIRE', unfinished, int(ms))
   end
-end
-
-local function reply(effect)
-  return {effect, redis.call('HGETALL', rec)}
 end
 
 if op == 'create' then
@@ -34,6 +34,7 @@ if op == 'create' then
   if redis.call('EXISTS', rec) == 1 then
     return {'duplicate', {}}
   end
+  local now = clock()
   local ttl, limit, id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
   redis.call('ZREMRANGEBYSCORE', unfinished, '-inf', int(now))
   if limit > 0 and redis.call('ZCARD', unfinished) >= limit then
@@ -44,55 +45,87 @@ if op == 'create' then
     redis.call('SET', KEYS[i], ARGV[i + 5], 'EX', ttl)
     snapshot[#snapshot + 1] = KEYS[i]
   end
-  redis.call('HSET', rec, 'status', 'working', 'created', int(now), 'updated', int(now), 'ttl', int(ttl),
-    'poll', ARGV[5], 'leg', 1, 'cancel', 0, 'claims', 0, 'keys', cjson.encode(snapshot))
+  local fields = {'status', 'working', 'created', int(now), 'updated', int(now), 'ttl', int(ttl),
+    'poll', ARGV[5], 'leg', '1', 'cancel', '0', 'claims', '0', 'keys', cjson.encode(snapshot)}
   if ARGV[6] == '1' then
-    redis.call('HSET', rec, 'msg', ARGV[7])
+    fields[#fields + 1] = 'msg'
+    fields[#fields + 1] = ARGV[7]
   end
+  redis.call('HSET', rec, unpack(fields))
   redis.call('EXPIRE', rec, ttl)
   redis.call('ZADD', unfinished, int(now + ttl * 1000), id)
-  fit(unfinished)
-  return reply('created')
+  outlive(ttl * 1000)
+  return {'created', fields}
 end
 
-if redis.call('EXISTS', rec) == 0 then
+-- Every other operation reads the whole record once, keeps `fields` in step with each write,
+-- and replies with it.
+local stored = redis.call('HGETALL', rec)
+if #stored == 0 then
   return {'missing', {}}
+end
+local fields = {}
+for i = 1, #stored, 2 do
+  fields[stored[i]] = stored[i + 1]
 end
 local id = ARGV[2]
 
-if op == 'get' then
-  -- A poll: every key of the task lives its full TTL again.
-  local ttl = tonumber(redis.call('HGET', rec, 'ttl'))
-  redis.call('EXPIRE', rec, ttl)
-  for _, key in ipairs(cjson.decode(redis.call('HGET', rec, 'keys') or '[]')) do
-    redis.call('EXPIRE', key, ttl)
+local function reply(effect)
+  local flat = {}
+  for field, value in pairs(fields) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
   end
-  if redis.call('ZADD', unfinished, 'XX', 'CH', int(now + ttl * 1000), id) == 1 then
-    fit(unfinished)
+  return {effect, flat}
+end
+
+if op == 'get' then
+  -- A poll: every key of the task lives its full TTL again, unless it slid less than a second
+  -- (a tenth of the TTL, when shorter) ago (state.rs: slide_due).
+  local ttl = tonumber(fields.ttl)
+  if ttl then
+    local ttl_ms = ttl * 1000
+    if redis.call('PTTL', rec) <= ttl_ms - math.min(1000, math.floor(ttl_ms / 10)) then
+      redis.call('EXPIRE', rec, ttl)
+      for _, key in ipairs(cjson.decode(fields.keys or '[]')) do
+        redis.call('EXPIRE', key, ttl)
+      end
+      if redis.call('ZADD', unfinished, 'XX', 'CH', int(clock() + ttl_ms), id) == 1 then
+        outlive(ttl_ms)
+      end
+    end
   end
   return reply('applied')
 end
 
-local status = redis.call('HGET', rec, 'status')
-local worker = redis.call('HGET', rec, 'lease_worker')
+local status, worker = fields.status, fields.lease_worker
 
-local function touch()
-  redis.call('HSET', rec, 'updated', int(now))
+-- HSET of field-value pairs, kept in `fields`.
+local function set(...)
+  redis.call('HSET', rec, ...)
+  local args = {...}
+  for i = 1, #args, 2 do
+    fields[args[i]] = tostring(args[i + 1])
+  end
 end
 
-local function settle(new_status, field, body)
-  redis.call('HSET', rec, 'status', new_status, 'updated', int(now))
-  if field then
-    redis.call('HSET', rec, field, body)
+-- HDEL, kept in `fields`.
+local function del(...)
+  redis.call('HDEL', rec, ...)
+  for _, field in ipairs({...}) do
+    fields[field] = nil
   end
-  redis.call('HDEL', rec, 'lease_worker', 'lease_until')
-  redis.call('ZREM', unfinished, id)
-  fit(unfinished)
+end
+
+local function drop_lease()
+  if fields.lease_worker or fields.lease_until then
+    del('lease_worker', 'lease_until')
+  end
 end
 
 if op == 'release' then
   if worker == ARGV[3] then
-    redis.call('HDEL', rec, 'lease_worker', 'lease_until')
+    drop_lease()
     return reply('applied')
   end
   return reply('lease_lost')
@@ -101,12 +134,28 @@ end
 if terminal(status) then
   return reply('already_settled')
 end
+local now = clock()
+
+local function touch()
+  set('updated', int(now))
+end
+
+-- Settles the task: its status (and `field` = `body`), without its lease or unfinished entry.
+local function settle(new_status, field, body)
+  if field then
+    set('status', new_status, 'updated', int(now), field, body)
+  else
+    set('status', new_status, 'updated', int(now))
+  end
+  drop_lease()
+  redis.call('ZREM', unfinished, id)
+end
 
 if op == 'message' then
   if ARGV[3] == '1' then
-    redis.call('HSET', rec, 'msg', ARGV[4])
+    set('msg', ARGV[4])
   else
-    redis.call('HDEL', rec, 'msg')
+    del('msg')
   end
   touch()
   return reply('applied')
@@ -114,44 +163,42 @@ elseif op == 'request' then
   -- A request already answered stays answered: a rerun asking again finds its response.
   local open = false
   for i = 3, #ARGV, 2 do
-    if redis.call('HEXISTS', rec, 'res:' .. ARGV[i]) == 0 then
-      redis.call('HSET', rec, 'req:' .. ARGV[i], ARGV[i + 1])
+    if not fields['res:' .. ARGV[i]] then
+      set('req:' .. ARGV[i], ARGV[i + 1])
       open = true
     end
   end
   if open then
-    redis.call('HSET', rec, 'status', 'input_required')
+    set('status', 'input_required')
   end
   touch()
   return reply('applied')
 elseif op == 'provide' then
   for i = 3, #ARGV, 2 do
-    if redis.call('HEXISTS', rec, 'req:' .. ARGV[i]) == 0 then
+    if not fields['req:' .. ARGV[i]] then
       return reply('unexpected_input')
     end
   end
   for i = 3, #ARGV, 2 do
-    redis.call('HDEL', rec, 'req:' .. ARGV[i])
-    redis.call('HSET', rec, 'res:' .. ARGV[i], ARGV[i + 1])
+    del('req:' .. ARGV[i])
+    set('res:' .. ARGV[i], ARGV[i + 1])
   end
   if status == 'input_required' then
     local open = false
-    for _, field in ipairs(redis.call('HKEYS', rec)) do
+    for field in pairs(fields) do
       if string.sub(field, 1, 4) == 'req:' then
         open = true
         break
       end
     end
     if not open then
-      redis.call('HSET', rec, 'status', 'working')
-      redis.call('HINCRBY', rec, 'leg', 1)
+      set('status', 'working', 'leg', int(tonumber(fields.leg) + 1))
     end
   end
   touch()
   return reply('applied')
 elseif op == 'cancel' then
-  redis.call('HSET', rec, 'cancel', 1)
-  settle('cancelled')
+  settle('cancelled', 'cancel', '1')
   return reply('applied')
 elseif op == 'settle' then
   -- ARGV[3]: completed, failed or cancelled; ARGV[4]: the result or error.
@@ -165,22 +212,22 @@ elseif op == 'settle' then
   return reply('applied')
 elseif op == 'claim' then
   -- ARGV[3]: the worker; ARGV[4]: the lease (ms).
-  local until_ms = tonumber(redis.call('HGET', rec, 'lease_until') or '0')
+  local until_ms = tonumber(fields.lease_until or '0')
   if worker and worker ~= ARGV[3] and until_ms > now then
     return reply('lease_held')
   end
-  redis.call('HSET', rec, 'lease_worker', ARGV[3], 'lease_until', int(now + tonumber(ARGV[4])))
-  redis.call('HINCRBY', rec, 'claims', 1)
+  set('lease_worker', ARGV[3], 'lease_until', int(now + tonumber(ARGV[4])),
+    'claims', int((tonumber(fields.claims) or 0) + 1))
   return reply('applied')
 elseif op == 'renew' then
   if worker ~= ARGV[3] then
     return reply('lease_lost')
   end
-  redis.call('HSET', rec, 'lease_until', int(now + tonumber(ARGV[4])))
+  set('lease_until', int(now + tonumber(ARGV[4])))
   return reply('applied')
 elseif op == 'abandoned' then
   -- ARGV[3]: the error.
-  local until_ms = tonumber(redis.call('HGET', rec, 'lease_until') or '0')
+  local until_ms = tonumber(fields.lease_until or '0')
   if worker and until_ms <= now then
     settle('failed', 'error', ARGV[3])
     return reply('applied')

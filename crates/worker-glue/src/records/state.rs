@@ -6,6 +6,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use taskctx_scope::Leg;
 
 use super::{Change, Effect, Lease, Outcome, TaskRecord, TaskStatus};
+use crate::store::Ttl;
+
+/// The longest a poll may leave a task's TTL unslid: a second.
+const SLIDE_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether a poll slides a task's keys, which have `left` to live: unless they slid less than a
+/// slide window ago (a second, or a tenth of the TTL when that is shorter). A poll thus keeps a
+/// task for its TTL less at most that window, and most polls of a busy task write nothing.
+pub(crate) fn slide_due(left: Duration, ttl: Ttl) -> bool {
+    let ttl = ttl.as_duration();
+    left <= ttl.saturating_sub(SLIDE_AT_MOST_EVERY.min(ttl / 10))
+}
 
 /// Unix milliseconds now, by this process's clock (the memory store's clock).
 pub(crate) fn now_ms() -> u64 {
@@ -147,6 +159,21 @@ mod tests {
     fn record() -> TaskRecord {
         let ttl = Ttl::from_secs(60).unwrap_or_else(|| unreachable!("a valid TTL"));
         TaskRecord::new(1_000, ttl, Duration::from_secs(1), Leg::FIRST)
+    }
+
+    #[test]
+    fn a_poll_slides_once_a_window() {
+        let ttl = |secs| Ttl::from_secs(secs).unwrap_or_else(|| unreachable!("a valid TTL"));
+        let ms = Duration::from_millis;
+        assert!(!slide_due(ms(60_000), ttl(60)));
+        assert!(!slide_due(ms(59_001), ttl(60)));
+        assert!(slide_due(ms(59_000), ttl(60)));
+        assert!(slide_due(ms(5_000), ttl(60)));
+        // Short TTLs slide after a tenth of themselves.
+        assert!(!slide_due(ms(1_901), ttl(2)));
+        assert!(slide_due(ms(1_800), ttl(2)));
+        assert!(!slide_due(ms(901), ttl(1)));
+        assert!(slide_due(ms(900), ttl(1)));
     }
 
     #[test]

@@ -352,6 +352,29 @@ pub(crate) async fn get_slides_the_ttl(glue: &TaskGlue, records: &TaskRecords) {
     assert_eq!(glue.store().load(&snapshot_key).await.unwrap(), None);
 }
 
+/// A poll within a second of the last slide reads the record and slides nothing.
+pub(crate) async fn get_slides_once_a_second(glue: &TaskGlue, records: &TaskRecords) {
+    let id = new_id();
+    let created = std::time::Instant::now();
+    create(records, None, &id, 60, 0).await.unwrap();
+    let snapshot_key = glue.keys().snapshot_key(None, &id);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let polled = records.get(None, &id).await.unwrap().unwrap();
+    assert_eq!(polled.ttl().secs(), 60);
+    let left = glue
+        .store()
+        .load_with_ttl(&snapshot_key)
+        .await
+        .unwrap()
+        .unwrap()
+        .ttl
+        .unwrap();
+    // A stalled machine may have taken the poll past the second: then it slid, rightly.
+    if created.elapsed() < Duration::from_millis(900) {
+        assert!(left <= Duration::from_millis(59_750), "slid: {left:?}");
+    }
+}
+
 /// Two workers claim one task: one wins. An expired lease is claimed again by another worker,
 /// the first one's renew fails, and an abandoned task can be settled as failed.
 pub(crate) async fn leases(records: &TaskRecords) {
@@ -699,4 +722,5 @@ pub(crate) async fn full_contract(glue: &TaskGlue, records: &TaskRecords, second
     unknown_tasks_are_none(records).await;
     debug_hides_user_data(records).await;
     get_slides_the_ttl(glue, records).await;
+    get_slides_once_a_second(glue, records).await;
 }
