@@ -58,17 +58,44 @@ if op == 'create' then
   return {'created', fields}
 end
 
--- Every other operation reads the whole record once, keeps `fields` in step with each write,
--- and replies with it.
+-- Every other operation reads the whole record once.
 local stored = redis.call('HGETALL', rec)
 if #stored == 0 then
   return {'missing', {}}
 end
+local id = ARGV[2]
+
+if op == 'get' then
+  -- A poll: every key of the task lives its full TTL again, unless it slid less than a second
+  -- (a tenth of the TTL, when shorter) ago (state.rs: slide_due).
+  local ttl, keys
+  for i = 1, #stored, 2 do
+    if stored[i] == 'ttl' then
+      ttl = tonumber(stored[i + 1])
+    elseif stored[i] == 'keys' then
+      keys = stored[i + 1]
+    end
+  end
+  if ttl then
+    local ttl_ms = ttl * 1000
+    if redis.call('PTTL', rec) <= ttl_ms - math.min(1000, math.floor(ttl_ms / 10)) then
+      redis.call('EXPIRE', rec, ttl)
+      for _, key in ipairs(cjson.decode(keys or '[]')) do
+        redis.call('EXPIRE', key, ttl)
+      end
+      if redis.call('ZADD', unfinished, 'XX', 'CH', int(clock() + ttl_ms), id) == 1 then
+        outlive(ttl_ms)
+      end
+    end
+  end
+  return {'applied', stored}
+end
+
+-- A change keeps `fields` in step with each write and replies with it.
 local fields = {}
 for i = 1, #stored, 2 do
   fields[stored[i]] = stored[i + 1]
 end
-local id = ARGV[2]
 
 local function reply(effect)
   local flat = {}
@@ -77,25 +104,6 @@ local function reply(effect)
     flat[#flat + 1] = value
   end
   return {effect, flat}
-end
-
-if op == 'get' then
-  -- A poll: every key of the task lives its full TTL again, unless it slid less than a second
-  -- (a tenth of the TTL, when shorter) ago (state.rs: slide_due).
-  local ttl = tonumber(fields.ttl)
-  if ttl then
-    local ttl_ms = ttl * 1000
-    if redis.call('PTTL', rec) <= ttl_ms - math.min(1000, math.floor(ttl_ms / 10)) then
-      redis.call('EXPIRE', rec, ttl)
-      for _, key in ipairs(cjson.decode(fields.keys or '[]')) do
-        redis.call('EXPIRE', key, ttl)
-      end
-      if redis.call('ZADD', unfinished, 'XX', 'CH', int(clock() + ttl_ms), id) == 1 then
-        outlive(ttl_ms)
-      end
-    end
-  end
-  return reply('applied')
 end
 
 local status, worker = fields.status, fields.lease_worker
