@@ -63,16 +63,15 @@ if op == 'create' then
   return {'created', fields}
 end
 
--- Every other operation reads the whole record once.
-local stored = redis.call('HGETALL', rec)
-if #stored == 0 then
-  return {'missing', {}}
-end
 local id = ARGV[2]
 
 if op == 'get' then
   -- A poll: every key of the task lives its full TTL again, unless it slid less than a second
   -- (a tenth of the TTL, when shorter) ago (state.rs: slide_due).
+  local stored = redis.call('HGETALL', rec)
+  if #stored == 0 then
+    return {'missing', {}}
+  end
   local ttl, keys
   for i = 1, #stored, 2 do
     if stored[i] == 'ttl' then
@@ -96,43 +95,20 @@ if op == 'get' then
   return {'applied', stored}
 end
 
--- A change keeps `fields` in step with each write and replies with it.
-local fields = {}
-for i = 1, #stored, 2 do
-  fields[stored[i]] = stored[i + 1]
+-- A change reads the fields its rules need, writes, and replies with the whole record.
+local got = redis.call('HMGET', rec, 'status', 'lease_worker', 'lease_until', 'claims', 'leg')
+local status, worker, lease_until = got[1], got[2], got[3]
+if not status and redis.call('EXISTS', rec) == 0 then
+  return {'missing', {}}
 end
 
 local function reply(effect)
-  local flat = {}
-  for field, value in pairs(fields) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = value
-  end
-  return {effect, flat}
-end
-
-local status, worker = fields.status, fields.lease_worker
-
--- HSET of field-value pairs, kept in `fields`.
-local function set(...)
-  redis.call('HSET', rec, ...)
-  local args = {...}
-  for i = 1, #args, 2 do
-    fields[args[i]] = tostring(args[i + 1])
-  end
-end
-
--- HDEL, kept in `fields`.
-local function del(...)
-  redis.call('HDEL', rec, ...)
-  for _, field in ipairs({...}) do
-    fields[field] = nil
-  end
+  return {effect, redis.call('HGETALL', rec)}
 end
 
 local function drop_lease()
-  if fields.lease_worker or fields.lease_until then
-    del('lease_worker', 'lease_until')
+  if worker or lease_until then
+    redis.call('HDEL', rec, 'lease_worker', 'lease_until')
   end
 end
 
@@ -150,15 +126,15 @@ end
 local now = clock()
 
 local function touch()
-  set('updated', int(now))
+  redis.call('HSET', rec, 'updated', int(now))
 end
 
 -- Settles the task: its status (and `field` = `body`), without its lease or unfinished entry.
 local function settle(new_status, field, body)
   if field then
-    set('status', new_status, 'updated', int(now), field, body)
+    redis.call('HSET', rec, 'status', new_status, 'updated', int(now), field, body)
   else
-    set('status', new_status, 'updated', int(now))
+    redis.call('HSET', rec, 'status', new_status, 'updated', int(now))
   end
   drop_lease()
   redis.call('ZREM', unfinished, id)
@@ -166,9 +142,9 @@ end
 
 if op == 'message' then
   if ARGV[3] == '1' then
-    set('msg', ARGV[4])
+    redis.call('HSET', rec, 'msg', ARGV[4])
   else
-    del('msg')
+    redis.call('HDEL', rec, 'msg')
   end
   touch()
   return reply('applied')
@@ -176,36 +152,36 @@ elseif op == 'request' then
   -- A request already answered stays answered: a rerun asking again finds its response.
   local open = false
   for i = 3, #ARGV, 2 do
-    if not fields['res:' .. ARGV[i]] then
-      set('req:' .. ARGV[i], ARGV[i + 1])
+    if redis.call('HEXISTS', rec, 'res:' .. ARGV[i]) == 0 then
+      redis.call('HSET', rec, 'req:' .. ARGV[i], ARGV[i + 1])
       open = true
     end
   end
   if open then
-    set('status', 'input_required')
+    redis.call('HSET', rec, 'status', 'input_required')
   end
   touch()
   return reply('applied')
 elseif op == 'provide' then
   for i = 3, #ARGV, 2 do
-    if not fields['req:' .. ARGV[i]] then
+    if redis.call('HEXISTS', rec, 'req:' .. ARGV[i]) == 0 then
       return reply('unexpected_input')
     end
   end
   for i = 3, #ARGV, 2 do
-    del('req:' .. ARGV[i])
-    set('res:' .. ARGV[i], ARGV[i + 1])
+    redis.call('HDEL', rec, 'req:' .. ARGV[i])
+    redis.call('HSET', rec, 'res:' .. ARGV[i], ARGV[i + 1])
   end
   if status == 'input_required' then
     local open = false
-    for field in pairs(fields) do
+    for _, field in ipairs(redis.call('HKEYS', rec)) do
       if string.sub(field, 1, 4) == 'req:' then
         open = true
         break
       end
     end
     if not open then
-      set('status', 'working', 'leg', int(tonumber(fields.leg) + 1))
+      redis.call('HSET', rec, 'status', 'working', 'leg', int(tonumber(got[5]) + 1))
     end
   end
   touch()
@@ -225,22 +201,22 @@ elseif op == 'settle' then
   return reply('applied')
 elseif op == 'claim' then
   -- ARGV[3]: the worker; ARGV[4]: the lease (ms).
-  local until_ms = tonumber(fields.lease_until or '0')
+  local until_ms = tonumber(lease_until or '0')
   if worker and worker ~= ARGV[3] and until_ms > now then
     return reply('lease_held')
   end
-  set('lease_worker', ARGV[3], 'lease_until', int(now + tonumber(ARGV[4])),
-    'claims', int((tonumber(fields.claims) or 0) + 1))
+  redis.call('HSET', rec, 'lease_worker', ARGV[3], 'lease_until', int(now + tonumber(ARGV[4])),
+    'claims', int((tonumber(got[4]) or 0) + 1))
   return reply('applied')
 elseif op == 'renew' then
   if worker ~= ARGV[3] then
     return reply('lease_lost')
   end
-  set('lease_until', int(now + tonumber(ARGV[4])))
+  redis.call('HSET', rec, 'lease_until', int(now + tonumber(ARGV[4])))
   return reply('applied')
 elseif op == 'abandoned' then
   -- ARGV[3]: the error.
-  local until_ms = tonumber(fields.lease_until or '0')
+  local until_ms = tonumber(lease_until or '0')
   if worker and until_ms <= now then
     settle('failed', 'error', ARGV[3])
     return reply('applied')
