@@ -3,11 +3,11 @@
 -- scored by expiry, unix ms); KEYS[3..]: the snapshot entries (create only).
 -- ARGV[1]: the operation; the rest depends on it. Every reply is {effect, record fields…}.
 -- The rules mirror records/state.rs line for line (a poll's sliding: state.rs, slide_due).
--- Each operation reads the record once and writes only what changes: a poll within a second of
--- the last slide is one HGETALL and one PTTL. Measured with `cargo xtask bench --reference --only
--- mcp-tasks` (32 in flight, same machine): the Redis server's CPU a task went from 194-203 µs to
--- 160-171 µs, and its commands from 46 to 26, against scripts that slid on every poll and
--- re-read the record after each change.
+-- A poll within a second of the last slide is one HGETALL and one PTTL; a change reads its few
+-- fields with one HMGET and reads the time only when it writes one. Measured with `cargo xtask
+-- bench --reference --only mcp-tasks` (32 in flight, alternating runs on one machine): the Redis
+-- server's CPU a task went from 162-176 µs to 147-157 µs, its commands from 46 to 28, against a
+-- script that slid on every poll and read each field with its own HGET.
 local rec, unfinished, op = KEYS[1], KEYS[2], ARGV[1]
 
 -- The server's clock, unix ms: read only by the operations that need it.
