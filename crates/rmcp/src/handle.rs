@@ -186,7 +186,7 @@ impl TaskHandle {
         }
     }
 
-    /// The task's record (a read slides its TTL, as a poll does).
+    /// The task's record (a read may slide its TTL, as a poll does).
     pub(crate) async fn record(&self) -> Result<Option<TaskRecord>, RecordError> {
         let inner = &self.inner;
         inner

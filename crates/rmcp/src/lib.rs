@@ -139,8 +139,9 @@
 //!   `completed`, or the reverse. `tasks/cancel` on any replica reaches the running task, wherever
 //!   it runs, within one watch interval (1 s at most by default).
 //! - **Bounded.** The TTL a creator asks for is clamped to a configured maximum and the
-//!   `CreateTaskResult` announces the real one; polling slides it. Each scope has at most a
-//!   configured number of unfinished tasks, counted atomically across replicas.
+//!   `CreateTaskResult` announces the real one; polling slides it (at most once a second).
+//!   Each scope has at most a configured number of unfinished tasks, counted atomically across
+//!   replicas.
 //! - **Runs as the caller.** The tool's future runs inside the context restored from the stored
 //!   snapshot (the same path a remote worker takes): `access_token()` and the other accessors of
 //!   `taskctx-worker-glue` work anywhere in it, and only there (a child task keeps the context

@@ -111,8 +111,10 @@ struct Limits {
 ///
 /// - **TTL.** The TTL a creator asks for (`TaskOptions::ttl_ms`, `None`: unlimited) is rounded up
 ///   to whole seconds and clamped to [`max_ttl`](Self::max_ttl) (default: the glue's key TTL);
-///   the `CreateTaskResult` announces the TTL the task really has. Each `tasks/get` slides the
-///   TTL of the record and the snapshot, so an owner that polls never loses sight of its task.
+///   the `CreateTaskResult` announces the TTL the task really has, counted from its creation.
+///   A `tasks/get` slides the TTL of the record and the snapshot again (at most once a second,
+///   or a tenth of the TTL when that is shorter), so an owner that polls never loses sight of
+///   its task: after a poll, the task lives at least its TTL less that window.
 ///   A task still running when its TTL has elapsed is stopped and settles as `failed`.
 /// - **Unfinished tasks per scope.** At most [`max_unfinished`](Self::max_unfinished) (default
 ///   [`DEFAULT_MAX_UNFINISHED`]) unfinished tasks per scope, counted atomically in the store
