@@ -31,6 +31,8 @@ use taskctx_tests::redis::RedisServer;
 /// The two-replica test, whose replicas are processes of their own running it again with the
 /// store's URL in [`REPLICA_STORE_ENV`].
 const TWO_REPLICAS: &str = "fastmcp_client_creates_on_one_replica_and_polls_another";
+/// The cancel test, whose replicas are processes of their own as the two-replica test's are.
+const CANCEL_ON_TWO: &str = "fastmcp_client_cancels_on_another_replica";
 const REPLICA_STORE_ENV: &str = "TASKCTX_RMCP_PYTHON_REPLICA_STORE";
 
 /// Runs the client script with `request` on stdin and returns its JSON answer.
@@ -121,6 +123,35 @@ async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
     assert_eq!(report["caller"]["client_id"], "client-a", "{report}");
     assert_eq!(report["task_id"], answer["task_id"], "{report}");
     assert_eq!(report["pid"], one.pid(), "ran in replica 1: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the interop venv: run `cargo xtask interop`"]
+async fn fastmcp_client_cancels_on_another_replica() {
+    if let Ok(store) = std::env::var(REPLICA_STORE_ENV) {
+        return serve_as_replica(&store).await;
+    }
+    // `wait` runs in replica 1 until it sees a cancel; the client cancels through replica 2.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let one = Process::start(CANCEL_ON_TWO, &[(REPLICA_STORE_ENV, &url)]);
+    let two = Process::start(CANCEL_ON_TWO, &[(REPLICA_STORE_ENV, &url)]);
+    let request = json!({
+        "url": one.ready(),
+        "poll_url": two.ready(),
+        "token": TOKEN_A,
+        "tool": "wait",
+        "cancel": true,
+    });
+    let answer = tokio::task::spawn_blocking(move || run_client(&request))
+        .await
+        .expect("the client runs");
+    assert_eq!(answer.get("error"), None, "{answer}");
+    assert_eq!(answer["status"], "cancelled", "{answer}");
+    let statuses = answer["statuses"].as_array().expect("the polls");
+    let (last, before) = statuses.split_last().expect("at least one poll");
+    assert_eq!(last, "cancelled", "{answer}");
+    assert!(before.iter().all(|status| status == "working"), "{answer}");
 }
 
 /// A replica process of the two-replica test: serves, with the shim, until the test is gone.
