@@ -98,20 +98,7 @@ async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
     if let Ok(store) = std::env::var(REPLICA_STORE_ENV) {
         return serve_as_replica(&store).await;
     }
-    // Two replicas (two processes, each an `OwnedTasks` and a server) over one Redis.
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let one = Process::start(TWO_REPLICAS, &[(REPLICA_STORE_ENV, &url)]);
-    let two = Process::start(TWO_REPLICAS, &[(REPLICA_STORE_ENV, &url)]);
-    let request = json!({
-        "url": one.ready(),
-        "poll_url": two.ready(),
-        "token": TOKEN_A,
-        "tool": "whoami_slow",
-    });
-    let answer = tokio::task::spawn_blocking(move || run_client(&request))
-        .await
-        .expect("the client runs");
+    let (answer, replica_one) = across_two_replicas(TWO_REPLICAS, "whoami_slow", false).await;
     assert_eq!(answer.get("error"), None, "{answer}");
     assert_eq!(answer["status"], "completed", "{answer}");
     let report: Value = serde_json::from_str(
@@ -122,7 +109,7 @@ async fn fastmcp_client_creates_on_one_replica_and_polls_another() {
     .expect("the report is JSON");
     assert_eq!(report["caller"]["client_id"], "client-a", "{report}");
     assert_eq!(report["task_id"], answer["task_id"], "{report}");
-    assert_eq!(report["pid"], one.pid(), "ran in replica 1: {report}");
+    assert_eq!(report["pid"], replica_one, "ran in replica 1: {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,20 +119,7 @@ async fn fastmcp_client_cancels_on_another_replica() {
         return serve_as_replica(&store).await;
     }
     // `wait` runs in replica 1 until it sees a cancel; the client cancels through replica 2.
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let one = Process::start(CANCEL_ON_TWO, &[(REPLICA_STORE_ENV, &url)]);
-    let two = Process::start(CANCEL_ON_TWO, &[(REPLICA_STORE_ENV, &url)]);
-    let request = json!({
-        "url": one.ready(),
-        "poll_url": two.ready(),
-        "token": TOKEN_A,
-        "tool": "wait",
-        "cancel": true,
-    });
-    let answer = tokio::task::spawn_blocking(move || run_client(&request))
-        .await
-        .expect("the client runs");
+    let (answer, _) = across_two_replicas(CANCEL_ON_TWO, "wait", true).await;
     assert_eq!(answer.get("error"), None, "{answer}");
     assert_eq!(answer["status"], "cancelled", "{answer}");
     let statuses = answer["statuses"].as_array().expect("the polls");
@@ -154,7 +128,28 @@ async fn fastmcp_client_cancels_on_another_replica() {
     assert!(before.iter().all(|status| status == "working"), "{answer}");
 }
 
-/// A replica process of the two-replica test: serves, with the shim, until the test is gone.
+/// Runs the client as caller A with `tool` on replica 1 and polls (and with `cancel`, cancels)
+/// through replica 2: two processes running `test` again, each an `OwnedTasks` and a server,
+/// over one Redis. Returns the client's answer and replica 1's process id.
+async fn across_two_replicas(test: &str, tool: &str, cancel: bool) -> (Value, u32) {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let one = Process::start(test, &[(REPLICA_STORE_ENV, &url)]);
+    let two = Process::start(test, &[(REPLICA_STORE_ENV, &url)]);
+    let request = json!({
+        "url": one.ready(),
+        "poll_url": two.ready(),
+        "token": TOKEN_A,
+        "tool": tool,
+        "cancel": cancel,
+    });
+    let answer = tokio::task::spawn_blocking(move || run_client(&request))
+        .await
+        .expect("the client runs");
+    (answer, one.pid())
+}
+
+/// A replica process of the two-replica tests: serves, with the shim, until the test is gone.
 async fn serve_as_replica(store: &str) {
     exit_with_the_test();
     let replica =
