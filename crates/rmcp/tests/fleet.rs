@@ -231,16 +231,7 @@ async fn one_server_over(url: &str) {
     // after it got the response (its run dropped: no settle, no more renewals); the code run
     // again by another worker asks under the same key and gets the stored response at once,
     // with no new `tasks/update`.
-    let colour_request = || -> rmcp::model::InputRequest {
-        serde_json::from_value(json!({
-            "method": "elicitation/create",
-            "params": {
-                "message": "Which colour?",
-                "requestedSchema": {"type": "object", "properties": {}},
-            },
-        }))
-        .expect("an elicitation request")
-    };
+    let colour_request = || common::elicitation("Which colour?");
     let (got, answered) = tokio::sync::oneshot::channel();
     let asking = tokio::spawn({
         let first = tasks(url).lease(Duration::from_millis(300));

@@ -215,14 +215,7 @@ async fn run_tool(
 }
 
 fn colour_request() -> InputRequest {
-    serde_json::from_value(json!({
-        "method": "elicitation/create",
-        "params": {
-            "message": "Which colour?",
-            "requestedSchema": {"type": "object", "properties": {}},
-        },
-    }))
-    .expect("an elicitation request")
+    common::elicitation("Which colour?")
 }
 
 /// The caller a report shows for `TOKEN_A`.

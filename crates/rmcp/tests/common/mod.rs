@@ -175,14 +175,7 @@ impl ServerHandler for Server {
             "ask" => {
                 self.tasks
                     .spawn(&context, &tool, options, |handle| async move {
-                        let request = serde_json::from_value(json!({
-                            "method": "elicitation/create",
-                            "params": {
-                                "message": "What is your name?",
-                                "requestedSchema": {"type": "object", "properties": {}},
-                            },
-                        }))
-                        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+                        let request = elicitation("What is your name?");
                         let answer = handle.request_input("name", request).await?;
                         let name = answer["content"]["name"].as_str().unwrap_or("nobody");
                         let greeting = json!({"hello": name, "pid": std::process::id()});
@@ -549,4 +542,16 @@ pub(crate) fn mcp_error<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> 
         Err(ServiceError::McpError(error)) => error,
         other => panic!("expected a JSON-RPC error, got {other:?}"),
     }
+}
+
+/// An `elicitation/create` input request asking `message`, with an empty schema.
+pub(crate) fn elicitation(message: &str) -> rmcp::model::InputRequest {
+    serde_json::from_value(json!({
+        "method": "elicitation/create",
+        "params": {
+            "message": message,
+            "requestedSchema": {"type": "object", "properties": {}},
+        },
+    }))
+    .expect("an elicitation request")
 }
