@@ -117,11 +117,12 @@ async fn keys_and_ttls_as_redis_sees_them() {
 }
 
 #[tokio::test]
-async fn each_operation_is_one_script_call() {
+async fn a_poll_is_two_reads_and_a_change_one_script_call() {
     let server = RedisServer::start();
     let (_, records) = records_on(store(&server.url()));
     let id = records::new_task_id().unwrap();
-    // The first call loads the script; afterwards every operation is one EVALSHA.
+    // The first call loads the script; afterwards every change is one EVALSHA, and a poll whose
+    // slide is not due is HGETALL and PTTL, without the script.
     create(&records, None, &id, 60, 0).await.unwrap();
     server.command(&["CONFIG", "RESETSTAT"]);
     records.get(None, &id).await.unwrap().unwrap();
@@ -135,9 +136,12 @@ async fn each_operation_is_one_script_call() {
                 rest.split(',').next().unwrap().parse::<u64>().unwrap()
             })
     };
-    assert_eq!(calls("evalsha"), 2, "{stats}");
+    assert_eq!(calls("evalsha"), 1, "{stats}");
     assert_eq!(calls("eval"), 0, "{stats}");
     assert_eq!(calls("multi"), 0, "{stats}");
+    // The script's own HGETALL (its reply) and the poll's.
+    assert_eq!(calls("hgetall"), 2, "{stats}");
+    assert_eq!(calls("expire"), 0, "{stats}");
 }
 
 #[tokio::test]

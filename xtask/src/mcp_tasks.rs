@@ -1,8 +1,9 @@
 //! The MCP tasks rows of `cargo xtask bench --reference`: tasks end to end through a fleet of two
 //! replicas and its workers, for taskctx and for the reference, driven by one load generator.
 //!
-//! - taskctx: the example server (`crates/rmcp/examples/server.rs`), two replicas queueing each
-//!   task on a Redis list and two worker processes (the same binary with `--worker`) running them.
+//! - taskctx: the example server (`crates/rmcp/examples/server.rs`), two replicas that queue each
+//!   task on the store's job list and each run a worker taking jobs from it (`--queue
+//!   --with-worker`), one runtime thread each (`TASKCTX_RMCP_THREADS=1`).
 //! - The reference: `xtask/refserver.py` (fastmcp with fastmcp-tasks 4.1.4), two replicas on one
 //!   Docket, each running its own Docket worker as fastmcp does.
 //! - The load: `crates/rmcp/examples/mcp_load.rs`, the same binary and the same polling for
@@ -38,11 +39,8 @@ const ROUNDS: usize = 3;
 /// The load generator's polling: one `tasks/get` this long after the create answer and after
 /// each answer that is not `completed`, for both sides.
 pub(crate) const POLL_MS: u64 = 5;
-/// Replicas of each fleet, and taskctx's worker processes (a reference replica runs its own).
+/// Replicas of each fleet; each runs a worker too.
 const REPLICAS: usize = 2;
-const WORKERS: usize = 2;
-/// The Redis list taskctx's replicas queue jobs on.
-const QUEUE: &str = "bench:jobs";
 /// How long a fleet may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -238,14 +236,6 @@ impl Fleet {
             ports.push(port);
             fleet.replicas.push(format!("http://127.0.0.1:{port}/mcp"));
         }
-        if matches!(side, Side::Taskctx) {
-            for worker in 1..=WORKERS {
-                fleet.spawn(
-                    &format!("worker-{worker}"),
-                    taskctx(server, &url).arg("--worker"),
-                )?;
-            }
-        }
         fleet.wait_listening(&ports)?;
         Ok(fleet)
     }
@@ -310,12 +300,14 @@ impl Drop for Fleet {
     }
 }
 
-/// The example server on the fleet's Redis, queueing its tasks.
+/// The example server on the fleet's Redis: a replica on one thread that queues its tasks and
+/// runs a worker.
 fn taskctx(server: &Path, url: &str) -> Command {
     let mut command = Command::new(server);
     command
+        .args(["--queue", "--with-worker"])
         .env("TASKCTX_STORE_URL", url)
-        .env("TASKCTX_RMCP_QUEUE", QUEUE);
+        .env("TASKCTX_RMCP_THREADS", "1");
     command
 }
 

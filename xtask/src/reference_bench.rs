@@ -764,7 +764,7 @@ fn mcp_rows(mcp: &McpRows) -> String {
         };
         let _ = writeln!(
             out,
-            "| MCP tasks end to end, {concurrency} in flight | {} | {} | {} | `whoami` task created on replica 1, `tasks/get` on replica 2 every {} ms until completed (`mcp_load`), 2 replicas: fastmcp's with their Docket workers / taskctx's example server queueing on Redis, 2 workers; reference / taskctx: p50 {} ms, p99 {} ms, polls a task {}; Redis a task: {} µs of the server's CPU (taskctx {}); diagnostics (`INFO commandstats`): {} commands, of them {} script calls, {} µs in commands but scripts, {} µs in scripts (their commands included) |",
+            "| MCP tasks end to end, {concurrency} in flight | {} | {} | {} | `whoami` task created on replica 1, `tasks/get` on replica 2 every {} ms until completed (`mcp_load`), 2 replicas: fastmcp's with their Docket workers / taskctx's example server with its worker, queueing on the store's job list; reference / taskctx: p50 {} ms, p99 {} ms, polls a task {}; Redis a task: {} µs of the server's CPU (taskctx {}); diagnostics (`INFO commandstats`): {} commands, of them {} script calls, {} µs in commands but scripts, {} µs in scripts (their commands included) |",
             reference.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
             taskctx.map_or_else(|| "—".to_owned(), |side| rate(side.tasks_per_sec)),
             ratio_of(

@@ -22,29 +22,32 @@
 //!
 //! # A fleet: replicas and workers
 //!
-//! With a Redis store and `TASKCTX_RMCP_QUEUE=<list>`, a replica runs no tool code: it stores the
-//! task, pushes a job onto that Redis list ([`OwnedTasks::spawn_remote`]) and answers. The same
-//! binary started with `--worker` serves no HTTP: it pops jobs from the list and runs each tool,
-//! as the caller who created the task, with [`OwnedTasks::run_remote`]. Any replica reports the
-//! outcome.
+//! Started with `--queue`, a replica runs no tool code: it stores each task and queues its job
+//! on the store's job list in one atomic write ([`OwnedTasks::spawn_queued`]), and answers. The
+//! same binary started with `--worker` serves no HTTP: it takes jobs from the list
+//! ([`OwnedTasks::next_job`]) and runs each tool, as the caller who created the task, with
+//! [`OwnedTasks::run_remote`]. With `--queue --with-worker` a replica also runs a worker, as
+//! fastmcp's replicas run their Docket worker. Any replica reports the outcome.
 //!
 //! ```text
-//! export TASKCTX_STORE_URL=redis://127.0.0.1:6379/0 TASKCTX_RMCP_QUEUE=example:jobs
-//! TASKCTX_RMCP_ADDR=127.0.0.1:8000 cargo run -p taskctx-rmcp --example server &
-//! TASKCTX_RMCP_ADDR=127.0.0.1:8001 cargo run -p taskctx-rmcp --example server &
+//! export TASKCTX_STORE_URL=redis://127.0.0.1:6379/0
+//! TASKCTX_RMCP_ADDR=127.0.0.1:8000 cargo run -p taskctx-rmcp --example server -- --queue &
+//! TASKCTX_RMCP_ADDR=127.0.0.1:8001 cargo run -p taskctx-rmcp --example server -- --queue &
 //! cargo run -p taskctx-rmcp --example server -- --worker
 //! ```
 //!
-//! A job is taken with `BLPOP`: a worker that dies after taking a job and before claiming its
-//! task loses it, and the task fails when its TTL runs out (a job system that redelivers, such as
-//! apalis, closes that gap; a task a dead worker had claimed fails once its lease runs out).
+//! `TASKCTX_RMCP_THREADS` sets the runtime's threads (default: one per CPU; `1`: the process
+//! runs on one thread, for fleets that scale by processes).
+//!
+//! A job is taken once: a worker that dies after taking a job and before claiming its task
+//! loses it, and the task fails when its TTL runs out (a job system that redelivers, such as
+//! apalis with [`OwnedTasks::spawn_remote`], closes that gap); a task a dead worker had claimed
+//! fails once its lease runs out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use deadpool_redis::redis;
-use deadpool_redis::redis::aio::MultiplexedConnection;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
     CreateTaskResult, GetTaskParams, GetTaskResult, JsonObject, ListToolsResult,
@@ -57,14 +60,14 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
 use taskctx_rmcp::{
-    BearerAuthLayer, McpNameShimLayer, OwnedTasks, OwningTool, Rejection, RemoteJob, TaskHandle,
+    BearerAuthLayer, McpNameShimLayer, OwnedTasks, OwningTool, Rejection, TaskHandle,
 };
 use taskctx_worker_glue::{AccessToken, TaskGlue};
 
 /// How many jobs a worker runs at once.
 const WORKER_CONCURRENCY: usize = 64;
-/// How long a worker's `BLPOP` waits before it looks for Ctrl-C again (seconds).
-const WORKER_WAIT_SECS: f64 = 1.0;
+/// How long a worker waits for a job before it asks again (and after a store error).
+const WORKER_WAIT: Duration = Duration::from_secs(1);
 
 /// The demo's token check: two fixed bearers. A real server introspects or validates a JWT here.
 async fn verify(bearer: String) -> Result<AccessToken, Rejection> {
@@ -160,53 +163,20 @@ impl Work {
         }
     }
 
-    /// The job a worker takes from the queue: the task's execution key and the call.
-    fn job(self, job: &RemoteJob) -> Value {
+    /// The payload of the task's job: the call.
+    fn job(self) -> String {
         let seconds = match self {
             Self::Whoami => None,
             Self::Countdown { seconds } => Some(seconds),
         };
-        json!({"execution_key": job.execution_key, "tool": self.name(), "seconds": seconds})
+        json!({"tool": self.name(), "seconds": seconds}).to_string()
     }
 
-    /// The execution key and the call of a job, or `None` for a job this server never queues.
-    fn from_job(payload: &str) -> Option<(String, Self)> {
+    /// The call of a job's payload, or `None` for a job this server never queues.
+    fn from_job(payload: &str) -> Option<Self> {
         let job: Value = serde_json::from_str(payload).ok()?;
-        let key = job.get("execution_key")?.as_str()?.to_owned();
         let arguments = json!({"seconds": job.get("seconds")});
-        let work = Self::of(job.get("tool")?.as_str()?, arguments.as_object())?;
-        Some((key, work))
-    }
-}
-
-/// The Redis list a fleet's replicas push jobs onto and its workers pop them from.
-#[derive(Clone)]
-struct Queue {
-    /// One connection for every push: redis-rs multiplexes concurrent commands on it. It does not
-    /// reconnect (a replica that lost Redis fails new tasks until restarted); a pool would, but
-    /// checks each connection it hands out with two more round trips: 1.2k tasks/s instead of
-    /// 1.6k–2.0k at 32 in flight (`cargo xtask bench --reference --only mcp-tasks`'s fleet).
-    connection: MultiplexedConnection,
-    list: Arc<str>,
-}
-
-impl Queue {
-    async fn push(&self, job: Value) -> Result<(), TaskExit> {
-        let unavailable = |error: &dyn std::fmt::Display| {
-            warn(&format!("the job queue is unavailable: {error}"));
-            TaskExit::Error(McpError::internal_error(
-                "the job queue is unavailable",
-                None,
-            ))
-        };
-        let mut connection = self.connection.clone();
-        redis::cmd("RPUSH")
-            .arg(&*self.list)
-            .arg(job.to_string())
-            .query_async::<i64>(&mut connection)
-            .await
-            .map_err(|error| unavailable(&error))?;
-        Ok(())
+        Self::of(job.get("tool")?.as_str()?, arguments.as_object())
     }
 }
 
@@ -218,8 +188,8 @@ fn warn(message: &str) {
 #[derive(Clone)]
 struct Demo {
     tasks: OwnedTasks,
-    /// Where task tools run: `None` here, else by the workers of this queue.
-    queue: Option<Queue>,
+    /// Whether task tools are queued for workers instead of run here.
+    queue: bool,
 }
 
 fn schema(value: Value) -> Arc<JsonObject> {
@@ -237,21 +207,16 @@ impl Demo {
         work: Work,
     ) -> Result<CreateTaskResult, McpError> {
         let tool = OwningTool::versioned(work.name(), env!("CARGO_PKG_VERSION"));
-        let created = match &self.queue {
-            None => {
-                self.tasks
-                    .spawn(context, &tool, work.options(), move |handle| {
-                        work.run(handle)
-                    })
-                    .await?
-            }
-            Some(queue) => {
-                self.tasks
-                    .spawn_remote(context, &tool, work.options(), |job| {
-                        queue.push(work.job(&job))
-                    })
-                    .await?
-            }
+        let created = if self.queue {
+            self.tasks
+                .spawn_queued(context, &tool, work.options(), &work.job())
+                .await?
+        } else {
+            self.tasks
+                .spawn(context, &tool, work.options(), move |handle| {
+                    work.run(handle)
+                })
+                .await?
         };
         Ok(created)
     }
@@ -334,30 +299,35 @@ impl ServerHandler for Demo {
     }
 }
 
-/// A worker of the fleet: takes jobs from the queue and runs each as its task's caller, up to
-/// [`WORKER_CONCURRENCY`] at once; on Ctrl-C it takes no more and waits for those running.
-async fn work(tasks: OwnedTasks, queue: Queue) -> Result<(), Box<dyn std::error::Error>> {
+/// A worker of the fleet: takes jobs from the store's job list and runs each as its task's
+/// caller, up to [`WORKER_CONCURRENCY`] at once; on Ctrl-C it takes no more and waits for those
+/// running.
+async fn work(tasks: OwnedTasks) -> Result<(), Box<dyn std::error::Error>> {
     let slots = Arc::new(tokio::sync::Semaphore::new(WORKER_CONCURRENCY));
-    let mut connection = queue.connection;
-    // `BLPOP` answers only after its wait: longer than the connection's usual response timeout.
-    connection.set_response_timeout(Duration::from_secs_f64(WORKER_WAIT_SECS + 1.0));
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
         let slot = Arc::clone(&slots).acquire_owned().await?;
-        let mut pop = redis::cmd("BLPOP");
-        pop.arg(&*queue.list).arg(WORKER_WAIT_SECS);
-        let popped = tokio::select! {
+        let next = tokio::select! {
             _ = &mut stop => break,
-            popped = pop.query_async::<Option<(String, String)>>(&mut connection) => popped?,
+            next = tasks.next_job(WORKER_WAIT) => next,
         };
-        let Some((_, payload)) = popped else { continue };
-        let Some((key, work)) = Work::from_job(&payload) else {
+        let job = match next {
+            Ok(Some(job)) => job,
+            Ok(None) => continue,
+            Err(error) => {
+                warn(&format!("no job taken: {error}"));
+                tokio::time::sleep(WORKER_WAIT).await;
+                continue;
+            }
+        };
+        let Some(work) = Work::from_job(job.payload()) else {
             warn("a job this server does not know was dropped");
             continue;
         };
         let tasks = tasks.clone();
         tokio::spawn(async move {
+            let key = job.execution_key();
             if let Err(error) = tasks.run_remote(&key, |handle| work.run(handle)).await {
                 warn(&format!("a job was not run: {error}"));
             }
@@ -369,31 +339,62 @@ async fn work(tasks: OwnedTasks, queue: Queue) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::var("TASKCTX_RMCP_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let store = std::env::var("TASKCTX_STORE_URL").unwrap_or_else(|_| "memory://example".into());
-    let queue = match std::env::var("TASKCTX_RMCP_QUEUE") {
-        Ok(list) if store.starts_with("redis") => Some(Queue {
-            connection: redis::Client::open(store.as_str())?
-                .get_multiplexed_async_connection()
-                .await?,
-            list: list.into(),
-        }),
-        Ok(_) => return Err("TASKCTX_RMCP_QUEUE needs a Redis TASKCTX_STORE_URL".into()),
+/// The runtime: `TASKCTX_RMCP_THREADS` worker threads, or one per CPU when unset. With `1` the
+/// process runs on its current thread alone: a fleet that scales by processes (replicas, as the
+/// reference's fastmcp replicas do) wants that. Measured on a 2-CPU machine with two replicas
+/// that also work (`cargo xtask bench --reference --only mcp-tasks`'s fleet, 32 in flight): the
+/// fleet's CPU per task fell from about 560 to 420 µs against the default runtime.
+fn runtime() -> Result<tokio::runtime::Runtime, Box<dyn std::error::Error>> {
+    let threads = match std::env::var("TASKCTX_RMCP_THREADS") {
+        Ok(threads) => Some(
+            threads
+                .parse::<usize>()
+                .ok()
+                .filter(|threads| *threads > 0)
+                .ok_or("TASKCTX_RMCP_THREADS takes a positive number")?,
+        ),
         Err(_) => None,
     };
+    let mut builder = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    runtime()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::var("TASKCTX_RMCP_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let store = std::env::var("TASKCTX_STORE_URL").unwrap_or_else(|_| "memory://example".into());
+    let flag = |name: &str| std::env::args().any(|arg| arg == name);
     let glue: TaskGlue = TaskGlue::builder().store_url(store).build()?;
     let tasks = OwnedTasks::new(glue)?;
-    if std::env::args().any(|arg| arg == "--worker") {
-        let queue = queue.ok_or("--worker needs TASKCTX_RMCP_QUEUE and a Redis store")?;
-        return work(tasks, queue).await;
+    if flag("--worker") {
+        return work(tasks).await;
     }
+    if flag("--with-worker") {
+        let tasks = tasks.clone();
+        tokio::spawn(async move {
+            if let Err(error) = work(tasks).await {
+                warn(&format!("the worker stopped: {error}"));
+            }
+        });
+    }
+    let queue = flag("--queue");
     let demo = Demo { tasks, queue };
     let mcp = StreamableHttpService::new(
         move || Ok(demo.clone()),
         LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
+        // A response that is one message goes as JSON, not as an event stream.
+        StreamableHttpServerConfig::default().with_json_response(true),
     );
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)

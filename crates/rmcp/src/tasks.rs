@@ -273,7 +273,7 @@ where
             key,
             ttl,
             poll_interval,
-        } = self.create(context, tool, &options).await?;
+        } = self.create(context, tool, &options, None).await?;
         let tasks = self.clone();
         tokio::spawn(async move {
             let execution_key = key.to_key();
@@ -313,7 +313,7 @@ where
         F: FnOnce(RemoteJob) -> Fut,
         Fut: Future<Output = Result<(), TaskExit>>,
     {
-        let created = self.create(context, tool, &options).await?;
+        let created = self.create(context, tool, &options, None).await?;
         let job = RemoteJob {
             execution_key: created.key.to_key(),
             task_id: created.reply.task.task_id.clone(),
@@ -324,6 +324,48 @@ where
                 .await;
         }
         Ok(created.reply)
+    }
+
+    /// Creates a task of `tool` for the caller of `context` as [`spawn`](Self::spawn) does, and
+    /// queues it on the store's job list in the same atomic write, with `payload` (what to run:
+    /// the tool's name and arguments, say). Any worker over the same store takes it with
+    /// [`next_job`](Self::next_job) and runs it with [`run_remote`](Self::run_remote); the
+    /// creating replica may be gone by then.
+    ///
+    /// One request to the store creates and queues the task, where [`spawn_remote`] and a job
+    /// system take two or more; the store's job list is a plain list: a worker that dies with a
+    /// job it took leaves the task to its record (failed once the lease of a claimed task runs
+    /// out, see [`run_remote`](Self::run_remote)).
+    ///
+    /// [`spawn_remote`]: Self::spawn_remote
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn), and [`Error::Create`] with
+    /// [`RecordError::NoJobQueue`](records::RecordError::NoJobQueue) for a store without a job
+    /// list (`memory://` and Redis have one).
+    pub async fn spawn_queued(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &OwningTool,
+        options: TaskOptions,
+        payload: &str,
+    ) -> Result<CreateTaskResult, Error> {
+        Ok(self
+            .create(context, tool, &options, Some(payload))
+            .await?
+            .reply)
+    }
+
+    /// The next job [`spawn_queued`](Self::spawn_queued) queued on this store, waiting up to
+    /// `wait` for one (on Redis at most half the store's response timeout: call it in a loop);
+    /// `None` when none came. Each job is taken once. Run it with
+    /// [`run_remote`](Self::run_remote)`(&job.execution_key(), …)`.
+    ///
+    /// # Errors
+    /// [`Error::Store`]: the store failed, keeps no job list, or held an entry that names no
+    /// task (taken off the list).
+    pub async fn next_job(&self, wait: Duration) -> Result<Option<records::Job>, Error> {
+        self.records.next_job(wait).await.map_err(Error::Store)
     }
 
     /// Runs `work` for the task `execution_key` names (from a [`RemoteJob`]) as the caller who
@@ -466,12 +508,14 @@ where
         .await
     }
 
-    /// Writes the record and snapshot of a new task for the caller of `context`.
+    /// Writes the record and snapshot of a new task for the caller of `context`, and queues its
+    /// job with `payload` when given.
     async fn create(
         &self,
         context: &RequestContext<RoleServer>,
         tool: &OwningTool,
         options: &TaskOptions,
+        payload: Option<&str>,
     ) -> Result<Created, Error> {
         let snapshot = capture(context, tool, self.glue.header_policy())?;
         let scope = scope_of(&snapshot).map_err(Error::Scope)?;
@@ -487,9 +531,12 @@ where
             TaskType::TOOL,
             Component::new(tool.name().to_owned()),
         );
-        let record = NewRecord::new(&snapshot, &key, ttl, poll_interval)
+        let mut record = NewRecord::new(&snapshot, &key, ttl, poll_interval)
             .status_message(options.status_message.as_deref())
             .max_unfinished(self.limits.max_unfinished);
+        if let Some(payload) = payload {
+            record = record.job(payload);
+        }
         let stored = self
             .records
             .create(record)

@@ -9,8 +9,8 @@ use taskctx_scope::{KeySpace, Scope, TaskId};
 use taskctx_snapshot::SnapshotCodec;
 
 use super::{
-    Change, Claim, CreateError, Creation, Effect, NewRecord, Outcome, RecordError, Renewal, Settle,
-    TaskRecord, TaskRecordStore, TaskRef, TaskStatus,
+    Change, Claim, CreateError, Creation, Effect, Job, NewRecord, Outcome, RecordError, Renewal,
+    Settle, TaskRecord, TaskRecordStore, TaskRef, TaskStatus, jobs_key,
 };
 use crate::fingerprint::FingerprintKey;
 
@@ -101,21 +101,29 @@ impl TaskRecords {
     /// Creates the task: its record (`working`, leg 1) and its snapshot (encoded with the
     /// queue's codec under the task's snapshot key), with the record's TTL, in one atomic write —
     /// only when the task's scope has fewer unfinished tasks than
-    /// [`NewRecord::max_unfinished`]. Returns the record as stored.
+    /// [`NewRecord::max_unfinished`], and with its job pushed onto the job list when it is
+    /// queued ([`NewRecord::job`]). Returns the record as stored.
     ///
     /// # Errors
     /// [`CreateError::TooMany`] and [`CreateError::Duplicate`] (nothing written),
-    /// [`CreateError::Encode`], [`CreateError::Record`].
+    /// [`CreateError::Encode`], [`CreateError::Record`] ([`RecordError::NoJobQueue`] for a queued
+    /// task on a store without a job list).
     pub async fn create(&self, new: NewRecord<'_>) -> Result<TaskRecord, CreateError> {
         let (scope, task_id) = (new.key.scope(), new.key.task_id());
+        if new.job.is_some() && !self.store.queues_jobs() {
+            return Err(CreateError::Record(RecordError::NoJobQueue));
+        }
         let snapshot_key = self.keys.snapshot_key(scope, task_id);
         let encoded = self
             .codec
             .encode(new.snapshot, &snapshot_key)
             .map_err(CreateError::Encode)?;
         let entries = [(snapshot_key.as_str(), encoded.as_slice())];
+        let entry = new.job.map(|payload| Job::entry(new.key, payload));
+        let mut init = new.init;
+        init.job = entry.as_deref();
         let task = self.task(scope, task_id);
-        match self.store.create_record(task, new.init, &entries).await? {
+        match self.store.create_record(task, init, &entries).await? {
             Creation::Created(record) => {
                 self.event(scope, task_id, "created", &record);
                 Ok(record)
@@ -123,6 +131,31 @@ impl TaskRecords {
             Creation::Duplicate => Err(CreateError::Duplicate),
             Creation::TooMany { limit } => Err(CreateError::TooMany { limit }),
         }
+    }
+
+    /// Takes the next queued task's [`Job`] from the store's job list ([`NewRecord::job`]),
+    /// waiting up to `wait` for one; `Ok(None)` when none came. Each job is taken by one caller.
+    /// The worker then runs it with [`run_leased`](Self::run_leased) (rmcp:
+    /// `OwnedTasks::run_remote`), under the job's task key.
+    ///
+    /// On Redis the wait is one `BLPOP` on a connection of its own, at most half the store's
+    /// response timeout long (a longer `wait` is shortened to that: callers loop).
+    ///
+    /// # Errors
+    /// [`RecordError::NoJobQueue`] for a store without a job list, [`RecordError::Store`], and
+    /// [`RecordError::Corrupt`] for an entry that names no task (it is taken off the list).
+    pub async fn next_job(&self, wait: Duration) -> Result<Option<Job>, RecordError> {
+        let list = jobs_key(&self.keys);
+        let Some(entry) = self.store.next_job(&list, wait).await? else {
+            return Ok(None);
+        };
+        let job = Job::parse(&entry)?;
+        tracing::debug!(
+            task_id = %job.task().task_id(),
+            scope = %self.fingerprints.fingerprint(job.task().scope()),
+            "task job taken"
+        );
+        Ok(Some(job))
     }
 
     /// The task's record; a poll: every key of the task gets its full TTL again, at most once a

@@ -1,7 +1,9 @@
 //! Task records in the memory store: kept in the same map as the snapshots, under the same lock,
 //! so each call is atomic with the snapshot entries it touches.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::time::{Duration, Instant};
 
 use taskctx_scope::Leg;
 
@@ -72,7 +74,15 @@ impl TaskRecordStore for MemoryStore {
                 expires_at,
             };
             map.records.insert(record_key, stored);
+            if let Some(job) = init.job {
+                let jobs = map.jobs.entry(task.jobs_key()).or_default();
+                jobs.push_back(job.to_owned());
+            }
             map.note_write(now);
+            drop(guard);
+            if init.job.is_some() {
+                self.job_pushed().notify_waiters();
+            }
             Ok(Creation::Created(record))
         })
     }
@@ -135,6 +145,37 @@ impl TaskRecordStore for MemoryStore {
                 release_unfinished(map, &task.unfinished_key(), task.task_id().as_str());
             }
             Ok(Some((effect, record)))
+        })
+    }
+
+    fn queues_jobs(&self) -> bool {
+        true
+    }
+
+    fn next_job<'a>(&'a self, list: &'a str, wait: Duration) -> RecordFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                // Registered before the list is looked at, so a push in between is not missed.
+                let pushed = self.job_pushed().notified();
+                let mut pushed = pin!(pushed);
+                pushed.as_mut().enable();
+                let taken = {
+                    let mut map = self.map();
+                    let jobs = map.jobs.get_mut(list);
+                    let taken = jobs.and_then(VecDeque::pop_front);
+                    if map.jobs.get(list).is_some_and(VecDeque::is_empty) {
+                        map.jobs.remove(list);
+                    }
+                    taken
+                };
+                if taken.is_some() {
+                    return Ok(taken);
+                }
+                if tokio::time::timeout_at(deadline, pushed).await.is_err() {
+                    return Ok(None);
+                }
+            }
         })
     }
 }

@@ -414,6 +414,8 @@ pub struct NewRecord<'a> {
     pub(crate) snapshot: &'a TaskContextSnapshot,
     pub(crate) key: &'a TaskKey<'a>,
     pub(crate) init: RecordInit<'a>,
+    /// The payload of the task's job, when it is queued.
+    pub(crate) job: Option<&'a str>,
 }
 
 impl<'a> NewRecord<'a> {
@@ -430,6 +432,7 @@ impl<'a> NewRecord<'a> {
             snapshot,
             key,
             init: RecordInit::new(ttl, poll_interval),
+            job: None,
         }
     }
 
@@ -445,6 +448,17 @@ impl<'a> NewRecord<'a> {
     #[must_use]
     pub const fn max_unfinished(mut self, limit: u32) -> Self {
         self.init.max_unfinished = NonZeroU32::new(limit);
+        self
+    }
+
+    /// Queues the task: the same atomic write that creates it pushes a [`Job`] with `payload`
+    /// (what to run: a tool's name and arguments, say) onto the store's job list, from which any
+    /// worker takes it with [`TaskRecords::next_job`]. The store must keep a job list
+    /// ([`TaskRecordStore::queues_jobs`]; `memory://` and Redis do), or the create fails with
+    /// [`RecordError::NoJobQueue`].
+    #[must_use]
+    pub const fn job(mut self, payload: &'a str) -> Self {
+        self.job = Some(payload);
         self
     }
 }
@@ -470,6 +484,11 @@ pub struct RecordInit<'a> {
     pub status_message: Option<&'a str>,
     /// The most unfinished tasks the scope may have, this one included; `None`: no limit.
     pub max_unfinished: Option<NonZeroU32>,
+    /// The job to push onto the store's job list ([`TaskRef::jobs_key`]) in the same atomic
+    /// write, as a [`Job`]'s text (its task's execution key, a newline, its payload); `None`: the
+    /// task is not queued. Only a store whose [`queues_jobs`](TaskRecordStore::queues_jobs) is
+    /// `true` is given one.
+    pub job: Option<&'a str>,
 }
 
 impl RecordInit<'_> {
@@ -481,6 +500,7 @@ impl RecordInit<'_> {
             poll_interval,
             status_message: None,
             max_unfinished: None,
+            job: None,
         }
     }
 }
@@ -492,6 +512,7 @@ impl fmt::Debug for RecordInit<'_> {
             .field("poll_interval", &self.poll_interval)
             .field("status_message_len", &self.status_message.map(str::len))
             .field("max_unfinished", &self.max_unfinished)
+            .field("queued", &self.job.is_some())
             .finish()
     }
 }
@@ -551,6 +572,12 @@ impl<'a> TaskRef<'a> {
     pub fn record_key(&self) -> String {
         self.keys
             .task_key(self.scope, self.task_id, KeySuffix::Record)
+    }
+
+    /// The key of the store's job list ([`jobs_key`]).
+    #[must_use]
+    pub fn jobs_key(&self) -> String {
+        jobs_key(self.keys)
     }
 
     /// The key of the scope's set of unfinished tasks.
@@ -721,6 +748,10 @@ pub enum RecordError {
     /// The operating system's random source failed.
     #[error("the random source failed")]
     Randomness,
+    /// A task was to be queued ([`NewRecord::job`]), or a job taken, on a store that keeps no job
+    /// list ([`TaskRecordStore::queues_jobs`]).
+    #[error("the task record store keeps no job list")]
+    NoJobQueue,
 }
 
 /// Why [`TaskRecords::create`] wrote nothing.
@@ -742,6 +773,82 @@ pub enum CreateError {
     /// The store failed.
     #[error(transparent)]
     Record(#[from] RecordError),
+}
+
+/// The key of the job list of the key space `keys`: `{queue prefix}:taskctx:jobs`, in the slot
+/// of every task key in cluster mode (the queue prefix is a hash tag there), so that a task is
+/// created and queued in one atomic call.
+#[must_use]
+pub fn jobs_key(keys: &KeySpace) -> String {
+    format!("{}:taskctx:jobs", keys.queue_prefix())
+}
+
+/// A queued task ([`NewRecord::job`]), taken from the job list by [`TaskRecords::next_job`]: the
+/// task it runs (its full key: scope, id, type, component) and the job's payload.
+///
+/// A job is taken by one worker. A worker that dies after taking it and before settling its task
+/// does not lose the task's state: the record tells (a task never claimed stays `working` until
+/// its TTL; one whose lease ran out is failed by the next poll, see
+/// [`TaskRecords::run_leased`]).
+pub struct Job {
+    task: TaskKey<'static>,
+    payload: String,
+}
+
+impl Job {
+    /// The job of `text`, a job list entry: the task's execution key, a newline, the payload.
+    pub(crate) fn parse(text: &str) -> Result<Self, RecordError> {
+        const NOT_A_JOB: RecordError = RecordError::Corrupt {
+            what: "an entry of the job list names no task",
+        };
+        let (key, payload) = text.split_once('\n').ok_or(NOT_A_JOB)?;
+        let (task, leg) = TaskKey::parse_execution(key).map_err(|_| NOT_A_JOB)?;
+        if leg != Leg::FIRST {
+            return Err(NOT_A_JOB);
+        }
+        Ok(Self {
+            task: task.into_owned(),
+            payload: payload.to_owned(),
+        })
+    }
+
+    /// The job list entry of `task`'s job with `payload`.
+    pub(crate) fn entry(task: &TaskKey<'_>, payload: &str) -> String {
+        let mut entry = task.to_key();
+        entry.push('\n');
+        entry.push_str(payload);
+        entry
+    }
+
+    /// The task the job runs.
+    #[must_use]
+    pub const fn task(&self) -> &TaskKey<'static> {
+        &self.task
+    }
+
+    /// The task's execution key, as a worker hands it to
+    /// [`TaskGlue::run`](crate::TaskGlue::run).
+    #[must_use]
+    pub fn execution_key(&self) -> String {
+        self.task.to_key()
+    }
+
+    /// The payload given to [`NewRecord::job`].
+    #[must_use]
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+}
+
+/// Shows the task id and the payload's size: the key names the caller's scope, and the payload
+/// may carry the caller's arguments.
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("task_id", self.task.task_id())
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
 }
 
 /// The future a [`TaskRecordStore`] method returns: boxed, so that stores can be used as `dyn
@@ -778,6 +885,23 @@ pub trait TaskRecordStore: SnapshotStore {
         task: TaskRef<'a>,
         change: Change<'a>,
     ) -> RecordFuture<'a, Option<(Effect, TaskRecord)>>;
+
+    /// Whether the store keeps a job list: [`create_record`](Self::create_record) pushes
+    /// [`RecordInit::job`] onto it, [`next_job`](Self::next_job) takes from it. `false` unless
+    /// implemented (the default `next_job` fails).
+    fn queues_jobs(&self) -> bool {
+        false
+    }
+
+    /// Takes the first entry of the job list `list`, waiting up to `wait` for one to arrive;
+    /// `Ok(None)` when none did. Entries are taken once, in the order they were pushed.
+    ///
+    /// # Errors
+    /// [`RecordError::NoJobQueue`] unless implemented; the store's errors.
+    fn next_job<'a>(&'a self, list: &'a str, wait: Duration) -> RecordFuture<'a, Option<String>> {
+        let _ = (list, wait);
+        Box::pin(async { Err(RecordError::NoJobQueue) })
+    }
 }
 
 #[cfg(test)]

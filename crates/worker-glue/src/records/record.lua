@@ -1,10 +1,10 @@
--- taskctx task records: one script, one atomic call per operation (see records/redis.rs).
+-- taskctx task records: one script, one atomic call per change (see records/redis.rs); a poll
+-- reads the record without it and calls it only to slide the TTLs.
 -- KEYS[1]: the record (a hash); KEYS[2]: the scope's unfinished tasks (a sorted set of task ids
--- scored by expiry, unix ms); KEYS[3..]: the snapshot entries (create only).
+-- scored by expiry, unix ms); create only: KEYS[3] the job list, KEYS[4..] the snapshot entries.
 -- ARGV[1]: the operation; the rest depends on it. Every reply is {effect, record fields…}.
 -- The rules mirror records/state.rs line for line (a poll's sliding: state.rs, slide_due).
--- A poll within a second of the last slide is one HGETALL and one PTTL; a change reads its few
--- fields with one HMGET and reads the time only when it writes one. Measured with `cargo xtask
+-- A change reads its few fields with one HMGET and reads the time only when it writes one. Measured with `cargo xtask
 -- bench --reference --only mcp-tasks` (32 in flight, alternating runs on one machine): the Redis
 -- server's CPU a task went from 162-176 µs to 147-157 µs, its commands from 46 to 28, against a
 -- script that slid on every poll and read each field with its own HGET.
@@ -35,7 +35,7 @@ end
 
 if op == 'create' then
   -- ARGV: 2 ttl (s), 3 limit (0: none), 4 task id, 5 poll (ms), 6 has message, 7 message,
-  -- 8.. the snapshot values, one per KEYS[3..].
+  -- 8 the job list entry ('': not queued), 9.. the snapshot values, one per KEYS[4..].
   if redis.call('EXISTS', rec) == 1 then
     return {'duplicate', {}}
   end
@@ -46,7 +46,7 @@ if op == 'create' then
     return {'too_many', {}}
   end
   local snapshot = {}
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     redis.call('SET', KEYS[i], ARGV[i + 5], 'EX', ttl)
     snapshot[#snapshot + 1] = KEYS[i]
   end
@@ -60,39 +60,34 @@ if op == 'create' then
   redis.call('EXPIRE', rec, ttl)
   redis.call('ZADD', unfinished, int(now + ttl * 1000), id)
   outlive(ttl * 1000)
+  if ARGV[8] ~= '' then
+    redis.call('RPUSH', KEYS[3], ARGV[8])
+  end
   return {'created', fields}
 end
 
 local id = ARGV[2]
 
-if op == 'get' then
-  -- A poll: every key of the task lives its full TTL again, unless it slid less than a second
-  -- (a tenth of the TTL, when shorter) ago (state.rs: slide_due).
-  local stored = redis.call('HGETALL', rec)
-  if #stored == 0 then
+if op == 'slide' then
+  -- A poll found the slide due (state.rs: slide_due; the poll itself is HGETALL and PTTL, see
+  -- records/redis.rs): every key of the task lives its full TTL again, unless another poll slid
+  -- them less than a second (a tenth of the TTL, when shorter) ago.
+  local got = redis.call('HMGET', rec, 'ttl', 'keys')
+  local ttl = tonumber(got[1])
+  if not ttl then
     return {'missing', {}}
   end
-  local ttl, keys
-  for i = 1, #stored, 2 do
-    if stored[i] == 'ttl' then
-      ttl = tonumber(stored[i + 1])
-    elseif stored[i] == 'keys' then
-      keys = stored[i + 1]
+  local ttl_ms = ttl * 1000
+  if redis.call('PTTL', rec) <= ttl_ms - math.min(1000, math.floor(ttl_ms / 10)) then
+    redis.call('EXPIRE', rec, ttl)
+    for _, key in ipairs(cjson.decode(got[2] or '[]')) do
+      redis.call('EXPIRE', key, ttl)
+    end
+    if redis.call('ZADD', unfinished, 'XX', 'CH', int(clock() + ttl_ms), id) == 1 then
+      outlive(ttl_ms)
     end
   end
-  if ttl then
-    local ttl_ms = ttl * 1000
-    if redis.call('PTTL', rec) <= ttl_ms - math.min(1000, math.floor(ttl_ms / 10)) then
-      redis.call('EXPIRE', rec, ttl)
-      for _, key in ipairs(cjson.decode(keys or '[]')) do
-        redis.call('EXPIRE', key, ttl)
-      end
-      if redis.call('ZADD', unfinished, 'XX', 'CH', int(clock() + ttl_ms), id) == 1 then
-        outlive(ttl_ms)
-      end
-    end
-  end
-  return {'applied', stored}
+  return {'applied', {}}
 end
 
 -- A change reads the fields its rules need, writes, and replies with the whole record.

@@ -28,14 +28,20 @@ pub enum Operation {
     GetRecord,
     /// [`TaskRecordStore::change_record`](crate::records::TaskRecordStore::change_record).
     ChangeRecord,
+    /// [`TaskRecordStore::next_job`](crate::records::TaskRecordStore::next_job).
+    NextJob,
 }
 
 impl Operation {
     /// Whether doing the call twice has the effect and result of doing it once (all but
-    /// [`Operation::Delete`], whose count of deleted keys would differ, and the record writes: a
-    /// create would find its own record, a settle its own outcome).
+    /// [`Operation::Delete`], whose count of deleted keys would differ, the record writes: a
+    /// create would find its own record, a settle its own outcome, and taking a job, which would
+    /// take two).
     pub(crate) const fn is_idempotent(self) -> bool {
-        !matches!(self, Self::Delete | Self::CreateRecord | Self::ChangeRecord)
+        !matches!(
+            self,
+            Self::Delete | Self::CreateRecord | Self::ChangeRecord | Self::NextJob
+        )
     }
 }
 
@@ -50,6 +56,7 @@ impl fmt::Display for Operation {
             Self::CreateRecord => "create task record",
             Self::GetRecord => "get task record",
             Self::ChangeRecord => "change task record",
+            Self::NextJob => "take a job",
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The in-process store behind `memory://`: a map guarded by a mutex, with TTLs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
@@ -31,6 +31,8 @@ pub struct MemoryStore {
 struct Inner {
     name: Option<String>,
     map: Mutex<Map>,
+    /// Wakes the callers waiting for a job when one is pushed.
+    job_pushed: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -40,6 +42,8 @@ pub(crate) struct Map {
     pub(crate) records: HashMap<String, StoredRecord>,
     /// Each scope's unfinished tasks (by the scope's unfinished key): task id to expiry.
     pub(crate) unfinished: HashMap<String, HashMap<String, Option<Instant>>>,
+    /// Job lists ([`TaskRecordStore::next_job`]), by key: entries in the order pushed.
+    pub(crate) jobs: HashMap<String, VecDeque<String>>,
     writes_since_purge: usize,
 }
 
@@ -135,6 +139,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 name,
                 map: Mutex::default(),
+                job_pushed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -166,6 +171,11 @@ impl MemoryStore {
     #[must_use]
     pub fn same_store(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Wakes the callers waiting for a job when one is pushed.
+    pub(crate) fn job_pushed(&self) -> &tokio::sync::Notify {
+        &self.inner.job_pushed
     }
 
     /// The map; no code that holds it can panic midway through an update (no indexing, no

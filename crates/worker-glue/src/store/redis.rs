@@ -51,7 +51,12 @@ struct Inner {
     kind: UrlKind,
     /// The URL's password, scrubbed from any server or client message before it is kept.
     password: Option<String>,
+    /// The connection of [`RedisStore::blocking_pop`], opened on first use.
+    popping: tokio::sync::Mutex<Option<Conn>>,
 }
+
+/// The shortest wait of [`RedisStore::blocking_pop`] (`BLPOP` with 0 would wait forever).
+const MIN_POP_WAIT: Duration = Duration::from_millis(10);
 
 /// One held connection (with its generation), and the lock that lets only one call at a time
 /// open it.
@@ -245,6 +250,7 @@ impl RedisStore {
                 url: url.redacted,
                 kind: url.kind,
                 password: url.password,
+                popping: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -312,29 +318,71 @@ impl RedisStore {
         stale: Option<u64>,
     ) -> Result<(u64, Conn), StoreError> {
         let config = &self.inner.config;
-        let (wait, connect) = (config.pool_wait_timeout(), config.connect_timeout());
+        let wait = config.pool_wait_timeout();
         let _opening = tokio::time::timeout(wait, slot.opening.lock())
             .await
             .map_err(|_| self.timeout(operation, TimeoutPhase::PoolWait, wait))?;
         if let Some(held) = slot.lock().clone().filter(|(held, _)| Some(*held) != stale) {
             return Ok(held);
         }
-        let conn = match tokio::time::timeout(connect, self.inner.connector.connect()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(error)) if !error.is_timeout() => {
-                return Err(StoreError::Connect {
-                    operation,
-                    url: self.inner.url.clone(),
-                    message: self.message(&error.to_string()),
-                });
-            }
-            Ok(Err(_)) | Err(_) => {
-                return Err(self.timeout(operation, TimeoutPhase::Connect, connect));
-            }
-        };
+        let conn = self.connect(operation).await?;
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         *slot.lock() = Some((generation, conn.clone()));
         Ok((generation, conn))
+    }
+
+    /// A new connection, within the connect timeout.
+    async fn connect(&self, operation: Operation) -> Result<Conn, StoreError> {
+        let connect = self.inner.config.connect_timeout();
+        match tokio::time::timeout(connect, self.inner.connector.connect()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) if !error.is_timeout() => Err(StoreError::Connect {
+                operation,
+                url: self.inner.url.clone(),
+                message: self.message(&error.to_string()),
+            }),
+            Ok(Err(_)) | Err(_) => Err(self.timeout(operation, TimeoutPhase::Connect, connect)),
+        }
+    }
+
+    /// Takes the first entry of `list`, waiting up to `wait` (at least [`MIN_POP_WAIT`], at most
+    /// half the response timeout) for one: a `BLPOP` on a connection of its own, since a blocked
+    /// pop holds up every request pipelined behind it on a shared one. One pop at a time per
+    /// store; a connection that fails is dropped, and the next pop opens another.
+    pub(crate) async fn blocking_pop(
+        &self,
+        operation: Operation,
+        list: &str,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let response = self.inner.config.response_timeout();
+        let wait = wait.clamp(MIN_POP_WAIT, (response / 2).max(MIN_POP_WAIT));
+        let mut held = self.inner.popping.lock().await;
+        let conn = match &mut *held {
+            Some(conn) => conn,
+            None => held.insert(self.connect(operation).await?),
+        };
+        let mut pop = redis::cmd("BLPOP");
+        pop.arg(list).arg(wait.as_secs_f64());
+        let limit = wait.saturating_add(response);
+        let popped = tokio::time::timeout(
+            limit,
+            conn.send::<Option<(Vec<u8>, Vec<u8>)>>(&Request::One(pop)),
+        )
+        .await;
+        match popped {
+            Ok(Ok(popped)) => Ok(popped.map(|(_, entry)| entry)),
+            Ok(Err(error)) => {
+                if is_connection_failure(&error) {
+                    *held = None;
+                }
+                Err(self.redis_error(operation, &error))
+            }
+            Err(_) => {
+                *held = None;
+                Err(self.timeout(operation, TimeoutPhase::Response, limit))
+            }
+        }
     }
 
     /// Sends `request` on `conn` and waits at most the response timeout for the reply.

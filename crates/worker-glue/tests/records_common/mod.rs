@@ -712,7 +712,80 @@ pub(crate) async fn debug_hides_user_data(records: &TaskRecords) {
 }
 
 /// Every contract check on one store (the limit check with `second` as the other replica).
+/// Queued tasks: the create pushes the job in the same write (a refused create pushes none), and
+/// any replica takes each job once, in order, with its task's full key: two scopes sharing a task
+/// id get two jobs, each naming its own scope.
+pub(crate) async fn job_queue(records: &TaskRecords, second: &TaskRecords) {
+    let short = Duration::from_millis(50);
+    while second.next_job(short).await.unwrap().is_some() {}
+    let id = new_id();
+    let queue = |scope: Option<&'static str>, id: TaskId<'static>, payload: &'static str, limit| async move {
+        let snapshot = snapshot_of(scope);
+        let key = key_of(scope, &id);
+        records
+            .create(
+                NewRecord::new(&snapshot, &key, ttl(60), Duration::from_millis(500))
+                    .max_unfinished(limit)
+                    .job(payload),
+            )
+            .await
+    };
+    queue(Some("client-a|user-1"), id.clone(), "first\nline two", 0)
+        .await
+        .unwrap();
+    queue(Some("client-b|user-2"), id.clone(), "", 0)
+        .await
+        .unwrap();
+    queue(None, id.clone(), "anonymous", 1).await.unwrap();
+    let refused = queue(None, new_id(), "over the limit", 1).await;
+    assert!(matches!(refused, Err(CreateError::TooMany { limit: 1 })));
+
+    let first = second.next_job(short).await.unwrap().expect("a job");
+    assert_eq!(first.task().scope(), Some(&scope("client-a|user-1")));
+    assert_eq!(first.task().task_id(), &id);
+    assert_eq!(first.payload(), "first\nline two");
+    assert_eq!(
+        first.execution_key(),
+        key_of(Some("client-a|user-1"), &id).to_key()
+    );
+    let shown = format!("{first:?}");
+    assert!(
+        !shown.contains("client-a") && !shown.contains("line two"),
+        "{shown}"
+    );
+    let second_job = second.next_job(short).await.unwrap().expect("a job");
+    assert_eq!(second_job.task().scope(), Some(&scope("client-b|user-2")));
+    assert_eq!(second_job.task().task_id(), &id);
+    assert_eq!(second_job.payload(), "");
+    let third = second.next_job(short).await.unwrap().expect("a job");
+    assert_eq!(third.task().scope(), None);
+    assert_eq!(third.payload(), "anonymous");
+    assert!(second.next_job(short).await.unwrap().is_none());
+
+    // A worker waiting for a job gets one pushed meanwhile.
+    let waiting = {
+        let second = second.clone();
+        tokio::spawn(async move { second.next_job(Duration::from_millis(900)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let late = new_id();
+    let snapshot = snapshot_of(Some("client-a|user-1"));
+    let key = key_of(Some("client-a|user-1"), &late);
+    records
+        .create(NewRecord::new(&snapshot, &key, ttl(60), Duration::from_millis(500)).job("late"))
+        .await
+        .unwrap();
+    let woken = waiting
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the job pushed while waiting");
+    assert_eq!(woken.task().task_id(), &late);
+    assert_eq!(woken.payload(), "late");
+}
+
 pub(crate) async fn full_contract(glue: &TaskGlue, records: &TaskRecords, second: &TaskRecords) {
+    job_queue(records, second).await;
     scopes_are_isolated(records).await;
     create_is_atomic_with_the_snapshot(glue, records).await;
     settle_is_exactly_once(records).await;
