@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, TOKEN_A, settled_report, start, verify};
+use common::{Remote, Server, TOKEN_A, settled_report, start, verify};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams,
     GetTaskResult, Implementation, ServerConfig,
@@ -67,7 +67,7 @@ async fn run_as(token: Option<VerifiedToken>, tasks: &OwnedTasks) -> Value {
     let server = LocalUser {
         inner: Server {
             tasks: tasks.clone(),
-            dispatch: None,
+            remote: Remote::None,
         },
         token,
     };

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Dispatch, Running, Server, TOKEN_A, TOKEN_B, WAIT_POLL, WAITING, cancels_seen, connect, create,
-    mcp_error, poll_until, report_result, serve, settle, settled_report, start, store_server,
-    tasks, verify,
+    Dispatch, Remote, Running, Server, TOKEN_A, TOKEN_B, WAIT_POLL, WAITING, cancels_seen, connect,
+    create, mcp_error, poll_until, report_result, serve, settle, settled_report, start,
+    store_server, tasks, verify,
 };
 use rmcp::model::{
     CallToolResult, CancelTaskParams, ErrorCode, GetTaskParams, TaskPayload, TaskStatus,
@@ -410,7 +410,7 @@ async fn the_limits_hold_across_replicas() {
         tasks: tasks(url)
             .max_unfinished(2)
             .max_ttl(Ttl::from_secs(60).expect("a TTL")),
-        dispatch: None,
+        remote: Remote::None,
     };
     let one = serve(replica(&url)).await;
     let two = serve(replica(&url)).await;

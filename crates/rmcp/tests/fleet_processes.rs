@@ -1,7 +1,8 @@
 //! A fleet of separate OS processes: two server replicas and one worker, each a process of its
 //! own (this test binary run again in a role), over a real `redis-server` — standalone, and a
-//! three-master Redis Cluster — started by the harness. The replicas hand remote tasks to the
-//! worker through a Redis list; the test is the client, with rmcp's own client over Streamable
+//! three-master Redis Cluster — started by the harness. The replicas queue remote tasks on the
+//! store's job list (`spawn_queued`), from which the worker takes them (`next_job`); the test is
+//! the client, with rmcp's own client over Streamable
 //! HTTP. A task created on one replica is read, cancelled and answered on the other, and keeps
 //! its caller's identity; a replica or the worker killed with SIGKILL leaves the fleet answering
 //! and the task settled.
@@ -19,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    Client, Process, Server, TOKEN_A, TOKEN_B, WAITING, announce, connect, create,
-    exit_with_the_test, mcp_error, poll_until, redis_pool, redis_queue, report, report_result,
-    serve, settle, settled_report, start, tasks,
+    Client, Process, Remote, Server, TOKEN_A, TOKEN_B, WAITING, announce, connect, create,
+    exit_with_the_test, mcp_error, poll_until, redis_pool, report, report_result, serve, settle,
+    settled_report, start, tasks,
 };
 use deadpool_redis::redis;
 use rmcp::model::{
@@ -32,32 +33,31 @@ use rmcp::task_manager::{TaskExit, TaskManager};
 use serde_json::{Value, json};
 use taskctx_rmcp::TaskHandle;
 use taskctx_tests::redis::{RedisCluster, RedisServer};
-use taskctx_worker_glue::TaskKey;
 use taskctx_worker_glue::records::new_task_id;
 use tokio::task::JoinSet;
 
 /// The environment of a fleet process: its role (`replica` or `worker`), the store's URL, the
-/// URL of the Redis node that holds the job list, and the role's settings.
+/// URL of the Redis node that holds the test's marks, and the role's settings.
 const ROLE_ENV: &str = "TASKCTX_RMCP_FLEET_ROLE";
 const STORE_ENV: &str = "TASKCTX_RMCP_FLEET_STORE";
 const QUEUE_ENV: &str = "TASKCTX_RMCP_FLEET_QUEUE";
 const MAX_UNFINISHED_ENV: &str = "TASKCTX_RMCP_FLEET_MAX_UNFINISHED";
 const LEASE_MS_ENV: &str = "TASKCTX_RMCP_FLEET_LEASE_MS";
 
-/// The job list, and the marks the test and the worker's code leave each other: all under one
-/// hash tag, so that in a cluster they live on the one node whose URL the processes are given.
-const JOBS: &str = "{fleet-test}:jobs";
+/// The marks the test and the worker's code leave each other are all under one hash tag, so that
+/// in a cluster they live on the one node whose URL the processes are given.
+const MARKS: &str = "{fleet-test}";
 /// Set by the worker's code of a `wait_remote` task once it saw its cancel and stopped.
 fn stopped_key(task_id: &str) -> String {
-    format!("{{fleet-test}}:stopped:{task_id}")
+    format!("{MARKS}:stopped:{task_id}")
 }
 /// Set by the worker once a task's run ended: `1` when that run settled the task, else `0`.
 fn ran_key(task_id: &str) -> String {
-    format!("{{fleet-test}}:ran:{task_id}")
+    format!("{MARKS}:ran:{task_id}")
 }
 /// Set by the test to let a `hold_remote` task finish.
 fn go_key(task_id: &str) -> String {
-    format!("{{fleet-test}}:go:{task_id}")
+    format!("{MARKS}:go:{task_id}")
 }
 
 /// The status message of a worker task once its code runs.
@@ -96,7 +96,7 @@ async fn fleet_process() {
             let limit = setting(MAX_UNFINISHED_ENV).parse().expect("a limit");
             let running = serve(Server {
                 tasks: tasks(&store).max_unfinished(limit),
-                dispatch: Some(redis_queue(&queue, JOBS)),
+                remote: Remote::Queued,
             })
             .await;
             announce(&running.url);
@@ -110,44 +110,36 @@ async fn fleet_process() {
     }
 }
 
-/// The worker: pops jobs and runs each, concurrently, as its tool says.
+/// The worker: takes jobs from the store's job list and runs each, concurrently, as its tool
+/// (the job's payload) says.
 async fn worker(store: &str, queue: &str, lease: Duration) {
     let tasks = tasks(store).lease(lease);
     let pool = redis_pool(queue);
-    // A connection of its own for the blocking pops, without a response timeout.
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let mut connection = redis::Client::open(queue)
-        .expect("a Redis URL")
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .expect("a Redis connection");
     announce("worker");
     loop {
-        let popped: Option<(String, String)> = redis::cmd("BLPOP")
-            .arg(JOBS)
-            .arg(5)
-            .query_async(&mut connection)
+        let Some(job) = tasks
+            .next_job(Duration::from_secs(1))
             .await
-            .expect("the job list");
-        let Some((_, payload)) = popped else {
+            .expect("the job list")
+        else {
             continue;
         };
-        let job: Value = serde_json::from_str(&payload).expect("a job");
-        let key = job["execution_key"]
-            .as_str()
-            .expect("an execution key")
-            .to_owned();
         let (tasks, pool) = (tasks.clone(), pool.clone());
         tokio::spawn(async move {
-            let (task, _) = TaskKey::parse_execution(&key).expect("a task key");
-            let tool = task.component().to_str().into_owned();
+            let key = job.execution_key();
+            let tool = job.payload().to_owned();
+            assert_eq!(
+                tool,
+                job.task().component().to_str(),
+                "the job names its tool"
+            );
             let settled =
                 Box::pin(tasks.run_remote(&key, |handle| run_tool(tool, handle, pool.clone())))
                     .await
                     .expect("a task's execution key");
             let mut connection = pool.get().await.expect("a Redis connection");
             redis::cmd("SET")
-                .arg(ran_key(task.task_id().as_str()))
+                .arg(ran_key(job.task().task_id().as_str()))
                 .arg(u8::from(settled))
                 .query_async::<()>(&mut connection)
                 .await
@@ -460,5 +452,5 @@ async fn a_fleet_of_processes_over_redis_is_one_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_of_processes_over_redis_cluster_is_one_server() {
     let cluster = RedisCluster::start(3);
-    fleet_over(&cluster.url(), cluster.node_for_key(JOBS)).await;
+    fleet_over(&cluster.url(), cluster.node_for_key(MARKS)).await;
 }

@@ -16,8 +16,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 
 use common::{
-    Server, TOKEN_A, TOKEN_B, connect, mcp_error, redis_pool, redis_queue, report, report_result,
-    serve, settled_report, start,
+    Remote, Server, TOKEN_A, TOKEN_B, connect, mcp_error, redis_pool, redis_queue, report,
+    report_result, serve, settled_report, start,
 };
 use deadpool_redis::redis;
 use rmcp::model::GetTaskParams;
@@ -61,14 +61,14 @@ async fn a_worker_in_another_process_settles_tasks_another_replica_created() {
     let url = redis.url();
     let replica_2 = serve(Server {
         tasks: OwnedTasks::new(glue(&url)).expect("the store keeps task records"),
-        dispatch: None,
+        remote: Remote::None,
     })
     .await;
 
     // Replica 1 creates the tasks and queues them, then goes away before any runs.
     let replica_1 = serve(Server {
         tasks: OwnedTasks::new(glue(&url)).expect("the store keeps task records"),
-        dispatch: Some(redis_queue(&url, JOBS)),
+        remote: Remote::Dispatch(redis_queue(&url, JOBS)),
     })
     .await;
     let mut tasks = Vec::new();

@@ -128,7 +128,18 @@ pub(crate) fn cancels_seen() -> MutexGuard<'static, HashMap<String, Instant>> {
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) tasks: OwnedTasks,
-    pub(crate) dispatch: Option<Dispatch>,
+    pub(crate) remote: Remote,
+}
+
+/// Where a [`Server`]'s `…_remote` tools go.
+#[derive(Clone)]
+pub(crate) enum Remote {
+    /// Nowhere: the server runs no remote tools.
+    None,
+    /// To a job system, with `spawn_remote`.
+    Dispatch(Dispatch),
+    /// Onto the store's job list, with `spawn_queued` (the tool's name is the job's payload).
+    Queued,
 }
 
 impl ServerHandler for Server {
@@ -183,15 +194,22 @@ impl ServerHandler for Server {
                     })
                     .await?
             }
-            name if name.ends_with("_remote") => {
-                let dispatch = self
-                    .dispatch
-                    .clone()
-                    .ok_or_else(|| McpError::invalid_params("no job system configured", None))?;
-                self.tasks
-                    .spawn_remote(&context, &tool, options, move |job| dispatch(job))
-                    .await?
-            }
+            name if name.ends_with("_remote") => match &self.remote {
+                Remote::None => {
+                    return Err(McpError::invalid_params("no job system configured", None));
+                }
+                Remote::Dispatch(dispatch) => {
+                    let dispatch = Arc::clone(dispatch);
+                    self.tasks
+                        .spawn_remote(&context, &tool, options, move |job| dispatch(job))
+                        .await?
+                }
+                Remote::Queued => {
+                    self.tasks
+                        .spawn_queued(&context, &tool, options, name)
+                        .await?
+                }
+            },
             _ => return Err(McpError::invalid_params("unknown tool", None)),
         };
         Ok(CallToolResponse::Task(created))
@@ -286,7 +304,7 @@ pub(crate) fn memory_server(name: &str) -> Server {
 pub(crate) fn store_server(url: &str, dispatch: Option<Dispatch>) -> Server {
     Server {
         tasks: tasks(url),
-        dispatch,
+        remote: dispatch.map_or(Remote::None, Remote::Dispatch),
     }
 }
 
