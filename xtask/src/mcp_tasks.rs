@@ -3,7 +3,7 @@
 //!
 //! - taskctx: the example server (`crates/rmcp/examples/server.rs`), two replicas that queue each
 //!   task on the store's job list and each run a worker taking jobs from it (`--queue
-//!   --with-worker`), one runtime thread each (`TASKCTX_RMCP_THREADS=1`).
+//!   --with-worker`).
 //! - The reference: `xtask/refserver.py` (fastmcp with fastmcp-tasks 4.1.4), two replicas on one
 //!   Docket, each running its own Docket worker as fastmcp does.
 //! - The load: `crates/rmcp/examples/mcp_load.rs`, the same binary and the same polling for
@@ -300,14 +300,12 @@ impl Drop for Fleet {
     }
 }
 
-/// The example server on the fleet's Redis: a replica on one thread that queues its tasks and
-/// runs a worker.
+/// The example server on the fleet's Redis: a replica that queues its tasks and runs a worker.
 fn taskctx(server: &Path, url: &str) -> Command {
     let mut command = Command::new(server);
     command
         .args(["--queue", "--with-worker"])
-        .env("TASKCTX_STORE_URL", url)
-        .env("TASKCTX_RMCP_THREADS", "1");
+        .env("TASKCTX_STORE_URL", url);
     command
 }
 

@@ -36,9 +36,6 @@
 //! cargo run -p taskctx-rmcp --example server -- --worker
 //! ```
 //!
-//! `TASKCTX_RMCP_THREADS` sets the runtime's threads (default: one per CPU; `1`: the process
-//! runs on one thread, for fleets that scale by processes).
-//!
 //! A job is taken once: a worker that dies after taking a job and before claiming its task
 //! loses it, and the task fails when its TTL runs out (a job system that redelivers, such as
 //! apalis with [`OwnedTasks::spawn_remote`], closes that gap); a task a dead worker had claimed
@@ -339,39 +336,8 @@ async fn work(tasks: OwnedTasks) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The runtime: `TASKCTX_RMCP_THREADS` worker threads, or one per CPU when unset. With `1` the
-/// process runs on its current thread alone: a fleet that scales by processes (replicas, as the
-/// reference's fastmcp replicas do) wants that. Measured on a 2-CPU machine with two replicas
-/// that also work (`cargo xtask bench --reference --only mcp-tasks`'s fleet, 32 in flight): the
-/// fleet's CPU per task fell from about 560 to 420 µs against the default runtime.
-fn runtime() -> Result<tokio::runtime::Runtime, Box<dyn std::error::Error>> {
-    let threads = match std::env::var("TASKCTX_RMCP_THREADS") {
-        Ok(threads) => Some(
-            threads
-                .parse::<usize>()
-                .ok()
-                .filter(|threads| *threads > 0)
-                .ok_or("TASKCTX_RMCP_THREADS takes a positive number")?,
-        ),
-        Err(_) => None,
-    };
-    let mut builder = match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(threads) => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    Ok(builder.enable_all().build()?)
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    runtime()?.block_on(serve())
-}
-
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("TASKCTX_RMCP_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let store = std::env::var("TASKCTX_STORE_URL").unwrap_or_else(|_| "memory://example".into());
     let flag = |name: &str| std::env::args().any(|arg| arg == name);
