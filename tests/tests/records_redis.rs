@@ -166,3 +166,84 @@ async fn every_key_of_a_task_shares_its_slot_in_cluster_mode() {
         Reply::Bulk(Some(_))
     ));
 }
+
+/// A worker's wait for a job has a connection of its own: a pop answers within its wait and the
+/// response timeout when the server hangs (a typed timeout), and after a restart the next pop
+/// reconnects and takes the jobs queued since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_a_job_survives_a_hung_and_a_restarted_server() {
+    use std::time::{Duration, Instant};
+    use taskctx_worker_glue::StoreError;
+    use taskctx_worker_glue::records::{NewRecord, RecordError};
+
+    let mut server = RedisServer::start();
+    let config = StoreConfig::default()
+        .with_response_timeout(Duration::from_millis(300))
+        .unwrap();
+    let store = Store::new(RedisStore::open_with(&server.url(), &config).unwrap());
+    let (_, records) = records_on(store);
+    let queue = |payload: &'static str| {
+        let records = records.clone();
+        async move {
+            let id = records::new_task_id().unwrap();
+            let snapshot = records_common::snapshot_of(Some("client-a|user-1"));
+            let key = records_common::key_of(Some("client-a|user-1"), &id);
+            let ttl = records_common::ttl(60);
+            records
+                .create(NewRecord::new(&snapshot, &key, ttl, Duration::from_secs(1)).job(payload))
+                .await
+                .unwrap();
+            id
+        }
+    };
+
+    // Waiting with nothing queued: none, after about the wait (at most half the response
+    // timeout).
+    let started = Instant::now();
+    assert!(
+        records
+            .next_job(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(140), "{waited:?}");
+    assert!(waited < Duration::from_millis(1000), "{waited:?}");
+
+    // A hung server: a typed timeout, not a pop that never returns.
+    server.freeze();
+    let started = Instant::now();
+    let hung = records.next_job(Duration::from_millis(100)).await;
+    server.thaw();
+    assert!(
+        matches!(hung, Err(RecordError::Store(StoreError::Timeout { .. }))),
+        "{hung:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A restarted server (it keeps nothing): the pops reconnect and take what is queued since.
+    server.restart();
+    let mut taken = None;
+    for _ in 0..3 {
+        match records.next_job(Duration::from_millis(50)).await {
+            Ok(job) => {
+                taken = Some(job);
+                break;
+            }
+            Err(RecordError::Store(
+                StoreError::ConnectionLost { .. } | StoreError::Connect { .. },
+            )) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(taken.expect("a pop after the restart").is_none());
+    let id = queue("after the restart").await;
+    let job = records
+        .next_job(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .expect("the job queued after the restart");
+    assert_eq!(job.task().task_id(), &id);
+    assert_eq!(job.payload(), "after the restart");
+}
