@@ -12,8 +12,10 @@
 //!   replica of the server builds its own over the same store URL (`redis://…`; `memory://` for
 //!   one process).
 //! - In `call_tool`, answer a task-augmented call with [`OwnedTasks::spawn`] (the tool runs
-//!   here) or [`OwnedTasks::spawn_remote`] (the execution key goes to a job system, whose worker
-//!   runs the tool with [`OwnedTasks::run_remote`]).
+//!   here), [`OwnedTasks::spawn_queued`] (the task and its [`Job`] go to the store's job list in
+//!   one write; a worker over the same store takes it with [`OwnedTasks::next_job`]) or
+//!   [`OwnedTasks::spawn_remote`] (the execution key goes to a job system of your own). A worker
+//!   runs the tool with [`OwnedTasks::run_remote`].
 //! - Delegate `get_task`, `update_task` and `cancel_task` to [`OwnedTasks`]: any replica answers
 //!   for any task.
 //! - Inside the tool: its [`TaskHandle`] (status message, cancellation, input requests) and,
@@ -173,6 +175,9 @@ pub use taskctx_worker_glue::{
     TaskContext, TaskGlue, access_token, current, current_task, headers, session_id,
     spawn_with_context, trace_context, with_current,
 };
+/// A job taken from the store's job list (from `taskctx-worker-glue`).
+#[doc(no_inline)]
+pub use taskctx_worker_glue::records::Job;
 pub use tasks::{
     DEFAULT_LEASE, DEFAULT_MAX_UNFINISHED, DEFAULT_MAX_WATCH_INTERVAL, OwnedTasks, RemoteJob,
 };
