@@ -169,15 +169,15 @@ pub use capture::{
 pub use error::Error;
 pub use handle::TaskHandle;
 pub use mcp_name::{McpNameShim, McpNameShimLayer};
+/// A job taken from the store's job list (from `taskctx-worker-glue`).
+#[doc(no_inline)]
+pub use taskctx_worker_glue::records::Job;
 /// The glue, and the task-local accessors a task's code calls (from `taskctx-worker-glue`).
 #[doc(no_inline)]
 pub use taskctx_worker_glue::{
     TaskContext, TaskGlue, access_token, current, current_task, headers, session_id,
     spawn_with_context, trace_context, with_current,
 };
-/// A job taken from the store's job list (from `taskctx-worker-glue`).
-#[doc(no_inline)]
-pub use taskctx_worker_glue::records::Job;
 pub use tasks::{
     DEFAULT_LEASE, DEFAULT_MAX_UNFINISHED, DEFAULT_MAX_WATCH_INTERVAL, OwnedTasks, RemoteJob,
 };
