@@ -51,8 +51,10 @@
 //!
 //! # Guarantees
 //!
-//! - **Atomic.** Every operation is one atomic request: on Redis one Lua script (`EVALSHA`), in
-//!   memory one critical section. [`TaskRecords::create`] writes the record and the snapshot
+//! - **Atomic.** Every change is one atomic request: on Redis one Lua script (`EVALSHA`), in
+//!   memory one critical section. A poll ([`TaskRecords::get`]) reads the whole record at once
+//!   (Redis: `HGETALL`) and slides the TTLs with a second atomic call when due.
+//!   [`TaskRecords::create`] writes the record and the snapshot (and the job of a queued task)
 //!   together, and only when the scope is under its limit of unfinished tasks.
 //! - **Settled exactly once.** A task leaves `working` / `input_required` once: the first of
 //!   [`TaskRecords::settle`], [`TaskRecords::cancel`] and [`TaskRecords::fail_abandoned`] wins and
@@ -859,8 +861,9 @@ pub type RecordFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RecordError
 /// [`RedisStore`](crate::RedisStore), or an application's own (which also returns itself from
 /// [`SnapshotStore::task_records`] so that a [`TaskGlue`](crate::TaskGlue) finds it).
 ///
-/// Every method is one atomic request; a missing (or expired) task is `Ok(None)`. Times are the
-/// store's clock (Redis `TIME`), so that leases mean the same on every replica and worker.
+/// Every change is one atomic request (a poll reads the record atomically, and may slide the
+/// TTLs with a second request); a missing (or expired) task is `Ok(None)`. Times are the store's
+/// clock (Redis `TIME`), so that leases mean the same on every replica and worker.
 pub trait TaskRecordStore: SnapshotStore {
     /// Creates the record of `task` with `init`, and stores the `snapshot` entries with the same
     /// TTL, in one atomic write — only when no record of `task` exists and the scope is under

@@ -1,5 +1,6 @@
 //! Task records on Redis: one Lua script (`record.lua`, called with `EVALSHA`) does every
-//! operation atomically on the server, with the server's clock.
+//! change atomically on the server, with the server's clock; a poll reads the record with
+//! `HGETALL` (and `PTTL`, in the same round trip) and calls the script only to slide the TTLs.
 //!
 //! The record is a hash: `status`, `msg`, `created`, `updated` (unix ms), `ttl` (s), `poll` (ms),
 //! `leg`, `cancel` (`0`/`1`), `claims`, `lease_worker`, `lease_until` (unix ms), `result`,
