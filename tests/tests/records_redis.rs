@@ -168,8 +168,8 @@ async fn every_key_of_a_task_shares_its_slot_in_cluster_mode() {
 }
 
 /// A worker's wait for a job has a connection of its own: a pop answers within its wait and the
-/// response timeout when the server hangs (a typed timeout), and after a restart the next pop
-/// reconnects and takes the jobs queued since.
+/// response timeout when the server hangs (a typed timeout), a pop dropped midway takes no job
+/// afterwards, and after a restart the next pop reconnects and takes the jobs queued since.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taking_a_job_survives_a_hung_and_a_restarted_server() {
     use std::time::{Duration, Instant};
@@ -210,6 +210,23 @@ async fn taking_a_job_survives_a_hung_and_a_restarted_server() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(140), "{waited:?}");
     assert!(waited < Duration::from_millis(1000), "{waited:?}");
+
+    // A pop dropped while it waits takes nothing afterwards: the job queued next is still there
+    // for the next pop.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(30),
+        records.next_job(Duration::from_secs(1)),
+    )
+    .await;
+    assert!(dropped.is_err(), "nothing was queued: {dropped:?}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let id = queue("after a dropped pop").await;
+    let job = records
+        .next_job(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .expect("the job queued after a dropped pop");
+    assert_eq!(job.task().task_id(), &id);
 
     // A hung server: a typed timeout, not a pop that never returns.
     server.freeze();

@@ -42,6 +42,7 @@
 //! fails once its lease runs out.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -301,15 +302,19 @@ impl ServerHandler for Demo {
 /// running.
 async fn work(tasks: OwnedTasks) -> Result<(), Box<dyn std::error::Error>> {
     let slots = Arc::new(tokio::sync::Semaphore::new(WORKER_CONCURRENCY));
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
-    loop {
+    // Stops between two waits for a job, not during one: a wait dropped midway could lose the
+    // job the store handed out in that moment.
+    let stopping = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let stopping = Arc::clone(&stopping);
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stopping.store(true, Ordering::Relaxed);
+        }
+    });
+    while !stopping.load(Ordering::Relaxed) {
         let slot = Arc::clone(&slots).acquire_owned().await?;
-        let next = tokio::select! {
-            _ = &mut stop => break,
-            next = tasks.next_job(WORKER_WAIT) => next,
-        };
-        let job = match next {
+        let job = match tasks.next_job(WORKER_WAIT).await {
             Ok(Some(job)) => job,
             Ok(None) => continue,
             Err(error) => {

@@ -359,7 +359,9 @@ where
     /// The next job [`spawn_queued`](Self::spawn_queued) queued on this store, waiting up to
     /// `wait` for one (on Redis at most half the store's response timeout: call it in a loop);
     /// `None` when none came. Each job is taken once. Run it with
-    /// [`run_remote`](Self::run_remote)`(&job.execution_key(), …)`.
+    /// [`run_remote`](Self::run_remote)`(&job.execution_key(), …)`. To stop a worker, let the
+    /// call return rather than drop it midway (see
+    /// [`TaskRecords::next_job`](records::TaskRecords::next_job)).
     ///
     /// # Errors
     /// [`Error::Store`]: the store failed, keeps no job list, or held an entry that names no

@@ -139,7 +139,10 @@ impl TaskRecords {
     /// `OwnedTasks::run_remote`), under the job's task key.
     ///
     /// On Redis the wait is one `BLPOP` on a connection of its own, at most half the store's
-    /// response timeout long (a longer `wait` is shortened to that: callers loop).
+    /// response timeout long (a longer `wait` is shortened to that: callers loop). Dropping the
+    /// future while it waits closes that connection, so no job is taken for it afterwards; a job
+    /// the server handed out just before is lost with it, so a worker that stops had better let
+    /// its last call return (within `wait`) than drop it.
     ///
     /// # Errors
     /// [`RecordError::NoJobQueue`] for a store without a job list, [`RecordError::Store`], and

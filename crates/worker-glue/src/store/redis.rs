@@ -348,7 +348,9 @@ impl RedisStore {
     /// Takes the first entry of `list`, waiting up to `wait` (at least [`MIN_POP_WAIT`], at most
     /// half the response timeout) for one: a `BLPOP` on a connection of its own, since a blocked
     /// pop holds up every request pipelined behind it on a shared one. One pop at a time per
-    /// store; a connection that fails is dropped, and the next pop opens another.
+    /// store. The connection is held only by the pop while it waits: a pop dropped before its
+    /// reply (a caller's timeout or `select!`) closes it, so the server takes no entry for a reply
+    /// nobody reads; so does a failure, and the next pop opens another.
     pub(crate) async fn blocking_pop(
         &self,
         operation: Operation,
@@ -358,9 +360,9 @@ impl RedisStore {
         let response = self.inner.config.response_timeout();
         let wait = wait.clamp(MIN_POP_WAIT, (response / 2).max(MIN_POP_WAIT));
         let mut held = self.inner.popping.lock().await;
-        let conn = match &mut *held {
+        let mut conn = match held.take() {
             Some(conn) => conn,
-            None => held.insert(self.connect(operation).await?),
+            None => self.connect(operation).await?,
         };
         let mut pop = redis::cmd("BLPOP");
         pop.arg(list).arg(wait.as_secs_f64());
@@ -371,17 +373,17 @@ impl RedisStore {
         )
         .await;
         match popped {
-            Ok(Ok(popped)) => Ok(popped.map(|(_, entry)| entry)),
+            Ok(Ok(popped)) => {
+                *held = Some(conn);
+                Ok(popped.map(|(_, entry)| entry))
+            }
             Ok(Err(error)) => {
-                if is_connection_failure(&error) {
-                    *held = None;
+                if !is_connection_failure(&error) {
+                    *held = Some(conn);
                 }
                 Err(self.redis_error(operation, &error))
             }
-            Err(_) => {
-                *held = None;
-                Err(self.timeout(operation, TimeoutPhase::Response, limit))
-            }
+            Err(_) => Err(self.timeout(operation, TimeoutPhase::Response, limit)),
         }
     }
 
