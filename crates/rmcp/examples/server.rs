@@ -37,9 +37,9 @@
 //! ```
 //!
 //! A job is taken once: a worker that dies after taking a job and before claiming its task
-//! loses it, and the task fails when its TTL runs out (a job system that redelivers, such as
-//! apalis with [`OwnedTasks::spawn_remote`], closes that gap); a task a dead worker had claimed
-//! fails once its lease runs out.
+//! loses it, and the task stays `working` until its TTL runs out and it is gone (a job system
+//! that redelivers, such as apalis with [`OwnedTasks::spawn_remote`], closes that gap); a task a
+//! dead worker had claimed fails once its lease runs out.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
